@@ -1,0 +1,153 @@
+package dev.phalanx.kernels.cpu;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntConsumer;
+
+/**
+ * The CPU compute backend: a GEMM (OpenBLAS when it loads, pure Java otherwise) and a fixed
+ * number of intra-op threads of its own. Each replica owns one backend, so two replicas never
+ * share threads or scratch memory; nothing here is global. Work is split into pieces whose
+ * boundaries do not depend on the thread count, so 1 and 2 threads give identical results.
+ */
+public final class CpuBackend implements AutoCloseable {
+
+    /** Which GEMM to use. */
+    public enum Kernels { AUTO, NATIVE, JAVA }
+
+    private static final class NativeHolder { // loaded once, on first use; immutable afterwards
+        static final OpenBlasGemm.Result OPENBLAS = OpenBlasGemm.load();
+    }
+
+    private static final class SerialHolder {
+        static final CpuBackend SERIAL = new CpuBackend(1, Kernels.AUTO);
+    }
+
+    private final Gemm gemm;
+    private final int threads;
+    private final ExecutorService pool; // null with one thread: everything runs on the caller
+    private final String fallbackReason;
+
+    private CpuBackend(int threads, Kernels kernels) {
+        if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        this.threads = threads;
+        Gemm chosen = null;
+        String why = "";
+        if (kernels != Kernels.JAVA) {
+            OpenBlasGemm.Result r = NativeHolder.OPENBLAS;
+            if (r.gemm().isPresent()) {
+                chosen = r.gemm().get();
+            } else if (kernels == Kernels.NATIVE) {
+                throw new IllegalStateException("the native CPU kernels (OpenBLAS) did not load: " + r.whyNot());
+            } else {
+                why = r.whyNot();
+            }
+        } else {
+            why = "pure Java kernels were asked for";
+        }
+        this.gemm = chosen != null ? chosen : new JavaGemm();
+        this.fallbackReason = why;
+        if (threads == 1) {
+            pool = null;
+        } else {
+            AtomicInteger n = new AtomicInteger();
+            pool = Executors.newFixedThreadPool(threads - 1, r -> {
+                Thread t = new Thread(r, "phalanx-cpu-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        }
+    }
+
+    /** A backend with its own {@code threads - 1} worker threads (the caller is the last one). */
+    public static CpuBackend create(int threads, Kernels kernels) {
+        return new CpuBackend(threads, kernels);
+    }
+
+    public static CpuBackend create(int threads) {
+        return new CpuBackend(threads, Kernels.AUTO);
+    }
+
+    /** The shared single-threaded backend: it has no threads and no mutable state. */
+    public static CpuBackend serial() {
+        return SerialHolder.SERIAL;
+    }
+
+    public Gemm gemm() {
+        return gemm;
+    }
+
+    public int threads() {
+        return threads;
+    }
+
+    /** One line for start-up reports: which kernels and how many threads, and why not native. */
+    public String describe() {
+        String s = "cpu backend: " + gemm.name() + " GEMM, " + threads + (threads == 1 ? " thread" : " threads");
+        return fallbackReason.isEmpty() ? s : s + " (native kernels not used: " + fallbackReason + ")";
+    }
+
+    /**
+     * Runs {@code body(i)} for i in [0, n), split into at most {@code threads} contiguous ranges.
+     * Bodies must write disjoint memory. Exceptions from any piece are rethrown here.
+     */
+    public void parallelFor(int n, IntConsumer body) {
+        if (n <= 0) return;
+        int parts = Math.min(threads, n);
+        if (parts == 1 || pool == null) {
+            for (int i = 0; i < n; i++) body.accept(i);
+            return;
+        }
+        List<Future<?>> futures = new ArrayList<>(parts - 1);
+        int per = (n + parts - 1) / parts;
+        for (int p = 1; p < parts; p++) {
+            int from = p * per, to = Math.min(n, from + per);
+            if (from >= to) break;
+            futures.add(pool.submit(() -> {
+                for (int i = from; i < to; i++) body.accept(i);
+            }));
+        }
+        RuntimeException first = null;
+        try {
+            for (int i = 0, to = Math.min(n, per); i < to; i++) body.accept(i);
+        } catch (RuntimeException e) {
+            first = e;
+        }
+        for (Future<?> f : futures) {
+            try {
+                f.get();
+            } catch (ExecutionException e) {
+                if (first == null) {
+                    first = e.getCause() instanceof RuntimeException re ? re : new RuntimeException(e.getCause());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                if (first == null) first = new IllegalStateException("interrupted while waiting for CPU workers", e);
+            }
+        }
+        if (first != null) throw first;
+    }
+
+    @Override
+    public String toString() {
+        return describe();
+    }
+
+    @Override
+    public void close() {
+        if (pool != null) {
+            pool.shutdownNow();
+            try {
+                pool.awaitTermination(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}

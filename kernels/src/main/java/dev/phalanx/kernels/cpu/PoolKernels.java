@@ -1,0 +1,126 @@
+package dev.phalanx.kernels.cpu;
+
+/** Max and average pooling over planes, forward and backward side by side. */
+public final class PoolKernels {
+
+    private PoolKernels() { }
+
+    /**
+     * Max over each window; padding never wins. {@code indices} gets PyTorch's
+     * {@code return_indices} value: the flat index {@code y*w + x} within the input plane.
+     */
+    public static void maxForward(CpuBackend be, PoolGeometry g, float[] x, float[] out, int[] indices) {
+        int oh = g.oh(), ow = g.ow(), in = g.h() * g.w(), op = oh * ow;
+        be.parallelFor(g.planes(), p -> {
+            int xo = p * in, oo = p * op;
+            for (int oy = 0; oy < oh; oy++) {
+                int y0 = oy * g.sh() - g.ph(), y1 = Math.min(y0 + g.kh(), g.h());
+                y0 = Math.max(y0, 0);
+                for (int ox = 0; ox < ow; ox++) {
+                    int x0 = ox * g.sw() - g.pw(), x1 = Math.min(x0 + g.kw(), g.w());
+                    x0 = Math.max(x0, 0);
+                    float best = Float.NEGATIVE_INFINITY;
+                    int arg = y0 * g.w() + x0;
+                    for (int y = y0; y < y1; y++) {
+                        for (int xx = x0; xx < x1; xx++) {
+                            float v = x[xo + y * g.w() + xx];
+                            if (v > best || Float.isNaN(v)) {
+                                best = v;
+                                arg = y * g.w() + xx;
+                                if (Float.isNaN(v)) { y = y1; break; }
+                            }
+                        }
+                    }
+                    out[oo + oy * ow + ox] = best;
+                    indices[oo + oy * ow + ox] = arg;
+                }
+            }
+        });
+    }
+
+    /** dx[argmax] += dout; overlapping windows add up. Overwrites dx. */
+    public static void maxBackward(CpuBackend be, PoolGeometry g, float[] dout, int[] indices, float[] dx) {
+        int in = g.h() * g.w(), op = g.oh() * g.ow();
+        be.parallelFor(g.planes(), p -> {
+            int xo = p * in, oo = p * op;
+            java.util.Arrays.fill(dx, xo, xo + in, 0f);
+            for (int i = 0; i < op; i++) dx[xo + indices[oo + i]] += dout[oo + i];
+        });
+    }
+
+    /**
+     * Average over each window, counting padded cells (PyTorch's count_include_pad=True): the
+     * divisor is the window clipped to the padded input.
+     */
+    public static void avgForward(CpuBackend be, PoolGeometry g, float[] x, float[] out) {
+        int oh = g.oh(), ow = g.ow(), in = g.h() * g.w(), op = oh * ow;
+        be.parallelFor(g.planes(), p -> {
+            int xo = p * in, oo = p * op;
+            for (int oy = 0; oy < oh; oy++) {
+                for (int ox = 0; ox < ow; ox++) {
+                    Window win = window(g, oy, ox);
+                    float s = 0f;
+                    for (int y = win.y0; y < win.y1; y++)
+                        for (int xx = win.x0; xx < win.x1; xx++) s += x[xo + y * g.w() + xx];
+                    out[oo + oy * ow + ox] = s / win.divisor;
+                }
+            }
+        });
+    }
+
+    public static void avgBackward(CpuBackend be, PoolGeometry g, float[] dout, float[] dx) {
+        int oh = g.oh(), ow = g.ow(), in = g.h() * g.w(), op = oh * ow;
+        be.parallelFor(g.planes(), p -> {
+            int xo = p * in, oo = p * op;
+            java.util.Arrays.fill(dx, xo, xo + in, 0f);
+            for (int oy = 0; oy < oh; oy++) {
+                for (int ox = 0; ox < ow; ox++) {
+                    Window win = window(g, oy, ox);
+                    float d = dout[oo + oy * ow + ox] / win.divisor;
+                    for (int y = win.y0; y < win.y1; y++)
+                        for (int xx = win.x0; xx < win.x1; xx++) dx[xo + y * g.w() + xx] += d;
+                }
+            }
+        });
+    }
+
+    private record Window(int y0, int y1, int x0, int x1, int divisor) { }
+
+    private static Window window(PoolGeometry g, int oy, int ox) {
+        int y0 = oy * g.sh() - g.ph(), x0 = ox * g.sw() - g.pw();
+        int y1 = Math.min(y0 + g.kh(), g.h() + g.ph()), x1 = Math.min(x0 + g.kw(), g.w() + g.pw());
+        int divisor = (y1 - y0) * (x1 - x0);
+        return new Window(Math.max(y0, 0), Math.min(y1, g.h()), Math.max(x0, 0), Math.min(x1, g.w()), divisor);
+    }
+
+    /** Adaptive average pooling: window i spans [floor(i*H/OH), ceil((i+1)*H/OH)). */
+    public static void adaptiveAvgForward(CpuBackend be, int planes, int h, int w, int oh, int ow, float[] x, float[] out) {
+        be.parallelFor(planes, p -> {
+            for (int oy = 0; oy < oh; oy++) {
+                int y0 = oy * h / oh, y1 = ((oy + 1) * h + oh - 1) / oh;
+                for (int ox = 0; ox < ow; ox++) {
+                    int x0 = ox * w / ow, x1 = ((ox + 1) * w + ow - 1) / ow;
+                    float s = 0f;
+                    for (int y = y0; y < y1; y++)
+                        for (int xx = x0; xx < x1; xx++) s += x[p * h * w + y * w + xx];
+                    out[p * oh * ow + oy * ow + ox] = s / ((y1 - y0) * (x1 - x0));
+                }
+            }
+        });
+    }
+
+    public static void adaptiveAvgBackward(CpuBackend be, int planes, int h, int w, int oh, int ow, float[] dout, float[] dx) {
+        be.parallelFor(planes, p -> {
+            java.util.Arrays.fill(dx, p * h * w, (p + 1) * h * w, 0f);
+            for (int oy = 0; oy < oh; oy++) {
+                int y0 = oy * h / oh, y1 = ((oy + 1) * h + oh - 1) / oh;
+                for (int ox = 0; ox < ow; ox++) {
+                    int x0 = ox * w / ow, x1 = ((ox + 1) * w + ow - 1) / ow;
+                    float d = dout[p * oh * ow + oy * ow + ox] / ((y1 - y0) * (x1 - x0));
+                    for (int y = y0; y < y1; y++)
+                        for (int xx = x0; xx < x1; xx++) dx[p * h * w + y * w + xx] += d;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,79 @@
+package dev.phalanx.kernels.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.Random;
+
+import org.junit.jupiter.api.Test;
+
+/** Convolution kernels: a direct-loop reference, and identical results on 1 and 2 threads. */
+class ConvKernelsTest {
+
+    private static final ConvGeometry G = new ConvGeometry(19, 3, 9, 8, 4, 3, 2, 2, 1, 1, 1);
+
+    @Test
+    void forwardMatchesDirectConvolution() {
+        Random r = new Random(1);
+        float[] x = random(r, G.n() * G.inImage()), w = random(r, G.cout() * G.patch()), b = random(r, G.cout());
+        float[] out = new float[G.n() * G.outImage()];
+        try (CpuBackend be = CpuBackend.create(2)) {
+            ConvKernels.forward(be, G, x, w, b, out);
+        }
+        for (int n = 0; n < G.n(); n++)
+            for (int co = 0; co < G.cout(); co++)
+                for (int oy = 0; oy < G.oh(); oy++)
+                    for (int ox = 0; ox < G.ow(); ox++) {
+                        double s = b[co];
+                        for (int ci = 0; ci < G.cin(); ci++)
+                            for (int ky = 0; ky < G.kh(); ky++)
+                                for (int kx = 0; kx < G.kw(); kx++) {
+                                    int iy = oy * G.sh() - G.ph() + ky, ix = ox * G.sw() - G.pw() + kx;
+                                    if (iy < 0 || iy >= G.h() || ix < 0 || ix >= G.w()) continue;
+                                    s += (double) x[((n * G.cin() + ci) * G.h() + iy) * G.w() + ix] * w[((co * G.cin() + ci) * G.kh() + ky) * G.kw() + kx];
+                                }
+                        assertEquals(s, out[((n * G.cout() + co) * G.oh() + oy) * G.ow() + ox], 1e-4);
+                    }
+    }
+
+    @Test
+    void resultsDoNotDependOnTheThreadCount() {
+        Random r = new Random(2);
+        float[] x = random(r, G.n() * G.inImage()), w = random(r, G.cout() * G.patch()), dout = random(r, G.n() * G.outImage());
+        float[][] one = run(1, x, w, dout), two = run(2, x, w, dout);
+        for (int i = 0; i < one.length; i++) assertArrayEquals(one[i], two[i], 0f, "output " + i);
+    }
+
+    private static float[][] run(int threads, float[] x, float[] w, float[] dout) {
+        float[] out = new float[G.n() * G.outImage()], dx = new float[x.length], dw = new float[w.length], db = new float[G.cout()];
+        try (CpuBackend be = CpuBackend.create(threads, CpuBackend.Kernels.JAVA)) {
+            ConvKernels.forward(be, G, x, w, null, out);
+            ConvKernels.backwardData(be, G, dout, w, dx);
+            ConvKernels.backwardWeight(be, G, x, dout, dw, db);
+        }
+        return new float[][] {out, dx, dw, db};
+    }
+
+    @Test
+    void badGeometryIsRejectedWithTheNumbers() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ConvGeometry(1, 1, 3, 3, 1, 5, 5, 1, 1, 0, 0));
+        assertEquals("conv2d: kernel size (5, 5) is larger than the padded input (3, 3)", e.getMessage());
+    }
+
+    @Test
+    void workerExceptionsReachTheCaller() {
+        try (CpuBackend be = CpuBackend.create(2)) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> be.parallelFor(10, i -> {
+                if (i == 7) throw new IllegalStateException("boom at 7");
+            }));
+            assertEquals("boom at 7", e.getMessage());
+        }
+    }
+
+    private static float[] random(Random r, int n) {
+        float[] d = new float[n];
+        for (int i = 0; i < n; i++) d[i] = (float) r.nextGaussian();
+        return d;
+    }
+}

@@ -1,0 +1,59 @@
+package dev.phalanx.launcher;
+
+import java.io.PrintWriter;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+import dev.phalanx.bench.Benchmark;
+import dev.phalanx.bench.ModelZoo;
+import dev.phalanx.kernels.cpu.CpuBackend;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code phalanx bench}: images per second of a model, training or inference. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure training or inference throughput on synthetic batches.%n"
+                + "The last line is 'throughput: N images/s'.")
+final class BenchCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", defaultValue = "cifar-lenet", description = "cifar-lenet, fashion-lenet or cifar-wide (default: ${DEFAULT-VALUE})")
+    String model;
+
+    @Option(names = "--batch-size", defaultValue = "64", description = "images per step (default: ${DEFAULT-VALUE})")
+    int batchSize;
+
+    @Option(names = "--threads", defaultValue = "1", description = "intra-op CPU threads (default: ${DEFAULT-VALUE})")
+    int threads;
+
+    @Option(names = "--mode", defaultValue = "train", description = "train or infer (default: ${DEFAULT-VALUE})")
+    Benchmark.Mode mode;
+
+    @Option(names = "--seconds", defaultValue = "10", description = "timed seconds, after a warm-up (default: ${DEFAULT-VALUE})")
+    double seconds;
+
+    @Option(names = "--kernels", defaultValue = "auto", description = "auto, native or java (default: ${DEFAULT-VALUE})")
+    CpuBackend.Kernels kernels;
+
+    @Override
+    public Integer call() {
+        if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
+        if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
+        if (!(seconds > 0)) throw new IllegalArgumentException("--seconds must be > 0, got " + seconds);
+        ModelZoo.Spec m = ModelZoo.get(model);
+        PrintWriter out = spec.commandLine().getOut();
+        try (CpuBackend backend = CpuBackend.create(threads, kernels)) {
+            out.println(backend.describe());
+            out.printf(Locale.ROOT, "model %s (%s), %s, batch %d%n", m.name(), m.description(), mode.name().toLowerCase(Locale.ROOT), batchSize);
+            out.flush();
+            Benchmark.Result r = Benchmark.run(m, mode, batchSize, backend, seconds, null);
+            out.printf(Locale.ROOT, "steps: %d, %.3f ms per step%n", r.steps(), r.msPerStep());
+            out.printf(Locale.ROOT, "throughput: %.0f images/s%n", r.imagesPerSecond());
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,101 @@
+package dev.phalanx.autograd;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+import dev.phalanx.tensor.Tensor;
+
+/**
+ * The reverse walk over the tape: visits the recorded nodes that lead to the root in reverse
+ * topological order, sums the gradients that reach each intermediate tensor, and accumulates
+ * into {@code .grad} of the leaves that require it.
+ */
+public final class Backward {
+
+    private Backward() { }
+
+    public static void run(Tensor root, Tensor gradient) {
+        if (!root.requiresGrad()) {
+            throw new IllegalStateException("element 0 of tensors does not require grad and does not have a grad_fn");
+        }
+        if (gradient == null) {
+            if (root.numel() != 1) {
+                throw new IllegalStateException("grad can be implicitly created only for scalar outputs; call backward(gradient) "
+                        + "with a gradient of shape " + Arrays.toString(root.shape()));
+            }
+            gradient = Tensor.onesLike(root);
+        } else if (!Arrays.equals(gradient.shape(), root.shape())) {
+            throw new IllegalArgumentException("backward: gradient has shape " + Arrays.toString(gradient.shape())
+                    + " but the output has shape " + Arrays.toString(root.shape()));
+        }
+        try (GradMode.Scope ignored = GradMode.noGrad()) {
+            if (root.gradFn() == null) {
+                accumulate(root, gradient);
+                return;
+            }
+            List<Tensor> order = topologicalOrder(root);
+            Map<Tensor, Tensor> pending = new IdentityHashMap<>();
+            pending.put(root, gradient);
+            for (int i = order.size() - 1; i >= 0; i--) {
+                Tensor t = order.get(i);
+                Tensor g = pending.remove(t);
+                if (g == null) continue;
+                Node node = t.gradFn();
+                Tensor[] inputs = node.inputs();
+                Tensor[] grads = node.backward(g);
+                for (int k = 0; k < inputs.length; k++) {
+                    Tensor in = inputs[k];
+                    if (in == null || !in.requiresGrad() || grads[k] == null) continue;
+                    if (in.gradFn() == null) {
+                        accumulate(in, grads[k]);
+                    } else {
+                        pending.merge(in, grads[k], Tensor::add);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void accumulate(Tensor leaf, Tensor g) {
+        if (leaf.grad() == null) {
+            leaf.setGrad(g.clone()); // a copy: backward functions may hand the same tensor to several inputs
+        } else {
+            leaf.grad().add_(g);
+        }
+    }
+
+    /** Non-leaf tensors reachable from root, each after all the tensors it was computed from. */
+    private static List<Tensor> topologicalOrder(Tensor root) {
+        List<Tensor> order = new ArrayList<>();
+        Map<Tensor, Boolean> seen = new IdentityHashMap<>();
+        Deque<Object[]> stack = new ArrayDeque<>();
+        stack.push(new Object[] {root, 0});
+        seen.put(root, Boolean.TRUE);
+        while (!stack.isEmpty()) {
+            Object[] frame = stack.peek();
+            Tensor t = (Tensor) frame[0];
+            Tensor[] inputs = t.gradFn().inputs();
+            int next = (Integer) frame[1];
+            boolean descended = false;
+            while (next < inputs.length) {
+                Tensor in = inputs[next++];
+                if (in != null && in.gradFn() != null && in.requiresGrad() && seen.put(in, Boolean.TRUE) == null) {
+                    frame[1] = next;
+                    stack.push(new Object[] {in, 0});
+                    descended = true;
+                    break;
+                }
+            }
+            if (!descended) {
+                stack.pop();
+                order.add(t);
+            }
+        }
+        return order;
+    }
+}

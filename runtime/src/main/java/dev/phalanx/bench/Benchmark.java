@@ -1,0 +1,71 @@
+package dev.phalanx.bench;
+
+import java.io.PrintStream;
+import java.util.Locale;
+
+import dev.phalanx.autograd.GradMode;
+import dev.phalanx.kernels.cpu.CpuBackend;
+import dev.phalanx.nn.F;
+import dev.phalanx.nn.Module;
+import dev.phalanx.optim.SGD;
+import dev.phalanx.tensor.Backends;
+import dev.phalanx.tensor.Generator;
+import dev.phalanx.tensor.Tensor;
+
+/**
+ * Training or inference throughput of a model on synthetic batches, after a warm-up that lets
+ * the JIT compile the hot loops. Training uses the blitz's SGD (lr 0.001, momentum 0.9) and
+ * cross entropy. The figure is the median of several timed windows.
+ */
+public final class Benchmark {
+
+    public enum Mode { TRAIN, INFER }
+
+    public record Result(double imagesPerSecond, double msPerStep, int steps) { }
+
+    private Benchmark() { }
+
+    public static Result run(ModelZoo.Spec spec, Mode mode, int batch, CpuBackend backend, double seconds, PrintStream log) {
+        Generator gen = new Generator(0);
+        Module model = spec.build(gen);
+        Tensor x = Tensor.randn(gen, batch, spec.channels(), spec.size(), spec.size());
+        Tensor y = Tensor.randint(gen, 0, spec.classes(), batch);
+        SGD opt = new SGD(model.parameters(), 0.001f, 0.9f);
+        Runnable step = mode == Mode.TRAIN ? () -> {
+            opt.zeroGrad();
+            F.crossEntropy(model.forward(x), y).backward();
+            opt.step();
+        } : () -> {
+            try (var scope = GradMode.noGrad()) {
+                model.forward(x);
+            }
+        };
+        try (var scope = Backends.use(backend)) {
+            long warmEnd = System.nanoTime() + (long) (Math.max(1.0, seconds / 3) * 1e9);
+            int warm = 0;
+            while (System.nanoTime() < warmEnd || warm < 3) {
+                step.run();
+                warm++;
+            }
+            int windows = 5;
+            double[] rates = new double[windows];
+            int total = 0;
+            for (int w = 0; w < windows; w++) {
+                long start = System.nanoTime(), end = start + (long) (seconds / windows * 1e9);
+                int n = 0;
+                long now;
+                do {
+                    step.run();
+                    n++;
+                    now = System.nanoTime();
+                } while (now < end);
+                rates[w] = n * (double) batch / ((now - start) / 1e9);
+                total += n;
+                if (log != null) log.printf(Locale.ROOT, "window %d: %d steps, %.0f images/s%n", w + 1, n, rates[w]);
+            }
+            java.util.Arrays.sort(rates);
+            double median = rates[windows / 2];
+            return new Result(median, 1000.0 * batch / median, total);
+        }
+    }
+}

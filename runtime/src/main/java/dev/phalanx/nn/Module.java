@@ -1,0 +1,191 @@
+package dev.phalanx.nn;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+import dev.phalanx.autograd.GradMode;
+import dev.phalanx.kernels.Device;
+import dev.phalanx.tensor.Shapes;
+import dev.phalanx.tensor.Tensor;
+
+/**
+ * A layer or a network: named parameters, buffers and child modules, kept in the order they
+ * were registered, which is the order PyTorch uses for {@code parameters()} and
+ * {@code state_dict()}. Subclasses register what they own in their constructor:
+ * <pre>{@code
+ *   conv1 = register("conv1", new Conv2d(1, 6, 5, gen));
+ * }</pre>
+ */
+public abstract class Module {
+
+    private final Map<String, Tensor> parameters = new LinkedHashMap<>();
+    private final Map<String, Tensor> buffers = new LinkedHashMap<>();
+    private final Map<String, Module> children = new LinkedHashMap<>();
+    private boolean training = true;
+
+    /** The forward pass. */
+    public abstract Tensor forward(Tensor input);
+
+    protected final <M extends Module> M register(String name, M module) {
+        checkName(name);
+        children.put(name, module);
+        return module;
+    }
+
+    /** Registers a trainable tensor (it is marked as requiring grad). */
+    protected final Tensor registerParameter(String name, Tensor value) {
+        checkName(name);
+        parameters.put(name, value.requiresGrad(true));
+        return value;
+    }
+
+    /** Registers state that is saved but not trained (BatchNorm's running statistics). */
+    protected final Tensor registerBuffer(String name, Tensor value) {
+        checkName(name);
+        buffers.put(name, value);
+        return value;
+    }
+
+    private void checkName(String name) {
+        if (name.isEmpty() || name.contains(".")) throw new IllegalArgumentException("module attribute name '" + name + "' must be non-empty and contain no '.'");
+        if (parameters.containsKey(name) || buffers.containsKey(name) || children.containsKey(name)) {
+            throw new IllegalArgumentException("attribute '" + name + "' already exists in " + typeName());
+        }
+    }
+
+    /** The name printed by {@link #toString()}: the class name, as PyTorch prints it. */
+    protected String typeName() {
+        return getClass().getSimpleName();
+    }
+
+    /** The text inside the parentheses of a leaf's line, PyTorch's {@code extra_repr}. */
+    protected String extraRepr() {
+        return "";
+    }
+
+    public final Map<String, Module> children() {
+        return java.util.Collections.unmodifiableMap(children);
+    }
+
+    /** Parameters of this module and its children, depth first, in registration order. */
+    public final List<Tensor> parameters() {
+        return new ArrayList<>(namedParameters().values());
+    }
+
+    public final Map<String, Tensor> namedParameters() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        collect("", out, false);
+        return out;
+    }
+
+    /** Parameters and buffers by PyTorch's dotted names ({@code conv1.weight}); the live tensors, not copies. */
+    public final Map<String, Tensor> stateDict() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        collect("", out, true);
+        return out;
+    }
+
+    private void collect(String prefix, Map<String, Tensor> out, boolean withBuffers) {
+        parameters.forEach((k, v) -> out.put(prefix + k, v));
+        if (withBuffers) buffers.forEach((k, v) -> out.put(prefix + k, v));
+        children.forEach((k, m) -> m.collect(prefix + k + ".", out, withBuffers));
+    }
+
+    /**
+     * Copies values into this module's tensors, in place (optimizers keep pointing at the same
+     * parameters). Missing or unexpected keys and shape mismatches are reported together, as
+     * PyTorch's {@code load_state_dict(strict=True)} does.
+     */
+    public final void loadStateDict(Map<String, Tensor> state) {
+        Map<String, Tensor> own = stateDict();
+        List<String> problems = new ArrayList<>();
+        TreeSet<String> missing = new TreeSet<>(own.keySet());
+        missing.removeAll(state.keySet());
+        TreeSet<String> unexpected = new TreeSet<>(state.keySet());
+        unexpected.removeAll(own.keySet());
+        if (!missing.isEmpty()) problems.add("Missing key(s) in state_dict: " + missing + ".");
+        if (!unexpected.isEmpty()) problems.add("Unexpected key(s) in state_dict: " + unexpected + ".");
+        own.forEach((k, t) -> {
+            Tensor src = state.get(k);
+            if (src != null && !Arrays.equals(src.shape(), t.shape())) {
+                problems.add("size mismatch for " + k + ": copying a param with shape " + Shapes.str(src.shape())
+                        + ", the shape in current model is " + Shapes.str(t.shape()) + ".");
+            }
+        });
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException("Error(s) in loading state_dict for " + typeName() + ":\n\t" + String.join("\n\t", problems));
+        }
+        try (var scope = GradMode.noGrad()) {
+            own.forEach((k, t) -> {
+                Tensor src = state.get(k);
+                if (src.dtype() != t.dtype()) {
+                    if (t.dtype() == dev.phalanx.tensor.DType.FLOAT32) t.copy_(src.toFloat());
+                    else for (int i = 0; i < t.numel(); i++) t.longData()[i] = src.getLong(flat(t, i));
+                } else {
+                    t.copy_(src);
+                }
+            });
+        }
+    }
+
+    private static int[] flat(Tensor t, int i) {
+        int[] s = t.shape(), idx = new int[s.length];
+        for (int d = s.length - 1; d >= 0; d--) {
+            idx[d] = i % s[d];
+            i /= s[d];
+        }
+        return idx;
+    }
+
+    /** Zeroes the gradients of every parameter (in place, keeping the arrays). */
+    public final void zeroGrad() {
+        for (Tensor p : parameters()) p.zeroGrad();
+    }
+
+    public Module train() {
+        return train(true);
+    }
+
+    public Module train(boolean mode) {
+        training = mode;
+        children.values().forEach(c -> c.train(mode));
+        return this;
+    }
+
+    public Module eval() {
+        return train(false);
+    }
+
+    public final boolean isTraining() {
+        return training;
+    }
+
+    /** Moves parameters and buffers to a device; only cpu exists in this build. */
+    public Module to(Device device) {
+        for (Tensor t : stateDict().values()) t.to(device);
+        return this;
+    }
+
+    public final int parameterCount() {
+        int n = 0;
+        for (Tensor p : parameters()) n += p.numel();
+        return n;
+    }
+
+    /** The module tree, exactly as PyTorch prints it. */
+    @Override
+    public String toString() {
+        StringBuilder b = new StringBuilder(typeName()).append('(');
+        String extra = extraRepr();
+        if (children.isEmpty()) return b.append(extra).append(')').toString();
+        b.append('\n');
+        if (!extra.isEmpty()) b.append("  ").append(extra).append('\n');
+        children.forEach((name, child) -> b.append("  (").append(name).append("): ")
+                .append(child.toString().replace("\n", "\n  ")).append('\n'));
+        return b.append(')').toString();
+    }
+}

@@ -1,0 +1,68 @@
+package dev.phalanx.ops;
+
+import dev.phalanx.autograd.Node;
+import dev.phalanx.kernels.cpu.ConvGeometry;
+import dev.phalanx.kernels.cpu.ConvKernels;
+import dev.phalanx.tensor.Backends;
+import dev.phalanx.tensor.Shapes;
+import dev.phalanx.tensor.Tensor;
+
+/** 2-d convolution (NCHW, zero padding): forward, backward-data and backward-weight. */
+public final class Conv2dOp {
+
+    private Conv2dOp() { }
+
+    public static Tensor apply(Tensor x, Tensor weight, Tensor bias, int sh, int sw, int ph, int pw) {
+        Tensor.checkSameDevice("conv2d", x, weight);
+        int[] ws = weight.shape(), xs = x.shape();
+        if (ws.length != 4) throw new IllegalArgumentException("conv2d: weight must be 4-D [out, in, kh, kw], got " + Shapes.str(ws));
+        if (xs.length != 4) {
+            throw new IllegalArgumentException("conv2d: Expected 4-dimensional input for 4-dimensional weight " + Shapes.str(ws)
+                    + ", but got " + xs.length + "-dimensional input of size " + Shapes.str(xs) + " instead");
+        }
+        if (xs[1] != ws[1]) {
+            throw new IllegalArgumentException("conv2d: Given groups=1, weight of size " + Shapes.str(ws) + ", expected input"
+                    + Shapes.str(xs) + " to have " + ws[1] + " channels, but got " + xs[1] + " channels instead");
+        }
+        if (bias != null && (bias.dim() != 1 || bias.size(0) != ws[0])) {
+            throw new IllegalArgumentException("conv2d: bias of shape " + Shapes.str(bias.shape()) + " does not match " + ws[0] + " output channels");
+        }
+        ConvGeometry g = new ConvGeometry(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], sh, sw, ph, pw);
+        float[] out = new float[g.n() * g.outImage()];
+        ConvKernels.forward(Backends.cpu(), g, x.data(), weight.data(), bias == null ? null : bias.data(), out);
+        return Tensor.result(out, new int[] {g.n(), g.cout(), g.oh(), g.ow()}, new ConvolutionBackward(x, weight, bias, g));
+    }
+
+    private static final class ConvolutionBackward extends Node {
+        private final ConvGeometry g;
+
+        ConvolutionBackward(Tensor x, Tensor w, Tensor b, ConvGeometry g) {
+            super(x, w, b);
+            this.g = g;
+        }
+
+        @Override
+        public String name() {
+            return "ConvolutionBackward0";
+        }
+
+        @Override
+        public Tensor[] backward(Tensor grad) {
+            Tensor x = inputs()[0], w = inputs()[1];
+            Tensor gx = null, gw = null, gb = null;
+            if (needsGrad(0)) {
+                float[] dx = new float[x.numel()];
+                ConvKernels.backwardData(Backends.cpu(), g, grad.data(), w.data(), dx);
+                gx = Tensor.of(dx, x.shape());
+            }
+            if (needsGrad(1) || needsGrad(2)) {
+                float[] dw = new float[w.numel()];
+                float[] db = needsGrad(2) ? new float[g.cout()] : null;
+                ConvKernels.backwardWeight(Backends.cpu(), g, x.data(), grad.data(), dw, db);
+                if (needsGrad(1)) gw = Tensor.of(dw, w.shape());
+                if (db != null) gb = Tensor.of(db, g.cout());
+            }
+            return new Tensor[] {gx, gw, gb};
+        }
+    }
+}

@@ -1,0 +1,72 @@
+package dev.phalanx.ops;
+
+import dev.phalanx.autograd.Node;
+import dev.phalanx.kernels.cpu.Gemm;
+import dev.phalanx.tensor.Backends;
+import dev.phalanx.tensor.Shapes;
+import dev.phalanx.tensor.Tensor;
+
+/**
+ * {@code y = x W^T + b} (PyTorch's addmm), x [B, in], W [out, in], b [out].
+ * Backward: dx = g W, dW = g^T x, db = column sums of g.
+ */
+public final class LinearOp {
+
+    private LinearOp() { }
+
+    public static Tensor apply(Tensor x, Tensor weight, Tensor bias) {
+        Tensor.checkSameDevice("linear", x, weight);
+        if (x.dim() != 2 || weight.dim() != 2 || weight.size(1) != x.size(1)) {
+            int[] wt = weight.dim() == 2 ? new int[] {weight.size(1), weight.size(0)} : weight.shape();
+            throw new IllegalArgumentException("mat1 and mat2 shapes cannot be multiplied (" + Shapes.x(x.shape()) + " and " + Shapes.x(wt) + ")");
+        }
+        int b = x.size(0), in = x.size(1), out = weight.size(0);
+        if (bias != null && (bias.dim() != 1 || bias.size(0) != out)) {
+            throw new IllegalArgumentException("linear: bias of shape " + Shapes.str(bias.shape()) + " does not match " + out + " output features");
+        }
+        float[] y = new float[b * out];
+        if (bias != null) {
+            float[] bd = bias.data();
+            for (int r = 0; r < b; r++) System.arraycopy(bd, 0, y, r * out, out);
+        }
+        Backends.cpu().gemm().sgemm(false, true, b, out, in, x.data(), 0, weight.data(), 0, y, 0, bias != null);
+        return Tensor.result(y, new int[] {b, out}, new AddmmBackward(x, weight, bias));
+    }
+
+    private static final class AddmmBackward extends Node {
+        AddmmBackward(Tensor x, Tensor w, Tensor bias) {
+            super(x, w, bias);
+        }
+
+        @Override
+        public String name() {
+            return inputs()[2] != null ? "AddmmBackward0" : "MmBackward0";
+        }
+
+        @Override
+        public Tensor[] backward(Tensor g) {
+            Tensor x = inputs()[0], w = inputs()[1];
+            int b = x.size(0), in = x.size(1), out = w.size(0);
+            Gemm gemm = Backends.cpu().gemm();
+            float[] gd = g.data();
+            Tensor gx = null, gw = null, gb = null;
+            if (needsGrad(0)) {
+                float[] d = new float[b * in];
+                gemm.sgemm(false, false, b, in, out, gd, 0, w.data(), 0, d, 0, false);
+                gx = Tensor.of(d, b, in);
+            }
+            if (needsGrad(1)) {
+                float[] d = new float[out * in];
+                gemm.sgemm(true, false, out, in, b, gd, 0, x.data(), 0, d, 0, false);
+                gw = Tensor.of(d, out, in);
+            }
+            if (needsGrad(2)) {
+                float[] d = new float[out];
+                for (int r = 0; r < b; r++)
+                    for (int j = 0; j < out; j++) d[j] += gd[r * out + j];
+                gb = Tensor.of(d, out);
+            }
+            return new Tensor[] {gx, gw, gb};
+        }
+    }
+}

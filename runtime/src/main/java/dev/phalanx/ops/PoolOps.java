@@ -1,0 +1,128 @@
+package dev.phalanx.ops;
+
+import dev.phalanx.autograd.Node;
+import dev.phalanx.kernels.cpu.PoolGeometry;
+import dev.phalanx.kernels.cpu.PoolKernels;
+import dev.phalanx.tensor.Backends;
+import dev.phalanx.tensor.Shapes;
+import dev.phalanx.tensor.Tensor;
+
+/** Max, average and adaptive-average pooling over NCHW (or CHW) tensors, with gradients. */
+public final class PoolOps {
+
+    private PoolOps() { }
+
+    /** What {@code max_pool2d(..., return_indices=True)} returns. */
+    public record MaxPoolResult(Tensor output, Tensor indices) { }
+
+    private static int[] checkInput(String op, Tensor x) {
+        int[] s = x.shape();
+        if (s.length == 3) return new int[] {1, s[0], s[1], s[2]};
+        if (s.length != 4) throw new IllegalArgumentException(op + ": Expected 3D or 4D (batch mode) tensor for input, got " + Shapes.str(s));
+        return s;
+    }
+
+    private static int[] outShape(Tensor x, int oh, int ow) {
+        int[] s = x.shape();
+        s[s.length - 2] = oh;
+        s[s.length - 1] = ow;
+        return s;
+    }
+
+    public static MaxPoolResult maxPool2d(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {
+        int[] s = checkInput("max_pool2d", x);
+        PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
+        float[] out = new float[g.planes() * g.oh() * g.ow()];
+        int[] idx = new int[out.length];
+        PoolKernels.maxForward(Backends.cpu(), g, x.data(), out, idx);
+        int[] shape = outShape(x, g.oh(), g.ow());
+        long[] li = new long[idx.length];
+        for (int i = 0; i < idx.length; i++) li[i] = idx[i];
+        Tensor y = Tensor.result(out, shape, new MaxPoolBackward(x, g, idx));
+        return new MaxPoolResult(y, Tensor.ofLongs(li, shape));
+    }
+
+    public static Tensor avgPool2d(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {
+        int[] s = checkInput("avg_pool2d", x);
+        PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
+        float[] out = new float[g.planes() * g.oh() * g.ow()];
+        PoolKernels.avgForward(Backends.cpu(), g, x.data(), out);
+        return Tensor.result(out, outShape(x, g.oh(), g.ow()), new AvgPoolBackward(x, g));
+    }
+
+    public static Tensor adaptiveAvgPool2d(Tensor x, int oh, int ow) {
+        int[] s = checkInput("adaptive_avg_pool2d", x);
+        if (oh < 1 || ow < 1) throw new IllegalArgumentException("adaptive_avg_pool2d: output size must be >= 1, got (" + oh + ", " + ow + ")");
+        float[] out = new float[s[0] * s[1] * oh * ow];
+        PoolKernels.adaptiveAvgForward(Backends.cpu(), s[0] * s[1], s[2], s[3], oh, ow, x.data(), out);
+        return Tensor.result(out, outShape(x, oh, ow), new AdaptiveAvgBackward(x, s, oh, ow));
+    }
+
+    private static final class MaxPoolBackward extends Node {
+        private final PoolGeometry g;
+        private final int[] indices;
+
+        MaxPoolBackward(Tensor x, PoolGeometry g, int[] indices) {
+            super(x);
+            this.g = g;
+            this.indices = indices;
+        }
+
+        @Override
+        public String name() {
+            return "MaxPool2DWithIndicesBackward0";
+        }
+
+        @Override
+        public Tensor[] backward(Tensor grad) {
+            float[] dx = new float[inputs()[0].numel()];
+            PoolKernels.maxBackward(Backends.cpu(), g, grad.data(), indices, dx);
+            return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
+        }
+    }
+
+    private static final class AvgPoolBackward extends Node {
+        private final PoolGeometry g;
+
+        AvgPoolBackward(Tensor x, PoolGeometry g) {
+            super(x);
+            this.g = g;
+        }
+
+        @Override
+        public String name() {
+            return "AvgPool2DBackward0";
+        }
+
+        @Override
+        public Tensor[] backward(Tensor grad) {
+            float[] dx = new float[inputs()[0].numel()];
+            PoolKernels.avgBackward(Backends.cpu(), g, grad.data(), dx);
+            return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
+        }
+    }
+
+    private static final class AdaptiveAvgBackward extends Node {
+        private final int[] s;
+        private final int oh, ow;
+
+        AdaptiveAvgBackward(Tensor x, int[] s, int oh, int ow) {
+            super(x);
+            this.s = s;
+            this.oh = oh;
+            this.ow = ow;
+        }
+
+        @Override
+        public String name() {
+            return "AdaptiveAvgPool2DBackward0";
+        }
+
+        @Override
+        public Tensor[] backward(Tensor grad) {
+            float[] dx = new float[inputs()[0].numel()];
+            PoolKernels.adaptiveAvgBackward(Backends.cpu(), s[0] * s[1], s[2], s[3], oh, ow, grad.data(), dx);
+            return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
+        }
+    }
+}

@@ -1,0 +1,109 @@
+package dev.phalanx.optim;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import dev.phalanx.tensor.Tensor;
+
+/**
+ * Updates parameters from their gradients, following {@code torch.optim}'s single-tensor
+ * rules exactly. Per-parameter state (momentum buffers, moments, step counts) is kept by
+ * parameter index and saved by {@link #stateDict()} as {@code state.<index>.<name>}.
+ */
+public abstract class Optimizer {
+
+    protected final List<Tensor> params;
+    protected float lr;
+    private final List<Map<String, Tensor>> state;
+
+    protected Optimizer(List<Tensor> params, float lr) {
+        if (params.isEmpty()) throw new IllegalArgumentException(getClass().getSimpleName() + " got an empty parameter list");
+        if (!(lr >= 0)) throw new IllegalArgumentException("Invalid learning rate: " + lr);
+        for (int i = 0; i < params.size(); i++) {
+            if (!params.get(i).requiresGrad()) {
+                throw new IllegalArgumentException(getClass().getSimpleName() + ": parameter " + i + " does not require grad");
+            }
+        }
+        this.params = List.copyOf(params);
+        this.lr = lr;
+        this.state = new ArrayList<>();
+        for (int i = 0; i < params.size(); i++) state.add(new HashMap<>());
+    }
+
+    /** One update of every parameter that has a gradient. */
+    public final void step() {
+        for (int i = 0; i < params.size(); i++) {
+            Tensor p = params.get(i);
+            if (p.grad() == null) continue;
+            update(p.data(), p.grad().data(), state.get(i));
+        }
+    }
+
+    /** The rule: update {@code p} in place from gradient {@code g}, using and updating {@code st}. */
+    protected abstract void update(float[] p, float[] g, Map<String, Tensor> st);
+
+    /** The state buffer {@code name} of one parameter, created as zeros of n elements on first use. */
+    protected static float[] buffer(Map<String, Tensor> st, String name, int n) {
+        return st.computeIfAbsent(name, k -> Tensor.zeros(n)).data();
+    }
+
+    /** The step counter of one parameter, incremented: 1 on the first step. */
+    protected static int nextStep(Map<String, Tensor> st) {
+        float[] step = st.computeIfAbsent("step", k -> Tensor.zeros(1)).data();
+        return (int) ++step[0];
+    }
+
+    public final void zeroGrad() {
+        for (Tensor p : params) p.zeroGrad();
+    }
+
+    public final float lr() {
+        return lr;
+    }
+
+    public final void setLr(float lr) {
+        if (!(lr >= 0)) throw new IllegalArgumentException("Invalid learning rate: " + lr);
+        this.lr = lr;
+    }
+
+    public final List<Tensor> params() {
+        return params;
+    }
+
+    /** Copies of the per-parameter state, by {@code state.<index>.<name>}. */
+    public final Map<String, Tensor> stateDict() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (int i = 0; i < state.size(); i++) {
+            for (var e : new java.util.TreeMap<>(state.get(i)).entrySet()) out.put("state." + i + "." + e.getKey(), e.getValue().clone());
+        }
+        return out;
+    }
+
+    public final void loadStateDict(Map<String, Tensor> saved) {
+        List<Map<String, Tensor>> fresh = new ArrayList<>();
+        for (int i = 0; i < params.size(); i++) fresh.add(new HashMap<>());
+        for (var e : saved.entrySet()) {
+            String[] parts = e.getKey().split("\\.", 3);
+            if (parts.length != 3 || !parts[0].equals("state")) {
+                throw new IllegalArgumentException("optimizer state: unexpected key '" + e.getKey() + "' (expected state.<index>.<name>)");
+            }
+            int i;
+            try {
+                i = Integer.parseInt(parts[1]);
+            } catch (NumberFormatException ex) {
+                throw new IllegalArgumentException("optimizer state: bad parameter index in key '" + e.getKey() + "'");
+            }
+            if (i < 0 || i >= params.size()) {
+                throw new IllegalArgumentException("optimizer state: key '" + e.getKey() + "' names parameter " + i + " but there are "
+                        + params.size() + " parameters");
+            }
+            fresh.get(i).put(parts[2], e.getValue().clone());
+        }
+        for (int i = 0; i < params.size(); i++) {
+            state.set(i, fresh.get(i));
+        }
+    }
+}

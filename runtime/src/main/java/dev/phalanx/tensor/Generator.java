@@ -1,0 +1,109 @@
+package dev.phalanx.tensor;
+
+/**
+ * A seeded random number generator (xoshiro256**, seeded through SplitMix64). Two generators
+ * with the same seed give the same numbers; there is no global one. Its whole state can be
+ * saved and restored, so a resumed run draws what an uninterrupted one would have.
+ */
+public final class Generator {
+
+    private long s0, s1, s2, s3;
+    private double spareNormal;
+    private boolean hasSpare;
+
+    public Generator(long seed) {
+        manualSeed(seed);
+    }
+
+    public Generator manualSeed(long seed) {
+        long z = seed;
+        s0 = splitMix(z += 0x9E3779B97F4A7C15L);
+        s1 = splitMix(z += 0x9E3779B97F4A7C15L);
+        s2 = splitMix(z += 0x9E3779B97F4A7C15L);
+        s3 = splitMix(z + 0x9E3779B97F4A7C15L);
+        hasSpare = false;
+        return this;
+    }
+
+    private static long splitMix(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    public long nextLong() {
+        long result = Long.rotateLeft(s1 * 5, 7) * 9;
+        long t = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = Long.rotateLeft(s3, 45);
+        return result;
+    }
+
+    /** Uniform in [0, 1) with 24 random bits, exactly representable as a float. */
+    public float nextFloat() {
+        return (nextLong() >>> 40) * 0x1.0p-24f;
+    }
+
+    public double nextDouble() {
+        return (nextLong() >>> 11) * 0x1.0p-53;
+    }
+
+    /** Uniform integer in [0, bound). */
+    public int nextInt(int bound) {
+        if (bound <= 0) throw new IllegalArgumentException("bound must be > 0, got " + bound);
+        long r = nextLong() >>> 1;
+        long m = bound;
+        long limit = Long.MAX_VALUE - (Long.MAX_VALUE % m); // rejection keeps it unbiased
+        while (r >= limit) r = nextLong() >>> 1;
+        return (int) (r % m);
+    }
+
+    /** Standard normal (Box-Muller, the second value kept for the next call). */
+    public float nextGaussian() {
+        if (hasSpare) {
+            hasSpare = false;
+            return (float) spareNormal;
+        }
+        double u1, u2;
+        do {
+            u1 = nextDouble();
+        } while (u1 <= 1e-300);
+        u2 = nextDouble();
+        double r = Math.sqrt(-2 * Math.log(u1));
+        spareNormal = r * Math.sin(2 * Math.PI * u2);
+        hasSpare = true;
+        return (float) (r * Math.cos(2 * Math.PI * u2));
+    }
+
+    /** A random permutation of 0..n-1 (Fisher-Yates). */
+    public int[] permutation(int n) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) p[i] = i;
+        for (int i = n - 1; i > 0; i--) {
+            int j = nextInt(i + 1);
+            int t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+        }
+        return p;
+    }
+
+    /** The whole state, for checkpoints: four words, the spare normal's bits, and its flag. */
+    public long[] state() {
+        return new long[] {s0, s1, s2, s3, Double.doubleToRawLongBits(spareNormal), hasSpare ? 1 : 0};
+    }
+
+    public void setState(long[] state) {
+        if (state.length != 6) throw new IllegalArgumentException("generator state must have 6 words, got " + state.length);
+        s0 = state[0];
+        s1 = state[1];
+        s2 = state[2];
+        s3 = state[3];
+        spareNormal = Double.longBitsToDouble(state[4]);
+        hasSpare = state[5] != 0;
+    }
+}

@@ -1,0 +1,135 @@
+package dev.phalanx.tensor;
+
+import java.util.Locale;
+
+/**
+ * Prints tensors the way PyTorch does: {@code tensor([[1., 1.],\n        [1., 1.]])}, four
+ * decimals, integral values as {@code 2.}, scientific notation when magnitudes span more than
+ * 1000x, summarised with "..." beyond 1000 elements, and the autograd suffix.
+ */
+final class TensorFormatter {
+
+    private static final int THRESHOLD = 1000, EDGE_ITEMS = 3, LINE_WIDTH = 80;
+    private static final String PREFIX = "tensor(";
+
+    private TensorFormatter() { }
+
+    static String format(Tensor t) {
+        boolean summarize = t.numel() > THRESHOLD;
+        Style style = Style.of(t);
+        StringBuilder b = new StringBuilder(PREFIX);
+        if (t.numel() == 0 && t.dim() > 0) {
+            b.append("[]");
+        } else {
+            body(b, t, style, 0, 0, PREFIX.length(), summarize);
+        }
+        if (t.numel() == 0 && t.dim() > 0) b.append(", size=(").append(sizeTuple(t.shape())).append(')');
+        if (t.gradFn() != null) b.append(", grad_fn=<").append(t.gradFn().name()).append('>');
+        else if (t.requiresGrad()) b.append(", requires_grad=True");
+        return b.append(')').toString();
+    }
+
+    private static String sizeTuple(int[] s) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < s.length; i++) b.append(i > 0 ? ", " : "").append(s[i]);
+        return s.length == 1 ? b.append(',').toString() : b.toString();
+    }
+
+    private static void body(StringBuilder b, Tensor t, Style style, int dim, int offset, int indent, boolean summarize) {
+        int[] shape = t.shape();
+        if (shape.length == 0) {
+            b.append(style.format(t, 0));
+            return;
+        }
+        int n = shape[dim];
+        int stride = 1;
+        for (int i = dim + 1; i < shape.length; i++) stride *= shape[i];
+        b.append('[');
+        if (dim == shape.length - 1) {
+            int perLine = Math.max(1, (LINE_WIDTH - indent) / (style.width + 2)); // torch/_tensor_str.py
+            boolean skip = summarize && n > 2 * EDGE_ITEMS;
+            int printed = 0;
+            for (int i = 0; i < n; i++) {
+                String item;
+                if (skip && i == EDGE_ITEMS) {
+                    item = " ..."; // PyTorch writes the ellipsis item as " ..."
+                    i = n - EDGE_ITEMS - 1;
+                } else {
+                    item = pad(style.format(t, offset + i), style.width);
+                }
+                if (printed > 0) {
+                    b.append(',');
+                    if (printed % perLine == 0) b.append('\n').append(" ".repeat(indent + 1));
+                    else b.append(' ');
+                }
+                b.append(item);
+                printed++;
+            }
+        } else {
+            String sep = "," + "\n".repeat(shape.length - dim - 1) + " ".repeat(indent + 1);
+            for (int i = 0; i < n; i++) {
+                if (summarize && n > 2 * EDGE_ITEMS && i == EDGE_ITEMS) {
+                    b.append("...").append(sep);
+                    i = n - EDGE_ITEMS - 1;
+                    continue;
+                }
+                if (i > 0) b.append(sep);
+                body(b, t, style, dim + 1, offset + i * stride, indent + 1, summarize);
+            }
+        }
+        b.append(']');
+    }
+
+    private static String pad(String s, int width) {
+        return s.length() >= width ? s : " ".repeat(width - s.length()) + s;
+    }
+
+    /** How every element of one tensor is written: integer, fixed or scientific, and the common width. */
+    private static final class Style {
+        final boolean integer, sci, longs;
+        int width;
+
+        private Style(boolean integer, boolean sci, boolean longs) {
+            this.integer = integer;
+            this.sci = sci;
+            this.longs = longs;
+        }
+
+        static Style of(Tensor t) {
+            if (t.dtype() == DType.INT64) {
+                Style s = new Style(true, false, true);
+                for (long v : t.longData()) s.width = Math.max(s.width, Long.toString(v).length());
+                return s;
+            }
+            float[] d = t.data();
+            boolean integer = true;
+            double maxAbs = 0, minAbs = Double.MAX_VALUE;
+            for (float v : d) {
+                if (!Float.isFinite(v)) continue;
+                if (v != Math.ceil(v)) integer = false;
+                double a = Math.abs(v);
+                if (a != 0) {
+                    maxAbs = Math.max(maxAbs, a);
+                    minAbs = Math.min(minAbs, a);
+                }
+            }
+            boolean sci;
+            if (maxAbs == 0) sci = false;
+            else if (integer) sci = maxAbs > 1e8;
+            else sci = maxAbs / minAbs > 1000 || maxAbs > 1e8 || minAbs < 1e-4;
+            Style s = new Style(integer, sci, false);
+            for (int i = 0; i < d.length; i++) s.width = Math.max(s.width, s.format(t, i).length());
+            return s;
+        }
+
+        String format(Tensor t, int i) {
+            if (longs) return Long.toString(t.longData()[i]);
+            float v = t.data()[i];
+            if (Float.isNaN(v)) return "nan";
+            if (Float.isInfinite(v)) return v > 0 ? "inf" : "-inf";
+            if (sci) return String.format(Locale.ROOT, "%.4e", v);
+            if (integer) return String.format(Locale.ROOT, "%.0f.", v);
+            return String.format(Locale.ROOT, "%.4f", v);
+        }
+    }
+}
