@@ -20,6 +20,15 @@ public final class Backward {
     private Backward() { }
 
     public static void run(Tensor root, Tensor gradient) {
+        run(root, gradient, null);
+    }
+
+    /**
+     * As {@link #run(Tensor, Tensor)}, calling {@code onLeafReady} once for each leaf as soon as
+     * its gradient is complete (every node that uses it has been visited): data-parallel replicas
+     * start reducing a bucket of gradients while backward goes on with the earlier layers.
+     */
+    public static void run(Tensor root, Tensor gradient, java.util.function.Consumer<Tensor> onLeafReady) {
         if (!root.requiresGrad()) {
             throw new IllegalStateException("element 0 of tensors does not require grad and does not have a grad_fn");
         }
@@ -36,9 +45,11 @@ public final class Backward {
         try (GradMode.Scope ignored = GradMode.noGrad()) {
             if (root.gradFn() == null) {
                 accumulate(root, gradient);
+                if (onLeafReady != null) onLeafReady.accept(root);
                 return;
             }
             List<Tensor> order = topologicalOrder(root);
+            Map<Tensor, int[]> uses = onLeafReady == null ? null : leafUses(order);
             Map<Tensor, Tensor> pending = new IdentityHashMap<>();
             pending.put(root, gradient);
             for (int i = order.size() - 1; i >= 0; i--) {
@@ -50,10 +61,11 @@ public final class Backward {
                 Tensor[] grads = node.backward(g);
                 for (int k = 0; k < inputs.length; k++) {
                     Tensor in = inputs[k];
-                    if (in == null || !in.requiresGrad() || grads[k] == null) continue;
+                    if (in == null || !in.requiresGrad()) continue;
                     if (in.gradFn() == null) {
-                        accumulate(in, grads[k]);
-                    } else {
+                        if (grads[k] != null) accumulate(in, grads[k]);
+                        if (uses != null && --uses.get(in)[0] == 0) onLeafReady.accept(in);
+                    } else if (grads[k] != null) {
                         pending.merge(in, grads[k], Tensor::add);
                     }
                 }
@@ -67,6 +79,17 @@ public final class Backward {
         } else {
             leaf.grad().add_(g);
         }
+    }
+
+    /** How many gradient contributions each leaf will receive: one per use by a visited node. */
+    private static Map<Tensor, int[]> leafUses(List<Tensor> order) {
+        Map<Tensor, int[]> uses = new IdentityHashMap<>();
+        for (Tensor t : order) {
+            for (Tensor in : t.gradFn().inputs()) {
+                if (in != null && in.gradFn() == null && in.requiresGrad()) uses.computeIfAbsent(in, k -> new int[1])[0]++;
+            }
+        }
+        return uses;
     }
 
     /** Non-leaf tensors reachable from root, each after all the tensors it was computed from. */

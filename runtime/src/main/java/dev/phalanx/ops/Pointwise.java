@@ -101,8 +101,8 @@ public final class Pointwise {
 
     public static Tensor unary(Unary fn, Tensor x) {
         float[] in = x.data(), out = new float[in.length];
-        if (fn == Unary.RELU) { // the hot one: keep it monomorphic
-            for (int i = 0; i < in.length; i++) out[i] = in[i] > 0f ? in[i] : 0f;
+        if (fn == Unary.RELU) { // the hot one: monomorphic and branch-free (signs are random: branches mispredict)
+            for (int i = 0; i < in.length; i++) out[i] = Math.max(in[i], 0f);
         } else {
             for (int i = 0; i < in.length; i++) out[i] = fn.f(in[i]);
         }
@@ -134,7 +134,11 @@ public final class Pointwise {
         public Tensor[] backward(Tensor gradOutput) {
             float[] g = gradOutput.data(), x = inputs()[0].data(), dx = new float[g.length];
             if (fn == Unary.RELU) {
-                for (int i = 0; i < g.length; i++) dx[i] = y[i] > 0f ? g[i] : 0f;
+                // y >= +0, so its bits are 0 exactly where the gradient stops: mask = all ones when bits > 0
+                for (int i = 0; i < g.length; i++) {
+                    int mask = -Float.floatToRawIntBits(y[i]) >> 31;
+                    dx[i] = Float.intBitsToFloat(Float.floatToRawIntBits(g[i]) & mask);
+                }
             } else {
                 for (int i = 0; i < g.length; i++) dx[i] = g[i] * fn.df(x[i], y[i]);
             }

@@ -1,28 +1,46 @@
 package dev.phalanx.kernels.cpu;
 
 /**
- * Convolution as unfold (im2col) plus GEMM, one image at a time, images spread over the
- * backend's threads. Forward, backward-data and backward-weight side by side.
+ * Convolution as unfold (im2col) plus GEMM. Images are processed in chunks of {@value #CHUNK}
+ * whose unfolded columns sit side by side, one GEMM per chunk (measured: one image per GEMM
+ * was as fast as four with OpenBLAS on LeNet's shapes, and needs no gather/scatter copies).
+ * Weight gradients accumulate over groups of {@value #WEIGHT_GRAD_GROUP} images, one partial
+ * sum per group, so memory stays bounded for wide layers. Chunks and groups are spread over the
+ * backend's threads; their boundaries do not depend on the thread count, so neither do the
+ * results. Forward, backward-data and backward-weight side by side.
  */
 public final class ConvKernels {
 
-    /** Images per partial weight gradient: fixed, so that results do not depend on threads. */
-    static final int WEIGHT_GRAD_CHUNK = 8;
+    /** Images per GEMM. */
+    static final int CHUNK = 1;
+    /** Images per partial weight gradient. */
+    static final int WEIGHT_GRAD_GROUP = 8;
 
     private ConvKernels() { }
+
+    private static int chunks(ConvGeometry g) {
+        return (g.n() + CHUNK - 1) / CHUNK;
+    }
 
     /** out[n] = W x unfold(x[n]) + bias. */
     public static void forward(CpuBackend be, ConvGeometry g, float[] x, float[] weight, float[] bias, float[] out) {
         int patch = g.patch(), plane = g.outPlane();
-        be.parallelFor(g.n(), img -> {
-            float[] col = unfold(g, x, img * g.inImage(), new float[patch * plane]);
-            int o = img * g.outImage();
-            be.gemm().sgemm(false, false, g.cout(), plane, patch, weight, 0, col, 0, out, o, false);
-            if (bias != null) {
+        be.parallelFor(chunks(g), chunk -> {
+            int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
+            float[] col = new float[patch * cols];
+            for (int j = 0; j < cn; j++) unfold(g, x, (from + j) * g.inImage(), col, j * plane, cols);
+            float[] y = cn == 1 ? out : new float[g.cout() * cols];
+            int yOff = cn == 1 ? from * g.outImage() : 0;
+            be.gemm().sgemm(false, false, g.cout(), cols, patch, weight, 0, col, 0, y, yOff, false);
+            for (int j = 0; j < cn; j++) {
+                int o = (from + j) * g.outImage();
                 for (int co = 0; co < g.cout(); co++) {
-                    float b = bias[co];
-                    int base = o + co * plane;
-                    for (int i = 0; i < plane; i++) out[base + i] += b;
+                    int dst = o + co * plane, src = yOff + co * cols + j * plane;
+                    if (cn > 1) System.arraycopy(y, src, out, dst, plane);
+                    if (bias != null) {
+                        float b = bias[co];
+                        for (int i = 0; i < plane; i++) out[dst + i] += b;
+                    }
                 }
             }
         });
@@ -31,31 +49,38 @@ public final class ConvKernels {
     /** dx[n] = fold(W^T x dout[n]). Overwrites dx. */
     public static void backwardData(CpuBackend be, ConvGeometry g, float[] dout, float[] weight, float[] dx) {
         int patch = g.patch(), plane = g.outPlane();
-        be.parallelFor(g.n(), img -> {
-            float[] dcol = new float[patch * plane];
-            be.gemm().sgemm(true, false, patch, plane, g.cout(), weight, 0, dout, img * g.outImage(), dcol, 0, false);
-            int xo = img * g.inImage();
-            java.util.Arrays.fill(dx, xo, xo + g.inImage(), 0f);
-            fold(g, dcol, dx, xo);
+        be.parallelFor(chunks(g), chunk -> {
+            int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
+            float[] a = gatherOutput(g, dout, from, cn);
+            float[] dcol = new float[patch * cols];
+            be.gemm().sgemm(true, false, patch, cols, g.cout(), weight, 0, a, 0, dcol, 0, false);
+            for (int j = 0; j < cn; j++) {
+                int xo = (from + j) * g.inImage();
+                java.util.Arrays.fill(dx, xo, xo + g.inImage(), 0f);
+                fold(g, dcol, j * plane, cols, dx, xo);
+            }
         });
     }
 
-    /** dW = sum_n dout[n] x unfold(x[n])^T, db = sum over n and pixels of dout. Overwrites both. */
+    /** dW = sum over images of dout[n] x unfold(x[n])^T; db = sum over n and pixels of dout. Overwrites both. */
     public static void backwardWeight(CpuBackend be, ConvGeometry g, float[] x, float[] dout, float[] dweight, float[] dbias) {
         int patch = g.patch(), plane = g.outPlane(), wsize = g.cout() * patch;
-        int chunks = (g.n() + WEIGHT_GRAD_CHUNK - 1) / WEIGHT_GRAD_CHUNK;
-        float[][] partial = new float[chunks][];
-        be.parallelFor(chunks, chunk -> {
-            float[] acc = chunk == 0 ? dweight : new float[wsize];
-            float[] col = new float[patch * plane];
-            int from = chunk * WEIGHT_GRAD_CHUNK, to = Math.min(g.n(), from + WEIGHT_GRAD_CHUNK);
-            for (int img = from; img < to; img++) {
-                unfold(g, x, img * g.inImage(), col);
-                be.gemm().sgemm(false, true, g.cout(), patch, plane, dout, img * g.outImage(), col, 0, acc, 0, img > from);
+        int groups = (g.n() + WEIGHT_GRAD_GROUP - 1) / WEIGHT_GRAD_GROUP;
+        float[][] partial = new float[groups][];
+        be.parallelFor(groups, group -> {
+            float[] acc = group == 0 ? dweight : new float[wsize];
+            int first = group * WEIGHT_GRAD_GROUP, end = Math.min(g.n(), first + WEIGHT_GRAD_GROUP);
+            for (int from = first; from < end; from += CHUNK) {
+                int cn = Math.min(end, from + CHUNK) - from, cols = cn * plane;
+                float[] col = new float[patch * cols];
+                for (int j = 0; j < cn; j++) unfold(g, x, (from + j) * g.inImage(), col, j * plane, cols);
+                float[] a = cn == 1 ? dout : gatherOutput(g, dout, from, cn);
+                int aOff = cn == 1 ? from * g.outImage() : 0;
+                be.gemm().sgemm(false, true, g.cout(), patch, cols, a, aOff, col, 0, acc, 0, from > first);
             }
-            partial[chunk] = acc;
+            partial[group] = acc;
         });
-        for (int c = 1; c < chunks; c++) {
+        for (int c = 1; c < groups; c++) {
             float[] p = partial[c];
             for (int i = 0; i < wsize; i++) dweight[i] += p[i];
         }
@@ -72,15 +97,29 @@ public final class ConvKernels {
         }
     }
 
-    /** im2col: col[(c, ki, kj), (oy, ox)] = x[c, oy*sh - ph + ki, ox*sw - pw + kj], zero outside. */
-    static float[] unfold(ConvGeometry g, float[] x, int xOff, float[] col) {
-        int oh = g.oh(), ow = g.ow(), plane = oh * ow;
+    /** dout of images [from, from+cn) as one [cout, cn*plane] matrix (the chunk's images side by side). */
+    private static float[] gatherOutput(ConvGeometry g, float[] dout, int from, int cn) {
+        int plane = g.outPlane(), cols = cn * plane;
+        if (cn == 1) return java.util.Arrays.copyOfRange(dout, from * g.outImage(), (from + 1) * g.outImage());
+        float[] a = new float[g.cout() * cols];
+        for (int j = 0; j < cn; j++)
+            for (int co = 0; co < g.cout(); co++)
+                System.arraycopy(dout, (from + j) * g.outImage() + co * plane, a, co * cols + j * plane, plane);
+        return a;
+    }
+
+    /**
+     * im2col of one image into columns [colOff, colOff+plane) of a matrix whose rows are
+     * {@code rowStride} long: col[(c, ki, kj), (oy, ox)] = x[c, oy*sh - ph + ki, ox*sw - pw + kj], zero outside.
+     */
+    static void unfold(ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int rowStride) {
+        int oh = g.oh(), ow = g.ow();
         int row = 0;
         for (int c = 0; c < g.cin(); c++) {
             int xc = xOff + c * g.h() * g.w();
             for (int ki = 0; ki < g.kh(); ki++) {
                 for (int kj = 0; kj < g.kw(); kj++, row++) {
-                    int base = row * plane;
+                    int base = row * rowStride + colOff;
                     for (int oy = 0; oy < oh; oy++) {
                         int iy = oy * g.sh() - g.ph() + ki;
                         int dst = base + oy * ow;
@@ -92,7 +131,7 @@ public final class ConvKernels {
                         if (g.sw() == 1) {
                             int ix0 = kj - g.pw();
                             int lo = Math.max(0, -ix0), hi = Math.min(ow, g.w() - ix0);
-                            if (lo > 0) java.util.Arrays.fill(col, dst, dst + lo, 0f);
+                            if (lo > 0) java.util.Arrays.fill(col, dst, dst + Math.min(lo, ow), 0f);
                             if (hi > lo) System.arraycopy(x, src + ix0 + lo, col, dst + lo, hi - lo);
                             if (hi < ow) java.util.Arrays.fill(col, dst + Math.max(hi, lo), dst + ow, 0f);
                         } else {
@@ -105,18 +144,17 @@ public final class ConvKernels {
                 }
             }
         }
-        return col;
     }
 
     /** col2im: the adjoint of unfold; adds every column entry back onto the pixel it came from. */
-    static void fold(ConvGeometry g, float[] col, float[] dx, int dxOff) {
-        int oh = g.oh(), ow = g.ow(), plane = oh * ow;
+    static void fold(ConvGeometry g, float[] col, int colOff, int rowStride, float[] dx, int dxOff) {
+        int oh = g.oh(), ow = g.ow();
         int row = 0;
         for (int c = 0; c < g.cin(); c++) {
             int xc = dxOff + c * g.h() * g.w();
             for (int ki = 0; ki < g.kh(); ki++) {
                 for (int kj = 0; kj < g.kw(); kj++, row++) {
-                    int base = row * plane;
+                    int base = row * rowStride + colOff;
                     for (int oy = 0; oy < oh; oy++) {
                         int iy = oy * g.sh() - g.ph() + ki;
                         if (iy < 0 || iy >= g.h()) continue;

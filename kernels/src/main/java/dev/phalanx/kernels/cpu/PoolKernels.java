@@ -11,6 +11,10 @@ public final class PoolKernels {
      */
     public static void maxForward(CpuBackend be, PoolGeometry g, float[] x, float[] out, int[] indices) {
         int oh = g.oh(), ow = g.ow(), in = g.h() * g.w(), op = oh * ow;
+        if (g.kh() == 2 && g.kw() == 2 && g.sh() == 2 && g.sw() == 2 && g.ph() == 0 && g.pw() == 0) {
+            be.parallelFor(g.planes(), p -> max2x2(g, x, p * in, out, indices, p * op));
+            return;
+        }
         be.parallelFor(g.planes(), p -> {
             int xo = p * in, oo = p * op;
             for (int oy = 0; oy < oh; oy++) {
@@ -36,6 +40,45 @@ public final class PoolKernels {
                 }
             }
         });
+    }
+
+    /**
+     * The common 2x2 window with stride 2, written as selects rather than branches (which of
+     * four random values is largest is unpredictable). The first maximum in row-major order
+     * wins; a window holding NaN goes to the general loop, which propagates it.
+     */
+    private static void max2x2(PoolGeometry g, float[] x, int xo, float[] out, int[] indices, int oo) {
+        int w = g.w(), ow = g.ow();
+        for (int oy = 0; oy < g.oh(); oy++) {
+            int r0 = 2 * oy * w;
+            for (int ox = 0; ox < ow; ox++) {
+                int i0 = r0 + 2 * ox;
+                float a = x[xo + i0], b = x[xo + i0 + 1], c = x[xo + i0 + w], d = x[xo + i0 + w + 1];
+                float best;
+                int arg;
+                if ((a != a) | (b != b) | (c != c) | (d != d)) {
+                    best = a;
+                    arg = i0;
+                    int[] cand = {i0, i0 + 1, i0 + w, i0 + w + 1};
+                    for (int k = 1; k < 4 && best == best; k++) {
+                        float v = x[xo + cand[k]];
+                        if (v > best || v != v) {
+                            best = v;
+                            arg = cand[k];
+                        }
+                    }
+                } else {
+                    boolean top = b > a, bottom = d > c;
+                    float m1 = top ? b : a, m2 = bottom ? d : c;
+                    int j1 = top ? i0 + 1 : i0, j2 = bottom ? i0 + w + 1 : i0 + w;
+                    boolean lower = m2 > m1;
+                    best = lower ? m2 : m1;
+                    arg = lower ? j2 : j1;
+                }
+                out[oo + oy * ow + ox] = best;
+                indices[oo + oy * ow + ox] = arg;
+            }
+        }
     }
 
     /** dx[argmax] += dout; overlapping windows add up. Overwrites dx. */

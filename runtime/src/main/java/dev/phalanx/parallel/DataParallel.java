@@ -1,0 +1,246 @@
+package dev.phalanx.parallel;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.BiFunction;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+
+import dev.phalanx.kernels.Device;
+import dev.phalanx.kernels.cpu.CpuBackend;
+import dev.phalanx.nn.F;
+import dev.phalanx.nn.Module;
+import dev.phalanx.optim.Optimizer;
+import dev.phalanx.optim.SGD;
+import dev.phalanx.tensor.Tensor;
+
+/**
+ * Data parallelism for users who never touch actors: PyTorch's {@code nn.DataParallel}, plus a
+ * trainer. It owns an actor system with one coordinator and one replica per device; close it
+ * to stop every actor and thread it started.
+ * <pre>{@code
+ * try (DataParallel dp = DataParallel.builder(() -> LeNet.cifar(new Generator(0)))
+ *         .replicas(2).optimizer(p -> new SGD(p, 0.001f, 0.9f)).build()) {
+ *     float loss = dp.step(images, labels).toCompletableFuture().join();
+ *     Tensor logits = dp.forward(images);
+ * }
+ * }</pre>
+ * For Pekko users, {@link #behavior} is the coordinator to spawn in their own ActorSystem.
+ */
+public final class DataParallel implements AutoCloseable {
+
+    private final ActorSystem<Coordinator.Command> system;
+    private final List<Device> devices;
+    private final Duration askTimeout;
+    private volatile boolean closed;
+
+    private DataParallel(ReplicaSpec spec, Coordinator.Settings settings) {
+        this.devices = settings.devices();
+        // the coordinator fails a step itself at its timeout; the ask only guards against a lost actor system
+        this.askTimeout = settings.stepTimeout().multipliedBy(3).plusSeconds(5);
+        Config config = ConfigFactory.parseString("pekko.loglevel = WARNING\npekko.log-dead-letters = off\n"
+                + "pekko.log-dead-letters-during-shutdown = off\npekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off")
+                .withFallback(ConfigFactory.load());
+        this.system = ActorSystem.create(Coordinator.create(spec, settings), "phalanx", config);
+    }
+
+    /** The coordinator's behavior, to spawn inside an existing ActorSystem. */
+    public static Behavior<Coordinator.Command> behavior(ReplicaSpec spec, Coordinator.Settings settings) {
+        return Coordinator.create(spec, settings);
+    }
+
+    /** {@code nn.DataParallel(model)} over {@code replicas} CPU replicas, for forward passes. */
+    public static DataParallel wrap(Supplier<? extends Module> model, int replicas) {
+        return builder(model).replicas(replicas).build();
+    }
+
+    public static Builder builder(Supplier<? extends Module> model) {
+        return new Builder(model);
+    }
+
+    public List<Device> devices() {
+        return devices;
+    }
+
+    public int replicas() {
+        return devices.size();
+    }
+
+    /** Scatter along dimension 0, run every shard, gather in shard order: like {@code nn.DataParallel(model)(x)}. */
+    public Tensor forward(Tensor inputs) {
+        return await(outcome(inputs, null, false)).outputs();
+    }
+
+    /** One training step; completes with the mean loss over the whole batch. */
+    public CompletionStage<Float> step(Tensor inputs, Tensor labels) {
+        return outcome(inputs, labels, true).thenApply(Coordinator.StepOutcome::loss);
+    }
+
+    /** One training step; completes with the loss and the gathered outputs (the step's logits). */
+    public CompletionStage<Coordinator.StepOutcome> stepWithOutputs(Tensor inputs, Tensor labels) {
+        return outcome(inputs, labels, true);
+    }
+
+    private CompletionStage<Coordinator.StepOutcome> outcome(Tensor inputs, Tensor labels, boolean train) {
+        if (closed) return CompletableFuture.failedFuture(new IllegalStateException("this DataParallel runtime is closed"));
+        CompletionStage<Coordinator.StepOutcome> reply = AskPattern.ask(system,
+                (org.apache.pekko.actor.typed.ActorRef<Coordinator.StepOutcome> replyTo) -> train
+                        ? new Coordinator.TrainStep(inputs, labels, replyTo)
+                        : new Coordinator.Forward(inputs, replyTo),
+                askTimeout, system.scheduler());
+        return reply.thenCompose(o -> o.ok() ? CompletableFuture.completedFuture(o) : CompletableFuture.failedFuture(o.error()));
+    }
+
+    /** Copies of every replica's model state dict, in replica order. */
+    public List<Map<String, Tensor>> replicaStates() {
+        List<Replica.Snapshot> snaps = await(states());
+        List<Map<String, Tensor>> out = new ArrayList<>();
+        for (Replica.Snapshot s : snaps) out.add(s.model());
+        return Collections.unmodifiableList(out);
+    }
+
+    /** Replica 0's model and optimizer state (every replica holds the same). */
+    public Replica.Snapshot snapshot() {
+        return await(states()).get(0);
+    }
+
+    /** A copy of replica 0's model state dict. */
+    public Map<String, Tensor> stateDict() {
+        return snapshot().model();
+    }
+
+    private CompletionStage<List<Replica.Snapshot>> states() {
+        if (closed) return CompletableFuture.failedFuture(new IllegalStateException("this DataParallel runtime is closed"));
+        return AskPattern.<Coordinator.Command, Coordinator.StatesOutcome>ask(system, Coordinator.GetStates::new, askTimeout, system.scheduler())
+                .thenCompose(o -> o.error() == null ? CompletableFuture.completedFuture(o.states()) : CompletableFuture.failedFuture(o.error()));
+    }
+
+    private static <T> T await(CompletionStage<T> stage) {
+        try {
+            return stage.toCompletableFuture().get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException re) throw re;
+            throw new IllegalStateException(e.getCause().getMessage(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the replicas", e);
+        }
+    }
+
+    /** Stops the coordinator, the replicas, their threads and the actor system, and waits for it. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        system.terminate();
+        try {
+            system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("the data-parallel runtime did not stop within 30 s", e);
+        }
+    }
+
+    /** Settings with PyTorch-like defaults: cross entropy, SGD(lr 0.01), one CPU thread per replica. */
+    public static final class Builder {
+        private final Supplier<? extends Module> model;
+        private List<Device> devices = List.of(Device.CPU);
+        private Function<List<Tensor>, ? extends Optimizer> optimizer = p -> new SGD(p, 0.01f);
+        private BiFunction<Tensor, Tensor, Tensor> loss = F::crossEntropy;
+        private int threads = 1;
+        private CpuBackend.Kernels kernels = CpuBackend.Kernels.AUTO;
+        private int bucketCapFloats = 1 << 15;
+        private Duration stepTimeout = Duration.ofSeconds(60);
+        private int checksumEvery = 100;
+        private ReplicaFaults faults = ReplicaFaults.NONE;
+
+        private Builder(Supplier<? extends Module> model) {
+            this.model = model;
+        }
+
+        /** {@code n} replicas on the CPU. */
+        public Builder replicas(int n) {
+            if (n < 1) throw new IllegalArgumentException("replicas must be >= 1, got " + n);
+            devices = Collections.nCopies(n, Device.CPU);
+            return this;
+        }
+
+        public Builder devices(List<Device> devices) {
+            for (Device d : devices) {
+                if (d.isCuda()) throw new IllegalArgumentException("replica device " + d + ": this build has no CUDA backend yet; use cpu");
+            }
+            this.devices = List.copyOf(devices);
+            return this;
+        }
+
+        public Builder optimizer(Function<List<Tensor>, ? extends Optimizer> optimizer) {
+            this.optimizer = optimizer;
+            return this;
+        }
+
+        /** The loss over the rows a replica gets, a mean (each replica's is weighted by rows/B). */
+        public Builder loss(BiFunction<Tensor, Tensor, Tensor> loss) {
+            this.loss = loss;
+            return this;
+        }
+
+        public Builder threadsPerReplica(int threads) {
+            this.threads = threads;
+            return this;
+        }
+
+        public Builder kernels(CpuBackend.Kernels kernels) {
+            this.kernels = kernels;
+            return this;
+        }
+
+        public Builder bucketCapFloats(int cap) {
+            this.bucketCapFloats = cap;
+            return this;
+        }
+
+        public Builder stepTimeout(Duration timeout) {
+            this.stepTimeout = timeout;
+            return this;
+        }
+
+        /** Compare replicas' parameter checksums every k steps (0: never). */
+        public Builder checksumEvery(int k) {
+            this.checksumEvery = k;
+            return this;
+        }
+
+        public Builder faults(ReplicaFaults faults) {
+            this.faults = faults;
+            return this;
+        }
+
+        public ReplicaSpec spec() {
+            return new ReplicaSpec(model, optimizer, loss, threads, kernels, bucketCapFloats, stepTimeout, faults);
+        }
+
+        public Coordinator.Settings settings() {
+            return new Coordinator.Settings(devices, stepTimeout, checksumEvery);
+        }
+
+        public DataParallel build() {
+            return new DataParallel(spec(), settings());
+        }
+    }
+}

@@ -1,0 +1,176 @@
+package dev.phalanx.parallel;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+
+import dev.phalanx.autograd.Backward;
+import dev.phalanx.autograd.GradMode;
+import dev.phalanx.kernels.Device;
+import dev.phalanx.kernels.cpu.CpuBackend;
+import dev.phalanx.nn.Module;
+import dev.phalanx.optim.Optimizer;
+import dev.phalanx.tensor.Backends;
+import dev.phalanx.tensor.Tensor;
+
+/**
+ * One model copy on one device, on its own pinned thread, with its own autograd tape, CPU
+ * backend and optimizer state. For a training step it computes its shard (loss weighted by
+ * rows/B), offers each gradient bucket to the all-reduce as soon as backward completes it,
+ * and on {@link Apply} copies the reduced gradients back and steps its optimizer.
+ */
+public final class Replica extends AbstractBehavior<Replica.Command> {
+
+    /** What a replica is asked to do. */
+    public sealed interface Command permits Compute, Apply, TakeSnapshot, Restore { }
+
+    /** Forward (and, when training, backward) over rows [range) of a batch of {@code batch} rows. */
+    public record Compute(long step, Tensor inputs, Tensor labels, Shards.Range range, int batch, boolean train,
+                          ActorRef<Coordinator.Command> replyTo) implements Command { }
+
+    /** Take the reduced gradients of step {@code step} and update the parameters. */
+    public record Apply(long step, boolean checksum, ActorRef<Coordinator.Command> replyTo) implements Command { }
+
+    /** Send a copy of the parameters and optimizer state. */
+    public record TakeSnapshot(ActorRef<Coordinator.Command> replyTo) implements Command { }
+
+    /** Rebuild the model and optimizer ("restart") and load a snapshot from a healthy replica. */
+    public record Restore(Snapshot snapshot, ActorRef<Coordinator.Command> replyTo) implements Command { }
+
+    /** Copies of a replica's model state dict and optimizer state. */
+    public record Snapshot(Map<String, Tensor> model, Map<String, Tensor> optimizer) { }
+
+    private final int index;
+    private final Device device;
+    private final ReplicaSpec spec;
+    private final AllReduce allReduce;
+    private final CpuBackend backend;
+    private final Backends.Scope backendScope;
+    private Module model;
+    private Optimizer optimizer;
+    private GradientBuckets buckets;
+
+    public static Behavior<Command> create(int index, Device device, ReplicaSpec spec, AllReduce allReduce) {
+        return Behaviors.setup(ctx -> new Replica(ctx, index, device, spec, allReduce));
+    }
+
+    private Replica(ActorContext<Command> ctx, int index, Device device, ReplicaSpec spec, AllReduce allReduce) {
+        super(ctx);
+        this.index = index;
+        this.device = device;
+        this.spec = spec;
+        this.allReduce = allReduce;
+        this.backend = CpuBackend.create(spec.threads(), spec.kernels());
+        // the pinned dispatcher runs this actor on one thread for its whole life: bind once
+        this.backendScope = Backends.use(backend);
+        build();
+    }
+
+    private void build() {
+        model = spec.model().get();
+        model.to(device);
+        optimizer = spec.optimizer().apply(model.parameters());
+        buckets = new GradientBuckets(model.parameters(), spec.bucketCapFloats());
+    }
+
+    /** How many buckets a model's parameters make: the all-reduce is sized before replicas exist. */
+    static int bucketCount(Module model, int capFloats) {
+        return new GradientBuckets(model.parameters(), capFloats).count();
+    }
+
+    @Override
+    public Receive<Command> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(Compute.class, this::onCompute)
+                .onMessage(Apply.class, this::onApply)
+                .onMessage(TakeSnapshot.class, this::onTakeSnapshot)
+                .onMessage(Restore.class, this::onRestore)
+                .onSignal(PostStop.class, s -> {
+                    backendScope.close();
+                    backend.close();
+                    return this;
+                })
+                .build();
+    }
+
+    private Behavior<Command> onCompute(Compute c) {
+        try {
+            if (!c.train()) {
+                try (var scope = GradMode.noGrad()) {
+                    Tensor out = model.forward(c.inputs().narrow(0, c.range().begin(), c.range().rows()));
+                    c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, 0f, out));
+                }
+                return this;
+            }
+            spec.faults().beforeCompute(index, c.step());
+            model.train();
+            model.zeroGrad();
+            if (c.range().rows() == 0) { // more replicas than shards: contribute zeros, still step
+                for (int b = 0; b < buckets.count(); b++) allReduce.contribute(c.step(), index, b, new float[buckets.size(b)]);
+                c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, 0f, null));
+                return this;
+            }
+            Tensor x = c.inputs().narrow(0, c.range().begin(), c.range().rows());
+            Tensor y = c.labels().narrow(0, c.range().begin(), c.range().rows());
+            Tensor out = model.forward(x);
+            // weighted by rows/B: the sum over replicas is the gradient of the whole batch's mean loss
+            Tensor loss = spec.loss().apply(out, y).mul(c.range().rows() / (float) c.batch());
+            int[] ready = new int[buckets.count()];
+            boolean[] sent = new boolean[buckets.count()];
+            Backward.run(loss, null, leaf -> {
+                int b = buckets.bucketOf(leaf);
+                if (b >= 0 && ++ready[b] == buckets.params(b).size()) {
+                    allReduce.contribute(c.step(), index, b, buckets.flatten(b));
+                    sent[b] = true;
+                }
+            });
+            for (int b = 0; b < buckets.count(); b++) {
+                if (!sent[b]) allReduce.contribute(c.step(), index, b, buckets.flatten(b)); // parameters the loss did not use
+            }
+            c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, loss.item(), out.detach()));
+        } catch (Throwable e) {
+            allReduce.withdraw(c.step(), index);
+            c.replyTo().tell(new Coordinator.ShardFailed(c.step(), index, e, true));
+        }
+        return this;
+    }
+
+    private Behavior<Command> onApply(Apply a) {
+        try {
+            for (int b = 0; b < buckets.count(); b++) buckets.unflatten(b, allReduce.result(a.step(), b, spec.reduceTimeout()));
+            optimizer.step();
+            spec.faults().afterApply(index, a.step(), model);
+            long checksum = a.checksum() ? ParameterChecksum.of(model.parameters()) : 0L;
+            a.replyTo().tell(new Coordinator.Applied(a.step(), index, checksum));
+        } catch (Throwable e) {
+            a.replyTo().tell(new Coordinator.ShardFailed(a.step(), index, e, false));
+        }
+        return this;
+    }
+
+    private Behavior<Command> onTakeSnapshot(TakeSnapshot t) {
+        Map<String, Tensor> state = new LinkedHashMap<>();
+        model.stateDict().forEach((k, v) -> state.put(k, v.detach().clone()));
+        t.replyTo().tell(new Coordinator.SnapshotTaken(index, new Snapshot(state, optimizer.stateDict())));
+        return this;
+    }
+
+    private Behavior<Command> onRestore(Restore r) {
+        try {
+            build();
+            model.loadStateDict(r.snapshot().model());
+            optimizer.loadStateDict(r.snapshot().optimizer());
+            r.replyTo().tell(new Coordinator.Restored(index, null));
+        } catch (Throwable e) {
+            r.replyTo().tell(new Coordinator.Restored(index, e));
+        }
+        return this;
+    }
+}

@@ -1,0 +1,225 @@
+package dev.phalanx.parallel;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import dev.phalanx.autograd.GradMode;
+import dev.phalanx.nn.Linear;
+import dev.phalanx.nn.Module;
+import dev.phalanx.nn.models.LeNet;
+import dev.phalanx.optim.SGD;
+import dev.phalanx.tensor.Generator;
+import dev.phalanx.tensor.Tensor;
+
+/**
+ * The central invariant: N replicas give the parameters of 1 replica on the same batches,
+ * however unevenly the batches split; and the failure paths.
+ */
+class DataParallelTest {
+
+    private static final int[] BATCHES = {30, 10, 7};
+    private static final int STEPS = 20;
+
+    /** Same seeds every call: the batches every configuration trains on. */
+    private static List<Tensor[]> batches() {
+        Generator gen = new Generator(11);
+        List<Tensor[]> out = new ArrayList<>();
+        for (int s = 0; s < STEPS; s++) {
+            int b = BATCHES[s % BATCHES.length];
+            out.add(new Tensor[] {Tensor.randn(gen, b, 3, 32, 32), Tensor.randint(gen, 0, 10, b)});
+        }
+        return out;
+    }
+
+    private static DataParallel.Builder lenet(int replicas) {
+        // each replica builds from a different seed: replica 0's parameters must be broadcast
+        AtomicInteger seed = new AtomicInteger(100);
+        return DataParallel.builder(() -> LeNet.cifar(new Generator(seed.getAndIncrement())))
+                .replicas(replicas)
+                .optimizer(p -> new SGD(p, 0.01f, 0.9f))
+                .checksumEvery(1)          // replicas compared bit for bit after every step
+                .bucketCapFloats(4096);     // several buckets, so reduction overlaps backward
+    }
+
+    private static Map<String, Tensor> train(int replicas, List<Float> losses) {
+        try (DataParallel dp = lenet(replicas).build()) {
+            for (Tensor[] b : batches()) losses.add(dp.step(b[0], b[1]).toCompletableFuture().join());
+            List<Map<String, Tensor>> states = dp.replicaStates();
+            for (int r = 1; r < states.size(); r++) {
+                for (var e : states.get(0).entrySet()) {
+                    assertArrayEquals(e.getValue().data(), states.get(r).get(e.getKey()).data(), 0f,
+                            "replica " + r + " " + e.getKey() + " is not bit-identical to replica 0");
+                }
+            }
+            return states.get(0);
+        }
+    }
+
+    @ParameterizedTest(name = "{0} replicas")
+    @ValueSource(ints = {2, 3, 8})
+    void nReplicasGiveTheParametersOfOne(int n) {
+        List<Float> oneLosses = new ArrayList<>(), nLosses = new ArrayList<>();
+        Map<String, Tensor> one = train(1, oneLosses);
+        Map<String, Tensor> many = train(n, nLosses);
+        for (var e : one.entrySet()) {
+            float[] a = e.getValue().data(), b = many.get(e.getKey()).data();
+            for (int i = 0; i < a.length; i++) {
+                assertEquals(a[i], b[i], 1e-5 * Math.max(Math.abs(a[i]), Math.abs(b[i])) + 1e-7,
+                        n + " replicas: " + e.getKey() + "[" + i + "] after " + STEPS + " steps");
+            }
+        }
+        for (int s = 0; s < STEPS; s++) assertEquals(oneLosses.get(s), nLosses.get(s), 1e-5 * Math.abs(oneLosses.get(s)), "loss of step " + (s + 1));
+    }
+
+    @Test
+    void theTrainingActuallyMovesTheParameters() {
+        List<Float> losses = new ArrayList<>();
+        Map<String, Tensor> trained = train(2, losses);
+        Map<String, Tensor> initial = LeNet.cifar(new Generator(100)).stateDict();
+        assertTrue(!java.util.Arrays.equals(initial.get("fc3.weight").data(), trained.get("fc3.weight").data()));
+        for (float l : losses) assertTrue(Float.isFinite(l) && l > 0, "loss " + l);
+    }
+
+    @Test
+    void forwardScattersAndGathersLikeDataParallel() {
+        List<int[]> seenShapes = java.util.Collections.synchronizedList(new ArrayList<>());
+        Generator gen = new Generator(3);
+        Linear reference = new Linear(5, 2, new Generator(7));
+        try (DataParallel dp = DataParallel.wrap(() -> new ShapeRecorder(new Linear(5, 2, new Generator(7)), seenShapes), 3)) {
+            Tensor x = Tensor.randn(gen, 30, 5);
+            Tensor out = dp.forward(x);
+            assertArrayEquals(new int[] {30, 2}, out.shape());
+            try (var s = GradMode.noGrad()) {
+                assertArrayEquals(reference.forward(x).data(), out.data(), 1e-6f);
+            }
+            List<Integer> rows = seenShapes.stream().map(sh -> sh[0]).sorted().toList();
+            assertEquals(List.of(10, 10, 10), rows);
+            seenShapes.clear();
+            dp.forward(Tensor.randn(gen, 10, 5));
+            assertEquals(List.of(2, 4, 4), seenShapes.stream().map(sh -> sh[0]).sorted().toList());
+        }
+    }
+
+    /** Records the input shape each replica sees, like the blitz's "In Model" prints. */
+    static final class ShapeRecorder extends Module {
+        private final Linear fc;
+        private final List<int[]> seen;
+
+        ShapeRecorder(Linear fc, List<int[]> seen) {
+            this.fc = register("fc", fc);
+            this.seen = seen;
+        }
+
+        @Override
+        public Tensor forward(Tensor x) {
+            seen.add(x.shape());
+            return fc.forward(x);
+        }
+    }
+
+    @Test
+    void aReplicaThatThrowsOnceIsRestartedAndTheRunMatchesAFaultFreeOne() {
+        List<Float> clean = new ArrayList<>();
+        Map<String, Tensor> expected = train(3, clean);
+        ReplicaFaults once = new ReplicaFaults() {
+            final AtomicInteger thrown = new AtomicInteger();
+
+            @Override
+            public void beforeCompute(int replica, long step) {
+                if (replica == 1 && step == 4 && thrown.getAndIncrement() == 0) throw new IllegalStateException("injected fault");
+            }
+        };
+        try (DataParallel dp = lenet(3).faults(once).build()) {
+            for (Tensor[] b : batches()) dp.step(b[0], b[1]).toCompletableFuture().join();
+            Map<String, Tensor> got = dp.stateDict();
+            for (var e : expected.entrySet()) assertArrayEquals(e.getValue().data(), got.get(e.getKey()).data(), 0f, e.getKey());
+        }
+    }
+
+    @Test
+    void aReplicaThatThrowsTwiceFailsTheStepWithItsOwnError() {
+        ReplicaFaults always = new ReplicaFaults() {
+            @Override
+            public void beforeCompute(int replica, long step) {
+                if (replica == 2 && step == 2) throw new IllegalStateException("disk on fire");
+            }
+        };
+        try (DataParallel dp = lenet(3).faults(always).build()) {
+            List<Tensor[]> bs = batches();
+            dp.step(bs.get(0)[0], bs.get(0)[1]).toCompletableFuture().join();
+            CompletionException e = assertThrows(CompletionException.class, () -> dp.step(bs.get(1)[0], bs.get(1)[1]).toCompletableFuture().join());
+            assertInstanceOf(Coordinator.ReplicaFailedException.class, e.getCause());
+            assertTrue(e.getCause().getMessage().contains("replica 2") && e.getCause().getMessage().contains("disk on fire")
+                    && e.getCause().getMessage().contains("step 2"), e.getCause().getMessage());
+            // the failed step changed nothing; the runtime goes on with the next batch
+            assertTrue(Float.isFinite(dp.step(bs.get(2)[0], bs.get(2)[1]).toCompletableFuture().join()));
+        }
+    }
+
+    @Test
+    void aReplicaThatHangsTimesOutWithItsName() {
+        ReplicaFaults hang = new ReplicaFaults() {
+            @Override
+            public void beforeCompute(int replica, long step) throws InterruptedException {
+                if (replica == 1 && step == 2) Thread.sleep(3_000);
+            }
+        };
+        try (DataParallel dp = lenet(2).faults(hang).stepTimeout(Duration.ofMillis(700)).build()) {
+            List<Tensor[]> bs = batches();
+            dp.step(bs.get(0)[0], bs.get(0)[1]).toCompletableFuture().join();
+            CompletionException e = assertThrows(CompletionException.class, () -> dp.step(bs.get(1)[0], bs.get(1)[1]).toCompletableFuture().join());
+            assertInstanceOf(Coordinator.ReplicaTimeoutException.class, e.getCause());
+            assertEquals("replica 1 (cpu) did not answer within 700 ms in step 2", e.getCause().getMessage());
+            CompletionException after = assertThrows(CompletionException.class, () -> dp.step(bs.get(2)[0], bs.get(2)[1]).toCompletableFuture().join());
+            assertTrue(after.getCause().getMessage().contains("cannot take more work"), after.getCause().getMessage());
+        }
+    }
+
+    @Test
+    void silentDivergenceIsDetectedAtTheNextChecksum() {
+        ReplicaFaults drift = new ReplicaFaults() {
+            @Override
+            public void afterApply(int replica, long step, Module model) {
+                if (replica == 1 && step == 3) {
+                    try (var s = GradMode.noGrad()) {
+                        model.parameters().get(0).data()[0] += 1e-3f;
+                    }
+                }
+            }
+        };
+        try (DataParallel dp = lenet(2).faults(drift).checksumEvery(1).build()) {
+            List<Tensor[]> bs = batches();
+            dp.step(bs.get(0)[0], bs.get(0)[1]).toCompletableFuture().join();
+            dp.step(bs.get(1)[0], bs.get(1)[1]).toCompletableFuture().join();
+            CompletionException e = assertThrows(CompletionException.class, () -> dp.step(bs.get(2)[0], bs.get(2)[1]).toCompletableFuture().join());
+            assertInstanceOf(Coordinator.ReplicaDivergenceException.class, e.getCause());
+            assertTrue(e.getCause().getMessage().startsWith("replicas diverged at step 3: replica 0 has parameter checksum"), e.getCause().getMessage());
+        }
+    }
+
+    @Test
+    void badBatchesAreAnsweredNotHung() {
+        try (DataParallel dp = lenet(2).build()) {
+            CompletionException e = assertThrows(CompletionException.class,
+                    () -> dp.step(Tensor.zeros(4, 3, 32, 32), Tensor.ofLongs(1, 2)).toCompletableFuture().join());
+            assertTrue(e.getCause().getMessage().contains("one label per row"), e.getCause().getMessage());
+            CompletionException wrongShape = assertThrows(CompletionException.class,
+                    () -> dp.step(Tensor.zeros(4, 1, 28, 28), Tensor.ofLongs(1, 2, 3, 4)).toCompletableFuture().join());
+            assertTrue(wrongShape.getCause().getMessage().contains("expected input[2, 1, 28, 28] to have 3 channels"), wrongShape.getCause().getMessage());
+        }
+    }
+}
