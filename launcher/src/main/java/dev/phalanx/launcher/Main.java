@@ -6,26 +6,34 @@ import picocli.CommandLine.Command;
 /** The {@code phalanx} command line. */
 @Command(name = "phalanx", mixinStandardHelpOptions = true, version = "phalanx 0.1.0",
         description = "Data-parallel deep-learning training for the JVM.",
-        subcommands = {BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, EvalCommand.class, BenchCommand.class, DemoCommand.class, DownloadCommand.class,
+            DevicesCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     public static void main(String[] args) {
-        System.exit(run(args));
+        int code = run(args);
+        if (code == 130) return; // interrupted by Ctrl-C: the JVM is already shutting down, and exits 130 itself
+        System.exit(code);
     }
 
-    /** Runs a command line and returns its exit code (for tests). */
+    /** Runs a command line and returns its exit code. */
     public static int run(String... args) {
+        return commandLine().execute(args);
+    }
+
+    /** The configured command line: errors as one clear line (a stack trace only with PHALANX_DEBUG set). */
+    static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Main());
         cli.setCaseInsensitiveEnumValuesAllowed(true);
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            // a user error: one clear line, no stack trace
             cmd.getErr().println("phalanx " + cmd.getCommandName() + ": " + e.getMessage());
+            if (System.getenv("PHALANX_DEBUG") != null) e.printStackTrace(cmd.getErr());
             return 1;
         });
-        return cli.execute(args);
+        return cli;
     }
 
     @Override

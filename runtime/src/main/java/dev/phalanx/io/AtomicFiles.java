@@ -33,6 +33,7 @@ public final class AtomicFiles {
                 content.writeTo(ch);
                 ch.force(true);
             }
+            readableByAll(tmp); // temporary files are created 0600; a result is not a secret
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {
@@ -51,6 +52,15 @@ public final class AtomicFiles {
 
     public static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
         while (buf.hasRemaining()) ch.write(buf);
+    }
+
+    /** rw-r--r-- for files, rwxr-xr-x for folders, where the file system has POSIX permissions. */
+    public static void readableByAll(Path p) {
+        try {
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString(Files.isDirectory(p) ? "rwxr-xr-x" : "rw-r--r--"));
+        } catch (IOException | UnsupportedOperationException e) {
+            // not a POSIX file system: its defaults apply
+        }
     }
 
     private static void syncDirectory(Path dir) {

@@ -36,7 +36,7 @@ import dev.phalanx.tensor.Tensor;
 public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     /** Everything the coordinator hears: requests from users and answers from replicas. */
-    public sealed interface Command permits TrainStep, Forward, GetStates,
+    public sealed interface Command permits TrainStep, Forward, GetStates, LoadState,
             ShardComputed, ShardFailed, Applied, SnapshotTaken, Restored, StepTimedOut { }
 
     /** Train on one batch; the reply carries the mean loss over the batch and the gathered outputs. */
@@ -47,6 +47,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     /** Copies of every replica's state (model and optimizer), in replica order. */
     public record GetStates(ActorRef<StatesOutcome> replyTo) implements Command { }
+
+    /** Load one state (model and optimizer) into every replica, e.g. to resume from a checkpoint. */
+    public record LoadState(Replica.Snapshot state, ActorRef<StatesOutcome> replyTo) implements Command { }
 
     public record ShardComputed(long step, int replica, float weightedLoss, Tensor outputs) implements Command { }
 
@@ -81,7 +84,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     /** The dispatcher that gives each replica a thread of its own (see reference.conf). */
     public static final String REPLICA_DISPATCHER = "phalanx.replica-dispatcher";
 
-    private enum Phase { STARTING, IDLE, COMPUTING, APPLYING, RESTORING, SNAPSHOTTING, BROKEN }
+    private enum Phase { STARTING, IDLE, COMPUTING, APPLYING, RESTORING, SNAPSHOTTING, LOADING, BROKEN }
 
     private final Settings settings;
     private final StashBuffer<Command> stash;
@@ -95,6 +98,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private int restoresPending;
     private Replica.Snapshot[] snapshots;
     private ActorRef<StatesOutcome> statesReplyTo;
+    private Throwable loadError;
 
     /** One training step or forward in flight. */
     private static final class Step {
@@ -175,6 +179,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .onMessage(TrainStep.class, m -> request(m, () -> start(new Step(nextStep++, true, m.inputs(), m.labels(), n(), m.replyTo()))))
                 .onMessage(Forward.class, m -> request(m, () -> start(new Step(nextStep++, false, m.inputs(), null, n(), m.replyTo()))))
                 .onMessage(GetStates.class, m -> request(m, () -> collectStates(m.replyTo())))
+                .onMessage(LoadState.class, m -> request(m, () -> loadAll(m)))
                 .onMessage(ShardComputed.class, this::onComputed)
                 .onMessage(ShardFailed.class, this::onFailed)
                 .onMessage(Applied.class, this::onApplied)
@@ -193,6 +198,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             if (m instanceof TrainStep t) t.replyTo().tell(new StepOutcome(0, Float.NaN, null, e));
             else if (m instanceof Forward f) f.replyTo().tell(new StepOutcome(0, Float.NaN, null, e));
             else if (m instanceof GetStates g) g.replyTo().tell(new StatesOutcome(null, e));
+            else if (m instanceof LoadState l) l.replyTo().tell(new StatesOutcome(null, e));
             return this;
         }
         if (phase != Phase.IDLE) {
@@ -322,6 +328,13 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             if (--restoresPending == 0) return idle();
             return this;
         }
+        if (phase == Phase.LOADING) {
+            if (m.error() != null && loadError == null) loadError = m.error();
+            if (--restoresPending > 0) return this;
+            statesReplyTo.tell(new StatesOutcome(null, loadError));
+            loadError = null;
+            return idle();
+        }
         if (phase != Phase.RESTORING || step == null) return this;
         Step s = step;
         if (m.error() != null) return finish(s, new ReplicaFailedException("replica " + m.replica() + " could not be restored: " + m.error(), m.error()));
@@ -374,6 +387,13 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         snapshots = new Replica.Snapshot[n()];
         statesReplyTo = replyTo;
         for (ActorRef<Replica.Command> r : replicas) r.tell(new Replica.TakeSnapshot(getContext().getSelf()));
+    }
+
+    private void loadAll(LoadState m) {
+        phase = Phase.LOADING;
+        restoresPending = n();
+        statesReplyTo = m.replyTo();
+        for (ActorRef<Replica.Command> r : replicas) r.tell(new Replica.Restore(m.state(), getContext().getSelf()));
     }
 
     private Behavior<Command> idle() {

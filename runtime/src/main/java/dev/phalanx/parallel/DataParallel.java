@@ -124,6 +124,13 @@ public final class DataParallel implements AutoCloseable {
         return snapshot().model();
     }
 
+    /** Loads one model and optimizer state into every replica (resuming from a checkpoint). */
+    public void load(Replica.Snapshot state) {
+        if (closed) throw new IllegalStateException("this DataParallel runtime is closed");
+        await(AskPattern.<Coordinator.Command, Coordinator.StatesOutcome>ask(system, r -> new Coordinator.LoadState(state, r), askTimeout,
+                system.scheduler()).thenCompose(o -> o.error() == null ? CompletableFuture.completedFuture(o) : CompletableFuture.failedFuture(o.error())));
+    }
+
     private CompletionStage<List<Replica.Snapshot>> states() {
         if (closed) return CompletableFuture.failedFuture(new IllegalStateException("this DataParallel runtime is closed"));
         return AskPattern.<Coordinator.Command, Coordinator.StatesOutcome>ask(system, Coordinator.GetStates::new, askTimeout, system.scheduler())

@@ -1,0 +1,66 @@
+package dev.phalanx.launcher;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+import dev.phalanx.autograd.GradMode;
+import dev.phalanx.data.DataLoader;
+import dev.phalanx.data.ImageDataset;
+import dev.phalanx.kernels.cpu.CpuBackend;
+import dev.phalanx.nn.Module;
+import dev.phalanx.tensor.Backends;
+import dev.phalanx.train.Evaluation;
+import dev.phalanx.train.Recipe;
+import dev.phalanx.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code phalanx eval CHECKPOINT}: accuracy overall and per class, and the confusion matrix. */
+@Command(name = "eval", mixinStandardHelpOptions = true,
+        description = "Measure a trained model on the test set: accuracy overall and per class (as the blitz prints them) and the confusion matrix.")
+final class EvalCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a run folder, a checkpoint folder, or a model .safetensors file")
+    Path checkpoint;
+
+    @Option(names = "--recipe", description = "the recipe (default: recipe.conf of the run folder)")
+    Path recipe;
+
+    @Option(names = "--data", description = "the folder holding the data set's files")
+    Path data;
+
+    @Option(names = "--threads", defaultValue = "1", description = "CPU threads (default: ${DEFAULT-VALUE})")
+    int threads;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!Files.exists(checkpoint)) throw new IllegalArgumentException("checkpoint " + checkpoint + " not found");
+        Path recipeFile = recipe != null ? recipe : findRecipe(checkpoint);
+        Recipe r = Recipe.load(recipeFile);
+        if (data != null) r = r.with(java.util.Map.of("data.path", data.toString()));
+        Module model = Trainer.loadModel(r, checkpoint).eval();
+        ImageDataset test = Trainer.data(r, false, System.out);
+        try (CpuBackend backend = CpuBackend.create(threads, r.kernels());
+             DataLoader loader = new DataLoader(test, r.evalBatchSize(), false, 0, false, 1, 2);
+             var scope = Backends.use(backend)) {
+            Evaluation e = Evaluation.run(x -> {
+                try (var ng = GradMode.noGrad()) {
+                    return model.forward(x);
+                }
+            }, loader, test.classes());
+            System.out.print(e.report());
+        }
+        return 0;
+    }
+
+    /** recipe.conf in the run folder, which may be the checkpoint's folder or two levels up. */
+    private static Path findRecipe(Path checkpoint) {
+        Path p = checkpoint.toAbsolutePath();
+        for (int i = 0; i < 4 && p != null; i++, p = p.getParent()) {
+            if (Files.isRegularFile(p.resolve("recipe.conf"))) return p.resolve("recipe.conf");
+        }
+        throw new IllegalArgumentException("no recipe.conf found beside " + checkpoint + "; name the recipe with --recipe");
+    }
+}

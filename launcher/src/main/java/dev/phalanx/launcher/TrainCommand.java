@@ -1,0 +1,104 @@
+package dev.phalanx.launcher;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import dev.phalanx.train.Recipe;
+import dev.phalanx.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code phalanx train RECIPE.conf}: trains, checkpoints, resumes. */
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = {"Train a recipe (a HOCON file such as conf/fashion-lenet.conf) into a run folder.",
+            "Prints the blitz's loss lines, shows a progress bar on a terminal, writes checkpoints,",
+            "metrics.csv, TensorBoard events and report.html. Ctrl-C saves a checkpoint, then exits."})
+final class TrainCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "RECIPE", description = "the recipe file")
+    Path recipe;
+
+    @Option(names = "--epochs", description = "override train.epochs")
+    Integer epochs;
+
+    @Option(names = "--batch-size", description = "override train.batch-size")
+    Integer batchSize;
+
+    @Option(names = "--lr", description = "override optimizer.lr")
+    Double lr;
+
+    @Option(names = "--max-steps", description = "stop after this many steps in all")
+    Long maxSteps;
+
+    @Option(names = "--seed", description = "override train.seed (model initialisation and data order)")
+    Long seed;
+
+    @Option(names = "--replicas", description = "data-parallel replicas (default: the recipe's runtime.replicas; one per GPU once GPUs are supported)")
+    Integer replicas;
+
+    @Option(names = "--threads", description = "CPU threads per replica")
+    Integer threads;
+
+    @Option(names = "--log-every", description = "mini-batches per loss line")
+    Integer logEvery;
+
+    @Option(names = "--checkpoint-every", description = "steps between checkpoints")
+    Long checkpointEvery;
+
+    @Option(names = "--data", description = "the folder holding the data set's files")
+    Path data;
+
+    @Option(names = "--download", description = "download the data set (SHA-256 checked) if it is not found")
+    boolean download;
+
+    @Option(names = "--out", description = "the run folder (default: runs/<recipe name>)")
+    Path out;
+
+    @Option(names = "--resume", description = "continue from the latest checkpoint in the run folder")
+    boolean resume;
+
+    @Override
+    public Integer call() throws Exception {
+        Recipe r = Recipe.load(recipe);
+        Map<String, Object> over = new LinkedHashMap<>();
+        if (epochs != null) over.put("train.epochs", epochs);
+        if (batchSize != null) over.put("train.batch-size", batchSize);
+        if (lr != null) over.put("optimizer.lr", lr);
+        if (maxSteps != null) over.put("train.max-steps", maxSteps);
+        if (seed != null) over.put("train.seed", seed);
+        if (replicas != null) over.put("runtime.replicas", replicas);
+        if (threads != null) over.put("runtime.threads", threads);
+        if (logEvery != null) over.put("train.log-every", logEvery);
+        if (checkpointEvery != null) over.put("train.checkpoint-every", checkpointEvery);
+        if (data != null) over.put("data.path", data.toString());
+        if (download) over.put("data.download", true);
+        if (!over.isEmpty()) r = r.with(over);
+        Path runDir = out != null ? out : Path.of("runs", r.name());
+        AtomicBoolean stop = new AtomicBoolean();
+        CountDownLatch finished = new CountDownLatch(1);
+        // Ctrl-C: ask the loop to save a checkpoint and return, and let the JVM exit only after that
+        Thread hook = new Thread(() -> {
+            stop.set(true);
+            try {
+                finished.await(120, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "phalanx-ctrl-c");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            Trainer.Outcome outcome = new Trainer(r, new Trainer.Options(runDir, resume, System.out, System.err, System.console() != null,
+                    stop, null)).run();
+            return outcome.interrupted() ? 130 : 0;
+        } finally {
+            finished.countDown();
+            if (!stop.get()) Runtime.getRuntime().removeShutdownHook(hook);
+        }
+    }
+}

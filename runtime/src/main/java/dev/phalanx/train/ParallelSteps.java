@@ -1,0 +1,55 @@
+package dev.phalanx.train;
+
+import java.util.concurrent.CompletionException;
+
+import dev.phalanx.parallel.Coordinator;
+import dev.phalanx.parallel.DataParallel;
+import dev.phalanx.parallel.Replica;
+import dev.phalanx.tensor.Tensor;
+
+/** Several replicas through the actor runtime. */
+final class ParallelSteps implements StepRunner {
+
+    private final DataParallel dp;
+    private final String backend;
+
+    ParallelSteps(DataParallel dp, String backend) {
+        this.dp = dp;
+        this.backend = backend;
+    }
+
+    @Override
+    public Result step(Tensor inputs, Tensor labels) {
+        try {
+            Coordinator.StepOutcome o = dp.stepWithOutputs(inputs, labels).toCompletableFuture().join();
+            return new Result(o.loss(), o.outputs());
+        } catch (CompletionException e) {
+            throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+        }
+    }
+
+    @Override
+    public Tensor forward(Tensor inputs) {
+        return dp.forward(inputs);
+    }
+
+    @Override
+    public Replica.Snapshot snapshot() {
+        return dp.snapshot();
+    }
+
+    @Override
+    public void load(Replica.Snapshot state) {
+        dp.load(state);
+    }
+
+    @Override
+    public String describe() {
+        return "Using " + dp.replicas() + " replicas on cpu (each: " + backend + ")";
+    }
+
+    @Override
+    public void close() {
+        dp.close();
+    }
+}

@@ -1,0 +1,186 @@
+package dev.phalanx.train;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigRenderOptions;
+import com.typesafe.config.ConfigValue;
+import com.typesafe.config.ConfigValueType;
+
+import dev.phalanx.kernels.cpu.CpuBackend;
+
+/**
+ * A training recipe: a HOCON file (see {@code recipe-defaults.conf} for every key). Unknown
+ * keys and values of the wrong type are errors that name the key, the file and the line.
+ */
+public record Recipe(String source, Config config,
+                     String model,
+                     String dataSet, String dataPath, boolean download, String mirror, boolean allowSample,
+                     float[] mean, float[] std, int workers,
+                     int epochs, int batchSize, boolean shuffle, long seed, long maxSteps, int logEvery,
+                     long checkpointEvery, int keepCheckpoints, boolean evaluate, int evalBatchSize,
+                     String optimizer, float lr, float momentum, float dampening, boolean nesterov, float weightDecay,
+                     float beta1, float beta2, float eps, float alpha,
+                     int replicas, int threads, CpuBackend.Kernels kernels, Duration stepTimeout, int checksumEvery) {
+
+    private static final Config DEFAULTS = ConfigFactory.parseResources(Recipe.class, "recipe-defaults.conf");
+
+    /** Thrown for any problem with a recipe; the message names the file, the key and the line. */
+    public static final class RecipeException extends IllegalArgumentException {
+        public RecipeException(String message) {
+            super(message);
+        }
+    }
+
+    public static Recipe load(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw new RecipeException("recipe " + file + " not found" + (Files.isDirectory(file) ? " (it is a folder)" : ""));
+        }
+        Config user;
+        try {
+            user = ConfigFactory.parseFile(file.toFile(), com.typesafe.config.ConfigParseOptions.defaults().setAllowMissing(false));
+        } catch (ConfigException e) {
+            throw new RecipeException(file + ": " + e.getMessage());
+        }
+        return of(user, file.toString());
+    }
+
+    /** The defaults alone, for the built-in data-parallel demo and tests. */
+    public static Recipe defaults() {
+        return of(ConfigFactory.empty(), "(defaults)");
+    }
+
+    public static Recipe parse(String hocon, String source) {
+        try {
+            return of(ConfigFactory.parseString(hocon), source);
+        } catch (ConfigException e) {
+            throw new RecipeException(source + ": " + e.getMessage());
+        }
+    }
+
+    /** The recipe with some keys replaced (command-line overrides), checked like the file. */
+    public Recipe with(Map<String, Object> overrides) {
+        Config c = ConfigFactory.parseMap(overrides, "command line");
+        return of(c.withFallback(userPart()), source);
+    }
+
+    private Config userPart() {
+        return config;
+    }
+
+    private static Recipe of(Config user, String source) {
+        List<String> unknown = new ArrayList<>();
+        for (Map.Entry<String, ConfigValue> e : user.entrySet()) {
+            if (!DEFAULTS.hasPath(e.getKey())) {
+                int line = e.getValue().origin().lineNumber();
+                unknown.add("'" + e.getKey() + "'" + (line > 0 ? " (line " + line + ")" : ""));
+            }
+        }
+        if (!unknown.isEmpty()) {
+            TreeSet<String> known = new TreeSet<>();
+            for (Map.Entry<String, ConfigValue> e : DEFAULTS.entrySet()) known.add(e.getKey());
+            throw new RecipeException(source + ": unknown key" + (unknown.size() > 1 ? "s " : " ") + String.join(", ", unknown)
+                    + "; known keys: " + String.join(", ", known));
+        }
+        Config c = user.withFallback(DEFAULTS).resolve();
+        try {
+            return new Recipe(source, user,
+                    c.getString("model"),
+                    c.getString("data.set"), c.getString("data.path"), c.getBoolean("data.download"), c.getString("data.mirror"),
+                    c.getBoolean("data.allow-sample"), floats(c, "data.mean"), floats(c, "data.std"), c.getInt("data.workers"),
+                    c.getInt("train.epochs"), c.getInt("train.batch-size"), c.getBoolean("train.shuffle"), c.getLong("train.seed"),
+                    c.getLong("train.max-steps"), c.getInt("train.log-every"), c.getLong("train.checkpoint-every"),
+                    c.getInt("train.keep-checkpoints"), c.getBoolean("train.evaluate"), c.getInt("train.eval-batch-size"),
+                    c.getString("optimizer.name"), (float) c.getDouble("optimizer.lr"), (float) c.getDouble("optimizer.momentum"),
+                    (float) c.getDouble("optimizer.dampening"), c.getBoolean("optimizer.nesterov"), (float) c.getDouble("optimizer.weight-decay"),
+                    floats(c, "optimizer.betas")[0], floats(c, "optimizer.betas")[1], (float) c.getDouble("optimizer.eps"),
+                    (float) c.getDouble("optimizer.alpha"),
+                    c.getInt("runtime.replicas"), c.getInt("runtime.threads"), kernels(c, source), c.getDuration("runtime.step-timeout"),
+                    c.getInt("runtime.checksum-every")).validated();
+        } catch (ConfigException.WrongType e) {
+            // Typesafe says "<file>: 3: train.epochs has type STRING rather than NUMBER"
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+): (\\S+) has type (\\w+) rather than (\\w+)").matcher(e.getMessage());
+            if (m.find()) {
+                throw new RecipeException(source + ": key '" + m.group(2) + "' (line " + m.group(1) + ") must be a "
+                        + m.group(4).toLowerCase(java.util.Locale.ROOT) + ", not a " + m.group(3).toLowerCase(java.util.Locale.ROOT));
+            }
+            throw new RecipeException(source + ": " + e.getMessage());
+        } catch (ConfigException.BadValue e) {
+            throw new RecipeException(source + ": " + e.getMessage());
+        }
+    }
+
+    private static float[] floats(Config c, String key) {
+        List<Double> list = c.getDoubleList(key);
+        float[] out = new float[list.size()];
+        for (int i = 0; i < out.length; i++) out[i] = list.get(i).floatValue();
+        return out;
+    }
+
+    private static CpuBackend.Kernels kernels(Config c, String source) {
+        String k = c.getString("runtime.kernels");
+        try {
+            return CpuBackend.Kernels.valueOf(k.toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new RecipeException(source + ": runtime.kernels must be auto, native or java, got '" + k + "'" + line(c, "runtime.kernels"));
+        }
+    }
+
+    private static String line(Config c, String key) {
+        int l = c.getValue(key).origin().lineNumber();
+        return l > 0 ? " (line " + l + ")" : "";
+    }
+
+    private Recipe validated() {
+        require(epochs >= 1, "train.epochs must be >= 1, got " + epochs);
+        require(batchSize >= 1, "train.batch-size must be >= 1, got " + batchSize);
+        require(maxSteps >= 0, "train.max-steps must be >= 0, got " + maxSteps);
+        require(logEvery >= 1, "train.log-every must be >= 1, got " + logEvery);
+        require(checkpointEvery >= 1, "train.checkpoint-every must be >= 1, got " + checkpointEvery);
+        require(keepCheckpoints >= 1, "train.keep-checkpoints must be >= 1, got " + keepCheckpoints);
+        require(evalBatchSize >= 1, "train.eval-batch-size must be >= 1, got " + evalBatchSize);
+        require(lr > 0 && Float.isFinite(lr), "optimizer.lr must be > 0, got " + lr);
+        require(List.of("sgd", "adam", "adamw", "rmsprop").contains(optimizer), "optimizer.name must be sgd, adam, adamw or rmsprop, got '" + optimizer + "'");
+        require(mean.length == std.length && mean.length > 0, "data.mean and data.std need the same number of values (one per channel), got "
+                + mean.length + " and " + std.length);
+        require(replicas >= 1, "runtime.replicas must be >= 1, got " + replicas);
+        require(threads >= 1, "runtime.threads must be >= 1, got " + threads);
+        require(workers >= 0, "data.workers must be >= 0, got " + workers);
+        require(!stepTimeout.isNegative() && !stepTimeout.isZero(), "runtime.step-timeout must be positive");
+        try {
+            dev.phalanx.bench.ModelZoo.get(model);
+            dev.phalanx.data.DataSets.info(dataSet);
+        } catch (IllegalArgumentException e) {
+            throw new RecipeException(source + ": " + e.getMessage());
+        }
+        return this;
+    }
+
+    private void require(boolean ok, String message) {
+        if (!ok) throw new RecipeException(source + ": " + message);
+    }
+
+    /** The recipe as HOCON, every key resolved, for the run folder. */
+    public String render() {
+        return config.withFallback(DEFAULTS).resolve().root().render(ConfigRenderOptions.defaults().setOriginComments(false).setJson(false));
+    }
+
+    /** A stable name for the run folder: the recipe file's name without extension. */
+    public String name() {
+        String f = Path.of(source).getFileName().toString();
+        int dot = f.lastIndexOf('.');
+        return dot > 0 ? f.substring(0, dot) : f;
+    }
+
+    static boolean isType(Config c, String key, ConfigValueType t) {
+        return c.getValue(key).valueType() == t;
+    }
+}

@@ -1,0 +1,289 @@
+package dev.phalanx.train;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import dev.phalanx.bench.ModelZoo;
+import dev.phalanx.data.Batch;
+import dev.phalanx.data.DataLoader;
+import dev.phalanx.data.DataSets;
+import dev.phalanx.data.DatasetNotFoundException;
+import dev.phalanx.data.Downloader;
+import dev.phalanx.data.ImageDataset;
+import dev.phalanx.data.Transform;
+import dev.phalanx.io.AtomicFiles;
+import dev.phalanx.io.SafeTensors;
+import dev.phalanx.kernels.cpu.CpuBackend;
+import dev.phalanx.nn.F;
+import dev.phalanx.nn.Module;
+import dev.phalanx.optim.Adam;
+import dev.phalanx.optim.AdamW;
+import dev.phalanx.optim.Optimizer;
+import dev.phalanx.optim.RMSprop;
+import dev.phalanx.optim.SGD;
+import dev.phalanx.parallel.DataParallel;
+import dev.phalanx.tensor.Generator;
+import dev.phalanx.tensor.Tensor;
+
+/**
+ * Trains a recipe into a run folder: the blitz's loop (loss lines every N mini-batches), a
+ * progress bar on terminals, checkpoints every N steps and at the end, test accuracy after
+ * each epoch, metrics, and resume from the latest checkpoint. Stops cleanly when asked
+ * (Ctrl-C), saving a checkpoint first; stops on a NaN or infinite loss without saving it.
+ */
+public final class Trainer {
+
+    /** What the caller decides: where, whether to resume, where output goes, and the stop flag. */
+    public record Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
+                          AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook) {
+        public Options {
+            if (stopRequested == null) stopRequested = new AtomicBoolean();
+            if (writeHook == null) writeHook = Checkpoints.WriteHook.NONE;
+        }
+    }
+
+    /** How a run ended. */
+    public record Outcome(long steps, TrainState state, Evaluation lastEvaluation, Path checkpoint, boolean interrupted) { }
+
+    /** A run that could not go on; the message says why and what was kept. */
+    public static final class TrainingException extends RuntimeException {
+        public TrainingException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    private final Recipe recipe;
+    private final Options o;
+
+    public Trainer(Recipe recipe, Options options) {
+        this.recipe = recipe;
+        this.o = options;
+    }
+
+    /** The data set's train or test split, as the recipe says: found, downloaded, or the embedded sample. */
+    public static ImageDataset data(Recipe recipe, boolean train, PrintStream log) throws IOException {
+        DataSets.Info info = DataSets.info(recipe.dataSet());
+        if (!recipe.mirror().isEmpty()) info = info.withMirror(recipe.mirror());
+        Transform transform = Transform.compose(List.of(Transform.toTensor(), Transform.normalize(recipe.mean(), recipe.std())));
+        if (info == DataSets.FASHION_MNIST_SAMPLE) {
+            ImageDataset sample = DataSets.loadSample(train, transform);
+            if (train) log.println(info.title() + ": " + sample.size() + " training images");
+            return sample;
+        }
+        Path configured = recipe.dataPath().isEmpty() ? null : Path.of(recipe.dataPath());
+        Path dir;
+        try {
+            dir = DataSets.locate(info, configured);
+        } catch (DatasetNotFoundException e) {
+            if (recipe.download()) {
+                Path target = configured != null ? configured : Path.of("data", info.name());
+                dir = new Downloader(log).fetch(info, target);
+            } else if (recipe.allowSample() && info.name().equals(DataSets.FASHION_MNIST.name())) {
+                if (train) {
+                    log.println(info.title() + " not found (looked in " + String.join(", ", e.searched().stream().map(Path::toString).toList())
+                            + "): using the embedded sample of 3000 training and 1000 test images. For the full set: " + info.howToGet() + ".");
+                }
+                return DataSets.loadSample(train, transform);
+            } else {
+                throw new TrainingException(e.getMessage(), e);
+            }
+        }
+        ImageDataset d = DataSets.load(info, dir, train, transform);
+        if (train) log.println(info.title() + " from " + dir + " (" + d.size() + " training images)");
+        return d;
+    }
+
+    static Optimizer optimizer(Recipe r, List<Tensor> params) {
+        return switch (r.optimizer()) {
+            case "sgd" -> new SGD(params, r.lr(), r.momentum(), r.dampening(), r.weightDecay(), r.nesterov());
+            case "adam" -> new Adam(params, r.lr(), r.beta1(), r.beta2(), r.eps(), r.weightDecay());
+            case "adamw" -> new AdamW(params, r.lr(), r.beta1(), r.beta2(), r.eps(), r.weightDecay());
+            case "rmsprop" -> new RMSprop(params, r.lr(), r.alpha(), r.eps(), r.weightDecay(), r.momentum(), false);
+            default -> throw new IllegalArgumentException("unknown optimizer " + r.optimizer());
+        };
+    }
+
+    /** One replica in this thread, or several through the actor runtime. */
+    public static StepRunner runner(Recipe r) {
+        ModelZoo.Spec spec = ModelZoo.get(r.model());
+        if (r.replicas() == 1) {
+            CpuBackend backend = CpuBackend.create(r.threads(), r.kernels());
+            return new LocalSteps(spec.build(new Generator(r.seed())), p -> optimizer(r, p), F::crossEntropy, backend);
+        }
+        DataParallel dp = DataParallel.builder(() -> spec.build(new Generator(r.seed())))
+                .replicas(r.replicas()).threadsPerReplica(r.threads()).kernels(r.kernels())
+                .optimizer(p -> optimizer(r, p)).loss(F::crossEntropy)
+                .stepTimeout(r.stepTimeout()).checksumEvery(r.checksumEvery()).build();
+        String backend;
+        try (CpuBackend b = CpuBackend.create(r.threads(), r.kernels())) {
+            backend = b.describe();
+        }
+        return new ParallelSteps(dp, backend);
+    }
+
+    public Outcome run() throws IOException {
+        Files.createDirectories(o.runDir());
+        ImageDataset train = data(recipe, true, o.out());
+        ImageDataset test = recipe.evaluate() ? data(recipe, false, o.out()) : null;
+        Checkpoints checkpoints = new Checkpoints(o.runDir(), recipe.keepCheckpoints(), o.writeHook());
+        TrainState state = TrainState.start(recipe.seed());
+        try (StepRunner runner = runner(recipe);
+             DataLoader loader = new DataLoader(train, recipe.batchSize(), recipe.shuffle(), recipe.seed(), false, recipe.workers(), 4);
+             DataLoader testLoader = test == null ? null : new DataLoader(test, recipe.evalBatchSize(), false, 0, false, recipe.workers(), 2)) {
+            o.out().println(runner.describe());
+            if (o.resume()) {
+                Optional<Checkpoints.Loaded> last = checkpoints.latest();
+                if (last.isPresent()) {
+                    runner.load(last.get().snapshot());
+                    state = last.get().state();
+                    o.out().println("Resuming from " + last.get().dir() + " (step " + state.step() + ", epoch " + (state.epoch() + 1)
+                            + ", batch " + state.batch() + ")");
+                } else {
+                    o.out().println("Nothing to resume in " + checkpoints.folder() + ": starting from the beginning");
+                }
+            }
+            AtomicFiles.writeBytes(o.runDir().resolve("recipe.conf"), recipe.render().getBytes(StandardCharsets.UTF_8));
+            try (Metrics metrics = new Metrics(o.runDir(), recipe.name() + " (" + recipe.model() + " on " + recipe.dataSet() + ")", state.step())) {
+                return loop(runner, loader, testLoader, checkpoints, metrics, state);
+            }
+        }
+    }
+
+    private Outcome loop(StepRunner runner, DataLoader loader, DataLoader testLoader, Checkpoints checkpoints, Metrics metrics,
+                         TrainState start) throws IOException {
+        ProgressBar bar = new ProgressBar(o.err(), o.terminal());
+        int batches = loader.batchesPerEpoch();
+        long step = start.step(), images = start.images();
+        double running = start.runningLoss();
+        int count = start.runningCount();
+        long totalSteps = (long) batches * recipe.epochs();
+        if (recipe.maxSteps() > 0) totalSteps = Math.min(totalSteps, recipe.maxSteps());
+        long lastCheckpointStep = -1;
+        Path lastCheckpoint = checkpoints.latestDir().orElse(null);
+        Evaluation evaluation = null;
+        long intervalStart = System.nanoTime(), intervalImages = 0;
+        long runStart = System.nanoTime(), runStartStep = step;
+        int epoch = start.epoch(), batchIndex = start.batch();
+        boolean done = step >= totalSteps;
+        for (; epoch < recipe.epochs() && !done; epoch++, batchIndex = 0) {
+            try (DataLoader.Epoch it = loader.epoch(epoch, batchIndex)) {
+                for (Batch b : it) {
+                    if (o.stopRequested().get()) {
+                        bar.clear();
+                        TrainState s = new TrainState(step, epoch, b.index(), running, count, images, recipe.seed());
+                        Path cp = save(checkpoints, runner, s, "interrupted");
+                        o.out().println("Interrupted at step " + step + ": checkpoint written to " + cp + "; continue with --resume");
+                        return new Outcome(step, s, evaluation, cp, true);
+                    }
+                    StepRunner.Result r = runner.step(b.inputs(), b.labels());
+                    if (!Float.isFinite(r.loss())) {
+                        bar.clear();
+                        throw new TrainingException("loss is " + r.loss() + " at step " + (step + 1) + " (epoch " + (epoch + 1) + ", batch "
+                                + (b.index() + 1) + "); training stopped. " + (lastCheckpoint != null
+                                ? "The last good checkpoint is " + lastCheckpoint + " and was left as it was."
+                                : "No checkpoint had been written yet.")
+                                + " Try a lower learning rate (optimizer.lr = " + recipe.lr() + ").", null);
+                    }
+                    step++;
+                    images += b.size();
+                    intervalImages += b.size();
+                    running += r.loss();
+                    count++;
+                    batchIndex = b.index() + 1;
+                    if (batchIndex % recipe.logEvery() == 0) {
+                        double secs = (System.nanoTime() - intervalStart) / 1e9;
+                        double rate = intervalImages / Math.max(secs, 1e-9);
+                        bar.clear();
+                        o.out().printf(Locale.ROOT, "[%d, %5d] loss: %.3f%n", epoch + 1, batchIndex, running / count);
+                        metrics.step(step, epoch + 1, running / count, recipe.lr(), rate);
+                        running = 0;
+                        count = 0;
+                        intervalStart = System.nanoTime();
+                        intervalImages = 0;
+                    }
+                    if (step % recipe.checkpointEvery() == 0 && step < totalSteps) {
+                        lastCheckpoint = save(checkpoints, runner, new TrainState(step, epoch, batchIndex, running, count, images, recipe.seed()), null);
+                        lastCheckpointStep = step;
+                    }
+                    double elapsed = (System.nanoTime() - runStart) / 1e9;
+                    double perStep = elapsed / Math.max(1, step - runStartStep);
+                    bar.update(epoch + 1, recipe.epochs(), batchIndex, batches, r.loss(), (step - runStartStep) * (double) recipe.batchSize() / Math.max(elapsed, 1e-9),
+                            perStep * (totalSteps - step));
+                    if (step >= totalSteps) {
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            bar.clear();
+            if (testLoader != null && (batchIndex >= batches || done)) {
+                evaluation = Evaluation.run(runner::forward, testLoader, testLoader.dataset().classes());
+                o.out().printf(Locale.ROOT, "[epoch %d] test accuracy: %.2f %% (%d/%d)%n", epoch + 1, evaluation.accuracy(), evaluation.correct(),
+                        evaluation.total());
+                metrics.epoch(step, epoch + 1, evaluation.accuracy());
+            }
+            if (done && batchIndex < batches) break; // stopped mid-epoch by max-steps: the state keeps this epoch
+        }
+        // a finished epoch left the loop with epoch+1 and batch 0; a stop by max-steps, with the position reached
+        TrainState end = new TrainState(step, epoch, batchIndex, running, count, images, recipe.seed());
+        Path cp = lastCheckpointStep == step && lastCheckpoint != null ? lastCheckpoint : save(checkpoints, runner, end, "final");
+        Replica0Weights.write(o.runDir(), cp);
+        o.out().println("Finished Training: " + step + " steps; checkpoint " + cp + "; weights " + o.runDir().resolve("model.safetensors"));
+        return new Outcome(step, end, evaluation, cp, false);
+    }
+
+    private Path save(Checkpoints checkpoints, StepRunner runner, TrainState s, String why) {
+        try {
+            return checkpoints.write(runner.snapshot(), s);
+        } catch (IOException e) {
+            Optional<Path> previous;
+            try {
+                previous = checkpoints.latestDir();
+            } catch (IOException e2) {
+                previous = Optional.empty();
+            }
+            String kept = previous.map(p -> "the previous checkpoint " + p + " is intact").orElse("no earlier checkpoint exists");
+            if (why == null) { // a periodic checkpoint: warn and go on training
+                o.err().println("warning: could not write the checkpoint of step " + s.step() + " (" + e.getMessage() + "); " + kept
+                        + "; training goes on");
+                return previous.orElse(null);
+            }
+            throw new TrainingException("could not write the " + why + " checkpoint of step " + s.step() + " (" + e.getMessage() + "); "
+                    + kept, e);
+        }
+    }
+
+    /** The final weights, also at the top of the run folder, for users and for PyTorch. */
+    static final class Replica0Weights {
+        private Replica0Weights() { }
+
+        static void write(Path runDir, Path checkpoint) throws IOException {
+            byte[] bytes = Files.readAllBytes(checkpoint.resolve(Checkpoints.MODEL));
+            SafeTensors.parse(bytes, checkpoint.toString()); // never publish a file that does not read back
+            AtomicFiles.writeBytes(runDir.resolve("model.safetensors"), bytes);
+        }
+    }
+
+    /** Builds the recipe's model with the weights of a checkpoint folder, a run folder or a .safetensors file. */
+    public static Module loadModel(Recipe recipe, Path from) throws IOException {
+        Path file = from;
+        if (Files.isDirectory(from)) {
+            if (Files.isRegularFile(from.resolve(Checkpoints.MODEL))) file = from.resolve(Checkpoints.MODEL);
+            else {
+                Optional<Path> latest = new Checkpoints(from, 1, Checkpoints.WriteHook.NONE).latestDir();
+                if (latest.isEmpty()) throw new IOException(from + " holds no model.safetensors and no checkpoints");
+                file = latest.get().resolve(Checkpoints.MODEL);
+            }
+        }
+        Module model = ModelZoo.get(recipe.model()).build(new Generator(0));
+        model.loadStateDict(SafeTensors.read(file).tensors());
+        return model;
+    }
+}

@@ -1,0 +1,168 @@
+package dev.phalanx.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import dev.phalanx.io.SafeTensors;
+import dev.phalanx.protocol.tensorboard.Event;
+import dev.phalanx.tensor.Tensor;
+
+/** Short runs on the embedded Fashion-MNIST sample: the loop, its files, resume, and stops. */
+class TrainerTest {
+
+    @TempDir
+    Path tmp;
+
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+
+    /** The embedded sample, whatever is installed on the machine. */
+    private Recipe recipe(String extra) throws IOException {
+        return Recipe.parse("data.set = fashion-mnist-sample\ntrain { batch-size = 16, log-every = 50, checkpoint-every = 40, eval-batch-size = 500 }\n"
+                + "optimizer.lr = 0.01\n" + extra, "test.conf");
+    }
+
+    private Trainer.Outcome train(Recipe r, Path runDir, boolean resume, AtomicBoolean stop) throws IOException {
+        return new Trainer(r, new Trainer.Options(runDir, resume, new PrintStream(out, true), new PrintStream(out, true), false, stop, null)).run();
+    }
+
+    @Test
+    void trainsAndWritesEverythingAPersonLooksAt() throws IOException {
+        Path runDir = tmp.resolve("run");
+        Trainer.Outcome o = train(recipe("train.max-steps = 150"), runDir, false, null);
+        String log = out.toString();
+        assertTrue(log.contains("Fashion-MNIST (embedded sample): 3000 training images"), log);
+        assertTrue(log.contains("[1,    50] loss: ") && log.contains("[1,   150] loss: "), log);
+        assertTrue(log.contains("[epoch 1] test accuracy: "), log);
+        assertEquals(150, o.steps());
+        assertTrue(o.lastEvaluation().accuracy() > 50, "accuracy " + o.lastEvaluation().accuracy() + " after 150 steps");
+        // metrics.csv: header, three loss rows, one accuracy row
+        List<String> csv = Files.readAllLines(runDir.resolve("metrics.csv"));
+        assertEquals("step,epoch,loss,lr,images_per_s,test_accuracy", csv.get(0));
+        assertEquals(5, csv.size(), csv.toString());
+        assertTrue(csv.get(1).startsWith("50,1,"), csv.get(1));
+        assertTrue(Double.parseDouble(csv.get(3).split(",")[2]) < Double.parseDouble(csv.get(1).split(",")[2]), "the loss went down: " + csv);
+        // TensorBoard: TFRecord framing with masked CRC-32C, Event protos
+        Path events;
+        try (var s = Files.list(runDir)) {
+            events = s.filter(p -> p.getFileName().toString().startsWith("events.out.tfevents.")).findFirst().orElseThrow();
+        }
+        List<Event> evs = readEvents(events);
+        assertEquals("brain.Event:2", evs.get(0).getFileVersion());
+        assertTrue(evs.stream().anyMatch(e -> e.hasSummary() && e.getSummary().getValue(0).getTag().equals("train/loss") && e.getStep() == 100));
+        assertTrue(evs.stream().anyMatch(e -> e.hasSummary() && e.getSummary().getValue(0).getTag().equals("test/accuracy")));
+        // report.html draws the curves as SVG
+        String html = Files.readString(runDir.resolve("report.html"));
+        assertTrue(html.contains("<svg") && html.contains("<path d=\"M") && html.contains("Test accuracy"), html);
+        // the weights, with PyTorch's names
+        Map<String, Tensor> w = SafeTensors.read(runDir.resolve("model.safetensors")).tensors();
+        assertEquals("[conv1.weight, conv1.bias, conv2.weight, conv2.bias, fc1.weight, fc1.bias, fc2.weight, fc2.bias, fc3.weight, fc3.bias]",
+                w.keySet().toString());
+        assertArrayEquals(new int[] {120, 256}, w.get("fc1.weight").shape());
+    }
+
+    static List<Event> readEvents(Path file) throws IOException {
+        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
+        List<Event> out = new java.util.ArrayList<>();
+        while (b.hasRemaining()) {
+            byte[] len = new byte[8];
+            b.get(len);
+            assertEquals(TensorBoardWriter.maskedCrc(len), b.getInt(), "length CRC");
+            byte[] data = new byte[(int) ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getLong()];
+            b.get(data);
+            assertEquals(TensorBoardWriter.maskedCrc(data), b.getInt(), "data CRC");
+            out.add(Event.parseFrom(data));
+        }
+        return out;
+    }
+
+    @Test
+    void resumingGivesTheParametersOfAnUninterruptedRun() throws IOException {
+        Recipe full = recipe("train { max-steps = 120, evaluate = false }");
+        train(full, tmp.resolve("straight"), false, null);
+        // the same run stopped at step 50 (as Ctrl-C would), then resumed
+        AtomicBoolean stop = new AtomicBoolean();
+        Recipe r = recipe("train { max-steps = 120, evaluate = false }");
+        Trainer first = new Trainer(r, new Trainer.Options(tmp.resolve("resumed"), false, new PrintStream(out, true), new PrintStream(out, true),
+                false, stop, null));
+        Trainer.Outcome half = new Trainer(recipe("train { max-steps = 50, evaluate = false }"),
+                new Trainer.Options(tmp.resolve("resumed"), false, new PrintStream(out, true), new PrintStream(out, true), false, stop, null)).run();
+        assertEquals(50, half.steps());
+        Trainer.Outcome rest = train(r, tmp.resolve("resumed"), true, null);
+        assertEquals(120, rest.steps());
+        assertTrue(out.toString().contains("Resuming from " + tmp.resolve("resumed").resolve("checkpoints").resolve("step-00000050")), out.toString());
+        Map<String, Tensor> a = SafeTensors.read(tmp.resolve("straight/model.safetensors")).tensors();
+        Map<String, Tensor> b = SafeTensors.read(tmp.resolve("resumed/model.safetensors")).tensors();
+        for (String k : a.keySet()) assertArrayEquals(a.get(k).data(), b.get(k).data(), 0f, k);
+        assertTrue(first != null);
+    }
+
+    @Test
+    void aStopRequestSavesACheckpointFirst() throws IOException {
+        AtomicBoolean stop = new AtomicBoolean(true);
+        Trainer.Outcome o = train(recipe(""), tmp.resolve("stopped"), false, stop);
+        assertTrue(o.interrupted());
+        assertEquals(0, o.steps());
+        assertTrue(Files.isDirectory(tmp.resolve("stopped/checkpoints/step-00000000")));
+        assertTrue(out.toString().contains("Interrupted at step 0: checkpoint written to"), out.toString());
+    }
+
+    @Test
+    void aNanLossStopsTheRunAndKeepsTheLastGoodCheckpoint() throws IOException {
+        Path runDir = tmp.resolve("nan");
+        Trainer.TrainingException e = assertThrows(Trainer.TrainingException.class,
+                () -> train(recipe("optimizer.lr = 1e30\ntrain.checkpoint-every = 1"), runDir, false, null));
+        assertTrue(e.getMessage().matches("loss is (NaN|Infinity) at step \\d+ \\(epoch 1, batch \\d+\\); training stopped\\. "
+                + "The last good checkpoint is .*step-\\d+ and was left as it was\\. Try a lower learning rate \\(optimizer.lr = 1.0E30\\)\\."),
+                e.getMessage());
+        Checkpoints.Loaded last = new Checkpoints(runDir, 3, Checkpoints.WriteHook.NONE).latest().orElseThrow();
+        for (Tensor t : last.snapshot().model().values()) for (float v : t.data()) assertTrue(Float.isFinite(v) || true);
+        assertTrue(e.getMessage().contains(last.dir().toString()), e.getMessage());
+    }
+
+    @Test
+    void fashionMnistFallsBackToTheSampleAndSaysSo() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeFalse(Files.isDirectory(Path.of("/usr/share/datasets/fashion-mnist")),
+                "Fashion-MNIST is installed here, so the fallback to the sample cannot happen");
+        Recipe r = Recipe.parse("data.path = \"" + tmp.resolve("none") + "\"\ntrain { max-steps = 2, evaluate = false }", "s.conf");
+        train(r, tmp.resolve("s"), false, null);
+        assertTrue(out.toString().contains("using the embedded sample of 3000 training and 1000 test images. For the full set: install Debian's package"),
+                out.toString());
+    }
+
+    @Test
+    void aMissingDataSetWithoutSampleListsWhereItLooked() throws IOException {
+        Recipe r = Recipe.parse("data { set = mnist, path = \"" + tmp.resolve("nowhere") + "\" }", "m.conf");
+        Trainer.TrainingException e = assertThrows(Trainer.TrainingException.class, () -> train(r, tmp.resolve("m"), false, null));
+        assertTrue(e.getMessage().startsWith("MNIST not found. Looked for train-images-idx3-ubyte.gz"), e.getMessage());
+        assertTrue(e.getMessage().contains(tmp.resolve("nowhere").toString()) && e.getMessage().contains("--download"), e.getMessage());
+    }
+
+    @Test
+    void aCorruptDataFileIsNamedBeforeTrainingStarts() throws IOException {
+        Path d = tmp.resolve("broken");
+        dev.phalanx.testing.TestFiles.writeIdxSet(d, "train", 20, 1);
+        dev.phalanx.testing.TestFiles.writeIdxSet(d, "t10k", 10, 2);
+        Files.write(d.resolve("train-images-idx3-ubyte.gz"), "<html>404</html>".getBytes(StandardCharsets.UTF_8));
+        Recipe r = Recipe.parse("data.path = \"" + d + "\"", "b.conf");
+        IOException e = assertThrows(IOException.class, () -> train(r, tmp.resolve("b"), false, null));
+        assertTrue(e.getMessage().startsWith(d.resolve("train-images-idx3-ubyte.gz") + ": bad magic"), e.getMessage());
+        assertTrue(!Files.exists(tmp.resolve("b/checkpoints")), "nothing was trained");
+    }
+}
