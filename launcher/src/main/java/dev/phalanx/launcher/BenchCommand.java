@@ -39,6 +39,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--kernels", defaultValue = "auto", description = "auto, native or java (default: ${DEFAULT-VALUE})")
     CpuBackend.Kernels kernels;
 
+    @Option(names = "--replicas", defaultValue = "0",
+            description = "train through the actor runtime with this many replicas of --threads threads each, and report the share "
+                    + "of a step spent outside compute (default: 0, the model in this thread)")
+    int replicas;
+
     @Override
     public Integer call() {
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
@@ -50,8 +55,18 @@ final class BenchCommand implements Callable<Integer> {
             out.println(backend.describe());
             out.printf(Locale.ROOT, "model %s (%s), %s, batch %d%n", m.name(), m.description(), mode.name().toLowerCase(Locale.ROOT), batchSize);
             out.flush();
-            Benchmark.Result r = Benchmark.run(m, mode, batchSize, backend, seconds, null);
+            if (replicas > 0 && mode != Benchmark.Mode.TRAIN) throw new IllegalArgumentException("--replicas measures training only; drop --mode infer");
+            Benchmark.Result r = replicas > 0
+                    ? Benchmark.runParallel(m, batchSize, replicas, threads, kernels, seconds, null)
+                    : Benchmark.run(m, mode, batchSize, backend, seconds, null);
             out.printf(Locale.ROOT, "steps: %d, %.3f ms per step%n", r.steps(), r.msPerStep());
+            if (r.splitMs() != null) {
+                double[] s = r.splitMs();
+                double wall = s[0] + s[1] + s[3];
+                out.printf(Locale.ROOT, "%d replicas x %d threads; mean step %.3f ms: forward+backward %.3f ms (slowest replica), optimizer %.3f ms, "
+                        + "all-reduce wait %.3f ms, outside compute (all-reduce, split, gather, messages) %.3f ms = %.1f %%%n",
+                        replicas, threads, wall, s[0], s[1], s[2], s[3], 100 * s[3] / wall);
+            }
             out.printf(Locale.ROOT, "throughput: %.0f images/s%n", r.imagesPerSecond());
         }
         return 0;

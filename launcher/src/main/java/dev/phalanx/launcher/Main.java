@@ -14,6 +14,8 @@ public final class Main implements Runnable {
     CommandLine.Model.CommandSpec spec;
 
     public static void main(String[] args) {
+        // initialise logging on this thread first: a first use from two threads at once makes SLF4J print a warning
+        org.slf4j.LoggerFactory.getILoggerFactory();
         int code = run(args);
         if (code == 130) return; // interrupted by Ctrl-C: the JVM is already shutting down, and exits 130 itself
         System.exit(code);

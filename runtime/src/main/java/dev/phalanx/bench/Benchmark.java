@@ -21,9 +21,49 @@ public final class Benchmark {
 
     public enum Mode { TRAIN, INFER }
 
-    public record Result(double imagesPerSecond, double msPerStep, int steps) { }
+    /** Throughput; for data-parallel runs also the mean step split (ms): compute, optimizer, all-reduce wait, outside compute. */
+    public record Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs) { }
 
     private Benchmark() { }
+
+    /** Training through the actor runtime: {@code replicas} replicas of {@code threads} threads each. */
+    public static Result runParallel(ModelZoo.Spec spec, int batch, int replicas, int threads, CpuBackend.Kernels kernels, double seconds,
+                                     PrintStream log) {
+        Generator gen = new Generator(0);
+        Tensor x = Tensor.randn(gen, batch, spec.channels(), spec.size(), spec.size());
+        Tensor y = Tensor.randint(gen, 0, spec.classes(), batch);
+        try (dev.phalanx.parallel.DataParallel dp = dev.phalanx.parallel.DataParallel.builder(() -> spec.build(new Generator(0)))
+                .replicas(replicas).threadsPerReplica(threads).kernels(kernels).optimizer(p -> new SGD(p, 0.001f, 0.9f))
+                .checksumEvery(0).build()) {
+            long warmEnd = System.nanoTime() + (long) (Math.max(1.0, seconds / 3) * 1e9);
+            while (System.nanoTime() < warmEnd) dp.stepWithOutputs(x, y).toCompletableFuture().join();
+            int windows = 5;
+            double[] rates = new double[windows];
+            double[] split = new double[4];
+            int total = 0;
+            for (int w = 0; w < windows; w++) {
+                long start = System.nanoTime(), end = start + (long) (seconds / windows * 1e9);
+                int n = 0;
+                long now;
+                do {
+                    var t = dp.stepWithOutputs(x, y).toCompletableFuture().join().timing();
+                    split[0] += t.computeNanos() / 1e6;
+                    split[1] += t.optimizerNanos() / 1e6;
+                    split[2] += t.reduceWaitNanos() / 1e6;
+                    split[3] += t.outsideComputeNanos() / 1e6;
+                    n++;
+                    now = System.nanoTime();
+                } while (now < end);
+                rates[w] = n * (double) batch / ((now - start) / 1e9);
+                total += n;
+                if (log != null) log.printf(Locale.ROOT, "window %d: %d steps, %.0f images/s%n", w + 1, n, rates[w]);
+            }
+            for (int i = 0; i < split.length; i++) split[i] /= total;
+            java.util.Arrays.sort(rates);
+            double median = rates[windows / 2];
+            return new Result(median, 1000.0 * batch / median, total, split);
+        }
+    }
 
     public static Result run(ModelZoo.Spec spec, Mode mode, int batch, CpuBackend backend, double seconds, PrintStream log) {
         Generator gen = new Generator(0);
@@ -65,7 +105,7 @@ public final class Benchmark {
             }
             java.util.Arrays.sort(rates);
             double median = rates[windows / 2];
-            return new Result(median, 1000.0 * batch / median, total);
+            return new Result(median, 1000.0 * batch / median, total, null);
         }
     }
 }

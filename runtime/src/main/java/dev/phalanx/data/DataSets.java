@@ -12,7 +12,7 @@ import java.util.Locale;
 /**
  * The data sets Phalanx knows by name: their files, class names, official download addresses
  * with SHA-256 checksums, and where to look for them on disk: the folder a recipe names, then
- * {@code ./data}, then {@code /usr/share/datasets/<name>} (where Debian's
+ * {@code ./data}, then {@code /usr/share/datasets/<name>} (system property {@value #SYSTEM_ROOT_PROPERTY}; where Debian's
  * {@code dataset-fashion-mnist} puts Fashion-MNIST).
  */
 public final class DataSets {
@@ -85,6 +85,9 @@ public final class DataSets {
     /** The embedded sample of Fashion-MNIST (classpath), used when the full set is not installed. */
     public static final String SAMPLE_RESOURCE = "/datasets/fashion-mnist-sample/";
 
+    /** Where system-wide data sets live (Debian's packages): {@code /usr/share/datasets} unless this property says otherwise. */
+    public static final String SYSTEM_ROOT_PROPERTY = "phalanx.datasets.root";
+
     private DataSets() { }
 
     public static Info info(String name) {
@@ -100,7 +103,7 @@ public final class DataSets {
         if (configured != null) dirs.add(configured);
         dirs.add(Path.of("data", info.name()));
         dirs.add(Path.of("data"));
-        dirs.add(Path.of("/usr/share/datasets", info.name()));
+        dirs.add(Path.of(System.getProperty(SYSTEM_ROOT_PROPERTY, "/usr/share/datasets"), info.name()));
         List<Path> out = new ArrayList<>();
         for (Path d : dirs) {
             out.add(d);

@@ -51,11 +51,13 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     /** Load one state (model and optimizer) into every replica, e.g. to resume from a checkpoint. */
     public record LoadState(Replica.Snapshot state, ActorRef<StatesOutcome> replyTo) implements Command { }
 
-    public record ShardComputed(long step, int replica, float weightedLoss, Tensor outputs) implements Command { }
+    /** {@code nanos}: the replica's forward and backward, bucket hand-offs included. */
+    public record ShardComputed(long step, int replica, float weightedLoss, Tensor outputs, long nanos) implements Command { }
 
     public record ShardFailed(long step, int replica, Throwable error, boolean computing) implements Command { }
 
-    public record Applied(long step, int replica, long checksum) implements Command { }
+    /** {@code waitNanos}: waiting for the all-reduce's sums; {@code stepNanos}: the optimizer update. */
+    public record Applied(long step, int replica, long checksum, long waitNanos, long stepNanos) implements Command { }
 
     public record SnapshotTaken(int replica, Replica.Snapshot snapshot) implements Command { }
 
@@ -63,10 +65,25 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     public record StepTimedOut(long step) implements Command { }
 
-    /** The answer to a step or a forward: loss and outputs, or the error. */
-    public record StepOutcome(long step, float loss, Tensor outputs, Throwable error) {
+    /** The answer to a step or a forward: loss and outputs, or the error; and where the time went. */
+    public record StepOutcome(long step, float loss, Tensor outputs, Throwable error, Timing timing) {
+        public StepOutcome(long step, float loss, Tensor outputs, Throwable error) {
+            this(step, loss, outputs, error, null);
+        }
+
         public boolean ok() {
             return error == null;
+        }
+    }
+
+    /**
+     * One step's time: wall clock at the coordinator, the slowest replica's forward+backward,
+     * the slowest optimizer update, and the longest wait for the all-reduce. What is left of
+     * the wall time is coordination (messages, scheduling, splitting and gathering).
+     */
+    public record Timing(long wallNanos, long computeNanos, long optimizerNanos, long reduceWaitNanos) {
+        public long outsideComputeNanos() {
+            return Math.max(0, wallNanos - computeNanos - optimizerNanos);
         }
     }
 
@@ -112,6 +129,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         final boolean[] computed, applied;
         final int[] failures;
         final long[] checksums;
+        final long started = System.nanoTime();
+        long computeNanos, optimizerNanos, waitNanos;
         int restoring = -1;
         Throwable applyFailure;
 
@@ -241,6 +260,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         s.computed[m.replica()] = true;
         s.losses[m.replica()] = m.weightedLoss();
         s.outputs[m.replica()] = m.outputs();
+        s.computeNanos = Math.max(s.computeNanos, m.nanos());
         for (int r = 0; r < s.participants(n()); r++) if (!s.computed[r]) return this;
         if (!s.train) return finish(s, null);
         phase = Phase.APPLYING;
@@ -282,6 +302,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (!current(m.step())) return this;
         step.applied[m.replica()] = true;
         step.checksums[m.replica()] = m.checksum();
+        step.optimizerNanos = Math.max(step.optimizerNanos, m.stepNanos());
+        step.waitNanos = Math.max(step.waitNanos, m.waitNanos());
         return afterApplyProgress(step);
     }
 
@@ -377,7 +399,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 loss += s.losses[r];
                 outs.add(s.outputs[r]);
             }
-            s.replyTo.tell(new StepOutcome(s.id, loss, Tensor.cat(outs, 0), null));
+            Timing t = new Timing(System.nanoTime() - s.started, s.computeNanos, s.optimizerNanos, s.waitNanos);
+            s.replyTo.tell(new StepOutcome(s.id, loss, Tensor.cat(outs, 0), null, t));
         }
         return phase == Phase.BROKEN ? this : idle();
     }

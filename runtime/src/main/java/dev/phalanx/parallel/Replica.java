@@ -101,11 +101,12 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     }
 
     private Behavior<Command> onCompute(Compute c) {
+        long t0 = System.nanoTime();
         try {
             if (!c.train()) {
                 try (var scope = GradMode.noGrad()) {
                     Tensor out = model.forward(c.inputs().narrow(0, c.range().begin(), c.range().rows()));
-                    c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, 0f, out));
+                    c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, 0f, out, System.nanoTime() - t0));
                 }
                 return this;
             }
@@ -114,7 +115,7 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
             model.zeroGrad();
             if (c.range().rows() == 0) { // more replicas than shards: contribute zeros, still step
                 for (int b = 0; b < buckets.count(); b++) allReduce.contribute(c.step(), index, b, new float[buckets.size(b)]);
-                c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, 0f, null));
+                c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, 0f, null, System.nanoTime() - t0));
                 return this;
             }
             Tensor x = c.inputs().narrow(0, c.range().begin(), c.range().rows());
@@ -134,7 +135,7 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
             for (int b = 0; b < buckets.count(); b++) {
                 if (!sent[b]) allReduce.contribute(c.step(), index, b, buckets.flatten(b)); // parameters the loss did not use
             }
-            c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, loss.item(), out.detach()));
+            c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, loss.item(), out.detach(), System.nanoTime() - t0));
         } catch (Throwable e) {
             allReduce.withdraw(c.step(), index);
             c.replyTo().tell(new Coordinator.ShardFailed(c.step(), index, e, true));
@@ -144,11 +145,14 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
 
     private Behavior<Command> onApply(Apply a) {
         try {
+            long t0 = System.nanoTime();
             for (int b = 0; b < buckets.count(); b++) buckets.unflatten(b, allReduce.result(a.step(), b, spec.reduceTimeout()));
+            long t1 = System.nanoTime();
             optimizer.step();
+            long t2 = System.nanoTime();
             spec.faults().afterApply(index, a.step(), model);
             long checksum = a.checksum() ? ParameterChecksum.of(model.parameters()) : 0L;
-            a.replyTo().tell(new Coordinator.Applied(a.step(), index, checksum));
+            a.replyTo().tell(new Coordinator.Applied(a.step(), index, checksum, t1 - t0, t2 - t1));
         } catch (Throwable e) {
             a.replyTo().tell(new Coordinator.ShardFailed(a.step(), index, e, false));
         }

@@ -138,10 +138,14 @@ class TrainerTest {
 
     @Test
     void fashionMnistFallsBackToTheSampleAndSaysSo() throws IOException {
-        org.junit.jupiter.api.Assumptions.assumeFalse(Files.isDirectory(Path.of("/usr/share/datasets/fashion-mnist")),
-                "Fashion-MNIST is installed here, so the fallback to the sample cannot happen");
         Recipe r = Recipe.parse("data.path = \"" + tmp.resolve("none") + "\"\ntrain { max-steps = 2, evaluate = false }", "s.conf");
-        train(r, tmp.resolve("s"), false, null);
+        String old = System.setProperty(dev.phalanx.data.DataSets.SYSTEM_ROOT_PROPERTY, tmp.resolve("no-system-datasets").toString());
+        try {
+            train(r, tmp.resolve("s"), false, null);
+        } finally {
+            if (old == null) System.clearProperty(dev.phalanx.data.DataSets.SYSTEM_ROOT_PROPERTY);
+            else System.setProperty(dev.phalanx.data.DataSets.SYSTEM_ROOT_PROPERTY, old);
+        }
         assertTrue(out.toString().contains("using the embedded sample of 3000 training and 1000 test images. For the full set: install Debian's package"),
                 out.toString());
     }
