@@ -12,7 +12,10 @@ final class DevicesCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         System.out.println("cpu: " + Runtime.getRuntime().availableProcessors() + " cores; " + CpuBackend.create(1).describe());
-        System.out.println("no CUDA device: this build of Phalanx has no CUDA backend yet");
+        dev.phalanx.kernels.cuda.CudaProbe.describe(dev.phalanx.kernels.cuda.CudaProbe.probe()).forEach(System.out::println);
+        if (dev.phalanx.kernels.cuda.CudaProbe.probe().available()) {
+            System.out.println("note: training on these GPUs is not built yet (replicas run on the CPU)");
+        }
         return 0;
     }
 }

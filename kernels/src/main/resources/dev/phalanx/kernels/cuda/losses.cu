@@ -1,0 +1,49 @@
+// Cross entropy from logits (log_softmax then nll_loss), one block per row, and its gradient.
+
+#define CE_THREADS 128
+
+// logprobs[r, :] = log_softmax(logits[r, :]); rowloss[r] = -logprobs[r, target[r]]
+// Launch with n blocks of CE_THREADS threads. A target out of range gives NaN, which the host checks.
+extern "C" __global__ void cross_entropy_forward(const float* __restrict__ logits, const long long* __restrict__ target,
+                                                 float* __restrict__ logprobs, float* __restrict__ rowloss, int n, int c) {
+    __shared__ float shared[CE_THREADS];
+    int r = blockIdx.x;
+    if (r >= n) return;
+    const float* row = logits + (long long) r * c;
+    float m = -INFINITY;
+    for (int k = threadIdx.x; k < c; k += blockDim.x) m = fmaxf(m, row[k]);
+    shared[threadIdx.x] = m;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) shared[threadIdx.x] = fmaxf(shared[threadIdx.x], shared[threadIdx.x + s]);
+        __syncthreads();
+    }
+    float max = shared[0];
+    __syncthreads();
+    float sum = 0.0f;
+    for (int k = threadIdx.x; k < c; k += blockDim.x) sum += expf(row[k] - max);
+    shared[threadIdx.x] = sum;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
+        __syncthreads();
+    }
+    float lse = max + logf(shared[0]);
+    for (int k = threadIdx.x; k < c; k += blockDim.x) logprobs[(long long) r * c + k] = row[k] - lse;
+    if (threadIdx.x == 0) {
+        long long t = target[r];
+        rowloss[r] = (t >= 0 && t < c) ? lse - row[t] : NAN;
+    }
+}
+
+// dlogits = (softmax - onehot(target)) * scale, scale = gradOut / n for the mean
+extern "C" __global__ void cross_entropy_backward(const float* __restrict__ logprobs, const long long* __restrict__ target,
+                                                  float* __restrict__ dlogits, int n, int c, float scale) {
+    long long total = (long long) n * c;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) blockDim.x * gridDim.x) {
+        int r = (int) (i / c), k = (int) (i % c);
+        float g = expf(logprobs[i]);
+        if (k == target[r]) g -= 1.0f;
+        dlogits[i] = g * scale;
+    }
+}

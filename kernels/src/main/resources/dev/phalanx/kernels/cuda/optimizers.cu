@@ -1,0 +1,53 @@
+// Fused optimizer updates, one thread per parameter element, following torch.optim's
+// single-tensor rules (see the golden README). The host passes the per-step scalars.
+
+// SGD: d = g + wd*p; buf = d on the first step, else momentum*buf + (1-dampening)*d;
+// d = d + momentum*buf (Nesterov) or buf; p -= lr*d
+extern "C" __global__ void sgd_step(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ buf, long long n,
+                                    float lr, float momentum, float dampening, float weight_decay, int nesterov, int first) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
+        float d = g[i] + weight_decay * p[i];
+        if (momentum != 0.0f) {
+            float b = first ? d : momentum * buf[i] + (1.0f - dampening) * d;
+            buf[i] = b;
+            d = nesterov ? d + momentum * b : b;
+        }
+        p[i] -= lr * d;
+    }
+}
+
+// Adam / AdamW: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= step_size * m / (sqrt(v)/bias2_sqrt + eps)
+// decoupled (AdamW): p *= 1 - lr*wd first; else (Adam) g += wd*p before the moments
+extern "C" __global__ void adam_step(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
+                                     long long n, float lr, float beta1, float beta2, float eps, float weight_decay,
+                                     float step_size, float bias2_sqrt, int decoupled) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
+        float pi = p[i], gi = g[i];
+        if (decoupled) pi *= 1.0f - lr * weight_decay;
+        else gi += weight_decay * pi;
+        float mi = m[i] * beta1 + (1.0f - beta1) * gi;
+        float vi = v[i] * beta2 + (1.0f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi - step_size * (mi / (sqrtf(vi) / bias2_sqrt + eps));
+    }
+}
+
+// RMSprop (not centred): v = alpha v + (1-alpha) g^2; avg = sqrt(v) + eps;
+// with momentum buf = momentum*buf + g/avg, p -= lr*buf; else p -= lr*g/avg
+extern "C" __global__ void rmsprop_step(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ v, float* __restrict__ buf,
+                                        long long n, float lr, float alpha, float eps, float weight_decay, float momentum) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
+        float gi = g[i] + weight_decay * p[i];
+        float vi = v[i] * alpha + (1.0f - alpha) * gi * gi;
+        v[i] = vi;
+        float avg = sqrtf(vi) + eps;
+        if (momentum > 0.0f) {
+            float b = buf[i] * momentum + gi / avg;
+            buf[i] = b;
+            p[i] -= lr * b;
+        } else {
+            p[i] -= lr * (gi / avg);
+        }
+    }
+}
