@@ -430,6 +430,8 @@ public final class Tensor {
         Tensor centered = sub(mean());
         return centered.mul(centered).sum().div(Math.max(1, numel() - 1));
     }
+    /** {@code torch.std_mean}: (sample standard deviation, mean) over all elements. */
+    public Tensor[] stdMean() { return new Tensor[] {std(), mean()}; }
     /** The Euclidean (L2) norm of all elements. */
     public Tensor norm() { return mul(this).sum().sqrt(); }
     /** Sample standard deviation (Bessel's correction), over all elements. */
