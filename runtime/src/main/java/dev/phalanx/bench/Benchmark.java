@@ -26,6 +26,42 @@ public final class Benchmark {
 
     private Benchmark() { }
 
+    /**
+     * Runs {@code step} for a warm-up (a third of the time, at least a second), then for five
+     * windows; the throughput is the median window's. {@code timings} sees what each timed step
+     * returned; {@code split}, if given, is summed there and divided by the number of steps.
+     */
+    private static <T> Result timed(int batch, double seconds, PrintStream log, java.util.function.Supplier<T> step,
+                                    java.util.function.Consumer<T> timings, double[] split) {
+        long warmEnd = System.nanoTime() + (long) (Math.max(1.0, seconds / 3) * 1e9);
+        int warm = 0;
+        while (System.nanoTime() < warmEnd || warm < 3) {
+            step.get();
+            warm++;
+        }
+        int windows = 5;
+        double[] rates = new double[windows];
+        int total = 0;
+        for (int w = 0; w < windows; w++) {
+            long start = System.nanoTime(), end = start + (long) (seconds / windows * 1e9);
+            int n = 0;
+            long now;
+            do {
+                T t = step.get();
+                if (timings != null) timings.accept(t);
+                n++;
+                now = System.nanoTime();
+            } while (now < end);
+            rates[w] = n * (double) batch / ((now - start) / 1e9);
+            total += n;
+            if (log != null) log.printf(Locale.ROOT, "window %d: %d steps, %.0f images/s%n", w + 1, n, rates[w]);
+        }
+        if (split != null) for (int i = 0; i < split.length; i++) split[i] /= total;
+        java.util.Arrays.sort(rates);
+        double median = rates[windows / 2];
+        return new Result(median, 1000.0 * batch / median, total, split);
+    }
+
     /** Training through the actor runtime: {@code replicas} replicas of {@code threads} threads each. */
     public static Result runParallel(ModelZoo.Spec spec, int batch, int replicas, int threads, CpuBackend.Kernels kernels, double seconds,
                                      PrintStream log) {
@@ -35,33 +71,13 @@ public final class Benchmark {
         try (dev.phalanx.parallel.DataParallel dp = dev.phalanx.parallel.DataParallel.builder(() -> spec.build(new Generator(0)))
                 .replicas(replicas).threadsPerReplica(threads).kernels(kernels).optimizer(p -> new SGD(p, 0.001f, 0.9f))
                 .checksumEvery(0).build()) {
-            long warmEnd = System.nanoTime() + (long) (Math.max(1.0, seconds / 3) * 1e9);
-            while (System.nanoTime() < warmEnd) dp.stepWithOutputs(x, y).toCompletableFuture().join();
-            int windows = 5;
-            double[] rates = new double[windows];
             double[] split = new double[4];
-            int total = 0;
-            for (int w = 0; w < windows; w++) {
-                long start = System.nanoTime(), end = start + (long) (seconds / windows * 1e9);
-                int n = 0;
-                long now;
-                do {
-                    var t = dp.stepWithOutputs(x, y).toCompletableFuture().join().timing();
-                    split[0] += t.computeNanos() / 1e6;
-                    split[1] += t.optimizerNanos() / 1e6;
-                    split[2] += t.reduceWaitNanos() / 1e6;
-                    split[3] += t.outsideComputeNanos() / 1e6;
-                    n++;
-                    now = System.nanoTime();
-                } while (now < end);
-                rates[w] = n * (double) batch / ((now - start) / 1e9);
-                total += n;
-                if (log != null) log.printf(Locale.ROOT, "window %d: %d steps, %.0f images/s%n", w + 1, n, rates[w]);
-            }
-            for (int i = 0; i < split.length; i++) split[i] /= total;
-            java.util.Arrays.sort(rates);
-            double median = rates[windows / 2];
-            return new Result(median, 1000.0 * batch / median, total, split);
+            return timed(batch, seconds, log, () -> dp.stepWithOutputs(x, y).toCompletableFuture().join().timing(), t -> {
+                split[0] += t.computeNanos() / 1e6;
+                split[1] += t.optimizerNanos() / 1e6;
+                split[2] += t.reduceWaitNanos() / 1e6;
+                split[3] += t.outsideComputeNanos() / 1e6;
+            }, split);
         }
     }
 
@@ -81,31 +97,10 @@ public final class Benchmark {
             }
         };
         try (var scope = Backends.use(backend)) {
-            long warmEnd = System.nanoTime() + (long) (Math.max(1.0, seconds / 3) * 1e9);
-            int warm = 0;
-            while (System.nanoTime() < warmEnd || warm < 3) {
+            return timed(batch, seconds, log, () -> {
                 step.run();
-                warm++;
-            }
-            int windows = 5;
-            double[] rates = new double[windows];
-            int total = 0;
-            for (int w = 0; w < windows; w++) {
-                long start = System.nanoTime(), end = start + (long) (seconds / windows * 1e9);
-                int n = 0;
-                long now;
-                do {
-                    step.run();
-                    n++;
-                    now = System.nanoTime();
-                } while (now < end);
-                rates[w] = n * (double) batch / ((now - start) / 1e9);
-                total += n;
-                if (log != null) log.printf(Locale.ROOT, "window %d: %d steps, %.0f images/s%n", w + 1, n, rates[w]);
-            }
-            java.util.Arrays.sort(rates);
-            double median = rates[windows / 2];
-            return new Result(median, 1000.0 * batch / median, total, null);
+                return null;
+            }, null, null);
         }
     }
 }

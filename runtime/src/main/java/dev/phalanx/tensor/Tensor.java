@@ -337,27 +337,14 @@ public final class Tensor {
 
     // ---------------------------------------------------------------- in place (no autograd)
 
-    public Tensor add_(Tensor other) {
-        checkInPlace("add_");
-        Binary.inPlace(Binary.Fn.ADD, this, other);
-        return this;
-    }
+    public Tensor add_(Tensor other) { return inPlace(Binary.Fn.ADD, other); }
+    public Tensor sub_(Tensor other) { return inPlace(Binary.Fn.SUB, other); }
+    public Tensor mul_(Tensor other) { return inPlace(Binary.Fn.MUL, other); }
+    public Tensor div_(Tensor other) { return inPlace(Binary.Fn.DIV, other); }
 
-    public Tensor sub_(Tensor other) {
-        checkInPlace("sub_");
-        Binary.inPlace(Binary.Fn.SUB, this, other);
-        return this;
-    }
-
-    public Tensor mul_(Tensor other) {
-        checkInPlace("mul_");
-        Binary.inPlace(Binary.Fn.MUL, this, other);
-        return this;
-    }
-
-    public Tensor div_(Tensor other) {
-        checkInPlace("div_");
-        Binary.inPlace(Binary.Fn.DIV, this, other);
+    private Tensor inPlace(Binary.Fn fn, Tensor other) {
+        checkInPlace(fn.name().toLowerCase(java.util.Locale.ROOT) + "_");
+        Binary.inPlace(fn, this, other);
         return this;
     }
 
