@@ -18,6 +18,11 @@ public final class ConvKernels {
 
     private ConvKernels() { }
 
+    /** Multiply-adds, times two, of one image's GEMM. */
+    private static long gemmWork(ConvGeometry g) {
+        return 2L * g.cout() * g.patch() * g.outPlane();
+    }
+
     private static int chunks(ConvGeometry g) {
         return (g.n() + CHUNK - 1) / CHUNK;
     }
@@ -25,7 +30,7 @@ public final class ConvKernels {
     /** out[n] = W x unfold(x[n]) + bias. */
     public static void forward(CpuBackend be, ConvGeometry g, float[] x, float[] weight, float[] bias, float[] out) {
         int patch = g.patch(), plane = g.outPlane();
-        be.parallelFor(chunks(g), chunk -> {
+        be.parallelFor(chunks(g), gemmWork(g) * CHUNK, chunk -> {
             int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
             float[] col = new float[patch * cols];
             for (int j = 0; j < cn; j++) unfold(g, x, (from + j) * g.inImage(), col, j * plane, cols);
@@ -49,7 +54,7 @@ public final class ConvKernels {
     /** dx[n] = fold(W^T x dout[n]). Overwrites dx. */
     public static void backwardData(CpuBackend be, ConvGeometry g, float[] dout, float[] weight, float[] dx) {
         int patch = g.patch(), plane = g.outPlane();
-        be.parallelFor(chunks(g), chunk -> {
+        be.parallelFor(chunks(g), gemmWork(g) * CHUNK, chunk -> {
             int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
             float[] a = gatherOutput(g, dout, from, cn);
             float[] dcol = new float[patch * cols];
@@ -67,7 +72,7 @@ public final class ConvKernels {
         int patch = g.patch(), plane = g.outPlane(), wsize = g.cout() * patch;
         int groups = (g.n() + WEIGHT_GRAD_GROUP - 1) / WEIGHT_GRAD_GROUP;
         float[][] partial = new float[groups][];
-        be.parallelFor(groups, group -> {
+        be.parallelFor(groups, gemmWork(g) * WEIGHT_GRAD_GROUP, group -> {
             float[] acc = group == 0 ? dweight : new float[wsize];
             int first = group * WEIGHT_GRAD_GROUP, end = Math.min(g.n(), first + WEIGHT_GRAD_GROUP);
             for (int from = first; from < end; from += CHUNK) {

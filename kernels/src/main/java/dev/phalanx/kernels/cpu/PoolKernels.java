@@ -12,10 +12,10 @@ public final class PoolKernels {
     public static void maxForward(CpuBackend be, PoolGeometry g, float[] x, float[] out, int[] indices) {
         int oh = g.oh(), ow = g.ow(), in = g.h() * g.w(), op = oh * ow;
         if (g.kh() == 2 && g.kw() == 2 && g.sh() == 2 && g.sw() == 2 && g.ph() == 0 && g.pw() == 0) {
-            be.parallelFor(g.planes(), p -> max2x2(g, x, p * in, out, indices, p * op));
+            be.parallelFor(g.planes(), in, p -> max2x2(g, x, p * in, out, indices, p * op));
             return;
         }
-        be.parallelFor(g.planes(), p -> {
+        be.parallelFor(g.planes(), (long) in * g.kh() * g.kw(), p -> {
             int xo = p * in, oo = p * op;
             for (int oy = 0; oy < oh; oy++) {
                 int y0 = oy * g.sh() - g.ph(), y1 = Math.min(y0 + g.kh(), g.h());
@@ -87,7 +87,7 @@ public final class PoolKernels {
     /** dx[argmax] += dout; overlapping windows add up. Overwrites dx. */
     public static void maxBackward(CpuBackend be, PoolGeometry g, float[] dout, int[] indices, float[] dx) {
         int in = g.h() * g.w(), op = g.oh() * g.ow();
-        be.parallelFor(g.planes(), p -> {
+        be.parallelFor(g.planes(), (long) in * g.kh() * g.kw(), p -> {
             int xo = p * in, oo = p * op;
             java.util.Arrays.fill(dx, xo, xo + in, 0f);
             for (int i = 0; i < op; i++) dx[xo + indices[oo + i]] += dout[oo + i];
@@ -100,7 +100,7 @@ public final class PoolKernels {
      */
     public static void avgForward(CpuBackend be, PoolGeometry g, float[] x, float[] out) {
         int oh = g.oh(), ow = g.ow(), in = g.h() * g.w(), op = oh * ow;
-        be.parallelFor(g.planes(), p -> {
+        be.parallelFor(g.planes(), (long) in * g.kh() * g.kw(), p -> {
             int xo = p * in, oo = p * op;
             for (int oy = 0; oy < oh; oy++) {
                 for (int ox = 0; ox < ow; ox++) {
@@ -116,7 +116,7 @@ public final class PoolKernels {
 
     public static void avgBackward(CpuBackend be, PoolGeometry g, float[] dout, float[] dx) {
         int oh = g.oh(), ow = g.ow(), in = g.h() * g.w(), op = oh * ow;
-        be.parallelFor(g.planes(), p -> {
+        be.parallelFor(g.planes(), (long) in * g.kh() * g.kw(), p -> {
             int xo = p * in, oo = p * op;
             java.util.Arrays.fill(dx, xo, xo + in, 0f);
             for (int oy = 0; oy < oh; oy++) {
@@ -141,7 +141,7 @@ public final class PoolKernels {
 
     /** Adaptive average pooling: window i spans [floor(i*H/OH), ceil((i+1)*H/OH)). */
     public static void adaptiveAvgForward(CpuBackend be, int planes, int h, int w, int oh, int ow, float[] x, float[] out) {
-        be.parallelFor(planes, p -> {
+        be.parallelFor(planes, (long) h * w * 2, p -> {
             for (int oy = 0; oy < oh; oy++) {
                 int y0 = oy * h / oh, y1 = ((oy + 1) * h + oh - 1) / oh;
                 for (int ox = 0; ox < ow; ox++) {
@@ -156,7 +156,7 @@ public final class PoolKernels {
     }
 
     public static void adaptiveAvgBackward(CpuBackend be, int planes, int h, int w, int oh, int ow, float[] dout, float[] dx) {
-        be.parallelFor(planes, p -> {
+        be.parallelFor(planes, (long) h * w * 2, p -> {
             java.util.Arrays.fill(dx, p * h * w, (p + 1) * h * w, 0f);
             for (int oy = 0; oy < oh; oy++) {
                 int y0 = oy * h / oh, y1 = ((oy + 1) * h + oh - 1) / oh;
