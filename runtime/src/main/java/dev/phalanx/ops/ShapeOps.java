@@ -22,8 +22,8 @@ public final class ShapeOps {
     public static Tensor permute(Tensor x, int[] dims) {
         int rank = x.dim();
         if (dims.length != rank) {
-            throw new IllegalArgumentException("permute(sparse_coo): number of dimensions in the tensor input does not match the length of "
-                    + "the desired ordering of dimensions i.e. input.dim() = " + rank + " is not equal to len(dims) = " + dims.length);
+            throw new IllegalArgumentException("permute: number of dims don't match in permute: the tensor has " + rank
+                    + " dimensions but " + dims.length + " were given");
         }
         int[] perm = new int[rank];
         boolean[] used = new boolean[rank];

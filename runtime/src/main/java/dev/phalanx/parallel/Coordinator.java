@@ -3,7 +3,6 @@ package dev.phalanx.parallel;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -89,8 +88,15 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     public record StatesOutcome(List<Replica.Snapshot> states, Throwable error) { }
 
-    /** Step timeout, checksum period, and the devices the replicas run on. */
-    public record Settings(List<Device> devices, Duration stepTimeout, int checksumEvery) {
+    /**
+     * The devices the replicas run on, the step timeout, the checksum period, and the parameters
+     * every replica starts from ({@code initial}; null: replica 0's are broadcast).
+     */
+    public record Settings(List<Device> devices, Duration stepTimeout, int checksumEvery, Replica.Snapshot initial) {
+        public Settings(List<Device> devices, Duration stepTimeout, int checksumEvery) {
+            this(devices, stepTimeout, checksumEvery, null);
+        }
+
         public Settings {
             if (devices.isEmpty()) throw new IllegalArgumentException("need at least one replica device");
             if (checksumEvery < 0) throw new IllegalArgumentException("checksum period must be >= 0 (0 = never), got " + checksumEvery);
@@ -160,10 +166,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     public static Behavior<Command> create(ReplicaSpec spec, Settings settings) {
-        return Behaviors.withStash(10_000, stash -> Behaviors.withTimers(timers -> Behaviors.setup(ctx -> {
-            int buckets = Replica.bucketCount(spec.model().get(), spec.bucketCapFloats());
-            return new Coordinator(ctx, stash, timers, spec, settings, new HostAllReduce(settings.devices().size(), buckets));
-        })));
+        // the model factory is called by the replicas alone, once each: it may be stateful
+        return Behaviors.withStash(10_000, stash -> Behaviors.withTimers(timers -> Behaviors.setup(ctx ->
+                new Coordinator(ctx, stash, timers, spec, settings, new HostAllReduce(settings.devices().size())))));
     }
 
     private Coordinator(ActorContext<Command> ctx, StashBuffer<Command> stash, TimerScheduler<Command> timers,
@@ -180,8 +185,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             ctx.watch(r);
             replicas.add(r);
         }
-        // broadcast replica 0's parameters before the first step
-        if (replicas.size() > 1) {
+        if (settings.initial() != null) { // every replica loads the given parameters before the first step
+            restoresPending = replicas.size();
+            for (ActorRef<Replica.Command> r : replicas) r.tell(new Replica.Restore(settings.initial(), false, ctx.getSelf()));
+        } else if (replicas.size() > 1) { // broadcast replica 0's parameters before the first step
             replicas.get(0).tell(new Replica.TakeSnapshot(ctx.getSelf()));
         } else {
             phase = Phase.IDLE;
@@ -328,7 +335,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private Behavior<Command> onSnapshot(SnapshotTaken m) {
         if (phase == Phase.STARTING) {
             restoresPending = n() - 1;
-            for (int r = 1; r < n(); r++) replicas.get(r).tell(new Replica.Restore(m.snapshot(), getContext().getSelf()));
+            for (int r = 1; r < n(); r++) replicas.get(r).tell(new Replica.Restore(m.snapshot(), false, getContext().getSelf()));
             return this;
         }
         if (phase == Phase.SNAPSHOTTING) {
@@ -339,14 +346,14 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             return idle();
         }
         if (phase == Phase.RESTORING && step != null && step.restoring >= 0) {
-            replicas.get(step.restoring).tell(new Replica.Restore(m.snapshot(), getContext().getSelf()));
+            replicas.get(step.restoring).tell(new Replica.Restore(m.snapshot(), true, getContext().getSelf()));
         }
         return this;
     }
 
     private Behavior<Command> onRestored(Restored m) {
         if (phase == Phase.STARTING) {
-            if (m.error() != null) return breakDown("replica " + m.replica() + " could not load replica 0's parameters: " + m.error(), null);
+            if (m.error() != null) return breakDown("replica " + m.replica() + " could not load the initial parameters: " + m.error(), null);
             if (--restoresPending == 0) return idle();
             return this;
         }
@@ -416,7 +423,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         phase = Phase.LOADING;
         restoresPending = n();
         statesReplyTo = m.replyTo();
-        for (ActorRef<Replica.Command> r : replicas) r.tell(new Replica.Restore(m.state(), getContext().getSelf()));
+        for (ActorRef<Replica.Command> r : replicas) r.tell(new Replica.Restore(m.state(), false, getContext().getSelf()));
     }
 
     private Behavior<Command> idle() {
@@ -451,10 +458,5 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         public ReplicaDivergenceException(String message) {
             super(message);
         }
-    }
-
-    /** For tests and checkpoints: the replica states as plain maps. */
-    public static Map<String, Tensor> modelState(Replica.Snapshot s) {
-        return s.model();
     }
 }

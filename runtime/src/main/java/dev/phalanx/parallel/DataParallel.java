@@ -176,6 +176,7 @@ public final class DataParallel implements AutoCloseable {
         private Duration stepTimeout = Duration.ofSeconds(60);
         private int checksumEvery = 100;
         private ReplicaFaults faults = ReplicaFaults.NONE;
+        private Replica.Snapshot initial;
 
         private Builder(Supplier<? extends Module> model) {
             this.model = model;
@@ -233,6 +234,18 @@ public final class DataParallel implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The parameters (a model's state dict) every replica starts from, as
+         * {@code nn.DataParallel(model)} starts from {@code model}'s. Without it, replica 0's
+         * parameters, from the factory, are broadcast to the others.
+         */
+        public Builder initialState(Map<String, Tensor> modelState) {
+            Map<String, Tensor> copy = new java.util.LinkedHashMap<>();
+            modelState.forEach((k, v) -> copy.put(k, v.detach().clone()));
+            this.initial = new Replica.Snapshot(copy, Map.of());
+            return this;
+        }
+
         public Builder faults(ReplicaFaults faults) {
             this.faults = faults;
             return this;
@@ -243,7 +256,7 @@ public final class DataParallel implements AutoCloseable {
         }
 
         public Coordinator.Settings settings() {
-            return new Coordinator.Settings(devices, stepTimeout, checksumEvery);
+            return new Coordinator.Settings(devices, stepTimeout, checksumEvery, initial);
         }
 
         public DataParallel build() {

@@ -9,48 +9,53 @@ import java.util.concurrent.TimeoutException;
  * All-reduce in host memory for replicas that share one JVM. The last contribution to a
  * bucket triggers its sum, on that replica's thread, while the other replicas go on with
  * backward. Sums are taken in replica order, so the result does not depend on who came last.
+ * Buckets are created as they are first offered: the number is the replicas' business.
  */
 public final class HostAllReduce implements AllReduce {
 
     private final int replicas;
-    private final int buckets;
-    private final Map<Long, Round> rounds = new HashMap<>();
+    private final Map<Long, Map<Integer, Bucket>> rounds = new HashMap<>();
 
-    public HostAllReduce(int replicas, int buckets) {
-        if (replicas < 1 || buckets < 1) throw new IllegalArgumentException("need >= 1 replica and bucket, got " + replicas + ", " + buckets);
+    public HostAllReduce(int replicas) {
+        if (replicas < 1) throw new IllegalArgumentException("need >= 1 replica, got " + replicas);
         this.replicas = replicas;
-        this.buckets = buckets;
     }
 
-    private final class Round {
-        final float[][][] parts = new float[buckets][replicas][];
-        final int[] arrived = new int[buckets];
-        final float[][] sums = new float[buckets][];
+    /** One bucket of one round: what each replica offered, and the sum once all have. */
+    private final class Bucket {
+        float[][] parts = new float[replicas][];
+        int arrived;
+        float[] sum;
     }
 
-    private synchronized Round round(long step) {
-        return rounds.computeIfAbsent(step, s -> new Round());
+    private Bucket bucket(long step, int bucket) {
+        return rounds.computeIfAbsent(step, s -> new HashMap<>()).computeIfAbsent(bucket, b -> new Bucket());
     }
 
     @Override
     public void contribute(long step, int replica, int bucket, float[] values) {
         float[][] parts;
+        Bucket b;
         synchronized (this) {
-            Round r = round(step);
-            if (r.parts[bucket][replica] == null) r.arrived[bucket]++;
-            r.parts[bucket][replica] = values.clone();
-            if (r.arrived[bucket] < replicas) return;
-            parts = r.parts[bucket];
+            b = bucket(step, bucket);
+            if (b.parts[replica] == null) b.arrived++;
+            b.parts[replica] = values.clone();
+            if (b.arrived < replicas) return;
+            parts = b.parts;
         }
         float[] sum = parts[0].clone(); // summed outside the lock: other buckets proceed meanwhile
         for (int k = 1; k < replicas; k++) {
             float[] p = parts[k];
+            if (p.length != sum.length) {
+                throw new IllegalStateException("bucket " + bucket + " of step " + step + ": replica " + k + " offered " + p.length
+                        + " values, replica 0 " + sum.length + " (replicas hold different models?)");
+            }
             for (int i = 0; i < sum.length; i++) sum[i] += p[i];
         }
         synchronized (this) {
-            Round r = rounds.get(step);
-            if (r != null && r.arrived[bucket] == replicas && r.parts[bucket] == parts) {
-                r.sums[bucket] = sum;
+            Map<Integer, Bucket> round = rounds.get(step);
+            if (round != null && round.get(bucket) == b && b.arrived == replicas && b.parts == parts) {
+                b.sum = sum;
                 notifyAll();
             }
         }
@@ -60,12 +65,12 @@ public final class HostAllReduce implements AllReduce {
     public synchronized float[] result(long step, int bucket, Duration timeout) throws TimeoutException, InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
-            Round r = round(step);
-            if (r.sums[bucket] != null) return r.sums[bucket];
+            Bucket b = bucket(step, bucket);
+            if (b.sum != null) return b.sum;
             long left = deadline - System.nanoTime();
             if (left <= 0) {
                 StringBuilder missing = new StringBuilder();
-                for (int k = 0; k < replicas; k++) if (r.parts[bucket][k] == null) missing.append(missing.length() > 0 ? ", " : "").append(k);
+                for (int k = 0; k < replicas; k++) if (b.parts[k] == null) missing.append(missing.length() > 0 ? ", " : "").append(k);
                 throw new TimeoutException("all-reduce of bucket " + bucket + " in step " + step + " timed out after " + timeout.toMillis()
                         + " ms waiting for replica(s) " + missing);
             }
@@ -75,14 +80,14 @@ public final class HostAllReduce implements AllReduce {
 
     @Override
     public synchronized void withdraw(long step, int replica) {
-        Round r = rounds.get(step);
-        if (r == null) return;
-        for (int b = 0; b < buckets; b++) {
-            if (r.parts[b][replica] != null) {
-                r.parts[b][replica] = null;
-                r.arrived[b]--;
-                r.parts[b] = r.parts[b].clone(); // a sum in flight for the old parts is discarded
-                r.sums[b] = null;
+        Map<Integer, Bucket> round = rounds.get(step);
+        if (round == null) return;
+        for (Bucket b : round.values()) {
+            if (b.parts[replica] != null) {
+                b.parts = b.parts.clone(); // a sum in flight for the old parts is discarded
+                b.parts[replica] = null;
+                b.arrived--;
+                b.sum = null;
             }
         }
     }

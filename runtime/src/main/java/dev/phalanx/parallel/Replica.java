@@ -41,8 +41,11 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     /** Send a copy of the parameters and optimizer state. */
     public record TakeSnapshot(ActorRef<Coordinator.Command> replyTo) implements Command { }
 
-    /** Rebuild the model and optimizer ("restart") and load a snapshot from a healthy replica. */
-    public record Restore(Snapshot snapshot, ActorRef<Coordinator.Command> replyTo) implements Command { }
+    /**
+     * Load a snapshot: the initial parameters, a checkpoint, or (with {@code restart}) a healthy
+     * replica's state after this one failed, when the model and optimizer are rebuilt first.
+     */
+    public record Restore(Snapshot snapshot, boolean restart, ActorRef<Coordinator.Command> replyTo) implements Command { }
 
     /** Copies of a replica's model state dict and optimizer state. */
     public record Snapshot(Map<String, Tensor> model, Map<String, Tensor> optimizer) { }
@@ -78,11 +81,6 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
         model.to(device);
         optimizer = spec.optimizer().apply(model.parameters());
         buckets = new GradientBuckets(model.parameters(), spec.bucketCapFloats());
-    }
-
-    /** How many buckets a model's parameters make: the all-reduce is sized before replicas exist. */
-    static int bucketCount(Module model, int capFloats) {
-        return new GradientBuckets(model.parameters(), capFloats).count();
     }
 
     @Override
@@ -168,7 +166,7 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
 
     private Behavior<Command> onRestore(Restore r) {
         try {
-            build();
+            if (r.restart()) build();
             model.loadStateDict(r.snapshot().model());
             optimizer.loadStateDict(r.snapshot().optimizer());
             r.replyTo().tell(new Coordinator.Restored(index, null));

@@ -509,21 +509,6 @@ public final class Tensor {
 
     public static Tensor cat(List<Tensor> tensors, int dim) { return ShapeOps.cat(tensors, dim); }
 
-    /** Rows of dimension 0 chosen by {@code index} (a copy, no autograd): batching helper. */
-    public Tensor indexRows(int[] index) {
-        int row = numel() / Math.max(1, shape[0]);
-        int[] ns = shape.clone();
-        ns[0] = index.length;
-        if (floats != null) {
-            float[] d = new float[index.length * row];
-            for (int i = 0; i < index.length; i++) System.arraycopy(floats, index[i] * row, d, i * row, row);
-            return of(d, ns);
-        }
-        long[] d = new long[index.length * row];
-        for (int i = 0; i < index.length; i++) System.arraycopy(longs, index[i] * row, d, i * row, row);
-        return ofLongs(d, ns);
-    }
-
     /** A float32 copy of an int64 tensor, or this. */
     public Tensor toFloat() {
         if (floats != null) return this;

@@ -13,7 +13,6 @@ import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigRenderOptions;
 import com.typesafe.config.ConfigValue;
-import com.typesafe.config.ConfigValueType;
 
 import dev.phalanx.kernels.cpu.CpuBackend;
 
@@ -69,11 +68,7 @@ public record Recipe(String source, Config config,
     /** The recipe with some keys replaced (command-line overrides), checked like the file. */
     public Recipe with(Map<String, Object> overrides) {
         Config c = ConfigFactory.parseMap(overrides, "command line");
-        return of(c.withFallback(userPart()), source);
-    }
-
-    private Config userPart() {
-        return config;
+        return of(c.withFallback(config), source);
     }
 
     private static Recipe of(Config user, String source) {
@@ -178,9 +173,5 @@ public record Recipe(String source, Config config,
         String f = Path.of(source).getFileName().toString();
         int dot = f.lastIndexOf('.');
         return dot > 0 ? f.substring(0, dot) : f;
-    }
-
-    static boolean isType(Config c, String key, ConfigValueType t) {
-        return c.getValue(key).valueType() == t;
     }
 }

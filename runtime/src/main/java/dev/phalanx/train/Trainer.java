@@ -234,7 +234,7 @@ public final class Trainer {
         // a finished epoch left the loop with epoch+1 and batch 0; a stop by max-steps, with the position reached
         TrainState end = new TrainState(step, epoch, batchIndex, running, count, images, recipe.seed());
         Path cp = lastCheckpointStep == step && lastCheckpoint != null ? lastCheckpoint : save(checkpoints, runner, end, "final");
-        Replica0Weights.write(o.runDir(), cp);
+        FinalWeights.write(o.runDir(), cp);
         o.out().println("Finished Training: " + step + " steps; checkpoint " + cp + "; weights " + o.runDir().resolve("model.safetensors"));
         return new Outcome(step, end, evaluation, cp, false);
     }
@@ -261,8 +261,8 @@ public final class Trainer {
     }
 
     /** The final weights, also at the top of the run folder, for users and for PyTorch. */
-    static final class Replica0Weights {
-        private Replica0Weights() { }
+    static final class FinalWeights {
+        private FinalWeights() { }
 
         static void write(Path runDir, Path checkpoint) throws IOException {
             byte[] bytes = Files.readAllBytes(checkpoint.resolve(Checkpoints.MODEL));

@@ -45,10 +45,14 @@ class DataParallelTest {
         return out;
     }
 
+    /** Every configuration starts from these parameters. */
+    private static final Map<String, Tensor> INITIAL = LeNet.cifar(new Generator(100)).stateDict();
+
     private static DataParallel.Builder lenet(int replicas) {
-        // each replica builds from a different seed: replica 0's parameters must be broadcast
-        AtomicInteger seed = new AtomicInteger(100);
+        // each replica builds from a different seed: the given initial state must reach them all
+        AtomicInteger seed = new AtomicInteger(200);
         return DataParallel.builder(() -> LeNet.cifar(new Generator(seed.getAndIncrement())))
+                .initialState(INITIAL)
                 .replicas(replicas)
                 .optimizer(p -> new SGD(p, 0.01f, 0.9f))
                 .checksumEvery(1)          // replicas compared bit for bit after every step
@@ -89,9 +93,20 @@ class DataParallelTest {
     void theTrainingActuallyMovesTheParameters() {
         List<Float> losses = new ArrayList<>();
         Map<String, Tensor> trained = train(2, losses);
-        Map<String, Tensor> initial = LeNet.cifar(new Generator(100)).stateDict();
-        assertTrue(!java.util.Arrays.equals(initial.get("fc3.weight").data(), trained.get("fc3.weight").data()));
+        assertTrue(!java.util.Arrays.equals(INITIAL.get("fc3.weight").data(), trained.get("fc3.weight").data()));
         for (float l : losses) assertTrue(Float.isFinite(l) && l > 0, "loss " + l);
+    }
+
+    @Test
+    void withoutAnInitialStateReplicaZerosParametersAreBroadcast() {
+        AtomicInteger seed = new AtomicInteger(300);
+        try (DataParallel dp = DataParallel.builder(() -> LeNet.cifar(new Generator(seed.getAndIncrement()))).replicas(3).build()) {
+            List<Map<String, Tensor>> states = dp.replicaStates();
+            for (int r = 1; r < 3; r++) {
+                assertArrayEquals(states.get(0).get("conv1.weight").data(), states.get(r).get("conv1.weight").data(), 0f, "replica " + r);
+            }
+            assertEquals(303, seed.get(), "the factory is called once per replica, by the replicas alone");
+        }
     }
 
     @Test

@@ -13,7 +13,7 @@ class HostAllReduceTest {
 
     @Test
     void sumsInReplicaOrderWhateverTheArrivalOrder() throws Exception {
-        HostAllReduce r = new HostAllReduce(3, 2);
+        HostAllReduce r = new HostAllReduce(3);
         r.contribute(1, 2, 0, new float[] {1e8f, 1f});
         r.contribute(1, 0, 0, new float[] {1f, 2f});
         r.contribute(1, 1, 0, new float[] {-1e8f, 3f});
@@ -23,7 +23,7 @@ class HostAllReduceTest {
 
     @Test
     void aMissingReplicaIsNamedInTheTimeout() {
-        HostAllReduce r = new HostAllReduce(3, 1);
+        HostAllReduce r = new HostAllReduce(3);
         r.contribute(5, 0, 0, new float[] {1f});
         r.contribute(5, 2, 0, new float[] {1f});
         TimeoutException e = assertThrows(TimeoutException.class, () -> r.result(5, 0, Duration.ofMillis(50)));
@@ -32,7 +32,7 @@ class HostAllReduceTest {
 
     @Test
     void aWithdrawnContributionIsReplaced() throws Exception {
-        HostAllReduce r = new HostAllReduce(2, 1);
+        HostAllReduce r = new HostAllReduce(2);
         r.contribute(1, 0, 0, new float[] {1f});
         r.contribute(1, 1, 0, new float[] {100f});
         r.withdraw(1, 1);
