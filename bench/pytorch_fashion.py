@@ -10,8 +10,9 @@ import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from pytorch_bench import Net  # the same LeNet as the throughput benchmark
 
 DATA = "/usr/share/datasets/fashion-mnist/"
 
@@ -22,24 +23,6 @@ def idx(name):
     rank = data[3]
     dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 4 * 4, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
 
 
 def tensors(prefix):
@@ -60,7 +43,7 @@ def main():
     xtr, ytr = tensors("train")
     xte, yte = tensors("t10k")
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xtr, ytr), batch_size=a.batch_size, shuffle=True)
-    net = Net()
+    net = Net(1, 28)
     opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=0.9)
     for epoch in range(a.epochs):
         running = 0.0

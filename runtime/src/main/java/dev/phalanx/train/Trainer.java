@@ -165,7 +165,6 @@ public final class Trainer {
         int count = start.runningCount();
         long totalSteps = (long) batches * recipe.epochs();
         if (recipe.maxSteps() > 0) totalSteps = Math.min(totalSteps, recipe.maxSteps());
-        long lastCheckpointStep = -1;
         Path lastCheckpoint = checkpoints.latestDir().orElse(null);
         Evaluation evaluation = null;
         long intervalStart = System.nanoTime(), intervalImages = 0;
@@ -210,7 +209,6 @@ public final class Trainer {
                     }
                     if (step % recipe.checkpointEvery() == 0 && step < totalSteps) {
                         lastCheckpoint = save(checkpoints, runner, new TrainState(step, epoch, batchIndex, running, count, images, recipe.seed()), null);
-                        lastCheckpointStep = step;
                     }
                     double elapsed = (System.nanoTime() - runStart) / 1e9;
                     double perStep = elapsed / Math.max(1, step - runStartStep);
@@ -233,7 +231,7 @@ public final class Trainer {
         }
         // a finished epoch left the loop with epoch+1 and batch 0; a stop by max-steps, with the position reached
         TrainState end = new TrainState(step, epoch, batchIndex, running, count, images, recipe.seed());
-        Path cp = lastCheckpointStep == step && lastCheckpoint != null ? lastCheckpoint : save(checkpoints, runner, end, "final");
+        Path cp = save(checkpoints, runner, end, "final"); // periodic checkpoints skip the last step: this is its only one
         FinalWeights.write(o.runDir(), cp);
         o.out().println("Finished Training: " + step + " steps; checkpoint " + cp + "; weights " + o.runDir().resolve("model.safetensors"));
         return new Outcome(step, end, evaluation, cp, false);
