@@ -55,7 +55,6 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     private final ReplicaSpec spec;
     private final AllReduce allReduce;
     private final CpuBackend backend;
-    private final Backends.Scope backendScope;
     private Module model;
     private Optimizer optimizer;
     private GradientBuckets buckets;
@@ -71,8 +70,6 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
         this.spec = spec;
         this.allReduce = allReduce;
         this.backend = CpuBackend.create(spec.threads(), spec.kernels());
-        // the pinned dispatcher runs this actor on one thread for its whole life: bind once
-        this.backendScope = Backends.use(backend);
         build();
     }
 
@@ -85,17 +82,23 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
 
     @Override
     public Receive<Command> createReceive() {
+        // the backend is bound per message: correct on whatever thread the dispatcher gives us
         return newReceiveBuilder()
-                .onMessage(Compute.class, this::onCompute)
-                .onMessage(Apply.class, this::onApply)
+                .onMessage(Compute.class, m -> onBackend(() -> onCompute(m)))
+                .onMessage(Apply.class, m -> onBackend(() -> onApply(m)))
                 .onMessage(TakeSnapshot.class, this::onTakeSnapshot)
                 .onMessage(Restore.class, this::onRestore)
                 .onSignal(PostStop.class, s -> {
-                    backendScope.close();
                     backend.close();
                     return this;
                 })
                 .build();
+    }
+
+    private Behavior<Command> onBackend(java.util.function.Supplier<Behavior<Command>> handler) {
+        try (var scope = Backends.use(backend)) {
+            return handler.get();
+        }
     }
 
     private Behavior<Command> onCompute(Compute c) {
