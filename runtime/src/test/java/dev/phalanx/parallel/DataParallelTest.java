@@ -190,15 +190,15 @@ class DataParallelTest {
         ReplicaFaults hang = new ReplicaFaults() {
             @Override
             public void beforeCompute(int replica, long step) throws InterruptedException {
-                if (replica == 1 && step == 2) Thread.sleep(3_000);
+                if (replica == 1 && step == 2) Thread.sleep(5_000); // longer than the timeout; close() then waits for it to end
             }
         };
-        try (DataParallel dp = lenet(2).faults(hang).stepTimeout(Duration.ofMillis(700)).build()) {
+        try (DataParallel dp = lenet(2).faults(hang).stepTimeout(Duration.ofMillis(2_500)) /* far above a normal step, even cold on a busy CI machine */.build()) {
             List<Tensor[]> bs = batches();
             dp.step(bs.get(0)[0], bs.get(0)[1]).toCompletableFuture().join();
             CompletionException e = assertThrows(CompletionException.class, () -> dp.step(bs.get(1)[0], bs.get(1)[1]).toCompletableFuture().join());
             assertInstanceOf(Coordinator.ReplicaTimeoutException.class, e.getCause());
-            assertEquals("replica 1 (cpu) did not answer within 700 ms in step 2", e.getCause().getMessage());
+            assertEquals("replica 1 (cpu) did not answer within 2500 ms in step 2", e.getCause().getMessage());
             CompletionException after = assertThrows(CompletionException.class, () -> dp.step(bs.get(2)[0], bs.get(2)[1]).toCompletableFuture().join());
             assertTrue(after.getCause().getMessage().contains("cannot take more work"), after.getCause().getMessage());
         }
