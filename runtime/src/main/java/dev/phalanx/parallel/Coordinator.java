@@ -27,7 +27,8 @@ import dev.phalanx.tensor.Tensor;
  * are stashed.
  *
  * <p>Failures: a replica that throws is restarted from a healthy replica's state and its shard
- * retried once; a second failure fails the step with the replica's own error. A step that is
+ * retried once; a second failure fails the step with the replica's own error. Bad input (an
+ * {@code IllegalArgumentException}: wrong shapes, labels) fails the step at once with that error. A step that is
  * not finished within the timeout fails naming the replicas that did not answer, and the
  * runtime refuses further steps. Every {@code checksumEvery} steps the replicas' parameter
  * checksums are compared; a difference fails the step.
@@ -280,6 +281,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (!current(m.step())) return this;
         Step s = step;
         int r = m.replica();
+        if (m.error() instanceof IllegalArgumentException bad) {
+            // bad input (shapes, labels): every replica would fail the same way; a restart cannot help
+            return finish(s, bad);
+        }
         if (++s.failures[r] == 1 && n() == 1 && m.computing()) { // nobody to copy from; computing changed nothing: retry
             getContext().getLog().warn("replica 0 failed in step {} ({}); retrying its shard once", s.id, m.error().toString());
             compute(s, r);

@@ -234,7 +234,11 @@ class DataParallelTest {
             assertTrue(e.getCause().getMessage().contains("one label per row"), e.getCause().getMessage());
             CompletionException wrongShape = assertThrows(CompletionException.class,
                     () -> dp.step(Tensor.zeros(4, 1, 28, 28), Tensor.ofLongs(1, 2, 3, 4)).toCompletableFuture().join());
-            assertTrue(wrongShape.getCause().getMessage().contains("expected input[2, 1, 28, 28] to have 3 channels"), wrongShape.getCause().getMessage());
+            assertInstanceOf(IllegalArgumentException.class, wrongShape.getCause(), "the user's error itself, not a replica failure");
+            assertEquals("conv2d: Given groups=1, weight of size [6, 3, 5, 5], expected input[2, 1, 28, 28] to have 3 channels, but got 1 channels "
+                    + "instead", wrongShape.getCause().getMessage());
+            // and the runtime is still usable
+            assertTrue(Float.isFinite(dp.step(Tensor.zeros(4, 3, 32, 32), Tensor.ofLongs(1, 2, 3, 4)).toCompletableFuture().join()));
         }
     }
 }
