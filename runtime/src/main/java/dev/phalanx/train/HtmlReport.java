@@ -63,6 +63,8 @@ final class HtmlReport {
             b.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%.0f</text>%n", x, h - bottom + 15, xv));
         }
         b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">%s</text>%n", (left + w - right) / 2, h - 5, xLabel));
+        b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 %d %d)\">%s</text>%n",
+                14, (top + h - bottom) / 2, 14, (top + h - bottom) / 2, escape(yLabel)));
         StringBuilder path = new StringBuilder();
         for (double[] p : pts) {
             double x = left + (w - left - right) * (p[0] - x0) / (x1 - x0);
