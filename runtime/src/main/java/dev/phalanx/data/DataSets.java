@@ -128,7 +128,7 @@ public final class DataSets {
     /** Reads the train or test split from {@code dir}, checking every file before returning. */
     public static ImageDataset load(Info info, Path dir, boolean train, Transform transform) throws IOException {
         List<String> files = train ? info.trainFiles() : info.testFiles();
-        if (info == CIFAR10 || info.name().equals("cifar10")) {
+        if (info.name().equals(CIFAR10.name())) { // by name: a mirrored copy is another Info
             List<Path> paths = new ArrayList<>();
             for (String f : files) paths.add(dir.resolve(f));
             return Cifar10.read(paths, transform);

@@ -28,25 +28,9 @@ public final class ImageDataset implements Dataset {
         this.transform = transform;
     }
 
-    /** The same images with another transform (the raw bytes are shared). */
-    public ImageDataset withTransform(Transform t) {
-        return new ImageDataset(pixels, labels, channels, height, width, classes, t);
-    }
-
-    /** The first {@code n} examples. */
-    public ImageDataset head(int n) {
-        int k = Math.min(n, labels.length), image = channels * height * width;
-        return new ImageDataset(java.util.Arrays.copyOf(pixels, k * image), java.util.Arrays.copyOf(labels, k), channels, height, width,
-                classes, transform);
-    }
-
     @Override
     public int size() {
         return labels.length;
-    }
-
-    public int[] imageShape() {
-        return new int[] {channels, height, width};
     }
 
     @Override

@@ -170,12 +170,6 @@ public abstract class Module {
         return this;
     }
 
-    public final int parameterCount() {
-        int n = 0;
-        for (Tensor p : parameters()) n += p.numel();
-        return n;
-    }
-
     /** The module tree, exactly as PyTorch prints it. */
     @Override
     public String toString() {
