@@ -122,6 +122,10 @@ class CliTest {
         assertTrue(r.out().matches("(?s).*\nAccuracy of T-shirt/top : [ \\d]\\d %\n.*"), r.out());
         assertTrue(r.out().matches("(?s).*\nAccuracy of Ankle boot : [ \\d]\\d %\n.*"), r.out());
         assertTrue(r.out().contains("Confusion matrix (rows: true class, columns: predicted class):"), r.out());
+        assertTrue(r.out().matches("(?s).*\nGroundTruth:  Ankle boot  Pullover .*\nPredicted:   .*"), r.out());
+        java.awt.image.BufferedImage grid = javax.imageio.ImageIO.read(run.resolve("samples.png").toFile());
+        assertEquals(8 * 30 + 2, grid.getWidth(), "make_grid: 8 images of 28 pixels and 2 of padding per row");
+        assertEquals(4 * 30 + 2, grid.getHeight());
         Cli.Result missing = Cli.run("eval", tmp.resolve("nothing").toString());
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("checkpoint " + tmp.resolve("nothing") + " not found"), missing.err());
