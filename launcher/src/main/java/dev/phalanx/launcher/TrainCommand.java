@@ -102,7 +102,7 @@ final class TrainCommand implements Callable<Integer> {
         try {
             OptionalLong step = resume == null || resume < 0 ? OptionalLong.empty() : OptionalLong.of(resume);
             Trainer.Outcome outcome = new Trainer(r, new Trainer.Options(runDir, resume != null, System.out, System.err, System.console() != null,
-                    stop, null, step, overwrite)).run();
+                    stop, null, null, null, step, overwrite)).run();
             return outcome.interrupted() ? 130 : 0;
         } finally {
             finished.countDown();
