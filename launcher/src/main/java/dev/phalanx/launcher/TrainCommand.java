@@ -63,6 +63,15 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "continue from the latest checkpoint in the run folder")
     boolean resume;
 
+    @Option(names = "--nodes", description = "cluster mode: train across K nodes, this one the coordinator (start the others with phalanx node --join)")
+    Integer nodes;
+
+    @Option(names = "--bind", paramLabel = "HOST:PORT", description = "cluster mode: where this coordinator listens (default: conf/cluster.conf, 127.0.0.1:25520)")
+    String bind;
+
+    @Option(names = "--cluster-conf", description = "cluster settings (default: conf/cluster.conf if it exists)")
+    Path clusterConf;
+
     @Override
     public Integer call() throws Exception {
         Recipe r = Recipe.load(recipe);
@@ -93,8 +102,9 @@ final class TrainCommand implements Callable<Integer> {
         }, "phalanx-ctrl-c");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
-            Trainer.Outcome outcome = new Trainer(r, new Trainer.Options(runDir, resume, System.out, System.err, System.console() != null,
-                    stop, null)).run();
+            Trainer trainer = new Trainer(r, new Trainer.Options(runDir, resume, System.out, System.err, System.console() != null, stop, null));
+            if (nodes != null || bind != null) trainer.withRunner(ClusterOptions.coordinator(nodes, bind, clusterConf));
+            Trainer.Outcome outcome = trainer.run();
             return outcome.interrupted() ? 130 : 0;
         } finally {
             finished.countDown();

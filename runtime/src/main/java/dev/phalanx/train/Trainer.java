@@ -59,8 +59,14 @@ public final class Trainer {
         }
     }
 
+    /** Where the steps run, given the recipe and its training set; cluster mode puts its own runner here. */
+    public interface RunnerFactory {
+        StepRunner create(Recipe recipe, ImageDataset train) throws Exception;
+    }
+
     private final Recipe recipe;
     private final Options o;
+    private RunnerFactory runners = (r, train) -> runner(r);
 
     public Trainer(Recipe recipe, Options options) {
         this.recipe = recipe;
@@ -100,7 +106,7 @@ public final class Trainer {
         return d;
     }
 
-    static Optimizer optimizer(Recipe r, List<Tensor> params) {
+    public static Optimizer optimizer(Recipe r, List<Tensor> params) {
         return switch (r.optimizer()) {
             case "sgd" -> new SGD(params, r.lr(), r.momentum(), r.dampening(), r.weightDecay(), r.nesterov());
             case "adam" -> new Adam(params, r.lr(), r.beta1(), r.beta2(), r.eps(), r.weightDecay());
@@ -128,13 +134,29 @@ public final class Trainer {
         return new ParallelSteps(dp, backend);
     }
 
+    /** Runs the steps through {@code factory} instead of {@link #runner(Recipe)}. */
+    public Trainer withRunner(RunnerFactory factory) {
+        this.runners = factory;
+        return this;
+    }
+
+    private StepRunner startRunner(ImageDataset train) throws IOException {
+        try {
+            return runners.create(recipe, train);
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new TrainingException(e.getMessage(), e);
+        }
+    }
+
     public Outcome run() throws IOException {
         Files.createDirectories(o.runDir());
         ImageDataset train = data(recipe, true, o.out());
         ImageDataset test = recipe.evaluate() ? data(recipe, false, o.out()) : null;
         Checkpoints checkpoints = new Checkpoints(o.runDir(), recipe.keepCheckpoints(), o.writeHook());
         TrainState state = TrainState.start(recipe.seed());
-        try (StepRunner runner = runner(recipe);
+        try (StepRunner runner = startRunner(train);
              DataLoader loader = new DataLoader(train, recipe.batchSize(), recipe.shuffle(), recipe.seed(), false, recipe.workers(), 4);
              DataLoader testLoader = test == null ? null : new DataLoader(test, recipe.evalBatchSize(), false, 0, false, recipe.workers(), 2)) {
             o.out().println(runner.describe());
@@ -181,7 +203,7 @@ public final class Trainer {
                         o.out().println("Interrupted at step " + step + ": checkpoint written to " + cp + "; continue with --resume");
                         return new Outcome(step, s, evaluation, cp, true);
                     }
-                    StepRunner.Result r = runner.step(b.inputs(), b.labels());
+                    StepRunner.Result r = runner.step(epoch, b);
                     if (!Float.isFinite(r.loss())) {
                         bar.clear();
                         throw new TrainingException("loss is " + r.loss() + " at step " + (step + 1) + " (epoch " + (epoch + 1) + ", batch "
