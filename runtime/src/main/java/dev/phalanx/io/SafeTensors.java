@@ -103,15 +103,7 @@ public final class SafeTensors {
         for (Entry e : entries) {
             int numel = (int) ((e.end() - e.begin()) / e.dtype().bytes());
             ByteBuffer slice = ByteBuffer.wrap(bytes, dataStart + (int) e.begin(), (int) (e.end() - e.begin())).slice().order(ByteOrder.LITTLE_ENDIAN);
-            if (e.dtype() == DType.FLOAT32) {
-                float[] d = new float[numel];
-                slice.asFloatBuffer().get(d);
-                tensors.put(e.name(), Tensor.of(d, e.shape()));
-            } else {
-                long[] d = new long[numel];
-                slice.asLongBuffer().get(d);
-                tensors.put(e.name(), Tensor.ofLongs(d, e.shape()));
-            }
+            tensors.put(e.name(), Tensor.of(e.dtype(), elements(e.dtype(), slice, numel), e.shape()));
         }
         return new Contents(tensors, metadata);
     }
@@ -245,16 +237,42 @@ public final class SafeTensors {
         buf.putLong(padded);
         buf.put(json);
         for (int i = json.length; i < padded; i++) buf.put((byte) ' ');
-        for (Tensor t : tensors.values()) {
-            if (t.dtype() == DType.FLOAT32) {
-                buf.asFloatBuffer().put(t.contiguousFloats());
-                buf.position(buf.position() + t.numel() * 4);
-            } else {
-                buf.asLongBuffer().put(t.contiguousLongs());
-                buf.position(buf.position() + t.numel() * 8);
+        for (Tensor t : tensors.values()) putElements(buf, t);
+        return buf.array();
+    }
+
+    /** Little-endian bytes to the Java array that holds {@code dtype} (see {@link dev.phalanx.tensor.HostStorage}). */
+    private static Object elements(DType dtype, ByteBuffer le, int numel) {
+        switch (dtype) {
+            case FLOAT64: { double[] d = new double[numel]; le.asDoubleBuffer().get(d); return d; }
+            case FLOAT32: { float[] d = new float[numel]; le.asFloatBuffer().get(d); return d; }
+            case INT64: { long[] d = new long[numel]; le.asLongBuffer().get(d); return d; }
+            case INT32: { int[] d = new int[numel]; le.asIntBuffer().get(d); return d; }
+            case FLOAT16: case BFLOAT16: case INT16: { short[] d = new short[numel]; le.asShortBuffer().get(d); return d; }
+            default: { // int8, uint8, bool: one byte each
+                byte[] d = new byte[numel];
+                le.get(d);
+                if (dtype == DType.BOOL) for (int i = 0; i < numel; i++) d[i] = (byte) (d[i] != 0 ? 1 : 0);
+                return d;
             }
         }
-        return buf.array();
+    }
+
+    /** Appends t's elements, row-major and little-endian, and advances buf past them. */
+    private static void putElements(ByteBuffer buf, Tensor t) {
+        Tensor c = t.detach().contiguous();
+        Object a = c.storageOffset() == 0 && c.numel() == c.storage().length() ? ((dev.phalanx.tensor.HostStorage) c.storage()).array()
+                : ((dev.phalanx.tensor.HostStorage) c.clone().storage()).array();
+        int n = t.numel();
+        switch (t.dtype()) {
+            case FLOAT64: buf.asDoubleBuffer().put((double[]) a, 0, n); break;
+            case FLOAT32: buf.asFloatBuffer().put((float[]) a, 0, n); break;
+            case INT64: buf.asLongBuffer().put((long[]) a, 0, n); break;
+            case INT32: buf.asIntBuffer().put((int[]) a, 0, n); break;
+            case FLOAT16: case BFLOAT16: case INT16: buf.asShortBuffer().put((short[]) a, 0, n); break;
+            default: buf.put((byte[]) a, 0, n); return; // put(byte[]) advances the position itself
+        }
+        buf.position(buf.position() + n * t.dtype().bytes());
     }
 
     /** Writes atomically: a crash leaves the previous file or the new one, never a torn one. */

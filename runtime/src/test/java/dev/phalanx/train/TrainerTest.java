@@ -170,7 +170,7 @@ class TrainerTest {
 
     private Trainer.Outcome train(Recipe r, Path runDir, java.util.OptionalLong resumeStep, boolean resume, boolean overwrite) throws IOException {
         return new Trainer(r, new Trainer.Options(runDir, resume, new PrintStream(out, true), new PrintStream(out, true), false, null, null,
-                null, null, resumeStep, overwrite)).run();
+                resumeStep, overwrite)).run();
     }
 
     private static void assertSameWeights(Path a, Path b) throws IOException {
