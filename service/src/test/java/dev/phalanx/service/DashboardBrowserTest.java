@@ -42,12 +42,13 @@ class DashboardBrowserTest {
                 .withFallback(ConfigFactory.load()));
         try (PhalanxServer server = PhalanxServer.start(system, new PhalanxServer.Settings("127.0.0.1", 0, tmp.resolve("runs"), 1, TOKEN, null, null),
                 new PrintStream(new ByteArrayOutputStream(), true));
-             Chromium browser = Chromium.start(chromium.get(), tmp.resolve("chromium"), 1280, 1180)) {
+             Chromium browser = Chromium.start(chromium.get(), tmp.resolve("chromium"), 1280, 1400)) {
             browser.call("Page.enable", Map.of());
             browser.call("Page.navigate", Map.of("url", "http://127.0.0.1:" + server.port() + "/#token=" + TOKEN));
             await(browser, "document.readyState === 'complete' && document.getElementById('start') !== null", "the page loads");
 
-            browser.eval("document.getElementById('overrides').value = JSON.stringify({'train.max-steps': 120}); "
+            int steps = Integer.getInteger("phalanx.dashboard.max-steps", 120); // the README's screenshot: 376, two epochs of the sample
+            browser.eval("document.getElementById('overrides').value = JSON.stringify({'train.max-steps': " + steps + "}); "
                     + "document.getElementById('start').click(); true");
             String progress = "JSON.stringify({"
                     + "points: (document.querySelector('#loss-curve path.line') || {getAttribute: () => ''}).getAttribute('d').split('L').length,"
