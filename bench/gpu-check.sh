@@ -94,15 +94,15 @@ run_tests() {
   local name=$1 limit=$2 reports rc
   shift 2
   reports=$(mktemp -d)
-  OUT=$reports timeout "$limit" bash -c 'device-tests --details=tree "$@"' _ "$@" > "$out/$name.log" 2>&1
+  OUT=$reports timeout "$limit" bash -c 'device-tests --details=tree --disable-ansi-colors "$@"' _ "$@" > "$out/$name.log" 2>&1
   rc=$?
-  cp "$reports"/junit/*.xml "$out/$name-junit.xml" 2>/dev/null
+  cp "$reports"/junit/TEST-junit-jupiter.xml "$out/$name-junit.xml" 2>/dev/null
   rm -rf "$reports"
   [[ $rc == 124 ]] && echo "gpu-check: $name stopped after its limit of $limit s" >> "$out/$name.log"
   return $rc
 }
 counts() { # the console launcher's totals from a log
-  grep -E '\[ +[0-9]+ tests (successful|failed|skipped|aborted) +\]' "$1" | sed 's/[][]//g; s/  */ /g' | paste -sd, | sed 's/^ //'
+  grep -E '\[ +[0-9]+ tests (successful|failed|skipped|aborted) +\]' "$1" | sed 's/[][]//g; s/  */ /g; s/^ //; s/ $//' | paste -sd, | sed 's/,/, /g'
 }
 
 # 3. The smoke test: each binding once, compared with the CPU. Nothing else runs when it fails.

@@ -158,6 +158,7 @@ public final class CudaDevice implements DeviceApi {
     private final FloatPointer one = new FloatPointer(1f);
     private final FloatPointer zero = new FloatPointer(0f);
     private CUmod_st module;
+    private CudaStream searchStream;
     private volatile boolean closed;
 
     private CudaDevice(int index, String arch) {
@@ -451,11 +452,16 @@ public final class CudaDevice implements DeviceApi {
         return descriptors.computeIfAbsent(g, ConvDescriptors::new);
     }
 
+    /**
+     * Searches run on a stream of their own, one at a time: they synchronise their stream, and a
+     * cuDNN handle must not be used by two threads at once (a replica's stream is its thread's).
+     */
     @Override
-    public ConvAlgorithm findConvAlgorithm(ConvDirection direction, ConvGeometry g) {
+    public synchronized ConvAlgorithm findConvAlgorithm(ConvDirection direction, ConvGeometry g) {
         bind();
         ConvDescriptors d = descriptors(g);
-        CudaStream s = defaultStream();
+        if (searchStream == null) searchStream = new CudaStream(-1);
+        CudaStream s = searchStream;
         int math = convMath();
         IntPointer returned = new IntPointer(1);
         SizeTPointer ws = new SizeTPointer(1);
@@ -585,7 +591,7 @@ public final class CudaDevice implements DeviceApi {
 
         @Override
         public void close() {
-            if (streams.remove(id) == null) return;
+            if (streams.remove(id) == null && id >= 0) return;
             bind();
             cudaStreamSynchronize(stream);
             cudnnDestroy(cudnn);
@@ -603,11 +609,6 @@ public final class CudaDevice implements DeviceApi {
     private CudaStream stream(Stream stream) {
         if (!(stream instanceof CudaStream s) || s.device() != this) throw new IllegalArgumentException("stream " + stream + " does not belong to " + name);
         return s;
-    }
-
-    /** The stream cuDNN's searches run on (they synchronise it): the first stream, made on demand. */
-    private synchronized CudaStream defaultStream() {
-        return streams.isEmpty() ? (CudaStream) newStream() : streams.values().iterator().next();
     }
 
     @Override
@@ -762,6 +763,7 @@ public final class CudaDevice implements DeviceApi {
     public synchronized void close() {
         if (closed) return;
         for (CudaStream s : streams.values()) s.close();
+        if (searchStream != null) searchStream.close();
         if (module != null) cuModuleUnload(module);
         for (Pointer p : pinned.values()) cudaFreeHost(p);
         pinned.clear();
