@@ -97,12 +97,18 @@ public final class RunFolder implements AutoCloseable {
         return removed;
     }
 
-    /** Removes temporary files that a killed run left at the top of the folder (atomic writes in progress). */
+    /**
+     * Removes the temporary files that a killed run left at the top of the folder (its own atomic
+     * writes in progress, {@code .model.safetensors.NNN.tmp} and the like); files of other
+     * writers (a service's) are left alone.
+     */
     public List<Path> sweep() throws IOException {
         List<Path> removed = new ArrayList<>();
         try (DirectoryStream<Path> s = Files.newDirectoryStream(dir, ".*.tmp")) {
             for (Path p : s) {
-                if (Files.isRegularFile(p) && Files.deleteIfExists(p)) removed.add(p);
+                String n = p.getFileName().toString();
+                boolean ours = OUTPUTS.stream().anyMatch(o -> n.startsWith("." + o + "."));
+                if (ours && Files.isRegularFile(p) && Files.deleteIfExists(p)) removed.add(p);
             }
         }
         return removed;
