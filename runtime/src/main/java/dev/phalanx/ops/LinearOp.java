@@ -45,6 +45,11 @@ public final class LinearOp {
         }
 
         @Override
+        protected boolean savesInput(int input) {
+            return input < 2; // the bias's values are not needed
+        }
+
+        @Override
         public Tensor[] backward(Tensor g) {
             Tensor x = inputs()[0], w = inputs()[1];
             int b = x.size(0), in = x.size(1), out = w.size(0);

@@ -4,9 +4,11 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
+import dev.phalanx.autograd.AccumulateGrad;
 import dev.phalanx.autograd.Backward;
 import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Node;
+import dev.phalanx.autograd.Warnings;
 import dev.phalanx.kernels.Device;
 import dev.phalanx.ops.Binary;
 import dev.phalanx.ops.Compare;
@@ -41,6 +43,8 @@ public final class Tensor {
     private boolean requiresGrad;
     private Tensor grad;
     private Node gradFn;
+    private boolean retainsGrad;
+    private AccumulateGrad gradAccumulator;
 
     private Tensor(HostStorage storage, int[] shape, int[] strides, int offset) {
         this.storage = storage;
@@ -435,7 +439,40 @@ public final class Tensor {
         return this;
     }
 
-    public Tensor grad() { return grad; }
+    /**
+     * The gradient accumulated by backward. On a non-leaf it is null unless {@link #retainGrad()}
+     * was called, and reading it warns once, as PyTorch does.
+     */
+    public Tensor grad() {
+        if (gradFn != null && !retainsGrad) {
+            Warnings.warnOnce("non-leaf grad", "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                    + "attribute won't be populated during autograd.backward(). If you indeed want the .grad field to be populated for a "
+                    + "non-leaf Tensor, use .retainGrad() on the non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure "
+                    + "you access the leaf Tensor instead.");
+        }
+        return grad;
+    }
+
+    /** The gradient of a non-leaf that {@link #retainGrad() retains} it, without the warning; for the autograd engine. */
+    public Tensor retainedGrad() {
+        return grad;
+    }
+
+    /** Keeps this non-leaf's gradient in {@link #grad()} at the next backward, as PyTorch's {@code retain_grad()}. */
+    public Tensor retainGrad() {
+        if (!requiresGrad) throw new IllegalStateException("can't retain_grad on Tensor that has requires_grad=False");
+        if (gradFn != null) retainsGrad = true;
+        return this;
+    }
+
+    public boolean retainsGrad() { return retainsGrad; }
+
+    /** The {@link AccumulateGrad} node of a leaf that requires grad (one per leaf), as seen in {@code next_functions}. */
+    public AccumulateGrad gradAccumulator() {
+        if (gradFn != null || !requiresGrad) return null;
+        if (gradAccumulator == null) gradAccumulator = new AccumulateGrad(this);
+        return gradAccumulator;
+    }
 
     public void setGrad(Tensor g) {
         if (g != null && !Arrays.equals(g.shape, shape)) {
@@ -461,6 +498,14 @@ public final class Tensor {
     /** Backpropagates with an explicit upstream gradient, for non-scalar outputs. */
     public void backward(Tensor gradient) {
         Backward.run(this, gradient);
+    }
+
+    /**
+     * As PyTorch's {@code backward(gradient, retain_graph)}: {@code gradient} may be null for a
+     * one-element tensor; with {@code retainGraph} the graph may be walked again.
+     */
+    public void backward(Tensor gradient, boolean retainGraph) {
+        Backward.run(this, gradient, retainGraph);
     }
 
     /** A tensor sharing this one's storage, cut off from the graph. */
@@ -505,6 +550,7 @@ public final class Tensor {
                 if (in != null && in.requiresGrad) {
                     t.requiresGrad = true;
                     t.gradFn = node;
+                    node.recordOutput(t);
                     break;
                 }
             }
