@@ -82,8 +82,10 @@ class AutogradGuardsTest {
         assertEquals("(None, 0)", mse.nextFunctions().get(1).toString()); // the target needs no gradient
         Node addmm = relu.nextFunctions().get(0).function();
         assertEquals("AddmmBackward0", addmm.name());
-        assertEquals("[(None, 0), (<AccumulateGrad>, 0), (<AccumulateGrad>, 0)]", addmm.nextFunctions().toString());
-        AccumulateGrad acc = (AccumulateGrad) addmm.nextFunctions().get(1).function();
+        // PyTorch's order, addmm(bias, x, weight.t()): the bias first; x needs no gradient
+        assertEquals("[(<AccumulateGrad>, 0), (None, 0), (<AccumulateGrad>, 0)]", addmm.nextFunctions().toString());
+        assertSame(b, ((AccumulateGrad) addmm.nextFunctions().get(0).function()).variable());
+        AccumulateGrad acc = (AccumulateGrad) addmm.nextFunctions().get(2).function();
         assertSame(w, acc.variable());
         assertSame(acc, w.gradAccumulator()); // one per leaf
         assertNull(w.gradFn());

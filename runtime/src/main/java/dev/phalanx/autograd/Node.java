@@ -76,12 +76,19 @@ public abstract class Node {
      */
     public final List<Edge> nextFunctions() {
         List<Edge> out = new ArrayList<>(inputs.length);
-        for (Tensor in : inputs) {
+        int[] order = edgeOrder();
+        for (int k = 0; k < inputs.length; k++) {
+            Tensor in = inputs[order == null ? k : order[k]];
             if (in == null || !in.requiresGrad()) out.add(new Edge(null, 0));
             else if (in.gradFn() == null) out.add(new Edge(in.gradAccumulator(), 0));
             else out.add(new Edge(in.gradFn(), 0));
         }
         return out;
+    }
+
+    /** The order of {@link #nextFunctions()} where PyTorch's differs from this node's inputs (null: the inputs' order). */
+    protected int[] edgeOrder() {
+        return null;
     }
 
     /** One entry of {@link #nextFunctions()}: a node (null for none) and which of its outputs. */
