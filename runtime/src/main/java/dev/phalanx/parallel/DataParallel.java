@@ -62,6 +62,7 @@ public final class DataParallel implements AutoCloseable {
         Config config = ConfigFactory.parseString("pekko.loglevel = WARNING\npekko.log-dead-letters = off\n"
                 + "pekko.log-dead-letters-during-shutdown = off\npekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off")
                 .withFallback(ConfigFactory.load());
+        Logging.silenceWithoutBackend();
         this.system = ActorSystem.create(Coordinator.create(spec, settings), "phalanx", config);
         this.coordinator = system;
         this.scheduler = system.scheduler();
