@@ -69,6 +69,15 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--overwrite", description = "start over in a run folder that holds another run: deletes its checkpoints, weights and metrics")
     boolean overwrite;
 
+    @Option(names = "--nodes", description = "cluster mode: train across K nodes, this one the coordinator (start the others with phalanx node --join)")
+    Integer nodes;
+
+    @Option(names = "--bind", paramLabel = "HOST:PORT", description = "cluster mode: where this coordinator listens (default: conf/cluster.conf, 127.0.0.1:25520)")
+    String bind;
+
+    @Option(names = "--cluster-conf", description = "cluster settings (default: conf/cluster.conf if it exists)")
+    Path clusterConf;
+
     @Override
     public Integer call() throws Exception {
         if (resume != null && overwrite) throw new IllegalArgumentException("--resume and --overwrite exclude each other: continue the run, or start it over");
@@ -101,8 +110,10 @@ final class TrainCommand implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(hook);
         try {
             OptionalLong step = resume == null || resume < 0 ? OptionalLong.empty() : OptionalLong.of(resume);
-            Trainer.Outcome outcome = new Trainer(r, new Trainer.Options(runDir, resume != null, System.out, System.err, System.console() != null,
-                    stop, null, step, overwrite)).run();
+            Trainer trainer = new Trainer(r, new Trainer.Options(runDir, resume != null, System.out, System.err, System.console() != null,
+                    stop, null, step, overwrite));
+            if (nodes != null || bind != null) trainer.withRunner(ClusterOptions.coordinator(nodes, bind, clusterConf));
+            Trainer.Outcome outcome = trainer.run();
             return outcome.interrupted() ? 130 : 0;
         } finally {
             finished.countDown();

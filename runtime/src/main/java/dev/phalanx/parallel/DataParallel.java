@@ -55,7 +55,7 @@ public final class DataParallel implements AutoCloseable {
     /** Every reply not yet received: close() fails them at once rather than leave their callers waiting. */
     private final java.util.Set<CompletableFuture<?>> pending = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    private DataParallel(ReplicaSpec spec, Coordinator.Settings settings) {
+    private DataParallel(ReplicaSpec spec, Coordinator.Settings settings, AllReduce allReduce) {
         this.devices = settings.devices();
         // the coordinator fails a step itself at its timeout; the ask only guards against a lost actor system
         this.askTimeout = settings.stepTimeout().multipliedBy(3).plusSeconds(5);
@@ -63,7 +63,8 @@ public final class DataParallel implements AutoCloseable {
                 + "pekko.log-dead-letters-during-shutdown = off\npekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off")
                 .withFallback(ConfigFactory.load());
         Logging.silenceWithoutBackend();
-        this.system = ActorSystem.create(Coordinator.create(spec, settings), "phalanx", config);
+        this.system = ActorSystem.create(allReduce == null ? Coordinator.create(spec, settings)
+                : Coordinator.create(spec, settings, allReduce), "phalanx", config);
         this.coordinator = system;
         this.scheduler = system.scheduler();
     }
@@ -254,6 +255,7 @@ public final class DataParallel implements AutoCloseable {
         private int threads = 1;
         private CpuBackend.Kernels kernels = CpuBackend.Kernels.AUTO;
         private int bucketCapFloats = 1 << 15;
+        private AllReduce allReduce;
         private Duration stepTimeout = Duration.ofSeconds(60);
         private int checksumEvery = 100;
         private ReplicaFaults faults = ReplicaFaults.NONE;
@@ -340,8 +342,14 @@ public final class DataParallel implements AutoCloseable {
             return new Coordinator.Settings(devices, stepTimeout, checksumEvery, initial);
         }
 
+        /** How the replicas' gradients are summed (default: in host memory, within this JVM); cluster mode sums across nodes. */
+        public Builder allReduce(AllReduce allReduce) {
+            this.allReduce = allReduce;
+            return this;
+        }
+
         public DataParallel build() {
-            return new DataParallel(spec(), settings());
+            return new DataParallel(spec(), settings(), allReduce);
         }
     }
 }

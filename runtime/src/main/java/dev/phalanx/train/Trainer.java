@@ -12,7 +12,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Function;
 
 import dev.phalanx.bench.ModelZoo;
 import dev.phalanx.data.Batch;
@@ -52,14 +51,14 @@ public final class Trainer {
      */
     public record Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
                           AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook, OptionalLong resumeStep, boolean overwrite,
-                          Function<Recipe, StepRunner> runners, Metrics.Listener listener) {
+                          RunnerFactory runners, Metrics.Listener listener) {
         public Options {
             if (stopRequested == null) stopRequested = new AtomicBoolean();
             if (writeHook == null) writeHook = Checkpoints.WriteHook.NONE;
             if (resumeStep == null) resumeStep = OptionalLong.empty();
             if (resumeStep.isPresent()) resume = true;
             if (resume && overwrite) throw new IllegalArgumentException("--resume and --overwrite exclude each other: continue the run, or start it over");
-            if (runners == null) runners = Trainer::runner;
+            if (runners == null) runners = (r, train) -> runner(r);
             if (listener == null) listener = Metrics.Listener.NONE;
         }
 
@@ -74,7 +73,7 @@ public final class Trainer {
         }
 
         public Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
-                       AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook, Function<Recipe, StepRunner> runners,
+                       AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook, RunnerFactory runners,
                        Metrics.Listener listener) {
             this(runDir, resume, out, err, terminal, stopRequested, writeHook, OptionalLong.empty(), false, runners, listener);
         }
@@ -93,12 +92,19 @@ public final class Trainer {
     /** The run folder's record of the values a resume changed, one line per change. */
     public static final String RECIPE_CHANGES = "recipe-changes.log";
 
+    /** Where the steps run, given the recipe and its training set: a service or cluster mode puts its own runner here. */
+    public interface RunnerFactory {
+        StepRunner create(Recipe recipe, ImageDataset train) throws Exception;
+    }
+
     private Recipe recipe; // the run's own recipe once a resume has merged it in
     private final Options o;
+    private RunnerFactory runners;
 
     public Trainer(Recipe recipe, Options options) {
         this.recipe = recipe;
         this.o = options;
+        this.runners = options.runners();
     }
 
     /** The data set's train or test split, as the recipe says: found, downloaded, or the embedded sample. */
@@ -134,7 +140,7 @@ public final class Trainer {
         return d;
     }
 
-    static Optimizer optimizer(Recipe r, List<Tensor> params) {
+    public static Optimizer optimizer(Recipe r, List<Tensor> params) {
         return switch (r.optimizer()) {
             case "sgd" -> new SGD(params, r.lr(), r.momentum(), r.dampening(), r.weightDecay(), r.nesterov());
             case "adam" -> new Adam(params, r.lr(), r.beta1(), r.beta2(), r.eps(), r.weightDecay());
@@ -167,6 +173,22 @@ public final class Trainer {
     public static String backendName(Recipe r) {
         try (CpuBackend b = CpuBackend.create(r.threads(), r.kernels())) {
             return b.describe();
+        }
+    }
+
+    /** Runs the steps through {@code factory} instead of {@link #runner(Recipe)}. */
+    public Trainer withRunner(RunnerFactory factory) {
+        this.runners = factory;
+        return this;
+    }
+
+    private StepRunner startRunner(ImageDataset train) throws IOException {
+        try {
+            return runners.create(recipe, train);
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new TrainingException(e.getMessage(), e);
         }
     }
 
@@ -243,7 +265,7 @@ public final class Trainer {
         ImageDataset test = recipe.evaluate() ? data(recipe, false, o.out()) : null;
         checkpoints = new Checkpoints(o.runDir(), recipe.keepCheckpoints(), o.writeHook());
         TrainState state = TrainState.start(recipe.seed());
-        try (StepRunner runner = o.runners().apply(recipe);
+        try (StepRunner runner = startRunner(train);
              DataLoader loader = new DataLoader(train, recipe.batchSize(), recipe.shuffle(), recipe.seed(), false, recipe.workers(), 4);
              DataLoader testLoader = test == null ? null : new DataLoader(test, recipe.evalBatchSize(), false, 0, false, recipe.workers(), 2)) {
             o.out().println(runner.describe());
@@ -287,7 +309,7 @@ public final class Trainer {
                         o.out().println("Interrupted at step " + step + ": checkpoint written to " + cp + "; continue with --resume");
                         return new Outcome(step, s, evaluation, cp, true);
                     }
-                    StepRunner.Result r = runner.step(b.inputs(), b.labels());
+                    StepRunner.Result r = runner.step(epoch, b);
                     if (!Float.isFinite(r.loss())) {
                         bar.clear();
                         throw new TrainingException("loss is " + r.loss() + " at step " + (step + 1) + " (epoch " + (epoch + 1) + ", batch "
