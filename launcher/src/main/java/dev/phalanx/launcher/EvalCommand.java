@@ -62,7 +62,7 @@ final class EvalCommand implements Callable<Integer> {
             }
             System.out.println(truth.toString().stripTrailing());
             System.out.println(predicted.toString().stripTrailing());
-            System.out.println("Image grid of the first " + e.samplePredictions().length + " test images (green: right, red: wrong): " + grid);
+            System.out.println("Image grid of the first " + e.samplePredictions().length + " test images, framed green where right and red where wrong: " + grid);
         }
         return 0;
     }
