@@ -196,6 +196,8 @@ class ServiceHttpTest {
 
         List<JsonNode> replay = api.events(id, Duration.ofSeconds(10)); // an ended run: the whole history, then the stream ends
         assertEquals(events.toString(), replay.toString());
+        List<JsonNode> rest = api.events(id, Duration.ofSeconds(10), 3); // a client reconnecting after event 3
+        assertEquals(events.subList(3, events.size()).toString(), rest.toString());
     }
 
     @Test
