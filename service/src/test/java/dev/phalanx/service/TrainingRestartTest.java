@@ -16,7 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import com.typesafe.config.ConfigFactory;
 
-/** Closing the service while a run is on (Ctrl-C on serve) checkpoints it, and the next start continues it. */
+/** Closing the service while a run is on (Ctrl-C on serve) checkpoints it, and the next start continues it, then the queue. */
 class TrainingRestartTest {
 
     static final Duration LIMIT = Duration.ofSeconds(60);
@@ -31,7 +31,9 @@ class TrainingRestartTest {
         try {
             Training first = Training.start(system, runs, 1);
             RunRecord run = first.submit(ServiceClient.TINY, Map.of("train.max-steps", 100_000, "train.evaluate", false));
+            RunRecord waiting = first.submit(ServiceClient.TINY, Map.of("train.max-steps", 5, "train.evaluate", false));
             await(first, run.id(), r -> r.step() >= 10);
+            assertEquals(RunState.QUEUED, first.run(waiting.id()).orElseThrow().state());
             first.close();
             RunRecord closed = first.run(run.id()).orElseThrow();
             assertEquals(RunState.QUEUED, closed.state(), "queued again, to continue at the next start: " + closed);
@@ -43,8 +45,10 @@ class TrainingRestartTest {
             Training second = Training.start(system, runs, 1);
             await(second, run.id(), r -> r.state() == RunState.RUNNING && r.step() > closed.step());
             assertTrue(Files.readString(runs.resolve(run.id()).resolve("train.log")).contains("Resuming from"), "continued, not started over");
+            assertEquals(RunState.QUEUED, second.run(waiting.id()).orElseThrow().state(), "the queue survived the restart, in its order");
             second.stop(run.id());
             await(second, run.id(), r -> r.state() == RunState.STOPPED);
+            await(second, waiting.id(), r -> r.state() == RunState.FINISHED);
             second.close();
         } finally {
             system.terminate();
