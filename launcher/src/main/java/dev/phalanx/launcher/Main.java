@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "phalanx", mixinStandardHelpOptions = true, version = "phalanx 0.1.0",
         description = "Data-parallel deep-learning training for the JVM.",
         subcommands = {TrainCommand.class, EvalCommand.class, BenchCommand.class, DemoCommand.class, DownloadCommand.class,
-            DevicesCommand.class, CommandLine.HelpCommand.class})
+            DevicesCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

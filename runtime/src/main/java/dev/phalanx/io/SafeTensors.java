@@ -139,10 +139,10 @@ public final class SafeTensors {
         for (int i = json.length; i < padded; i++) buf.put((byte) ' ');
         for (Tensor t : tensors.values()) {
             if (t.dtype() == DType.FLOAT32) {
-                buf.asFloatBuffer().put(t.data());
+                buf.asFloatBuffer().put(t.contiguousFloats());
                 buf.position(buf.position() + t.numel() * 4);
             } else {
-                buf.asLongBuffer().put(t.longData());
+                buf.asLongBuffer().put(t.contiguousLongs());
                 buf.position(buf.position() + t.numel() * 8);
             }
         }

@@ -38,7 +38,7 @@ public final class Binary {
         a = a.toFloat();
         b = b.toFloat();
         int[] sa = a.shape(), sb = b.shape();
-        float[] x = a.data(), y = b.data();
+        float[] x = a.contiguousFloats(), y = b.contiguousFloats();
         float[] out;
         int[] shape;
         if (Arrays.equals(sa, sb)) {
@@ -72,7 +72,7 @@ public final class Binary {
             throw new IllegalArgumentException(fn.op + "_: output with shape " + Shapes.str(sa) + " doesn't match the broadcast shape "
                     + Shapes.str(shape));
         }
-        float[] x = a.data(), y = b.toFloat().data();
+        float[] x = a.data(), y = b.contiguousFloats();
         if (y.length == x.length) {
             switch (fn) {
                 case ADD: for (int i = 0; i < x.length; i++) x[i] += y[i]; break;
@@ -107,7 +107,7 @@ public final class Binary {
     public static Tensor sumTo(Tensor g, int[] shape) {
         int[] gs = g.shape();
         if (Arrays.equals(gs, shape)) return g;
-        float[] src = g.data(), dst = new float[Shapes.numel(shape)];
+        float[] src = g.contiguousFloats(), dst = new float[Shapes.numel(shape)];
         int[] ts = Shapes.broadcastStrides(shape, gs);
         int rank = gs.length;
         int[] idx = new int[rank];

@@ -100,7 +100,7 @@ public final class Pointwise {
     }
 
     public static Tensor unary(Unary fn, Tensor x) {
-        float[] in = x.data(), out = new float[in.length];
+        float[] in = x.contiguousFloats(), out = new float[in.length];
         if (fn == Unary.RELU) { // the hot one: monomorphic and branch-free (signs are random: branches mispredict)
             for (int i = 0; i < in.length; i++) out[i] = Math.max(in[i], 0f);
         } else {
@@ -110,7 +110,7 @@ public final class Pointwise {
     }
 
     public static Tensor scalar(Scalar fn, Tensor x, float c) {
-        float[] in = x.data(), out = new float[in.length];
+        float[] in = x.contiguousFloats(), out = new float[in.length];
         for (int i = 0; i < in.length; i++) out[i] = fn.f(in[i], c);
         return Tensor.result(out, x.shape(), new ScalarBackward(fn, x, c));
     }
@@ -132,7 +132,7 @@ public final class Pointwise {
 
         @Override
         public Tensor[] backward(Tensor gradOutput) {
-            float[] g = gradOutput.data(), x = inputs()[0].data(), dx = new float[g.length];
+            float[] g = gradOutput.contiguousFloats(), x = inputs()[0].contiguousFloats(), dx = new float[g.length];
             if (fn == Unary.RELU) {
                 // y >= +0, so its bits are 0 exactly where the gradient stops: mask = all ones when bits > 0
                 for (int i = 0; i < g.length; i++) {
@@ -163,7 +163,7 @@ public final class Pointwise {
 
         @Override
         public Tensor[] backward(Tensor gradOutput) {
-            float[] g = gradOutput.data(), x = inputs()[0].data(), dx = new float[g.length];
+            float[] g = gradOutput.contiguousFloats(), x = inputs()[0].contiguousFloats(), dx = new float[g.length];
             for (int i = 0; i < g.length; i++) dx[i] = g[i] * fn.df(x[i], c);
             return new Tensor[] {Tensor.of(dx, gradOutput.shape())};
         }

@@ -30,14 +30,14 @@ public final class Reduce {
     }
 
     public static Tensor sum(Tensor x) {
-        float[] d = x.toFloat().data();
+        float[] d = x.contiguousFloats();
         double s = 0; // double accumulator: sums of many float32 terms stay accurate
         for (float v : d) s += v;
         return Tensor.result(new float[] {(float) s}, new int[0], new SumAll(x, 1f, "SumBackward0"));
     }
 
     public static Tensor mean(Tensor x) {
-        float[] d = x.toFloat().data();
+        float[] d = x.contiguousFloats();
         double s = 0;
         for (float v : d) s += v;
         return Tensor.result(new float[] {(float) (s / d.length)}, new int[0], new SumAll(x, 1f / d.length, "MeanBackward0"));
@@ -53,7 +53,7 @@ public final class Reduce {
 
     private static Tensor alongDim(Tensor x, int dim, boolean keepdim, boolean mean) {
         Axis ax = Axis.of(mean ? "mean" : "sum", x, dim);
-        float[] in = x.toFloat().data(), out = new float[ax.outer * ax.inner];
+        float[] in = x.contiguousFloats(), out = new float[ax.outer * ax.inner];
         for (int o = 0; o < ax.outer; o++) {
             for (int k = 0; k < ax.size; k++) {
                 int base = (o * ax.size + k) * ax.inner;
@@ -67,7 +67,7 @@ public final class Reduce {
     }
 
     public static Tensor max(Tensor x) {
-        float[] d = x.toFloat().data();
+        float[] d = x.contiguousFloats();
         if (d.length == 0) throw new IllegalArgumentException("max(): Expected reduction dim to be specified for input.numel() == 0");
         int arg = 0;
         for (int i = 1; i < d.length; i++) if (d[i] > d[arg] || Float.isNaN(d[i])) arg = i;
@@ -77,7 +77,7 @@ public final class Reduce {
     public static MaxResult max(Tensor x, int dim, boolean keepdim) {
         Axis ax = Axis.of("max", x, dim);
         if (ax.size == 0) throw new IllegalArgumentException("max(): cannot reduce over a zero-size dimension " + dim);
-        float[] in = x.toFloat().data();
+        float[] in = x.contiguousFloats();
         float[] values = new float[ax.outer * ax.inner];
         long[] indices = new long[values.length];
         int[] flat = new int[values.length];
@@ -142,7 +142,7 @@ public final class Reduce {
 
         @Override
         public Tensor[] backward(Tensor g) {
-            float[] gd = g.data(), dx = new float[ax.outer * ax.size * ax.inner];
+            float[] gd = g.contiguousFloats(), dx = new float[ax.outer * ax.size * ax.inner];
             for (int o = 0; o < ax.outer; o++)
                 for (int k = 0; k < ax.size; k++)
                     for (int i = 0; i < ax.inner; i++) dx[(o * ax.size + k) * ax.inner + i] = gd[o * ax.inner + i] * scale;
@@ -168,7 +168,7 @@ public final class Reduce {
 
         @Override
         public Tensor[] backward(Tensor g) {
-            float[] gd = g.data(), dx = new float[inputs()[0].numel()];
+            float[] gd = g.contiguousFloats(), dx = new float[inputs()[0].numel()];
             for (int i = 0; i < flat.length; i++) dx[flat[i]] += gd[i];
             return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
         }

@@ -14,7 +14,9 @@ import java.util.function.BiFunction;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Scheduler;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 
@@ -44,7 +46,9 @@ import dev.phalanx.tensor.Tensor;
  */
 public final class DataParallel implements AutoCloseable {
 
-    private final ActorSystem<Coordinator.Command> system;
+    private final ActorSystem<Coordinator.Command> system; // null when attached to a coordinator spawned by the caller
+    private final ActorRef<Coordinator.Command> coordinator;
+    private final Scheduler scheduler;
     private final List<Device> devices;
     private final Duration askTimeout;
     private volatile boolean closed;
@@ -57,6 +61,25 @@ public final class DataParallel implements AutoCloseable {
                 + "pekko.log-dead-letters-during-shutdown = off\npekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off")
                 .withFallback(ConfigFactory.load());
         this.system = ActorSystem.create(Coordinator.create(spec, settings), "phalanx", config);
+        this.coordinator = system;
+        this.scheduler = system.scheduler();
+    }
+
+    private DataParallel(ActorRef<Coordinator.Command> coordinator, Scheduler scheduler, Coordinator.Settings settings) {
+        this.devices = settings.devices();
+        this.askTimeout = settings.stepTimeout().multipliedBy(3).plusSeconds(5);
+        this.system = null;
+        this.coordinator = coordinator;
+        this.scheduler = scheduler;
+    }
+
+    /**
+     * The same API over a coordinator the caller spawned from {@link #behavior} in its own
+     * ActorSystem (an embedding service). {@link #close} then only refuses further calls: the
+     * caller stops the coordinator as it stops any child actor, and that stops its replicas.
+     */
+    public static DataParallel attach(ActorRef<Coordinator.Command> coordinator, Scheduler scheduler, Coordinator.Settings settings) {
+        return new DataParallel(coordinator, scheduler, settings);
     }
 
     /** The coordinator's behavior, to spawn inside an existing ActorSystem. */
@@ -98,11 +121,11 @@ public final class DataParallel implements AutoCloseable {
 
     private CompletionStage<Coordinator.StepOutcome> outcome(Tensor inputs, Tensor labels, boolean train) {
         if (closed) return CompletableFuture.failedFuture(new IllegalStateException("this DataParallel runtime is closed"));
-        CompletionStage<Coordinator.StepOutcome> reply = AskPattern.ask(system,
+        CompletionStage<Coordinator.StepOutcome> reply = AskPattern.ask(coordinator,
                 (org.apache.pekko.actor.typed.ActorRef<Coordinator.StepOutcome> replyTo) -> train
                         ? new Coordinator.TrainStep(inputs, labels, replyTo)
                         : new Coordinator.Forward(inputs, replyTo),
-                askTimeout, system.scheduler());
+                askTimeout, scheduler);
         return reply.thenCompose(o -> o.ok() ? CompletableFuture.completedFuture(o) : CompletableFuture.failedFuture(o.error()));
     }
 
@@ -127,13 +150,13 @@ public final class DataParallel implements AutoCloseable {
     /** Loads one model and optimizer state into every replica (resuming from a checkpoint). */
     public void load(Replica.Snapshot state) {
         if (closed) throw new IllegalStateException("this DataParallel runtime is closed");
-        await(AskPattern.<Coordinator.Command, Coordinator.StatesOutcome>ask(system, r -> new Coordinator.LoadState(state, r), askTimeout,
-                system.scheduler()).thenCompose(o -> o.error() == null ? CompletableFuture.completedFuture(o) : CompletableFuture.failedFuture(o.error())));
+        await(AskPattern.<Coordinator.Command, Coordinator.StatesOutcome>ask(coordinator, r -> new Coordinator.LoadState(state, r), askTimeout,
+                scheduler).thenCompose(o -> o.error() == null ? CompletableFuture.completedFuture(o) : CompletableFuture.failedFuture(o.error())));
     }
 
     private CompletionStage<List<Replica.Snapshot>> states() {
         if (closed) return CompletableFuture.failedFuture(new IllegalStateException("this DataParallel runtime is closed"));
-        return AskPattern.<Coordinator.Command, Coordinator.StatesOutcome>ask(system, Coordinator.GetStates::new, askTimeout, system.scheduler())
+        return AskPattern.<Coordinator.Command, Coordinator.StatesOutcome>ask(coordinator, Coordinator.GetStates::new, askTimeout, scheduler)
                 .thenCompose(o -> o.error() == null ? CompletableFuture.completedFuture(o.states()) : CompletableFuture.failedFuture(o.error()));
     }
 
@@ -149,11 +172,12 @@ public final class DataParallel implements AutoCloseable {
         }
     }
 
-    /** Stops the coordinator, the replicas, their threads and the actor system, and waits for it. */
+    /** Stops the coordinator, the replicas, their threads and the actor system, and waits for it (attached: see {@link #attach}). */
     @Override
     public void close() {
         if (closed) return;
         closed = true;
+        if (system == null) return;
         system.terminate();
         try {
             system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);

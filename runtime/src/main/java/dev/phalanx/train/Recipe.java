@@ -24,7 +24,7 @@ public record Recipe(String source, Config config,
                      String model,
                      String dataSet, String dataPath, boolean download, String mirror, boolean allowSample,
                      float[] mean, float[] std, int workers,
-                     int epochs, int batchSize, boolean shuffle, long seed, long maxSteps, int logEvery,
+                     int epochs, int batchSize, boolean shuffle, long seed, long maxSteps, int logEvery, int metricsEvery,
                      long checkpointEvery, int keepCheckpoints, boolean evaluate, int evalBatchSize,
                      String optimizer, float lr, float momentum, float dampening, boolean nesterov, float weightDecay,
                      float beta1, float beta2, float eps, float alpha,
@@ -92,7 +92,7 @@ public record Recipe(String source, Config config,
                     c.getString("data.set"), c.getString("data.path"), c.getBoolean("data.download"), c.getString("data.mirror"),
                     c.getBoolean("data.allow-sample"), floats(c, "data.mean"), floats(c, "data.std"), c.getInt("data.workers"),
                     c.getInt("train.epochs"), c.getInt("train.batch-size"), c.getBoolean("train.shuffle"), c.getLong("train.seed"),
-                    c.getLong("train.max-steps"), c.getInt("train.log-every"), c.getLong("train.checkpoint-every"),
+                    c.getLong("train.max-steps"), c.getInt("train.log-every"), c.getInt("train.metrics-every"), c.getLong("train.checkpoint-every"),
                     c.getInt("train.keep-checkpoints"), c.getBoolean("train.evaluate"), c.getInt("train.eval-batch-size"),
                     c.getString("optimizer.name"), (float) c.getDouble("optimizer.lr"), (float) c.getDouble("optimizer.momentum"),
                     (float) c.getDouble("optimizer.dampening"), c.getBoolean("optimizer.nesterov"), (float) c.getDouble("optimizer.weight-decay"),
@@ -139,6 +139,7 @@ public record Recipe(String source, Config config,
         require(batchSize >= 1, "train.batch-size must be >= 1, got " + batchSize);
         require(maxSteps >= 0, "train.max-steps must be >= 0, got " + maxSteps);
         require(logEvery >= 1, "train.log-every must be >= 1, got " + logEvery);
+        require(metricsEvery >= 1, "train.metrics-every must be >= 1, got " + metricsEvery);
         require(checkpointEvery >= 1, "train.checkpoint-every must be >= 1, got " + checkpointEvery);
         require(keepCheckpoints >= 1, "train.keep-checkpoints must be >= 1, got " + keepCheckpoints);
         require(evalBatchSize >= 1, "train.eval-batch-size must be >= 1, got " + evalBatchSize);

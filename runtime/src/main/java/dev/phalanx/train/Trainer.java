@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
 
 import dev.phalanx.bench.ModelZoo;
 import dev.phalanx.data.Batch;
@@ -40,12 +41,24 @@ import dev.phalanx.tensor.Tensor;
  */
 public final class Trainer {
 
-    /** What the caller decides: where, whether to resume, where output goes, and the stop flag. */
+    /**
+     * What the caller decides: where, whether to resume, where output goes, and the stop flag;
+     * a service also gives where the steps run ({@code runners}, default {@link #runner}) and
+     * who watches the metrics ({@code listener}).
+     */
     public record Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
-                          AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook) {
+                          AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook,
+                          Function<Recipe, StepRunner> runners, Metrics.Listener listener) {
         public Options {
             if (stopRequested == null) stopRequested = new AtomicBoolean();
             if (writeHook == null) writeHook = Checkpoints.WriteHook.NONE;
+            if (runners == null) runners = Trainer::runner;
+            if (listener == null) listener = Metrics.Listener.NONE;
+        }
+
+        public Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
+                       AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook) {
+            this(runDir, resume, out, err, terminal, stopRequested, writeHook, null, null);
         }
     }
 
@@ -117,15 +130,23 @@ public final class Trainer {
             CpuBackend backend = CpuBackend.create(r.threads(), r.kernels());
             return new LocalSteps(spec.build(new Generator(r.seed())), p -> optimizer(r, p), F::crossEntropy, backend);
         }
-        DataParallel dp = DataParallel.builder(() -> spec.build(new Generator(r.seed())))
+        return new ParallelSteps(parallel(r).build(), backendName(r));
+    }
+
+    /** The recipe's data-parallel runtime, to build, or to spawn as an actor ({@code spec()}, {@code settings()}). */
+    public static DataParallel.Builder parallel(Recipe r) {
+        ModelZoo.Spec spec = ModelZoo.get(r.model());
+        return DataParallel.builder(() -> spec.build(new Generator(r.seed())))
                 .replicas(r.replicas()).threadsPerReplica(r.threads()).kernels(r.kernels())
                 .optimizer(p -> optimizer(r, p)).loss(F::crossEntropy)
-                .stepTimeout(r.stepTimeout()).checksumEvery(r.checksumEvery()).build();
-        String backend;
+                .stepTimeout(r.stepTimeout()).checksumEvery(r.checksumEvery());
+    }
+
+    /** What each replica's CPU backend is, for the start-up line. */
+    public static String backendName(Recipe r) {
         try (CpuBackend b = CpuBackend.create(r.threads(), r.kernels())) {
-            backend = b.describe();
+            return b.describe();
         }
-        return new ParallelSteps(dp, backend);
     }
 
     public Outcome run() throws IOException {
@@ -134,7 +155,7 @@ public final class Trainer {
         ImageDataset test = recipe.evaluate() ? data(recipe, false, o.out()) : null;
         Checkpoints checkpoints = new Checkpoints(o.runDir(), recipe.keepCheckpoints(), o.writeHook());
         TrainState state = TrainState.start(recipe.seed());
-        try (StepRunner runner = runner(recipe);
+        try (StepRunner runner = o.runners().apply(recipe);
              DataLoader loader = new DataLoader(train, recipe.batchSize(), recipe.shuffle(), recipe.seed(), false, recipe.workers(), 4);
              DataLoader testLoader = test == null ? null : new DataLoader(test, recipe.evalBatchSize(), false, 0, false, recipe.workers(), 2)) {
             o.out().println(runner.describe());
@@ -150,7 +171,7 @@ public final class Trainer {
                 }
             }
             AtomicFiles.writeBytes(o.runDir().resolve("recipe.conf"), recipe.render().getBytes(StandardCharsets.UTF_8));
-            try (Metrics metrics = new Metrics(o.runDir(), recipe.name() + " (" + recipe.model() + " on " + recipe.dataSet() + ")", state.step())) {
+            try (Metrics metrics = new Metrics(o.runDir(), recipe.name() + " (" + recipe.model() + " on " + recipe.dataSet() + ")", state.step(), o.listener())) {
                 return loop(runner, loader, testLoader, checkpoints, metrics, state);
             }
         }
@@ -168,6 +189,8 @@ public final class Trainer {
         Path lastCheckpoint = checkpoints.latestDir().orElse(null);
         Evaluation evaluation = null;
         long intervalStart = System.nanoTime(), intervalImages = 0;
+        double metricsLoss = 0;   // the metrics interval (train.metrics-every steps) is apart from the log lines'
+        int metricsCount = 0;
         long runStart = System.nanoTime(), runStartStep = step;
         int epoch = start.epoch(), batchIndex = start.batch();
         boolean done = step >= totalSteps;
@@ -195,15 +218,20 @@ public final class Trainer {
                     intervalImages += b.size();
                     running += r.loss();
                     count++;
+                    metricsLoss += r.loss();
+                    metricsCount++;
                     batchIndex = b.index() + 1;
                     if (batchIndex % recipe.logEvery() == 0) {
-                        double secs = (System.nanoTime() - intervalStart) / 1e9;
-                        double rate = intervalImages / Math.max(secs, 1e-9);
                         bar.clear();
                         o.out().printf(Locale.ROOT, "[%d, %5d] loss: %.3f%n", epoch + 1, batchIndex, running / count);
-                        metrics.step(step, epoch + 1, running / count, recipe.lr(), rate);
                         running = 0;
                         count = 0;
+                    }
+                    if (step % recipe.metricsEvery() == 0) {
+                        double secs = (System.nanoTime() - intervalStart) / 1e9;
+                        metrics.step(step, epoch + 1, metricsLoss / metricsCount, recipe.lr(), intervalImages / Math.max(secs, 1e-9));
+                        metricsLoss = 0;
+                        metricsCount = 0;
                         intervalStart = System.nanoTime();
                         intervalImages = 0;
                     }
@@ -225,7 +253,7 @@ public final class Trainer {
                 evaluation = Evaluation.run(runner::forward, testLoader, testLoader.dataset().classes());
                 o.out().printf(Locale.ROOT, "[epoch %d] test accuracy: %.2f %% (%d/%d)%n", epoch + 1, evaluation.accuracy(), evaluation.correct(),
                         evaluation.total());
-                metrics.epoch(step, epoch + 1, evaluation.accuracy());
+                metrics.epoch(step, epoch + 1, evaluation);
             }
             if (done && batchIndex < batches) break; // stopped mid-epoch by max-steps: the state keeps this epoch
         }
