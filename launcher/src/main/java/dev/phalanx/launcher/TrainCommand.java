@@ -60,12 +60,17 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", description = "the run folder (default: runs/<recipe name>)")
     Path out;
 
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
+    String device;
+
     @Option(names = "--resume", description = "continue from the latest checkpoint in the run folder")
     boolean resume;
 
     @Override
     public Integer call() throws Exception {
         Recipe r = Recipe.load(recipe);
+        Integer deviceExit = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", System.out, System.err);
+        if (deviceExit != null) return deviceExit;
         Map<String, Object> over = new LinkedHashMap<>();
         if (epochs != null) over.put("train.epochs", epochs);
         if (batchSize != null) over.put("train.batch-size", batchSize);
