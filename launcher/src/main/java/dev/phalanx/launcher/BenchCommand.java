@@ -39,6 +39,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--kernels", defaultValue = "auto", description = "auto, native or java (default: ${DEFAULT-VALUE})")
     CpuBackend.Kernels kernels;
 
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
+    String device;
+
     @Option(names = "--replicas", defaultValue = "0",
             description = "train through the actor runtime with this many replicas of --threads threads each, and report the share "
                     + "of a step spent outside compute (default: 0, the model in this thread)")
@@ -46,6 +49,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Integer stop = DeviceOption.check(device, null, null, System.err, System.err);
+        if (stop != null) return stop;
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         if (!(seconds > 0)) throw new IllegalArgumentException("--seconds must be > 0, got " + seconds);

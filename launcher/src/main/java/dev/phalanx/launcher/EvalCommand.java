@@ -33,6 +33,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data", description = "the folder holding the data set's files")
     Path data;
 
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
+    String device;
+
     @Option(names = "--threads", defaultValue = "1", description = "CPU threads (default: ${DEFAULT-VALUE})")
     int threads;
 
@@ -41,6 +44,8 @@ final class EvalCommand implements Callable<Integer> {
         if (!Files.exists(checkpoint)) throw new IllegalArgumentException("checkpoint " + checkpoint + " not found");
         Path recipeFile = recipe != null ? recipe : findRecipe(checkpoint);
         Recipe r = Recipe.load(recipeFile);
+        Integer stop = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", System.err, System.err);
+        if (stop != null) return stop;
         if (data != null) r = r.with(java.util.Map.of("data.path", data.toString()));
         Module model = Trainer.loadModel(r, checkpoint).eval();
         ImageDataset test = Trainer.data(r, false, System.out);

@@ -61,6 +61,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", description = "the run folder (default: runs/<recipe name>)")
     Path out;
 
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
+    String device;
+
     @Option(names = "--resume", arity = "0..1", paramLabel = "STEP", fallbackValue = "-1", preprocessor = AttachedStepOnly.class,
             description = {"continue the run in the run folder from its newest checkpoint that verifies, or from the checkpoint of STEP;",
                 "the run's own recipe.conf is the base: changed values are printed and recorded, a changed model or data set is refused"})
@@ -92,6 +95,8 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (resume != null && overwrite) throw new IllegalArgumentException("--resume and --overwrite exclude each other: continue the run, or start it over");
         Recipe r = Recipe.load(recipe);
+        Integer deviceExit = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", System.out, System.err);
+        if (deviceExit != null) return deviceExit;
         Map<String, Object> over = new LinkedHashMap<>();
         if (epochs != null) over.put("train.epochs", epochs);
         if (batchSize != null) over.put("train.batch-size", batchSize);
