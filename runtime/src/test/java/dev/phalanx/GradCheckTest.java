@@ -78,6 +78,10 @@ class GradCheckTest {
                 c("view, permute, transpose", in -> in.get(0).view(2, 6).t().permute(1, 0).reshape(3, 4).transpose(0, 1), 0, new int[] {3, 4}),
                 c("narrow, select, cat", in -> Tensor.cat(List.of(in.get(0).narrow(1, 1, 2), in.get(1), in.get(0).select(1, 0).unsqueeze(1)), 1),
                         0, new int[] {3, 4}, new int[] {3, 2}),
+                c("expand", in -> in.get(0).unsqueeze(0).expand(3, -1, -1).mul(in.get(1)), 0, new int[] {2, 3}, new int[] {3, 2, 3}),
+                c("strided slice of a transpose, reshape copying", in -> in.get(0).t().slice(0, 0, 4, 2).reshape(-1), 0, new int[] {3, 4}),
+                c("select of a transpose, squeeze, contiguous", in -> in.get(0).t().select(1, 1).add(in.get(0).unsqueeze(1).squeeze()
+                        .t().contiguous().view(-1).narrow(0, 2, 4)), 0, new int[] {3, 4}),
                 c("chunk", in -> in.get(0).chunk(3, 0).get(1).mul(2f), 0, new int[] {7, 2}),
                 c("batch_norm (train)", in -> BatchNormOp.apply(in.get(0), null, null, in.get(1), in.get(2), true, 0.1f, 1e-5f), 0,
                         new int[] {3, 2, 2, 2}, new int[] {2}, new int[] {2}),

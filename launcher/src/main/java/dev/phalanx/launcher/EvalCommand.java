@@ -12,6 +12,7 @@ import dev.phalanx.nn.Module;
 import dev.phalanx.tensor.Backends;
 import dev.phalanx.train.Evaluation;
 import dev.phalanx.train.Recipe;
+import dev.phalanx.train.SampleGrid;
 import dev.phalanx.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -19,7 +20,8 @@ import picocli.CommandLine.Parameters;
 
 /** {@code phalanx eval CHECKPOINT}: accuracy overall and per class, and the confusion matrix. */
 @Command(name = "eval", mixinStandardHelpOptions = true,
-        description = "Measure a trained model on the test set: accuracy overall and per class (as the blitz prints them) and the confusion matrix.")
+        description = {"Measure a trained model on the test set: accuracy overall and per class (as the blitz prints them) and the confusion matrix.",
+            "Writes samples.png, the first test images as a grid (the blitz's imshow(make_grid(images))), into the run folder."})
 final class EvalCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a run folder, a checkpoint folder, or a model .safetensors file")
@@ -51,6 +53,16 @@ final class EvalCommand implements Callable<Integer> {
                 }
             }, loader, test.classes());
             System.out.print(e.report());
+            // the blitz's imshow(make_grid(images)) with its GroundTruth/Predicted lines, for the first row of the grid
+            Path grid = SampleGrid.write(recipeFile.toAbsolutePath().getParent(), test, e.samplePredictions(), r.mean(), r.std());
+            StringBuilder truth = new StringBuilder("GroundTruth: "), predicted = new StringBuilder("Predicted:   ");
+            for (int i = 0; i < Math.min(SampleGrid.PER_ROW, e.samplePredictions().length); i++) {
+                truth.append(String.format(java.util.Locale.ROOT, " %-11s", test.classes().get(test.label(i))));
+                predicted.append(String.format(java.util.Locale.ROOT, " %-11s", test.classes().get(e.samplePredictions()[i])));
+            }
+            System.out.println(truth.toString().stripTrailing());
+            System.out.println(predicted.toString().stripTrailing());
+            System.out.println("Image grid of the first " + e.samplePredictions().length + " test images (green: right, red: wrong): " + grid);
         }
         return 0;
     }

@@ -7,15 +7,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import dev.phalanx.io.SafeTensors;
-import dev.phalanx.tensor.Tensor;
 
 class CliTest {
 
@@ -64,22 +67,48 @@ class CliTest {
         assertEquals(3 * 8 + 5, r.out().lines().filter(l -> l.startsWith("\tIn Model")).count(), "30,30,30 on 8 replicas and 10 on 5");
     }
 
+    /** DESIGN.md's bounds on a run, 1 against N replicas: each epoch's mean logged loss, and the final accuracy. */
+    static final double RUN_EPOCH_LOSS_TOLERANCE = 0.05;
+    static final double RUN_ACCURACY_TOLERANCE_POINTS = 3.0;
+
+    private static final Pattern LOSS_LINE = Pattern.compile("^\\[(\\d+), +\\d+\\] loss: ([0-9.]+)$", Pattern.MULTILINE);
+    private static final Pattern ACCURACY_LINE = Pattern.compile("^\\[epoch (\\d+)\\] test accuracy: ([0-9.]+) %", Pattern.MULTILINE);
+
+    /** Mean of the logged losses of each epoch, in epoch order. */
+    private static List<Double> epochLosses(String out) {
+        Map<Integer, List<Double>> byEpoch = new TreeMap<>();
+        Matcher m = LOSS_LINE.matcher(out);
+        while (m.find()) byEpoch.computeIfAbsent(Integer.parseInt(m.group(1)), e -> new ArrayList<>()).add(Double.parseDouble(m.group(2)));
+        return byEpoch.values().stream().map(l -> l.stream().mapToDouble(Double::doubleValue).average().orElseThrow()).toList();
+    }
+
+    private static double finalAccuracy(String out) {
+        Matcher m = ACCURACY_LINE.matcher(out);
+        double last = Double.NaN;
+        while (m.find()) last = Double.parseDouble(m.group(2));
+        return last;
+    }
+
     @Test
-    void threeReplicasWriteTheCheckpointOfOne() throws IOException {
-        Path conf = recipe("train { batch-size = 10, evaluate = false, log-every = 25 }\noptimizer.lr = 0.01\n");
-        Cli.Result one = Cli.run("train", conf.toString(), "--replicas", "1", "--max-steps", "50", "--seed", "1", "--out", tmp.resolve("one").toString());
-        Cli.Result three = Cli.run("train", conf.toString(), "--replicas", "3", "--max-steps", "50", "--seed", "1", "--out", tmp.resolve("three").toString());
+    void threeReplicasFollowTheRunOfOne() throws IOException {
+        // 3 epochs of the sample at batch 30: long enough for a flipped max-pool tie to part the
+        // parameters on some machines (DESIGN.md), so the run is compared by what it keeps
+        Path conf = recipe("train { batch-size = 30, epochs = 3, log-every = 25, checkpoint-every = 100000 }\noptimizer.lr = 0.01\n");
+        Cli.Result one = Cli.run("train", conf.toString(), "--replicas", "1", "--seed", "3", "--out", tmp.resolve("one").toString());
+        Cli.Result three = Cli.run("train", conf.toString(), "--replicas", "3", "--seed", "3", "--out", tmp.resolve("three").toString());
         assertEquals(0, one.code(), one.err());
         assertEquals(0, three.code(), three.err());
         assertTrue(three.out().contains("Using 3 replicas on cpu"), three.out());
-        Map<String, Tensor> a = SafeTensors.read(tmp.resolve("one/checkpoints/step-00000050/model.safetensors")).tensors();
-        Map<String, Tensor> b = SafeTensors.read(tmp.resolve("three/checkpoints/step-00000050/model.safetensors")).tensors();
-        for (String k : a.keySet()) {
-            float[] x = a.get(k).data(), y = b.get(k).data();
-            for (int i = 0; i < x.length; i++) {
-                assertEquals(x[i], y[i], 1e-5 * Math.max(Math.abs(x[i]), Math.abs(y[i])) + 1e-7, k + "[" + i + "]");
-            }
+        List<Double> a = epochLosses(one.out()), b = epochLosses(three.out());
+        assertEquals(3, a.size(), one.out());
+        assertEquals(a.size(), b.size(), three.out());
+        for (int e = 0; e < a.size(); e++) {
+            assertEquals(a.get(e), b.get(e), RUN_EPOCH_LOSS_TOLERANCE * a.get(e), "mean loss of epoch " + (e + 1) + "\n" + one.out() + three.out());
         }
+        double accOne = finalAccuracy(one.out()), accThree = finalAccuracy(three.out());
+        assertTrue(accOne > 60, "the run learned: " + one.out());
+        assertEquals(accOne, accThree, RUN_ACCURACY_TOLERANCE_POINTS, "final test accuracy\n" + one.out() + three.out());
+        assertTrue(Files.isRegularFile(tmp.resolve("three/checkpoints/step-00000300/model.safetensors")));
     }
 
     @Test
@@ -93,6 +122,10 @@ class CliTest {
         assertTrue(r.out().matches("(?s).*\nAccuracy of T-shirt/top : [ \\d]\\d %\n.*"), r.out());
         assertTrue(r.out().matches("(?s).*\nAccuracy of Ankle boot : [ \\d]\\d %\n.*"), r.out());
         assertTrue(r.out().contains("Confusion matrix (rows: true class, columns: predicted class):"), r.out());
+        assertTrue(r.out().matches("(?s).*\nGroundTruth:  Ankle boot  Pullover .*\nPredicted:   .*"), r.out());
+        java.awt.image.BufferedImage grid = javax.imageio.ImageIO.read(run.resolve("samples.png").toFile());
+        assertEquals(8 * 30 + 2, grid.getWidth(), "make_grid: 8 images of 28 pixels and 2 of padding per row");
+        assertEquals(4 * 30 + 2, grid.getHeight());
         Cli.Result missing = Cli.run("eval", tmp.resolve("nothing").toString());
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("checkpoint " + tmp.resolve("nothing") + " not found"), missing.err());

@@ -75,6 +75,7 @@ class PyTorchInteropTest {
                 continue;
             }
             if (!in || !line.contains("(")) continue;
+            if (row == 10) break; // the matrix has one row per class; eval's lines after it are not counts
             String[] cells = line.substring(0, line.lastIndexOf("(")).trim().split("\\s+");
             // the row is: class name (may contain spaces), then 10 counts
             correct += Integer.parseInt(cells[cells.length - 10 + row]);

@@ -31,6 +31,14 @@ public abstract class Node {
         return inputs;
     }
 
+    /**
+     * Whether backward reads input {@code input}'s values (not only its shape). Such inputs must
+     * not be modified in place before backward runs.
+     */
+    protected boolean savesInput(int input) {
+        return true;
+    }
+
     public final boolean needsGrad(int input) {
         return inputs[input] != null && inputs[input].requiresGrad();
     }

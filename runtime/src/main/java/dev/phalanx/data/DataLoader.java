@@ -99,7 +99,7 @@ public final class DataLoader implements AutoCloseable {
             if (e.input().numel() != each) {
                 throw new IllegalStateException("example " + order[i] + " has " + e.input().numel() + " values, the batch's first has " + each);
             }
-            System.arraycopy(e.input().data(), 0, inputs, (i - from) * each, each);
+            System.arraycopy(e.input().contiguousFloats(), 0, inputs, (i - from) * each, each);
             labels[i - from] = e.label();
         }
         int[] batchShape = new int[shape.length + 1];

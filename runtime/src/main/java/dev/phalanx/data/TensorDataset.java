@@ -24,6 +24,6 @@ public final class TensorDataset implements Dataset {
 
     @Override
     public Example get(int index) {
-        return new Example(inputs.select(0, index), labels.longData()[index]);
+        return new Example(inputs.select(0, index), labels.getLong(index));
     }
 }

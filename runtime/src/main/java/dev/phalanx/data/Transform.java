@@ -26,7 +26,7 @@ public interface Transform {
             if (c != mean.length) {
                 throw new IllegalArgumentException("normalize: image has " + c + " channels but mean/std have " + mean.length);
             }
-            float[] in = x.data(), out = new float[in.length];
+            float[] in = x.contiguousFloats(), out = new float[in.length];
             int plane = in.length / c;
             for (int ch = 0; ch < c; ch++) {
                 float m = mean[ch], inv = 1f / std[ch];

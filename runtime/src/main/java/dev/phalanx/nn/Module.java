@@ -122,23 +122,9 @@ public abstract class Module {
         try (var scope = GradMode.noGrad()) {
             own.forEach((k, t) -> {
                 Tensor src = state.get(k);
-                if (src.dtype() != t.dtype()) {
-                    if (t.dtype() == dev.phalanx.tensor.DType.FLOAT32) t.copy_(src.toFloat());
-                    else for (int i = 0; i < t.numel(); i++) t.longData()[i] = src.getLong(flat(t, i));
-                } else {
-                    t.copy_(src);
-                }
+                t.copy_(src); // converts the dtype where it differs, as PyTorch's load_state_dict does
             });
         }
-    }
-
-    private static int[] flat(Tensor t, int i) {
-        int[] s = t.shape(), idx = new int[s.length];
-        for (int d = s.length - 1; d >= 0; d--) {
-            idx[d] = i % s[d];
-            i /= s[d];
-        }
-        return idx;
     }
 
     /** Zeroes the gradients of every parameter (in place, keeping the arrays). */

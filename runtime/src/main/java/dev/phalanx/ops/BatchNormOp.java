@@ -15,6 +15,7 @@ public final class BatchNormOp {
 
     public static Tensor apply(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                boolean training, float momentum, float eps) {
+        Checks.float32("batch_norm", x, weight, bias);
         int[] s = x.shape();
         if (s.length < 2) throw new IllegalArgumentException("batch_norm: expected at least 2-D input [N, C, ...], got " + Shapes.str(s));
         int n = s[0], c = s[1], inner = x.numel() / Math.max(1, n * c);
@@ -25,7 +26,7 @@ public final class BatchNormOp {
         if (training && count <= 1) {
             throw new IllegalArgumentException("batch_norm: Expected more than 1 value per channel when training, got input size " + Shapes.str(s));
         }
-        float[] in = x.data(), out = new float[in.length], mean = new float[c], invstd = new float[c];
+        float[] in = x.contiguousFloats(), out = new float[in.length], mean = new float[c], invstd = new float[c];
         for (int ch = 0; ch < c; ch++) {
             float m, v;
             if (training) {
@@ -50,11 +51,11 @@ public final class BatchNormOp {
                 }
             } else {
                 m = runningMean.data()[ch];
-                v = runningVar.data()[ch];
+                v = runningVar.contiguousFloats()[ch];
             }
             mean[ch] = m;
             invstd[ch] = (float) (1 / Math.sqrt(v + eps));
-            float gamma = weight == null ? 1f : weight.data()[ch], beta = bias == null ? 0f : bias.data()[ch];
+            float gamma = weight == null ? 1f : weight.contiguousFloats()[ch], beta = bias == null ? 0f : bias.contiguousFloats()[ch];
             for (int b = 0; b < n; b++) {
                 int base = (b * c + ch) * inner;
                 for (int i = 0; i < inner; i++) out[base + i] = (in[base + i] - m) * invstd[ch] * gamma + beta;
@@ -85,7 +86,7 @@ public final class BatchNormOp {
 
         @Override
         public Tensor[] backward(Tensor grad) {
-            float[] g = grad.data(), x = inputs()[0].data();
+            float[] g = grad.contiguousFloats(), x = inputs()[0].contiguousFloats();
             Tensor w = inputs()[1];
             float[] dx = new float[x.length], dw = new float[c], db = new float[c];
             int count = n * inner;
@@ -100,7 +101,7 @@ public final class BatchNormOp {
                 }
                 db[ch] = (float) sumG;
                 dw[ch] = (float) sumGX;
-                float gamma = w == null ? 1f : w.data()[ch];
+                float gamma = w == null ? 1f : w.contiguousFloats()[ch];
                 for (int b = 0; b < n; b++) {
                     int base = (b * c + ch) * inner;
                     for (int i = 0; i < inner; i++) {

@@ -14,6 +14,7 @@ public final class Conv2dOp {
 
     public static Tensor apply(Tensor x, Tensor weight, Tensor bias, int sh, int sw, int ph, int pw) {
         Tensor.checkSameDevice("conv2d", x, weight);
+        Checks.float32("conv2d", x, weight, bias);
         int[] ws = weight.shape(), xs = x.shape();
         if (ws.length != 4) throw new IllegalArgumentException("conv2d: weight must be 4-D [out, in, kh, kw], got " + Shapes.str(ws));
         if (xs.length != 4) {
@@ -29,7 +30,7 @@ public final class Conv2dOp {
         }
         ConvGeometry g = new ConvGeometry(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], sh, sw, ph, pw);
         float[] out = new float[g.n() * g.outImage()];
-        ConvKernels.forward(Backends.cpu(), g, x.data(), weight.data(), bias == null ? null : bias.data(), out);
+        ConvKernels.forward(Backends.cpu(), g, x.contiguousFloats(), weight.contiguousFloats(), bias == null ? null : bias.contiguousFloats(), out);
         return Tensor.result(out, new int[] {g.n(), g.cout(), g.oh(), g.ow()}, new ConvolutionBackward(x, weight, bias, g));
     }
 
@@ -52,13 +53,13 @@ public final class Conv2dOp {
             Tensor gx = null, gw = null, gb = null;
             if (needsGrad(0)) {
                 float[] dx = new float[x.numel()];
-                ConvKernels.backwardData(Backends.cpu(), g, grad.data(), w.data(), dx);
+                ConvKernels.backwardData(Backends.cpu(), g, grad.contiguousFloats(), w.contiguousFloats(), dx);
                 gx = Tensor.of(dx, x.shape());
             }
             if (needsGrad(1) || needsGrad(2)) {
                 float[] dw = new float[w.numel()];
                 float[] db = needsGrad(2) ? new float[g.cout()] : null;
-                ConvKernels.backwardWeight(Backends.cpu(), g, x.data(), grad.data(), dw, db);
+                ConvKernels.backwardWeight(Backends.cpu(), g, x.contiguousFloats(), grad.contiguousFloats(), dw, db);
                 if (needsGrad(1)) gw = Tensor.of(dw, w.shape());
                 if (db != null) gb = Tensor.of(db, g.cout());
             }

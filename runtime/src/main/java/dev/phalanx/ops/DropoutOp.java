@@ -11,7 +11,8 @@ public final class DropoutOp {
 
     public static Tensor apply(Tensor x, float p, Generator gen) {
         if (p < 0 || p > 1) throw new IllegalArgumentException("dropout probability has to be between 0 and 1, but got " + p);
-        float[] in = x.data(), out = new float[in.length], mask = new float[in.length];
+        Checks.float32("dropout", x);
+        float[] in = x.contiguousFloats(), out = new float[in.length], mask = new float[in.length];
         float scale = p == 1f ? 0f : 1f / (1f - p);
         for (int i = 0; i < in.length; i++) {
             mask[i] = gen.nextFloat() >= p ? scale : 0f;
@@ -35,7 +36,7 @@ public final class DropoutOp {
 
         @Override
         public Tensor[] backward(Tensor grad) {
-            float[] g = grad.data(), dx = new float[g.length];
+            float[] g = grad.contiguousFloats(), dx = new float[g.length];
             for (int i = 0; i < g.length; i++) dx[i] = g[i] * mask[i];
             return new Tensor[] {Tensor.of(dx, grad.shape())};
         }

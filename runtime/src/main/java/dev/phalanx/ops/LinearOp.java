@@ -16,6 +16,7 @@ public final class LinearOp {
 
     public static Tensor apply(Tensor x, Tensor weight, Tensor bias) {
         Tensor.checkSameDevice("linear", x, weight);
+        Checks.float32("linear", x, weight, bias);
         if (x.dim() != 2 || weight.dim() != 2 || weight.size(1) != x.size(1)) {
             int[] wt = weight.dim() == 2 ? new int[] {weight.size(1), weight.size(0)} : weight.shape();
             throw new IllegalArgumentException("mat1 and mat2 shapes cannot be multiplied (" + Shapes.x(x.shape()) + " and " + Shapes.x(wt) + ")");
@@ -26,10 +27,10 @@ public final class LinearOp {
         }
         float[] y = new float[b * out];
         if (bias != null) {
-            float[] bd = bias.data();
+            float[] bd = bias.contiguousFloats();
             for (int r = 0; r < b; r++) System.arraycopy(bd, 0, y, r * out, out);
         }
-        Backends.cpu().gemm().sgemm(false, true, b, out, in, x.data(), 0, weight.data(), 0, y, 0, bias != null);
+        Backends.cpu().gemm().sgemm(false, true, b, out, in, x.contiguousFloats(), 0, weight.contiguousFloats(), 0, y, 0, bias != null);
         return Tensor.result(y, new int[] {b, out}, new AddmmBackward(x, weight, bias));
     }
 
@@ -48,16 +49,16 @@ public final class LinearOp {
             Tensor x = inputs()[0], w = inputs()[1];
             int b = x.size(0), in = x.size(1), out = w.size(0);
             Gemm gemm = Backends.cpu().gemm();
-            float[] gd = g.data();
+            float[] gd = g.contiguousFloats();
             Tensor gx = null, gw = null, gb = null;
             if (needsGrad(0)) {
                 float[] d = new float[b * in];
-                gemm.sgemm(false, false, b, in, out, gd, 0, w.data(), 0, d, 0, false);
+                gemm.sgemm(false, false, b, in, out, gd, 0, w.contiguousFloats(), 0, d, 0, false);
                 gx = Tensor.of(d, b, in);
             }
             if (needsGrad(1)) {
                 float[] d = new float[out * in];
-                gemm.sgemm(true, false, out, in, b, gd, 0, x.data(), 0, d, 0, false);
+                gemm.sgemm(true, false, out, in, b, gd, 0, x.contiguousFloats(), 0, d, 0, false);
                 gw = Tensor.of(d, out, in);
             }
             if (needsGrad(2)) {

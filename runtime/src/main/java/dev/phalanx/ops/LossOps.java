@@ -20,19 +20,20 @@ public final class LossOps {
         if (target.dtype() != DType.INT64) {
             throw new IllegalArgumentException("nll_loss: expected target of dtype torch.int64 (class indices), got " + target.dtype().torchName());
         }
+        Checks.float32("nll_loss", logProbs);
         int n = logProbs.size(0), c = logProbs.size(1);
         if (target.dim() != 1 || target.size(0) != n) {
             throw new IllegalArgumentException("nll_loss: Expected input batch_size (" + n + ") to match target batch_size ("
                     + (target.dim() == 0 ? 1 : target.size(0)) + "); input " + Shapes.str(logProbs.shape()) + ", target "
                     + Shapes.str(target.shape()));
         }
-        long[] t = target.longData();
+        long[] t = target.contiguousLongs();
         for (int i = 0; i < n; i++) {
             if (t[i] < 0 || t[i] >= c) {
                 throw new IndexOutOfBoundsException("nll_loss: Target " + t[i] + " is out of bounds (row " + i + ", " + c + " classes)");
             }
         }
-        float[] lp = logProbs.data();
+        float[] lp = logProbs.contiguousFloats();
         if (reduction == Reduction.NONE) {
             float[] out = new float[n];
             for (int i = 0; i < n; i++) out[i] = -lp[i * c + (int) t[i]];
@@ -54,7 +55,8 @@ public final class LossOps {
             throw new IllegalArgumentException("mse_loss: input and target shapes must match, got " + Shapes.str(input.shape()) + " and "
                     + Shapes.str(target.shape()));
         }
-        float[] a = input.data(), b = target.data();
+        Checks.float32("mse_loss", input, target);
+        float[] a = input.contiguousFloats(), b = target.contiguousFloats();
         if (reduction == Reduction.NONE) {
             float[] out = new float[a.length];
             for (int i = 0; i < a.length; i++) out[i] = (a[i] - b[i]) * (a[i] - b[i]);
@@ -86,7 +88,7 @@ public final class LossOps {
         @Override
         public Tensor[] backward(Tensor grad) {
             int n = target.length;
-            float[] g = grad.data(), dx = new float[n * classes];
+            float[] g = grad.contiguousFloats(), dx = new float[n * classes];
             for (int i = 0; i < n; i++) {
                 float gi = reduction == Reduction.NONE ? g[i] : reduction == Reduction.MEAN ? g[0] / n : g[0];
                 dx[i * classes + (int) target[i]] = -gi;
@@ -110,7 +112,7 @@ public final class LossOps {
 
         @Override
         public Tensor[] backward(Tensor grad) {
-            float[] a = inputs()[0].data(), b = inputs()[1].data(), g = grad.data();
+            float[] a = inputs()[0].contiguousFloats(), b = inputs()[1].contiguousFloats(), g = grad.contiguousFloats();
             float[] da = new float[a.length];
             float scale = reduction == Reduction.MEAN ? 2f / a.length : 2f;
             for (int i = 0; i < a.length; i++) {

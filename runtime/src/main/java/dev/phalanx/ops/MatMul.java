@@ -12,6 +12,7 @@ public final class MatMul {
 
     public static Tensor apply(Tensor a, Tensor b) {
         Tensor.checkSameDevice("matmul", a, b);
+        Checks.float32("matmul", a, b);
         if (a.dim() != 2 || b.dim() != 2) {
             throw new IllegalArgumentException("matmul: both arguments must be 2-D in this build, got shapes " + Shapes.str(a.shape())
                     + " and " + Shapes.str(b.shape()));
@@ -22,7 +23,7 @@ public final class MatMul {
                     + Shapes.x(b.shape()) + ")");
         }
         float[] out = new float[m * n];
-        Backends.cpu().gemm().sgemm(false, false, m, n, k, a.data(), 0, b.data(), 0, out, 0, false);
+        Backends.cpu().gemm().sgemm(false, false, m, n, k, a.contiguousFloats(), 0, b.contiguousFloats(), 0, out, 0, false);
         return Tensor.result(out, new int[] {m, n}, new MmBackward(a, b));
     }
 
@@ -43,12 +44,12 @@ public final class MatMul {
             Tensor ga = null, gb = null;
             if (needsGrad(0)) {
                 float[] d = new float[m * k];
-                Backends.cpu().gemm().sgemm(false, true, m, k, n, g.data(), 0, b.data(), 0, d, 0, false);
+                Backends.cpu().gemm().sgemm(false, true, m, k, n, g.contiguousFloats(), 0, b.contiguousFloats(), 0, d, 0, false);
                 ga = Tensor.of(d, m, k);
             }
             if (needsGrad(1)) {
                 float[] d = new float[k * n];
-                Backends.cpu().gemm().sgemm(true, false, k, n, m, a.data(), 0, g.data(), 0, d, 0, false);
+                Backends.cpu().gemm().sgemm(true, false, k, n, m, a.contiguousFloats(), 0, g.contiguousFloats(), 0, d, 0, false);
                 gb = Tensor.of(d, k, n);
             }
             return new Tensor[] {ga, gb};

@@ -16,6 +16,7 @@ public final class PoolOps {
     public record MaxPoolResult(Tensor output, Tensor indices) { }
 
     private static int[] checkInput(String op, Tensor x) {
+        Checks.float32(op, x);
         int[] s = x.shape();
         if (s.length == 3) return new int[] {1, s[0], s[1], s[2]};
         if (s.length != 4) throw new IllegalArgumentException(op + ": Expected 3D or 4D (batch mode) tensor for input, got " + Shapes.str(s));
@@ -34,7 +35,7 @@ public final class PoolOps {
         PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
         float[] out = new float[g.planes() * g.oh() * g.ow()];
         int[] idx = new int[out.length];
-        PoolKernels.maxForward(Backends.cpu(), g, x.data(), out, idx);
+        PoolKernels.maxForward(Backends.cpu(), g, x.contiguousFloats(), out, idx);
         int[] shape = outShape(x, g.oh(), g.ow());
         long[] li = new long[idx.length];
         for (int i = 0; i < idx.length; i++) li[i] = idx[i];
@@ -46,7 +47,7 @@ public final class PoolOps {
         int[] s = checkInput("avg_pool2d", x);
         PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
         float[] out = new float[g.planes() * g.oh() * g.ow()];
-        PoolKernels.avgForward(Backends.cpu(), g, x.data(), out);
+        PoolKernels.avgForward(Backends.cpu(), g, x.contiguousFloats(), out);
         return Tensor.result(out, outShape(x, g.oh(), g.ow()), new AvgPoolBackward(x, g));
     }
 
@@ -54,7 +55,7 @@ public final class PoolOps {
         int[] s = checkInput("adaptive_avg_pool2d", x);
         if (oh < 1 || ow < 1) throw new IllegalArgumentException("adaptive_avg_pool2d: output size must be >= 1, got (" + oh + ", " + ow + ")");
         float[] out = new float[s[0] * s[1] * oh * ow];
-        PoolKernels.adaptiveAvgForward(Backends.cpu(), s[0] * s[1], s[2], s[3], oh, ow, x.data(), out);
+        PoolKernels.adaptiveAvgForward(Backends.cpu(), s[0] * s[1], s[2], s[3], oh, ow, x.contiguousFloats(), out);
         return Tensor.result(out, outShape(x, oh, ow), new AdaptiveAvgBackward(x, s, oh, ow));
     }
 
@@ -76,7 +77,7 @@ public final class PoolOps {
         @Override
         public Tensor[] backward(Tensor grad) {
             float[] dx = new float[inputs()[0].numel()];
-            PoolKernels.maxBackward(Backends.cpu(), g, grad.data(), indices, dx);
+            PoolKernels.maxBackward(Backends.cpu(), g, grad.contiguousFloats(), indices, dx);
             return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
         }
     }
@@ -97,7 +98,7 @@ public final class PoolOps {
         @Override
         public Tensor[] backward(Tensor grad) {
             float[] dx = new float[inputs()[0].numel()];
-            PoolKernels.avgBackward(Backends.cpu(), g, grad.data(), dx);
+            PoolKernels.avgBackward(Backends.cpu(), g, grad.contiguousFloats(), dx);
             return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
         }
     }
@@ -121,7 +122,7 @@ public final class PoolOps {
         @Override
         public Tensor[] backward(Tensor grad) {
             float[] dx = new float[inputs()[0].numel()];
-            PoolKernels.adaptiveAvgBackward(Backends.cpu(), s[0] * s[1], s[2], s[3], oh, ow, grad.data(), dx);
+            PoolKernels.adaptiveAvgBackward(Backends.cpu(), s[0] * s[1], s[2], s[3], oh, ow, grad.contiguousFloats(), dx);
             return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
         }
     }

@@ -13,8 +13,9 @@ public final class SoftmaxOps {
     private SoftmaxOps() { }
 
     public static Tensor logSoftmax(Tensor x, int dim) {
+        Checks.float32("log_softmax", x);
         Reduce.Axis ax = Reduce.Axis.of("log_softmax", x, dim);
-        float[] in = x.data(), out = new float[in.length];
+        float[] in = x.contiguousFloats(), out = new float[in.length];
         forEachRow(ax, (base, stride) -> {
             float max = Float.NEGATIVE_INFINITY;
             for (int k = 0; k < ax.size(); k++) max = Math.max(max, in[base + k * stride]);
@@ -27,8 +28,9 @@ public final class SoftmaxOps {
     }
 
     public static Tensor softmax(Tensor x, int dim) {
+        Checks.float32("softmax", x);
         Reduce.Axis ax = Reduce.Axis.of("softmax", x, dim);
-        float[] in = x.data(), out = new float[in.length];
+        float[] in = x.contiguousFloats(), out = new float[in.length];
         forEachRow(ax, (base, stride) -> {
             float max = Float.NEGATIVE_INFINITY;
             for (int k = 0; k < ax.size(); k++) max = Math.max(max, in[base + k * stride]);
@@ -70,7 +72,7 @@ public final class SoftmaxOps {
 
         @Override
         public Tensor[] backward(Tensor grad) {
-            float[] g = grad.data(), dx = new float[g.length];
+            float[] g = grad.contiguousFloats(), dx = new float[g.length];
             forEachRow(ax, (base, stride) -> {
                 float s = 0;
                 for (int k = 0; k < ax.size(); k++) s += g[base + k * stride];
@@ -100,7 +102,7 @@ public final class SoftmaxOps {
 
         @Override
         public Tensor[] backward(Tensor grad) {
-            float[] g = grad.data(), dx = new float[g.length];
+            float[] g = grad.contiguousFloats(), dx = new float[g.length];
             forEachRow(ax, (base, stride) -> {
                 float s = 0;
                 for (int k = 0; k < ax.size(); k++) s += g[base + k * stride] * y[base + k * stride];

@@ -38,7 +38,7 @@ public abstract class Optimizer {
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
             if (p.grad() == null) continue;
-            update(p.data(), p.grad().data(), state.get(i));
+            update(p.data(), p.grad().contiguousFloats(), state.get(i));
         }
     }
 

@@ -3,7 +3,6 @@ package dev.phalanx.parallel;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
@@ -24,28 +23,9 @@ import dev.phalanx.tensor.Tensor;
  * One model copy on one device, on its own pinned thread, with its own autograd tape, CPU
  * backend and optimizer state. For a training step it computes its shard (loss weighted by
  * rows/B), offers each gradient bucket to the all-reduce as soon as backward completes it,
- * and on {@link Apply} copies the reduced gradients back and steps its optimizer.
+ * and on {@link ReplicaCommand.Apply} copies the reduced gradients back and steps its optimizer.
  */
-public final class Replica extends AbstractBehavior<Replica.Command> {
-
-    /** What a replica is asked to do. */
-    public sealed interface Command permits Compute, Apply, TakeSnapshot, Restore { }
-
-    /** Forward (and, when training, backward) over rows [range) of a batch of {@code batch} rows. */
-    public record Compute(long step, Tensor inputs, Tensor labels, Shards.Range range, int batch, boolean train,
-                          ActorRef<Coordinator.Command> replyTo) implements Command { }
-
-    /** Take the reduced gradients of step {@code step} and update the parameters. */
-    public record Apply(long step, boolean checksum, ActorRef<Coordinator.Command> replyTo) implements Command { }
-
-    /** Send a copy of the parameters and optimizer state. */
-    public record TakeSnapshot(ActorRef<Coordinator.Command> replyTo) implements Command { }
-
-    /**
-     * Load a snapshot: the initial parameters, a checkpoint, or (with {@code restart}) a healthy
-     * replica's state after this one failed, when the model and optimizer are rebuilt first.
-     */
-    public record Restore(Snapshot snapshot, boolean restart, ActorRef<Coordinator.Command> replyTo) implements Command { }
+public final class Replica extends AbstractBehavior<ReplicaCommand> {
 
     /** Copies of a replica's model state dict and optimizer state. */
     public record Snapshot(Map<String, Tensor> model, Map<String, Tensor> optimizer) { }
@@ -59,11 +39,11 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     private Optimizer optimizer;
     private GradientBuckets buckets;
 
-    public static Behavior<Command> create(int index, Device device, ReplicaSpec spec, AllReduce allReduce) {
+    public static Behavior<ReplicaCommand> create(int index, Device device, ReplicaSpec spec, AllReduce allReduce) {
         return Behaviors.setup(ctx -> new Replica(ctx, index, device, spec, allReduce));
     }
 
-    private Replica(ActorContext<Command> ctx, int index, Device device, ReplicaSpec spec, AllReduce allReduce) {
+    private Replica(ActorContext<ReplicaCommand> ctx, int index, Device device, ReplicaSpec spec, AllReduce allReduce) {
         super(ctx);
         this.index = index;
         this.device = device;
@@ -81,13 +61,13 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
     }
 
     @Override
-    public Receive<Command> createReceive() {
+    public Receive<ReplicaCommand> createReceive() {
         // the backend is bound per message: correct on whatever thread the dispatcher gives us
         return newReceiveBuilder()
-                .onMessage(Compute.class, m -> onBackend(() -> onCompute(m)))
-                .onMessage(Apply.class, m -> onBackend(() -> onApply(m)))
-                .onMessage(TakeSnapshot.class, this::onTakeSnapshot)
-                .onMessage(Restore.class, this::onRestore)
+                .onMessage(ReplicaCommand.Compute.class, m -> onBackend(() -> onCompute(m)))
+                .onMessage(ReplicaCommand.Apply.class, m -> onBackend(() -> onApply(m)))
+                .onMessage(ReplicaCommand.TakeSnapshot.class, this::onTakeSnapshot)
+                .onMessage(ReplicaCommand.Restore.class, this::onRestore)
                 .onSignal(PostStop.class, s -> {
                     backend.close();
                     return this;
@@ -95,19 +75,19 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
                 .build();
     }
 
-    private Behavior<Command> onBackend(java.util.function.Supplier<Behavior<Command>> handler) {
+    private Behavior<ReplicaCommand> onBackend(java.util.function.Supplier<Behavior<ReplicaCommand>> handler) {
         try (var scope = Backends.use(backend)) {
             return handler.get();
         }
     }
 
-    private Behavior<Command> onCompute(Compute c) {
+    private Behavior<ReplicaCommand> onCompute(ReplicaCommand.Compute c) {
         long t0 = System.nanoTime();
         try {
             if (!c.train()) {
                 try (var scope = GradMode.noGrad()) {
                     Tensor out = model.forward(c.inputs().narrow(0, c.range().begin(), c.range().rows()));
-                    c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, 0f, out, System.nanoTime() - t0));
+                    c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, 0f, out, System.nanoTime() - t0));
                 }
                 return this;
             }
@@ -116,7 +96,7 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
             model.zeroGrad();
             if (c.range().rows() == 0) { // more replicas than shards: contribute zeros, still step
                 for (int b = 0; b < buckets.count(); b++) allReduce.contribute(c.step(), index, b, new float[buckets.size(b)]);
-                c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, 0f, null, System.nanoTime() - t0));
+                c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, 0f, null, System.nanoTime() - t0));
                 return this;
             }
             Tensor x = c.inputs().narrow(0, c.range().begin(), c.range().rows());
@@ -136,15 +116,15 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
             for (int b = 0; b < buckets.count(); b++) {
                 if (!sent[b]) allReduce.contribute(c.step(), index, b, buckets.flatten(b)); // parameters the loss did not use
             }
-            c.replyTo().tell(new Coordinator.ShardComputed(c.step(), index, loss.item(), out.detach(), System.nanoTime() - t0));
+            c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, loss.item(), out.detach(), System.nanoTime() - t0));
         } catch (Throwable e) {
             allReduce.withdraw(c.step(), index);
-            c.replyTo().tell(new Coordinator.ShardFailed(c.step(), index, e, true));
+            c.replyTo().tell(new ReplicaReply.ShardFailed(c.step(), index, e, true));
         }
         return this;
     }
 
-    private Behavior<Command> onApply(Apply a) {
+    private Behavior<ReplicaCommand> onApply(ReplicaCommand.Apply a) {
         try {
             long t0 = System.nanoTime();
             for (int b = 0; b < buckets.count(); b++) buckets.unflatten(b, allReduce.result(a.step(), b, spec.reduceTimeout()));
@@ -153,28 +133,28 @@ public final class Replica extends AbstractBehavior<Replica.Command> {
             long t2 = System.nanoTime();
             spec.faults().afterApply(index, a.step(), model);
             long checksum = a.checksum() ? ParameterChecksum.of(model.parameters()) : 0L;
-            a.replyTo().tell(new Coordinator.Applied(a.step(), index, checksum, t1 - t0, t2 - t1));
+            a.replyTo().tell(new ReplicaReply.Applied(a.step(), index, checksum, t1 - t0, t2 - t1));
         } catch (Throwable e) {
-            a.replyTo().tell(new Coordinator.ShardFailed(a.step(), index, e, false));
+            a.replyTo().tell(new ReplicaReply.ShardFailed(a.step(), index, e, false));
         }
         return this;
     }
 
-    private Behavior<Command> onTakeSnapshot(TakeSnapshot t) {
+    private Behavior<ReplicaCommand> onTakeSnapshot(ReplicaCommand.TakeSnapshot t) {
         Map<String, Tensor> state = new LinkedHashMap<>();
         model.stateDict().forEach((k, v) -> state.put(k, v.detach().clone()));
-        t.replyTo().tell(new Coordinator.SnapshotTaken(index, new Snapshot(state, optimizer.stateDict())));
+        t.replyTo().tell(new ReplicaReply.SnapshotTaken(index, new Snapshot(state, optimizer.stateDict())));
         return this;
     }
 
-    private Behavior<Command> onRestore(Restore r) {
+    private Behavior<ReplicaCommand> onRestore(ReplicaCommand.Restore r) {
         try {
             if (r.restart()) build();
             model.loadStateDict(r.snapshot().model());
             optimizer.loadStateDict(r.snapshot().optimizer());
-            r.replyTo().tell(new Coordinator.Restored(index, null));
+            r.replyTo().tell(new ReplicaReply.Restored(index, null));
         } catch (Throwable e) {
-            r.replyTo().tell(new Coordinator.Restored(index, e));
+            r.replyTo().tell(new ReplicaReply.Restored(index, e));
         }
         return this;
     }

@@ -110,7 +110,7 @@ public final class Linalg {
 
     private static double[][] toDouble(Tensor a) {
         int r = a.size(0), c = a.size(1);
-        float[] d = a.data();
+        float[] d = a.contiguousFloats();
         double[][] m = new double[r][c];
         for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) m[i][j] = d[i * c + j];
         return m;

@@ -65,6 +65,17 @@ public final class Shapes {
         return s;
     }
 
+    /**
+     * Strides to read a tensor of {@code shape} with {@code strides} as if it had {@code target}'s
+     * shape: its own strides, 0 where it is broadcast (size 1, or a missing leading dimension).
+     */
+    public static int[] broadcastStridesOf(int[] shape, int[] strides, int[] target) {
+        int[] s = new int[target.length];
+        int off = target.length - shape.length;
+        for (int i = off; i < target.length; i++) s[i] = shape[i - off] == 1 && target[i] != 1 ? 0 : strides[i - off];
+        return s;
+    }
+
     public static String str(int[] shape) {
         StringBuilder b = new StringBuilder("[");
         for (int i = 0; i < shape.length; i++) {

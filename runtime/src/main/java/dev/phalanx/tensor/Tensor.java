@@ -9,53 +9,68 @@ import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Node;
 import dev.phalanx.kernels.Device;
 import dev.phalanx.ops.Binary;
+import dev.phalanx.ops.Compare;
 import dev.phalanx.ops.MatMul;
 import dev.phalanx.ops.Pointwise;
 import dev.phalanx.ops.Reduce;
 import dev.phalanx.ops.ShapeOps;
 
 /**
- * An n-dimensional array of float32 or int64 on one device, contiguous and row-major, with the
- * autograd fields PyTorch users know: {@code requiresGrad}, {@code grad}, {@code gradFn}.
+ * An n-dimensional strided view of a {@link Storage}, with the autograd fields PyTorch users
+ * know: {@code requiresGrad}, {@code grad}, {@code gradFn}. Element {@code [i0, i1, ...]} lives
+ * at {@code storageOffset + Σ i_d·strides[d]} of the storage, as in PyTorch.
  *
- * <p>{@link #data()} hands out the backing array itself, without a copy: the Java analogue of
- * the blitz's NumPy bridge ({@code a.numpy()} shares memory with {@code a}). Views made by
- * {@link #view}/{@link #reshape}/{@link #flatten} share it too.
+ * <p>{@code select}, {@code slice}, {@code narrow}, {@code t}, {@code transpose}, {@code permute},
+ * {@code expand}, {@code unsqueeze}, {@code squeeze} and {@code view} return views sharing this
+ * tensor's storage: writes through them reach this tensor. {@link #data()} hands out the backing
+ * array itself, without a copy (the blitz's NumPy bridge: {@code a.numpy()} shares memory with
+ * {@code a}), when the tensor is its whole storage in row-major order; any other tensor raises
+ * an error that says what to call instead.
  */
 public final class Tensor {
 
+    private final HostStorage storage;
     private final DType dtype;
     private final int[] shape;
-    private final float[] floats; // FLOAT32 storage, null for INT64
-    private final long[] longs;   // INT64 storage, null for FLOAT32
+    private final int[] strides;
+    private final int offset;
+    /** Row-major, offset 0, covering the whole storage: the tensor {@link #data()} may hand out. */
+    private final boolean whole;
     private final Device device = Device.CPU;
 
     private boolean requiresGrad;
     private Tensor grad;
     private Node gradFn;
 
-    private Tensor(DType dtype, int[] shape, float[] floats, long[] longs) {
-        this.dtype = dtype;
+    private Tensor(HostStorage storage, int[] shape, int[] strides, int offset) {
+        this.storage = storage;
+        this.dtype = storage.dtype();
         this.shape = shape;
-        this.floats = floats;
-        this.longs = longs;
+        this.strides = strides;
+        this.offset = offset;
         int n = Shapes.numel(shape);
-        int have = floats != null ? floats.length : longs.length;
-        if (have != n) {
-            throw new IllegalArgumentException("data of " + have + " elements cannot have shape " + Shapes.str(shape) + " (" + n + " elements)");
+        this.whole = offset == 0 && n == storage.length() && Strided.isContiguous(shape, strides);
+    }
+
+    /** A row-major tensor over a whole storage of exactly numel(shape) elements. */
+    private static Tensor dense(HostStorage storage, int[] shape) {
+        int n = Shapes.numel(shape);
+        if (storage.length() != n) {
+            throw new IllegalArgumentException("data of " + storage.length() + " elements cannot have shape " + Shapes.str(shape) + " (" + n + " elements)");
         }
+        return new Tensor(storage, shape, Shapes.strides(shape), 0);
     }
 
     // ---------------------------------------------------------------- creation
 
     /** A float32 tensor over {@code data} itself (no copy). */
     public static Tensor of(float[] data, int... shape) {
-        return new Tensor(DType.FLOAT32, shape.clone(), data, null);
+        return dense(HostStorage.wrap(DType.FLOAT32, data), shape.clone());
     }
 
     /** A 1-d float32 tensor of these values. */
     public static Tensor of(float... data) {
-        return new Tensor(DType.FLOAT32, new int[] {data.length}, data, null);
+        return of(data, data.length);
     }
 
     public static Tensor of(float[][] rows) {
@@ -70,29 +85,64 @@ public final class Tensor {
         return of(d, r, c);
     }
 
+    /**
+     * A tensor of {@code dtype} over {@code array} itself (no copy). The array's Java type is the
+     * one the dtype is stored in: {@code double[]} for float64, {@code short[]} for float16,
+     * bfloat16 (their bits) and int16, {@code byte[]} for int8, uint8 and bool, and so on.
+     */
+    public static Tensor of(DType dtype, Object array, int... shape) {
+        return dense(HostStorage.wrap(dtype, array), shape.clone());
+    }
+
     /** An int64 tensor over {@code data} itself (no copy). */
     public static Tensor ofLongs(long[] data, int... shape) {
-        return new Tensor(DType.INT64, shape.clone(), null, data);
+        return of(DType.INT64, data, shape);
     }
 
     public static Tensor ofLongs(long... data) {
-        return new Tensor(DType.INT64, new int[] {data.length}, null, data);
+        return ofLongs(data, data.length);
     }
 
     public static Tensor scalar(float value) {
-        return new Tensor(DType.FLOAT32, new int[0], new float[] {value}, null);
+        return of(new float[] {value}, new int[0]);
     }
 
     public static Tensor zeros(int... shape) {
-        return new Tensor(DType.FLOAT32, shape.clone(), new float[Shapes.numel(shape)], null);
+        return zeros(DType.FLOAT32, shape);
     }
 
     public static Tensor zeros(DType dtype, int... shape) {
-        return dtype == DType.FLOAT32 ? zeros(shape) : new Tensor(DType.INT64, shape.clone(), null, new long[Shapes.numel(shape)]);
+        return dense(HostStorage.allocate(dtype, Shapes.numel(shape)), shape.clone());
     }
 
     public static Tensor ones(int... shape) {
         return full(1f, shape);
+    }
+
+    public static Tensor ones(DType dtype, int... shape) {
+        return zeros(dtype, shape).fill_(1);
+    }
+
+    /** A tensor of {@code dtype} filled with {@code value} (converted as {@code fill_} converts). */
+    public static Tensor full(double value, DType dtype, int... shape) {
+        return zeros(dtype, shape).fill_(value);
+    }
+
+    /** A 1-d float64 tensor of these values (a copy). */
+    public static Tensor ofDoubles(double... data) {
+        return of(DType.FLOAT64, data.clone(), data.length);
+    }
+
+    /** A 1-d int32 tensor of these values (a copy). */
+    public static Tensor ofInts(int... data) {
+        return of(DType.INT32, data.clone(), data.length);
+    }
+
+    /** A 1-d bool tensor of these values. */
+    public static Tensor ofBools(boolean... data) {
+        byte[] b = new byte[data.length];
+        for (int i = 0; i < b.length; i++) b[i] = (byte) (data[i] ? 1 : 0);
+        return of(DType.BOOL, b, b.length);
     }
 
     public static Tensor full(float value, int... shape) {
@@ -106,7 +156,7 @@ public final class Tensor {
     }
 
     public static Tensor onesLike(Tensor t) {
-        return full(1f, t.shape);
+        return zeros(t.dtype, t.shape).fill_(1);
     }
 
     /** Uniform on [0, 1). */
@@ -149,78 +199,224 @@ public final class Tensor {
 
     public static Tensor eye(int n) {
         Tensor t = zeros(n, n);
-        for (int i = 0; i < n; i++) t.floats[i * n + i] = 1f;
+        for (int i = 0; i < n; i++) t.storage.floats()[i * n + i] = 1f;
         return t;
     }
 
-    // ---------------------------------------------------------------- metadata and data
+    // ---------------------------------------------------------------- metadata
 
     public DType dtype() { return dtype; }
     public Device device() { return device; }
     public int[] shape() { return shape.clone(); }
     public int dim() { return shape.length; }
-    public int numel() { return floats != null ? floats.length : longs.length; }
+    public int numel() { return Shapes.numel(shape); }
 
     public int size(int dim) {
         return shape[Shapes.wrapDim("size", dim, shape.length)];
     }
 
+    /** Steps in elements between neighbours along each dimension, as PyTorch's {@code stride()}. */
+    public int[] stride() { return strides.clone(); }
+
+    public int stride(int dim) {
+        return strides[Shapes.wrapDim("stride", dim, shape.length)];
+    }
+
+    /** Where element [0, 0, ...] sits in the storage. */
+    public int storageOffset() { return offset; }
+
+    /** The buffer this tensor views; shared with every view of it. */
+    public Storage storage() { return storage; }
+
+    /** Row-major strides (the offset may be anything), as PyTorch's {@code is_contiguous()}. */
+    public boolean isContiguous() {
+        return whole || Strided.isContiguous(shape, strides);
+    }
+
+    // ---------------------------------------------------------------- the raw buffer (the NumPy bridge)
+
     /** The float32 backing array itself: writes to it change the tensor (the "NumPy bridge"). */
     public float[] data() {
-        if (floats == null) throw new IllegalStateException("data(): tensor is " + dtype.torchName() + "; use longData()");
-        return floats;
+        checkBridge("data()", DType.FLOAT32);
+        return storage.floats();
+    }
+
+    /** The float64 backing array itself. */
+    public double[] doubleData() {
+        checkBridge("doubleData()", DType.FLOAT64);
+        return storage.doubles();
     }
 
     /** The int64 backing array itself. */
     public long[] longData() {
-        if (longs == null) throw new IllegalStateException("longData(): tensor is " + dtype.torchName() + "; use data()");
-        return longs;
+        checkBridge("longData()", DType.INT64);
+        return storage.longs();
     }
 
-    /** The value of a one-element tensor, as PyTorch's {@code item()}. */
-    public float item() {
-        if (numel() != 1) {
-            throw new IllegalStateException("a Tensor with " + numel() + " elements cannot be converted to Scalar");
+    /** The int32 backing array itself. */
+    public int[] intData() {
+        checkBridge("intData()", DType.INT32);
+        return storage.ints();
+    }
+
+    /** The backing array of an int16, float16 or bfloat16 tensor (the latter two as their bits). */
+    public short[] shortData() {
+        checkBridge("shortData()", DType.INT16, DType.FLOAT16, DType.BFLOAT16);
+        return storage.shorts();
+    }
+
+    /** The backing array of an int8, uint8 or bool tensor (bool as 0 and 1). */
+    public byte[] byteData() {
+        checkBridge("byteData()", DType.INT8, DType.UINT8, DType.BOOL);
+        return storage.bytes();
+    }
+
+    private void checkBridge(String accessor, DType... accepted) {
+        boolean ok = false;
+        for (DType d : accepted) ok |= d == dtype;
+        if (!ok) {
+            throw new IllegalStateException(accessor + ": this tensor is " + dtype.torchName() + "; use " + bridgeName(dtype)
+                    + ", or to(DType." + accepted[0].name() + ")." + accessor + " for a converted copy");
         }
-        return floats != null ? floats[0] : longs[0];
+        if (!whole) {
+            String what = "shape " + Shapes.str(shape) + ", strides " + Shapes.str(strides) + ", offset " + offset + " into a storage of "
+                    + storage.length() + " elements";
+            throw new IllegalStateException(accessor + ": this tensor is a view (" + what + ") and its elements are not its whole backing "
+                    + "array in row-major order; call " + (isContiguous() ? "clone()" : "contiguous()") + " first for a copy that is");
+        }
     }
 
+    private static String bridgeName(DType d) {
+        return switch (d) {
+            case FLOAT32 -> "data()";
+            case FLOAT64 -> "doubleData()";
+            case INT64 -> "longData()";
+            case INT32 -> "intData()";
+            case INT16, FLOAT16, BFLOAT16 -> "shortData()";
+            case INT8, UINT8, BOOL -> "byteData()";
+        };
+    }
+
+    /**
+     * The elements in row-major order as one float32 array starting at index 0: the backing array
+     * itself when this float32 tensor is its whole storage (no copy), else a new array, converted
+     * from this tensor's dtype. For op classes, which hand arrays to kernels; read it, never write it.
+     */
+    public float[] contiguousFloats() {
+        if (whole && dtype == DType.FLOAT32) return storage.floats();
+        if (dtype == DType.FLOAT32) return (float[]) contiguousArray();
+        float[] out = new float[numel()];
+        int[] idx = Strided.indices(shape, strides, offset);
+        for (int i = 0; i < out.length; i++) out[i] = (float) storage.getDouble(idx[i]);
+        return out;
+    }
+
+    /** As {@link #contiguousFloats()}, in float64. */
+    public double[] contiguousDoubles() {
+        if (dtype == DType.FLOAT64) return (double[]) contiguousArray();
+        double[] out = new double[numel()];
+        int[] idx = Strided.indices(shape, strides, offset);
+        for (int i = 0; i < out.length; i++) out[i] = storage.getDouble(idx[i]);
+        return out;
+    }
+
+    /** As {@link #contiguousFloats()}, in int64 (floats truncated toward zero). */
+    public long[] contiguousLongs() {
+        if (dtype == DType.INT64) return (long[]) contiguousArray();
+        long[] out = new long[numel()];
+        int[] idx = Strided.indices(shape, strides, offset);
+        for (int i = 0; i < out.length; i++) out[i] = storage.getLong(idx[i]);
+        return out;
+    }
+
+    /** The row-major elements in this dtype's own array type: the backing array when whole, else a copy. */
+    private Object contiguousArray() {
+        if (whole) return storage.array();
+        int n = numel();
+        if (Strided.isContiguous(shape, strides)) { // a contiguous slice: one block copy
+            HostStorage dst = HostStorage.allocate(dtype, n);
+            System.arraycopy(storage.array(), offset, dst.array(), 0, n);
+            return dst.array();
+        }
+        return Strided.gather(storage, Strided.indices(shape, strides, offset));
+    }
+
+    // ---------------------------------------------------------------- elements
+
+    /**
+     * The value of a one-element tensor, as PyTorch's {@code item()}, as a Java {@code float}:
+     * exact for float32, float16, bfloat16 and every value a float holds exactly; any other value
+     * raises an error naming the accessor that is exact ({@link #longItem()}, {@link #doubleItem()}),
+     * rather than rounding it silently.
+     */
+    public float item() {
+        int at = oneElement();
+        if (dtype.isFloatingPoint()) {
+            double v = storage.getDouble(at);
+            float f = (float) v;
+            if (dtype != DType.FLOAT64 || f == v || Double.isNaN(v)) return f;
+            throw new IllegalStateException("item(): the float64 value " + v + " is not exactly a float; use doubleItem()");
+        }
+        long v = storage.getLong(at);
+        float f = v;
+        if ((long) f == v && Math.abs(v) <= (1L << 24)) return f;
+        throw new IllegalStateException("item(): the " + dtype.torchName() + " value " + v + " is not exactly a float; use longItem()");
+    }
+
+    /** The exact value of a one-element integer or bool tensor (floats truncated toward zero). */
     public long longItem() {
-        if (numel() != 1) throw new IllegalStateException("a Tensor with " + numel() + " elements cannot be converted to Scalar");
-        return longs != null ? longs[0] : (long) floats[0];
+        return storage.getLong(oneElement());
+    }
+
+    /** The value of a one-element tensor as a double: exact for every dtype but int64 beyond 2^53. */
+    public double doubleItem() {
+        return storage.getDouble(oneElement());
+    }
+
+    /** The value of a one-element tensor as a boolean: anything non-zero is true. */
+    public boolean boolItem() {
+        return storage.getDouble(oneElement()) != 0;
+    }
+
+    private int oneElement() {
+        int n = numel();
+        if (n != 1) throw new IllegalStateException("a Tensor with " + n + " elements cannot be converted to Scalar");
+        return offset;
     }
 
     public float get(int... index) {
-        int i = flatIndex(index);
-        return floats != null ? floats[i] : longs[i];
+        return (float) storage.getDouble(storageIndex(index));
     }
 
     public long getLong(int... index) {
-        int i = flatIndex(index);
-        return longs != null ? longs[i] : (long) floats[i];
+        return storage.getLong(storageIndex(index));
+    }
+
+    public double getDouble(int... index) {
+        return storage.getDouble(storageIndex(index));
     }
 
     /** Writes one element in place ({@code t[i, j] = v}). */
     public Tensor set(float value, int... index) {
         checkInPlace("set");
-        int i = flatIndex(index);
-        if (floats != null) floats[i] = value; else longs[i] = (long) value;
+        storage.setDouble(storageIndex(index), value);
+        storage.bumpVersion();
         return this;
     }
 
-    private int flatIndex(int[] index) {
+    private int storageIndex(int[] index) {
         if (index.length != shape.length) {
             throw new IllegalArgumentException("index of " + index.length + " dimensions into a tensor of shape " + Shapes.str(shape));
         }
-        int flat = 0;
+        int at = offset;
         for (int d = 0; d < shape.length; d++) {
             int i = index[d] < 0 ? index[d] + shape[d] : index[d];
             if (i < 0 || i >= shape[d]) {
                 throw new IndexOutOfBoundsException("index " + index[d] + " is out of bounds for dimension " + d + " with size " + shape[d]);
             }
-            flat = flat * shape[d] + i;
+            at += i * strides[d];
         }
-        return flat;
+        return at;
     }
 
     // ---------------------------------------------------------------- autograd
@@ -232,7 +428,7 @@ public final class Tensor {
         if (gradFn != null && !value) {
             throw new IllegalStateException("you can only change requires_grad flags of leaf variables; use detach()");
         }
-        if (value && dtype != DType.FLOAT32) {
+        if (value && !dtype.isFloatingPoint()) {
             throw new IllegalStateException("only Tensors of floating point dtype can require gradients (this one is " + dtype.torchName() + ")");
         }
         requiresGrad = value;
@@ -254,7 +450,7 @@ public final class Tensor {
 
     /** Zeroes {@code .grad} in place, if there is one. */
     public void zeroGrad() {
-        if (grad != null) Arrays.fill(grad.floats, 0f);
+        if (grad != null) grad.zero_();
     }
 
     /** Backpropagates from this one-element tensor (the loss). */
@@ -267,13 +463,19 @@ public final class Tensor {
         Backward.run(this, gradient);
     }
 
-    /** A tensor sharing this one's data, cut off from the graph. */
+    /** A tensor sharing this one's storage, cut off from the graph. */
     public Tensor detach() {
-        return new Tensor(dtype, shape, floats, longs);
+        return new Tensor(storage, shape, strides, offset);
     }
 
+    /** A row-major copy in a storage of its own; recorded for autograd like PyTorch's {@code clone()}. */
     public Tensor clone() {
-        return new Tensor(dtype, shape, floats != null ? floats.clone() : null, longs != null ? longs.clone() : null);
+        return ShapeOps.clone(this);
+    }
+
+    /** This tensor when its strides are row-major, else a row-major copy ({@link #clone()}). */
+    public Tensor contiguous() {
+        return isContiguous() ? this : clone();
     }
 
     /**
@@ -281,7 +483,23 @@ public final class Tensor {
      * requires grad. Used by the op classes; users never need it.
      */
     public static Tensor result(float[] data, int[] shape, Node node) {
-        Tensor t = new Tensor(DType.FLOAT32, shape, data, null);
+        return attach(dense(HostStorage.wrap(DType.FLOAT32, data), shape), node);
+    }
+
+    /** As {@link #result(float[], int[], Node)} for any dtype's array. */
+    public static Tensor result(DType dtype, Object array, int[] shape, Node node) {
+        return attach(dense(HostStorage.wrap(dtype, array), shape), node);
+    }
+
+    /**
+     * A view of {@code base}'s storage with its own shape, strides and offset, recording
+     * {@code node} as {@link #result} does. Used by the view ops.
+     */
+    public static Tensor view(Tensor base, int[] shape, int[] strides, int offset, Node node) {
+        return attach(new Tensor(base.storage, shape, strides, offset), node);
+    }
+
+    private static Tensor attach(Tensor t, Node node) {
         if (node != null && GradMode.isEnabled()) {
             for (Tensor in : node.inputs()) {
                 if (in != null && in.requiresGrad) {
@@ -301,7 +519,23 @@ public final class Tensor {
     public Tensor mul(Tensor other) { return Binary.apply(Binary.Fn.MUL, this, other); }
     public Tensor div(Tensor other) { return Binary.apply(Binary.Fn.DIV, this, other); }
 
+    public static Tensor add(Tensor a, Tensor b, Tensor out) { return out.copy_(a.add(b)); }
+
+    /**
+     * {@code this + c}. A Java {@code float} or {@code double} scalar counts as a Python float (an
+     * integer tensor gives float32), a {@code long} or {@code int} as a Python int (an integer
+     * tensor keeps its dtype and wraps on overflow), as in PyTorch.
+     */
     public Tensor add(float c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, c); }
+    public Tensor add(double c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, c, DType.Category.FLOATING); }
+    public Tensor add(long c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, c, DType.Category.INTEGER); }
+    public Tensor sub(double c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, -c, DType.Category.FLOATING); }
+    public Tensor sub(long c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, -c, DType.Category.INTEGER); }
+    public Tensor mul(double c) { return Pointwise.scalar(Pointwise.Scalar.MUL, this, c, DType.Category.FLOATING); }
+    public Tensor mul(long c) { return Pointwise.scalar(Pointwise.Scalar.MUL, this, c, DType.Category.INTEGER); }
+    /** True division: an integer tensor gives float32. */
+    public Tensor div(double c) { return Pointwise.scalar(Pointwise.Scalar.MUL, this, 1 / c, DType.Category.FLOATING); }
+    public Tensor div(long c) { return div((double) c); }
     public Tensor sub(float c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, -c); }
     public Tensor mul(float c) { return Pointwise.scalar(Pointwise.Scalar.MUL, this, c); }
     public Tensor div(float c) { return Pointwise.scalar(Pointwise.Scalar.MUL, this, 1f / c); }
@@ -321,18 +555,20 @@ public final class Tensor {
     public Tensor sigmoid() { return Pointwise.unary(Pointwise.Unary.SIGMOID, this); }
     public Tensor relu() { return Pointwise.unary(Pointwise.Unary.RELU, this); }
 
-    /** 1 where equal, else 0, as float32 (for counting correct predictions). */
-    public Tensor eq(Tensor other) {
-        if (!Arrays.equals(shape, other.shape)) {
-            throw new IllegalArgumentException("eq: shapes " + Shapes.str(shape) + " and " + Shapes.str(other.shape) + " differ");
-        }
-        float[] out = new float[numel()];
-        for (int i = 0; i < out.length; i++) out[i] = getFlat(i) == other.getFlat(i) ? 1f : 0f;
-        return of(out, shape);
-    }
+    /** Elementwise {@code ==} with broadcasting and promotion, as a bool tensor. */
+    public Tensor eq(Tensor other) { return Compare.apply(Compare.Fn.EQ, this, other); }
+    public Tensor ne(Tensor other) { return Compare.apply(Compare.Fn.NE, this, other); }
+    public Tensor lt(Tensor other) { return Compare.apply(Compare.Fn.LT, this, other); }
+    public Tensor le(Tensor other) { return Compare.apply(Compare.Fn.LE, this, other); }
+    public Tensor gt(Tensor other) { return Compare.apply(Compare.Fn.GT, this, other); }
+    public Tensor ge(Tensor other) { return Compare.apply(Compare.Fn.GE, this, other); }
+    public Tensor eq(double c) { return eq(wrapped(c)); }
+    public Tensor gt(double c) { return gt(wrapped(c)); }
+    public Tensor lt(double c) { return lt(wrapped(c)); }
 
-    private double getFlat(int i) {
-        return floats != null ? floats[i] : longs[i];
+    /** A zero-dimensional float64 tensor: in promotion it counts like a Java scalar of its category. */
+    private static Tensor wrapped(double c) {
+        return of(DType.FLOAT64, new double[] {c});
     }
 
     // ---------------------------------------------------------------- in place (no autograd)
@@ -344,44 +580,124 @@ public final class Tensor {
 
     private Tensor inPlace(Binary.Fn fn, Tensor other) {
         checkInPlace(fn.name().toLowerCase(java.util.Locale.ROOT) + "_");
-        Binary.inPlace(fn, this, other);
+        DType result = DType.resultType(this, other);
+        if (fn == Binary.Fn.DIV && !result.isFloatingPoint()) result = DType.DEFAULT_FLOAT;
+        checkCast(result);
+        if (whole && dtype == DType.FLOAT32) {
+            Binary.inPlace(fn, this, other);
+        } else {
+            int[] out = Shapes.broadcast(fn.name().toLowerCase(java.util.Locale.ROOT) + "_", shape, other.shape);
+            if (!Arrays.equals(out, shape)) {
+                throw new IllegalArgumentException(fn.name().toLowerCase(java.util.Locale.ROOT) + "_: output with shape " + Shapes.str(shape)
+                        + " doesn't match the broadcast shape " + Shapes.str(out));
+            }
+            try (GradMode.Scope ignored = GradMode.noGrad()) {
+                writeFrom(Binary.apply(fn, this, other));
+            }
+        }
+        storage.bumpVersion();
         return this;
+    }
+
+    private void checkCast(DType result) {
+        if (!DType.canCast(result, dtype)) {
+            throw new IllegalArgumentException("result type " + result.scalarTypeName() + " can't be cast to the desired output type "
+                    + dtype.scalarTypeName());
+        }
     }
 
     public Tensor add_(float c) {
         checkInPlace("add_");
-        float[] d = data();
-        for (int i = 0; i < d.length; i++) d[i] += c;
+        checkCast(DType.resultType(dtype, DType.Category.FLOATING));
+        if (whole && dtype == DType.FLOAT32) {
+            float[] d = storage.floats();
+            for (int i = 0; i < d.length; i++) d[i] += c;
+        } else {
+            try (GradMode.Scope ignored = GradMode.noGrad()) {
+                writeFrom(add(c));
+            }
+        }
+        storage.bumpVersion();
         return this;
     }
 
     public Tensor mul_(float c) {
         checkInPlace("mul_");
-        float[] d = data();
-        for (int i = 0; i < d.length; i++) d[i] *= c;
+        checkCast(DType.resultType(dtype, DType.Category.FLOATING));
+        if (whole && dtype == DType.FLOAT32) {
+            float[] d = storage.floats();
+            for (int i = 0; i < d.length; i++) d[i] *= c;
+        } else {
+            try (GradMode.Scope ignored = GradMode.noGrad()) {
+                writeFrom(mul(c));
+            }
+        }
+        storage.bumpVersion();
         return this;
     }
 
-    public Tensor fill_(float value) {
+    public Tensor fill_(double value) {
         checkInPlace("fill_");
-        if (floats != null) Arrays.fill(floats, value); else Arrays.fill(longs, (long) value);
+        if (whole && dtype == DType.FLOAT32) {
+            Arrays.fill(storage.floats(), (float) value);
+        } else {
+            HostStorage one = HostStorage.allocate(dtype, 1);
+            one.setDouble(0, value);
+            Strided.scatter(storage, Strided.indices(shape, strides, offset), one, new int[numel()]);
+        }
+        storage.bumpVersion();
         return this;
     }
 
     public Tensor zero_() {
-        return fill_(0f);
+        return fill_(0);
     }
 
-    /** Copies {@code src}'s values into this tensor (same number of elements). */
+    /**
+     * Copies {@code src}'s values into this tensor, broadcasting {@code src} to this shape and
+     * converting its dtype, as PyTorch's {@code copy_}; writes through a view reach its base.
+     */
     public Tensor copy_(Tensor src) {
         checkInPlace("copy_");
-        if (src.numel() != numel() || src.dtype != dtype) {
-            throw new IllegalArgumentException("copy_: cannot copy " + src.dtype.torchName() + Shapes.str(src.shape) + " into "
-                    + dtype.torchName() + Shapes.str(shape));
+        if (!Arrays.equals(src.shape, shape)) {
+            int[] b;
+            try {
+                b = Shapes.broadcast("copy_", shape, src.shape);
+            } catch (IllegalArgumentException e) {
+                b = null;
+            }
+            if (b == null || !Arrays.equals(b, shape)) {
+                throw new IllegalArgumentException("copy_: the source of shape " + Shapes.str(src.shape) + " cannot be broadcast to "
+                        + "the destination's shape " + Shapes.str(shape));
+            }
         }
-        if (floats != null) System.arraycopy(src.floats, 0, floats, 0, floats.length);
-        else System.arraycopy(src.longs, 0, longs, 0, longs.length);
+        writeFrom(src);
+        storage.bumpVersion();
         return this;
+    }
+
+    /** Writes src (broadcastable to this shape) into this tensor's elements, converting dtypes. */
+    private void writeFrom(Tensor src) {
+        if (whole && src.whole && src.dtype == dtype && Arrays.equals(src.shape, shape)) {
+            System.arraycopy(src.storage.array(), 0, storage.array(), 0, storage.length());
+            return;
+        }
+        if (src.dtype == dtype && Arrays.equals(src.shape, shape) && src.storage != storage && Strided.isContiguous(shape, strides)
+                && Strided.isContiguous(src.shape, src.strides)) { // two row-major blocks, e.g. cat along dimension 0
+            System.arraycopy(src.storage.array(), src.offset, storage.array(), offset, numel());
+            return;
+        }
+        int[] srcStrides = Shapes.broadcastStridesOf(src.shape, src.strides, shape);
+        int[] from = Strided.indices(shape, srcStrides, src.offset);
+        int[] to = Strided.indices(shape, strides, offset);
+        if (src.storage == storage) { // overlapping source: read everything before writing
+            HostStorage copy = HostStorage.wrap(dtype, Strided.gather(src.storage, from));
+            from = new int[from.length];
+            for (int i = 0; i < from.length; i++) from[i] = i;
+            Strided.scatter(storage, to, copy, from);
+            return;
+        }
+        Strided.scatter(storage, to, src.storage, from);
     }
 
     private void checkInPlace(String op) {
@@ -395,10 +711,11 @@ public final class Tensor {
 
     public Tensor matmul(Tensor other) { return MatMul.apply(this, other); }
     public Tensor mm(Tensor other) { return MatMul.apply(this, other); }
-    /** Transpose of a 2-d tensor. */
+
+    /** Transpose of a tensor with at most 2 dimensions (a view). */
     public Tensor t() {
-        if (dim() != 2) throw new IllegalArgumentException("t() expects a tensor with <= 2 dimensions, but self is " + dim() + "D");
-        return permute(1, 0);
+        if (dim() > 2) throw new IllegalArgumentException("t() expects a tensor with <= 2 dimensions, but self is " + dim() + "D");
+        return dim() < 2 ? this : ShapeOps.transpose(this, 0, 1, "TBackward0");
     }
 
     // ---------------------------------------------------------------- reductions
@@ -424,17 +741,20 @@ public final class Tensor {
     /** Sample standard deviation (Bessel's correction), over all elements. */
     public Tensor std() { return var().sqrt(); }
 
-    // ---------------------------------------------------------------- shapes
+    // ---------------------------------------------------------------- shapes and views
 
+    /** Same storage, new shape (one -1 allowed); raises PyTorch's error where the strides cannot express it. */
     public Tensor view(int... shape) { return ShapeOps.view(this, shape); }
-    public Tensor reshape(int... shape) { return ShapeOps.view(this, shape); }
+    /** A view where the strides allow one, else a row-major copy. */
+    public Tensor reshape(int... shape) { return ShapeOps.reshape(this, shape); }
     public Tensor flatten() { return flatten(0, -1); }
     public Tensor flatten(int startDim) { return flatten(startDim, -1); }
 
     public Tensor flatten(int startDim, int endDim) {
-        if (dim() == 0) return view(1);
+        if (dim() == 0) return reshape(1);
         int s = Shapes.wrapDim("flatten", startDim, dim()), e = Shapes.wrapDim("flatten", endDim, dim());
         if (s > e) throw new IllegalArgumentException("flatten() has invalid args: start_dim cannot come after end_dim");
+        if (s == e) return this;
         int[] ns = new int[dim() - (e - s)];
         int k = 0;
         for (int i = 0; i < s; i++) ns[k++] = shape[i];
@@ -442,54 +762,39 @@ public final class Tensor {
         for (int i = s; i <= e; i++) m *= shape[i];
         ns[k++] = m;
         for (int i = e + 1; i < dim(); i++) ns[k++] = shape[i];
-        return view(ns);
+        return reshape(ns);
     }
 
-    public Tensor unsqueeze(int dim) {
-        int d = Shapes.wrapDim("unsqueeze", dim, dim() + 1);
-        int[] ns = new int[dim() + 1];
-        for (int i = 0, k = 0; i < ns.length; i++) ns[i] = i == d ? 1 : shape[k++];
-        return view(ns);
-    }
+    public Tensor unsqueeze(int dim) { return ShapeOps.unsqueeze(this, dim); }
 
-    public Tensor squeeze(int dim) {
-        int d = Shapes.wrapDim("squeeze", dim, dim());
-        if (shape[d] != 1) return this;
-        int[] ns = new int[dim() - 1];
-        for (int i = 0, k = 0; i < shape.length; i++) if (i != d) ns[k++] = shape[i];
-        return view(ns);
-    }
+    /** Removes {@code dim} if its size is 1 (a view). */
+    public Tensor squeeze(int dim) { return ShapeOps.squeeze(this, dim); }
+
+    /** Removes every dimension of size 1 (a view). */
+    public Tensor squeeze() { return ShapeOps.squeeze(this); }
 
     public Tensor permute(int... dims) { return ShapeOps.permute(this, dims); }
 
-    public Tensor transpose(int dim0, int dim1) {
-        int[] p = new int[dim()];
-        for (int i = 0; i < p.length; i++) p[i] = i;
-        int a = Shapes.wrapDim("transpose", dim0, dim()), b = Shapes.wrapDim("transpose", dim1, dim());
-        p[a] = b;
-        p[b] = a;
-        return permute(p);
-    }
+    public Tensor transpose(int dim0, int dim1) { return ShapeOps.transpose(this, dim0, dim1, "TransposeBackward0"); }
 
-    /** Elements [start, start+length) along {@code dim} (a copy). */
+    /** A view repeating dimensions of size 1 (stride 0); -1 keeps a size, new leading dimensions may be added. */
+    public Tensor expand(int... sizes) { return ShapeOps.expand(this, sizes); }
+
+    public Tensor expandAs(Tensor other) { return expand(other.shape); }
+
+    /** Elements [start, start+length) along {@code dim} (a view). */
     public Tensor narrow(int dim, int start, int length) { return ShapeOps.narrow(this, dim, start, length); }
 
-    /** Elements [start, end) along {@code dim}, like {@code x[:, start:end]}. */
-    public Tensor slice(int dim, int start, int end) {
-        int d = Shapes.wrapDim("slice", dim, dim());
-        int s = Math.max(0, start < 0 ? start + shape[d] : start);
-        int e = Math.min(shape[d], end < 0 ? end + shape[d] : end);
-        return narrow(d, s, Math.max(0, e - s));
-    }
+    /** Elements [start, end) along {@code dim}, like {@code x[:, start:end]} (a view; out-of-range bounds are clamped). */
+    public Tensor slice(int dim, int start, int end) { return slice(dim, start, end, 1); }
 
-    /** One index along {@code dim}, that dimension removed: {@code x[:, i]}. */
-    public Tensor select(int dim, int index) {
-        int d = Shapes.wrapDim("select", dim, dim());
-        int i = index < 0 ? index + shape[d] : index;
-        return narrow(d, i, 1).squeeze(d);
-    }
+    /** Elements start, start+step, ... below end along {@code dim}, like {@code x[:, start:end:step]} (a view). */
+    public Tensor slice(int dim, int start, int end, int step) { return ShapeOps.slice(this, dim, start, end, step); }
 
-    /** {@code torch.chunk}: pieces of ceil(size/chunks) along dim, the last smaller, maybe fewer pieces. */
+    /** One index along {@code dim}, that dimension removed: {@code x[:, i]} (a view). */
+    public Tensor select(int dim, int index) { return ShapeOps.select(this, dim, index); }
+
+    /** {@code torch.chunk}: pieces of ceil(size/chunks) along dim, the last smaller, maybe fewer pieces (views). */
     public List<Tensor> chunk(int chunks, int dim) {
         if (chunks <= 0) throw new IllegalArgumentException("chunk expects `chunks` to be greater than 0, got: " + chunks);
         int d = Shapes.wrapDim("chunk", dim, dim());
@@ -497,7 +802,7 @@ public final class Tensor {
         return split(Math.max(per, 1), d);
     }
 
-    /** {@code torch.split} with one size: pieces of {@code size} along dim, the last smaller. */
+    /** {@code torch.split} with one size: pieces of {@code size} along dim, the last smaller (views). */
     public List<Tensor> split(int size, int dim) {
         if (size <= 0) throw new IllegalArgumentException("split expects split_size be positive, got " + size);
         int d = Shapes.wrapDim("split", dim, dim());
@@ -509,15 +814,23 @@ public final class Tensor {
 
     public static Tensor cat(List<Tensor> tensors, int dim) { return ShapeOps.cat(tensors, dim); }
 
-    /** A float32 copy of an int64 tensor, or this. */
+    /** This tensor converted to {@code target} (this one itself when it already is; a copy otherwise). */
+    public Tensor to(DType target) {
+        if (target == dtype) return this;
+        return ShapeOps.convert(this, target);
+    }
+
+    /** A float32 copy of a tensor of another dtype, or this. */
     public Tensor toFloat() {
-        if (floats != null) return this;
-        float[] d = new float[longs.length];
-        for (int i = 0; i < d.length; i++) d[i] = longs[i];
-        return of(d, shape);
+        return to(DType.FLOAT32);
     }
 
     // ---------------------------------------------------------------- devices
+
+    /** {@code to(device, dtype)}: moves and converts. */
+    public Tensor to(Device target, DType type) {
+        return to(target).to(type);
+    }
 
     /** Moves the tensor to a device; only {@code cpu} exists in this build. */
     public Tensor to(Device target) {
@@ -538,9 +851,9 @@ public final class Tensor {
     /** |a - b| <= atol + rtol * |b| everywhere, with equal shapes. */
     public boolean allClose(Tensor other, double rtol, double atol) {
         if (!Arrays.equals(shape, other.shape)) return false;
-        for (int i = 0; i < numel(); i++) {
-            double a = getFlat(i), b = other.getFlat(i);
-            if (!(Math.abs(a - b) <= atol + rtol * Math.abs(b))) return false;
+        double[] a = contiguousDoubles(), b = other.contiguousDoubles();
+        for (int i = 0; i < a.length; i++) {
+            if (!(Math.abs(a[i] - b[i]) <= atol + rtol * Math.abs(b[i]))) return false;
         }
         return true;
     }

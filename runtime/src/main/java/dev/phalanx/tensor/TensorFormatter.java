@@ -5,7 +5,8 @@ import java.util.Locale;
 /**
  * Prints tensors the way PyTorch does: {@code tensor([[1., 1.],\n        [1., 1.]])}, four
  * decimals, integral values as {@code 2.}, scientific notation when magnitudes span more than
- * 1000x, summarised with "..." beyond 1000 elements, and the autograd suffix.
+ * 1000x, summarised with "..." beyond 1000 elements, {@code True}/{@code False} for bool, the
+ * dtype where the values do not show it, and the autograd suffix.
  */
 final class TensorFormatter {
 
@@ -21,9 +22,12 @@ final class TensorFormatter {
         if (t.numel() == 0 && t.dim() > 0) {
             b.append("[]");
         } else {
-            body(b, t, style, 0, 0, PREFIX.length(), summarize);
+            body(b, t.shape(), style, 0, 0, PREFIX.length(), summarize);
         }
         if (t.numel() == 0 && t.dim() > 0) b.append(", size=(").append(sizeTuple(t.shape())).append(')');
+        // PyTorch names the dtype unless the values show it: float32, and non-empty int64 and bool
+        boolean shown = t.dtype() == DType.FLOAT32 || (t.numel() > 0 && (t.dtype() == DType.INT64 || t.dtype() == DType.BOOL));
+        if (!shown) b.append(", dtype=").append(t.dtype().torchName());
         if (t.gradFn() != null) b.append(", grad_fn=<").append(t.gradFn().name()).append('>');
         else if (t.requiresGrad()) b.append(", requires_grad=True");
         return b.append(')').toString();
@@ -35,10 +39,9 @@ final class TensorFormatter {
         return s.length == 1 ? b.append(',').toString() : b.toString();
     }
 
-    private static void body(StringBuilder b, Tensor t, Style style, int dim, int offset, int indent, boolean summarize) {
-        int[] shape = t.shape();
+    private static void body(StringBuilder b, int[] shape, Style style, int dim, int offset, int indent, boolean summarize) {
         if (shape.length == 0) {
-            b.append(style.format(t, 0));
+            b.append(style.format(0));
             return;
         }
         int n = shape[dim];
@@ -55,7 +58,7 @@ final class TensorFormatter {
                     item = " ..."; // PyTorch writes the ellipsis item as " ..."
                     i = n - EDGE_ITEMS - 1;
                 } else {
-                    item = pad(style.format(t, offset + i), style.width);
+                    item = pad(style.format(offset + i), style.width);
                 }
                 if (printed > 0) {
                     b.append(',');
@@ -74,7 +77,7 @@ final class TensorFormatter {
                     continue;
                 }
                 if (i > 0) b.append(sep);
-                body(b, t, style, dim + 1, offset + i * stride, indent + 1, summarize);
+                body(b, shape, style, dim + 1, offset + i * stride, indent + 1, summarize);
             }
         }
         b.append(']');
@@ -84,49 +87,55 @@ final class TensorFormatter {
         return s.length() >= width ? s : " ".repeat(width - s.length()) + s;
     }
 
-    /** How every element of one tensor is written: integer, fixed or scientific, and the common width. */
+    /** How every element of one tensor is written: bool, integer, fixed or scientific, and the common width. */
     private static final class Style {
-        final boolean integer, sci, longs;
+        final long[] longs;     // integer and bool tensors
+        final double[] doubles; // floating tensors
+        final boolean bool, integer, sci;
         int width;
 
-        private Style(boolean integer, boolean sci, boolean longs) {
+        private Style(long[] longs, double[] doubles, boolean bool, boolean integer, boolean sci) {
+            this.longs = longs;
+            this.doubles = doubles;
+            this.bool = bool;
             this.integer = integer;
             this.sci = sci;
-            this.longs = longs;
         }
 
         static Style of(Tensor t) {
-            if (t.dtype() == DType.INT64) {
-                Style s = new Style(true, false, true);
-                for (long v : t.longData()) s.width = Math.max(s.width, Long.toString(v).length());
-                return s;
-            }
-            float[] d = t.data();
-            boolean integer = true;
-            double maxAbs = 0, minAbs = Double.MAX_VALUE;
-            for (float v : d) {
-                if (!Float.isFinite(v)) continue;
-                if (v != Math.ceil(v)) integer = false;
-                double a = Math.abs(v);
-                if (a != 0) {
-                    maxAbs = Math.max(maxAbs, a);
-                    minAbs = Math.min(minAbs, a);
+            Style s;
+            if (!t.dtype().isFloatingPoint()) {
+                s = new Style(t.contiguousLongs(), null, t.dtype() == DType.BOOL, true, false);
+            } else {
+                double[] d = t.contiguousDoubles();
+                boolean integer = true;
+                double maxAbs = 0, minAbs = Double.MAX_VALUE;
+                for (double v : d) {
+                    if (!Double.isFinite(v)) continue;
+                    if (v != Math.ceil(v)) integer = false;
+                    double a = Math.abs(v);
+                    if (a != 0) {
+                        maxAbs = Math.max(maxAbs, a);
+                        minAbs = Math.min(minAbs, a);
+                    }
                 }
+                boolean sci;
+                if (maxAbs == 0) sci = false;
+                else if (integer) sci = maxAbs > 1e8;
+                else sci = maxAbs / minAbs > 1000 || maxAbs > 1e8 || minAbs < 1e-4;
+                s = new Style(null, d, false, integer, sci);
             }
-            boolean sci;
-            if (maxAbs == 0) sci = false;
-            else if (integer) sci = maxAbs > 1e8;
-            else sci = maxAbs / minAbs > 1000 || maxAbs > 1e8 || minAbs < 1e-4;
-            Style s = new Style(integer, sci, false);
-            for (int i = 0; i < d.length; i++) s.width = Math.max(s.width, s.format(t, i).length());
+            int n = s.longs != null ? s.longs.length : s.doubles.length;
+            for (int i = 0; i < n; i++) s.width = Math.max(s.width, s.format(i).length());
             return s;
         }
 
-        String format(Tensor t, int i) {
-            if (longs) return Long.toString(t.longData()[i]);
-            float v = t.data()[i];
-            if (Float.isNaN(v)) return "nan";
-            if (Float.isInfinite(v)) return v > 0 ? "inf" : "-inf";
+        String format(int i) {
+            if (bool) return longs[i] != 0 ? "True" : "False";
+            if (longs != null) return Long.toString(longs[i]);
+            double v = doubles[i];
+            if (Double.isNaN(v)) return "nan";
+            if (Double.isInfinite(v)) return v > 0 ? "inf" : "-inf";
             if (sci) return String.format(Locale.ROOT, "%.4e", v);
             if (integer) return String.format(Locale.ROOT, "%.0f.", v);
             return String.format(Locale.ROOT, "%.4f", v);

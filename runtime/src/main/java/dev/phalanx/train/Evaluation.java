@@ -8,25 +8,34 @@ import dev.phalanx.data.Batch;
 import dev.phalanx.data.DataLoader;
 import dev.phalanx.tensor.Tensor;
 
-/** Accuracy over a test set, overall and per class, and the confusion matrix. */
-public record Evaluation(int correct, int total, int[][] confusion, List<String> classes) {
+/**
+ * Accuracy over a test set, overall and per class, the confusion matrix, and the predicted
+ * class of the first {@link #SAMPLES} test images (for the labelled image grid, {@link SampleGrid}).
+ */
+public record Evaluation(int correct, int total, int[][] confusion, List<String> classes, int[] samplePredictions) {
+
+    /** How many of the first test images keep their prediction: the blitz shows a grid of a few. */
+    public static final int SAMPLES = 32;
 
     public static Evaluation run(UnaryOperator<Tensor> forward, DataLoader loader, List<String> classes) {
         int k = classes.size();
         int[][] confusion = new int[k][k];
         int correct = 0, total = 0;
+        int[] samples = new int[SAMPLES];
+        int kept = 0;
         try (DataLoader.Epoch epoch = loader.epoch(0)) {
             for (Batch b : epoch) {
                 Tensor predicted = forward.apply(b.inputs()).argmax(1);
                 long[] p = predicted.longData(), y = b.labels().longData();
                 for (int i = 0; i < y.length; i++) {
                     confusion[(int) y[i]][(int) p[i]]++;
+                    if (kept < SAMPLES) samples[kept++] = (int) p[i];
                     if (p[i] == y[i]) correct++;
                     total++;
                 }
             }
         }
-        return new Evaluation(correct, total, confusion, classes);
+        return new Evaluation(correct, total, confusion, classes, java.util.Arrays.copyOf(samples, kept));
     }
 
     public double accuracy() {

@@ -40,13 +40,36 @@ public final class Metrics implements AutoCloseable {
         }
     }
 
+    /**
+     * Told of every row as it is written, for a live view of the run (the service's event
+     * stream). Called on the training thread: return quickly.
+     */
+    public interface Listener {
+        Listener NONE = new Listener() { };
+
+        /** The run (re)starts at this step; rows after it, from an interrupted earlier attempt, are gone. */
+        default void started(long step) { }
+
+        /** A loss point, every {@code train.metrics-every} steps. */
+        default void step(Row row) { }
+
+        /** An epoch's end: the accuracy row and the whole evaluation. */
+        default void epoch(Row row, Evaluation evaluation) { }
+    }
+
     private final Path runDir, csv;
+    private final Listener listener;
     private final List<Row> rows = new ArrayList<>();
     private final TensorBoardWriter tensorboard;
     private final String title;
 
     public Metrics(Path runDir, String title, long resumeStep) throws IOException {
+        this(runDir, title, resumeStep, Listener.NONE);
+    }
+
+    public Metrics(Path runDir, String title, long resumeStep, Listener listener) throws IOException {
         this.runDir = runDir;
+        this.listener = listener == null ? Listener.NONE : listener;
         this.title = title;
         this.csv = runDir.resolve("metrics.csv");
         Files.createDirectories(runDir);
@@ -65,19 +88,32 @@ public final class Metrics implements AutoCloseable {
         for (Row r : rows) b.append(r.csv()).append('\n');
         AtomicFiles.writeBytes(csv, b.toString().getBytes(StandardCharsets.UTF_8));
         this.tensorboard = new TensorBoardWriter(runDir);
+        this.listener.started(resumeStep);
     }
 
     public void step(long step, int epoch, double loss, double lr, double imagesPerSecond) throws IOException {
-        add(new Row(step, epoch, loss, lr, imagesPerSecond, Double.NaN));
+        Row row = new Row(step, epoch, loss, lr, imagesPerSecond, Double.NaN);
+        add(row);
         tensorboard.scalar("train/loss", step, loss);
         tensorboard.scalar("train/lr", step, lr);
         tensorboard.scalar("train/images_per_s", step, imagesPerSecond);
+        listener.step(row);
     }
 
     public void epoch(long step, int epoch, double accuracy) throws IOException {
-        add(new Row(step, epoch, Double.NaN, Double.NaN, Double.NaN, accuracy));
+        epoch(step, epoch, accuracy, null);
+    }
+
+    public void epoch(long step, int epoch, Evaluation evaluation) throws IOException {
+        epoch(step, epoch, evaluation.accuracy(), evaluation);
+    }
+
+    private void epoch(long step, int epoch, double accuracy, Evaluation evaluation) throws IOException {
+        Row row = new Row(step, epoch, Double.NaN, Double.NaN, Double.NaN, accuracy);
+        add(row);
         tensorboard.scalar("test/accuracy", step, accuracy);
         writeReport();
+        listener.epoch(row, evaluation);
     }
 
     private void add(Row r) throws IOException {

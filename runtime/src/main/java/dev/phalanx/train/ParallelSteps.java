@@ -7,13 +7,13 @@ import dev.phalanx.parallel.DataParallel;
 import dev.phalanx.parallel.Replica;
 import dev.phalanx.tensor.Tensor;
 
-/** Several replicas through the actor runtime. */
-final class ParallelSteps implements StepRunner {
+/** Replicas through the actor runtime: its own actor system, or a coordinator spawned in the caller's. */
+public final class ParallelSteps implements StepRunner {
 
     private final DataParallel dp;
     private final String backend;
 
-    ParallelSteps(DataParallel dp, String backend) {
+    public ParallelSteps(DataParallel dp, String backend) {
         this.dp = dp;
         this.backend = backend;
     }

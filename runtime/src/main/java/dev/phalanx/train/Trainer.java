@@ -5,9 +5,12 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import dev.phalanx.bench.ModelZoo;
@@ -40,12 +43,39 @@ import dev.phalanx.tensor.Tensor;
  */
 public final class Trainer {
 
-    /** What the caller decides: where, whether to resume, where output goes, and the stop flag. */
+    /**
+     * What the caller decides: where, whether to resume (and from which step: empty for the newest
+     * checkpoint that verifies), whether to start over in a folder that holds another run, where
+     * output goes, and the stop flag; a service also gives where the steps run ({@code runners},
+     * default {@link #runner}) and who watches the metrics ({@code listener}).
+     */
     public record Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
-                          AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook) {
+                          AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook, OptionalLong resumeStep, boolean overwrite,
+                          RunnerFactory runners, Metrics.Listener listener) {
         public Options {
             if (stopRequested == null) stopRequested = new AtomicBoolean();
             if (writeHook == null) writeHook = Checkpoints.WriteHook.NONE;
+            if (resumeStep == null) resumeStep = OptionalLong.empty();
+            if (resumeStep.isPresent()) resume = true;
+            if (resume && overwrite) throw new IllegalArgumentException("--resume and --overwrite exclude each other: continue the run, or start it over");
+            if (runners == null) runners = (r, train) -> runner(r);
+            if (listener == null) listener = Metrics.Listener.NONE;
+        }
+
+        public Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
+                       AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook) {
+            this(runDir, resume, out, err, terminal, stopRequested, writeHook, OptionalLong.empty(), false, null, null);
+        }
+
+        public Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
+                       AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook, OptionalLong resumeStep, boolean overwrite) {
+            this(runDir, resume, out, err, terminal, stopRequested, writeHook, resumeStep, overwrite, null, null);
+        }
+
+        public Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
+                       AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook, RunnerFactory runners,
+                       Metrics.Listener listener) {
+            this(runDir, resume, out, err, terminal, stopRequested, writeHook, OptionalLong.empty(), false, runners, listener);
         }
     }
 
@@ -59,12 +89,22 @@ public final class Trainer {
         }
     }
 
-    private final Recipe recipe;
+    /** The run folder's record of the values a resume changed, one line per change. */
+    public static final String RECIPE_CHANGES = "recipe-changes.log";
+
+    /** Where the steps run, given the recipe and its training set: a service or cluster mode puts its own runner here. */
+    public interface RunnerFactory {
+        StepRunner create(Recipe recipe, ImageDataset train) throws Exception;
+    }
+
+    private Recipe recipe; // the run's own recipe once a resume has merged it in
     private final Options o;
+    private RunnerFactory runners;
 
     public Trainer(Recipe recipe, Options options) {
         this.recipe = recipe;
         this.o = options;
+        this.runners = options.runners();
     }
 
     /** The data set's train or test split, as the recipe says: found, downloaded, or the embedded sample. */
@@ -85,7 +125,7 @@ public final class Trainer {
             if (recipe.download()) {
                 Path target = configured != null ? configured : Path.of("data", info.name());
                 dir = new Downloader(log).fetch(info, target);
-            } else if (recipe.allowSample() && info.name().equals(DataSets.FASHION_MNIST.name())) {
+            } else if (recipe.allowSample() && !e.named() && info.name().equals(DataSets.FASHION_MNIST.name())) {
                 if (train) {
                     log.println(info.title() + " not found (looked in " + String.join(", ", e.searched().stream().map(Path::toString).toList())
                             + "): using the embedded sample of 3000 training and 1000 test images. For the full set: " + info.howToGet() + ".");
@@ -100,7 +140,7 @@ public final class Trainer {
         return d;
     }
 
-    static Optimizer optimizer(Recipe r, List<Tensor> params) {
+    public static Optimizer optimizer(Recipe r, List<Tensor> params) {
         return switch (r.optimizer()) {
             case "sgd" -> new SGD(params, r.lr(), r.momentum(), r.dampening(), r.weightDecay(), r.nesterov());
             case "adam" -> new Adam(params, r.lr(), r.beta1(), r.beta2(), r.eps(), r.weightDecay());
@@ -117,40 +157,126 @@ public final class Trainer {
             CpuBackend backend = CpuBackend.create(r.threads(), r.kernels());
             return new LocalSteps(spec.build(new Generator(r.seed())), p -> optimizer(r, p), F::crossEntropy, backend);
         }
-        DataParallel dp = DataParallel.builder(() -> spec.build(new Generator(r.seed())))
+        return new ParallelSteps(parallel(r).build(), backendName(r));
+    }
+
+    /** The recipe's data-parallel runtime, to build, or to spawn as an actor ({@code spec()}, {@code settings()}). */
+    public static DataParallel.Builder parallel(Recipe r) {
+        ModelZoo.Spec spec = ModelZoo.get(r.model());
+        return DataParallel.builder(() -> spec.build(new Generator(r.seed())))
                 .replicas(r.replicas()).threadsPerReplica(r.threads()).kernels(r.kernels())
                 .optimizer(p -> optimizer(r, p)).loss(F::crossEntropy)
-                .stepTimeout(r.stepTimeout()).checksumEvery(r.checksumEvery()).build();
-        String backend;
+                .stepTimeout(r.stepTimeout()).checksumEvery(r.checksumEvery());
+    }
+
+    /** What each replica's CPU backend is, for the start-up line. */
+    public static String backendName(Recipe r) {
         try (CpuBackend b = CpuBackend.create(r.threads(), r.kernels())) {
-            backend = b.describe();
+            return b.describe();
         }
-        return new ParallelSteps(dp, backend);
+    }
+
+    /** Runs the steps through {@code factory} instead of {@link #runner(Recipe)}. */
+    public Trainer withRunner(RunnerFactory factory) {
+        this.runners = factory;
+        return this;
+    }
+
+    private StepRunner startRunner(ImageDataset train) throws IOException {
+        try {
+            return runners.create(recipe, train);
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new TrainingException(e.getMessage(), e);
+        }
     }
 
     public Outcome run() throws IOException {
-        Files.createDirectories(o.runDir());
+        try (RunFolder folder = RunFolder.lock(o.runDir())) {
+            Checkpoints checkpoints = new Checkpoints(o.runDir(), recipe.keepCheckpoints(), o.writeHook());
+            for (Path p : checkpoints.sweep()) o.err().println("removed " + p + ", left by a run that was killed while writing a checkpoint");
+            folder.sweep();
+            Checkpoints.Loaded resumeFrom = null;
+            if (o.resume()) {
+                resumeFrom = resumePoint(checkpoints);
+            } else if (o.overwrite()) {
+                List<Path> removed = folder.clearOutputs(checkpoints);
+                if (!removed.isEmpty()) o.out().println("--overwrite: deleted the earlier run's " + String.join(", ", removed.stream()
+                        .map(p -> o.runDir().relativize(p).toString()).toList()) + " in " + o.runDir());
+            } else if (checkpoints.any()) {
+                throw new TrainingException(o.runDir() + " holds the checkpoints of another run (the newest: "
+                        + checkpoints.stepsNewestFirst().get(0).getFileName() + "): continue it with --resume, start it over with --overwrite, "
+                        + "or train into another folder with --out", null);
+            }
+            return run(checkpoints, resumeFrom);
+        }
+    }
+
+    /** The checkpoint a resume starts from, with the run's own recipe merged in; null when the folder has none yet. */
+    private Checkpoints.Loaded resumePoint(Checkpoints checkpoints) throws IOException {
+        Optional<Checkpoints.Loaded> found;
+        try {
+            found = checkpoints.resume(o.resumeStep(), w -> o.err().println("warning: " + w));
+        } catch (Checkpoints.DamagedException e) {
+            throw new TrainingException(e.getMessage(), e);
+        }
+        if (found.isEmpty()) {
+            o.out().println("Nothing to resume in " + checkpoints.folder() + ": starting from the beginning");
+            return null;
+        }
+        Checkpoints.Loaded last = found.get();
+        checkpoints.supersedeAfter(last.state().step(), m -> o.out().println("Resuming from an earlier step: " + m));
+        Path runRecipe = o.runDir().resolve("recipe.conf");
+        if (!Files.isRegularFile(runRecipe)) return last;
+        Recipe own = Recipe.load(runRecipe);
+        List<Recipe.Change> changes = new ArrayList<>();
+        Recipe merged = recipe.continuing(own, changes);
+        TrainState state = last.state();
+        List<String> lines = new ArrayList<>();
+        for (Recipe.Change c : changes) {
+            String line = c.toString();
+            if (c.key().equals("train.batch-size") && own.batchSize() != merged.batchSize()) {
+                // the epoch goes on from the same image: the data order depends only on (seed, epoch)
+                long image = (long) state.batch() * own.batchSize();
+                int batch = (int) (image / merged.batchSize());
+                state = new TrainState(state.step(), state.epoch(), batch, state.runningLoss(), state.runningCount(), state.images(), state.seed());
+                line += "; epoch " + (state.epoch() + 1) + " goes on from image " + (long) batch * merged.batchSize();
+            }
+            lines.add(line);
+            o.out().println("changed on resume: " + line);
+        }
+        if (!lines.isEmpty()) {
+            StringBuilder log = new StringBuilder();
+            for (String l : lines) log.append(java.time.Instant.now()).append(" resumed at step ").append(state.step()).append(": ").append(l).append('\n');
+            Files.writeString(o.runDir().resolve(RECIPE_CHANGES), log.toString(), StandardCharsets.UTF_8,
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        }
+        recipe = merged;
+        return new Checkpoints.Loaded(last.dir(), last.snapshot(), state);
+    }
+
+    private Outcome run(Checkpoints checkpoints, Checkpoints.Loaded resumeFrom) throws IOException {
         ImageDataset train = data(recipe, true, o.out());
+        if (recipe.batchSize() > train.size()) {
+            o.err().println("warning: train.batch-size " + recipe.batchSize() + " is larger than the " + train.size()
+                    + " training images: every step takes the whole data set, a batch of " + train.size());
+        }
         ImageDataset test = recipe.evaluate() ? data(recipe, false, o.out()) : null;
-        Checkpoints checkpoints = new Checkpoints(o.runDir(), recipe.keepCheckpoints(), o.writeHook());
+        checkpoints = new Checkpoints(o.runDir(), recipe.keepCheckpoints(), o.writeHook());
         TrainState state = TrainState.start(recipe.seed());
-        try (StepRunner runner = runner(recipe);
+        try (StepRunner runner = startRunner(train);
              DataLoader loader = new DataLoader(train, recipe.batchSize(), recipe.shuffle(), recipe.seed(), false, recipe.workers(), 4);
              DataLoader testLoader = test == null ? null : new DataLoader(test, recipe.evalBatchSize(), false, 0, false, recipe.workers(), 2)) {
             o.out().println(runner.describe());
-            if (o.resume()) {
-                Optional<Checkpoints.Loaded> last = checkpoints.latest();
-                if (last.isPresent()) {
-                    runner.load(last.get().snapshot());
-                    state = last.get().state();
-                    o.out().println("Resuming from " + last.get().dir() + " (step " + state.step() + ", epoch " + (state.epoch() + 1)
-                            + ", batch " + state.batch() + ")");
-                } else {
-                    o.out().println("Nothing to resume in " + checkpoints.folder() + ": starting from the beginning");
-                }
+            if (resumeFrom != null) {
+                runner.load(resumeFrom.snapshot());
+                state = resumeFrom.state();
+                o.out().println("Resuming from " + resumeFrom.dir() + " (step " + state.step() + ", epoch " + (state.epoch() + 1)
+                        + ", batch " + state.batch() + ")");
             }
             AtomicFiles.writeBytes(o.runDir().resolve("recipe.conf"), recipe.render().getBytes(StandardCharsets.UTF_8));
-            try (Metrics metrics = new Metrics(o.runDir(), recipe.name() + " (" + recipe.model() + " on " + recipe.dataSet() + ")", state.step())) {
+            try (Metrics metrics = new Metrics(o.runDir(), recipe.name() + " (" + recipe.model() + " on " + recipe.dataSet() + ")", state.step(), o.listener())) {
                 return loop(runner, loader, testLoader, checkpoints, metrics, state);
             }
         }
@@ -168,6 +294,8 @@ public final class Trainer {
         Path lastCheckpoint = checkpoints.latestDir().orElse(null);
         Evaluation evaluation = null;
         long intervalStart = System.nanoTime(), intervalImages = 0;
+        double metricsLoss = 0;   // the metrics interval (train.metrics-every steps) is apart from the log lines'
+        int metricsCount = 0;
         long runStart = System.nanoTime(), runStartStep = step;
         int epoch = start.epoch(), batchIndex = start.batch();
         boolean done = step >= totalSteps;
@@ -181,7 +309,7 @@ public final class Trainer {
                         o.out().println("Interrupted at step " + step + ": checkpoint written to " + cp + "; continue with --resume");
                         return new Outcome(step, s, evaluation, cp, true);
                     }
-                    StepRunner.Result r = runner.step(b.inputs(), b.labels());
+                    StepRunner.Result r = runner.step(epoch, b);
                     if (!Float.isFinite(r.loss())) {
                         bar.clear();
                         throw new TrainingException("loss is " + r.loss() + " at step " + (step + 1) + " (epoch " + (epoch + 1) + ", batch "
@@ -195,15 +323,20 @@ public final class Trainer {
                     intervalImages += b.size();
                     running += r.loss();
                     count++;
+                    metricsLoss += r.loss();
+                    metricsCount++;
                     batchIndex = b.index() + 1;
                     if (batchIndex % recipe.logEvery() == 0) {
-                        double secs = (System.nanoTime() - intervalStart) / 1e9;
-                        double rate = intervalImages / Math.max(secs, 1e-9);
                         bar.clear();
                         o.out().printf(Locale.ROOT, "[%d, %5d] loss: %.3f%n", epoch + 1, batchIndex, running / count);
-                        metrics.step(step, epoch + 1, running / count, recipe.lr(), rate);
                         running = 0;
                         count = 0;
+                    }
+                    if (step % recipe.metricsEvery() == 0) {
+                        double secs = (System.nanoTime() - intervalStart) / 1e9;
+                        metrics.step(step, epoch + 1, metricsLoss / metricsCount, recipe.lr(), intervalImages / Math.max(secs, 1e-9));
+                        metricsLoss = 0;
+                        metricsCount = 0;
                         intervalStart = System.nanoTime();
                         intervalImages = 0;
                     }
@@ -225,7 +358,7 @@ public final class Trainer {
                 evaluation = Evaluation.run(runner::forward, testLoader, testLoader.dataset().classes());
                 o.out().printf(Locale.ROOT, "[epoch %d] test accuracy: %.2f %% (%d/%d)%n", epoch + 1, evaluation.accuracy(), evaluation.correct(),
                         evaluation.total());
-                metrics.epoch(step, epoch + 1, evaluation.accuracy());
+                metrics.epoch(step, epoch + 1, evaluation);
             }
             if (done && batchIndex < batches) break; // stopped mid-epoch by max-steps: the state keeps this epoch
         }
@@ -269,19 +402,28 @@ public final class Trainer {
         }
     }
 
-    /** Builds the recipe's model with the weights of a checkpoint folder, a run folder or a .safetensors file. */
+    /**
+     * Builds the recipe's model with the weights of a checkpoint folder (verified against its
+     * state.json), a run folder (its final weights, or else its newest checkpoint that verifies) or
+     * a .safetensors file. A damaged file is named, with what is wrong with it.
+     */
     public static Module loadModel(Recipe recipe, Path from) throws IOException {
-        Path file = from;
-        if (Files.isDirectory(from)) {
-            if (Files.isRegularFile(from.resolve(Checkpoints.MODEL))) file = from.resolve(Checkpoints.MODEL);
-            else {
-                Optional<Path> latest = new Checkpoints(from, 1, Checkpoints.WriteHook.NONE).latestDir();
-                if (latest.isEmpty()) throw new IOException(from + " holds no model.safetensors and no checkpoints");
-                file = latest.get().resolve(Checkpoints.MODEL);
+        Map<String, Tensor> weights;
+        if (Files.isDirectory(from) && Files.isRegularFile(from.resolve(Checkpoints.STATE))) {
+            weights = Checkpoints.read(from).snapshot().model();
+        } else if (Files.isDirectory(from)) {
+            if (Files.isRegularFile(from.resolve(Checkpoints.MODEL))) {
+                weights = SafeTensors.read(from.resolve(Checkpoints.MODEL)).tensors();
+            } else {
+                Checkpoints checkpoints = new Checkpoints(from, 1, Checkpoints.WriteHook.NONE);
+                if (!checkpoints.any()) throw new IOException(from + " holds no model.safetensors and no checkpoints");
+                weights = checkpoints.resume(OptionalLong.empty(), w -> { }).orElseThrow().snapshot().model();
             }
+        } else {
+            weights = SafeTensors.read(from).tensors();
         }
         Module model = ModelZoo.get(recipe.model()).build(new Generator(0));
-        model.loadStateDict(SafeTensors.read(file).tensors());
+        model.loadStateDict(weights);
         return model;
     }
 }

@@ -47,10 +47,11 @@ public final class Golden {
     /** |actual - expected| <= atol + rtol*|expected| everywhere, with a message naming the worst element. */
     public static void assertClose(String what, Tensor expected, Tensor actual, double atol, double rtol) {
         assertArrayEquals(expected.shape(), actual.shape(), what + ": shape");
+        double[] ev = expected.contiguousDoubles(), av = actual.contiguousDoubles();
         int worst = -1;
         double worstExcess = 0;
-        for (int i = 0; i < expected.numel(); i++) {
-            double e = flat(expected, i), a = flat(actual, i);
+        for (int i = 0; i < ev.length; i++) {
+            double e = ev[i], a = av[i];
             double excess = Math.abs(a - e) - (atol + rtol * Math.abs(e));
             if (!(excess <= 0) && (worst < 0 || excess > worstExcess || Double.isNaN(a))) {
                 worst = i;
@@ -58,16 +59,12 @@ public final class Golden {
             }
         }
         if (worst >= 0) {
-            fail(what + ": element " + worst + " is " + flat(actual, worst) + ", expected " + flat(expected, worst)
+            fail(what + ": element " + worst + " is " + av[worst] + ", expected " + ev[worst]
                     + " (tolerance " + atol + " + " + rtol + "*|expected|)");
         }
     }
 
     public static void assertClose(String what, Tensor expected, Tensor actual) {
         assertClose(what, expected, actual, ATOL, RTOL);
-    }
-
-    private static double flat(Tensor t, int i) {
-        return t.dtype() == dev.phalanx.tensor.DType.FLOAT32 ? t.data()[i] : t.longData()[i];
     }
 }

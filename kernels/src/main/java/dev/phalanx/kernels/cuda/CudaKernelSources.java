@@ -6,13 +6,13 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
- * Phalanx's own CUDA C kernels (elementwise ops, losses, reductions, fused optimizer updates),
+ * Phalanx's own CUDA C kernels (elementwise ops, losses, reductions, pooling, fused optimizer updates),
  * kept as {@code .cu} sources in this module's resources, to be compiled with NVRTC for the GPU
  * present. CI compiles every one with nvcc ({@code CudaKernelSourcesTest}).
  */
 public final class CudaKernelSources {
 
-    public static final List<String> FILES = List.of("elementwise.cu", "reductions.cu", "losses.cu", "optimizers.cu");
+    public static final List<String> FILES = List.of("elementwise.cu", "reductions.cu", "losses.cu", "optimizers.cu", "pooling.cu");
 
     private CudaKernelSources() { }
 

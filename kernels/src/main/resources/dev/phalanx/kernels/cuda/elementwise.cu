@@ -46,3 +46,17 @@ extern "C" __global__ void add_bias_rows(float* __restrict__ x, const float* __r
         x[i] += bias[i % cols];
     }
 }
+
+// y += a * x (gradient accumulation, and the device-side all-reduce's sum with a = 1)
+extern "C" __global__ void axpy_f32(const float* __restrict__ x, float* __restrict__ y, float a, long long n) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
+        y[i] += a * x[i];
+    }
+}
+
+// x[img, ch, :] += bias[ch] for NCHW images of `plane` pixels (Conv2d's bias after cuDNN)
+extern "C" __global__ void add_bias_nchw(float* __restrict__ x, const float* __restrict__ bias, long long total, int channels, int plane) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) blockDim.x * gridDim.x) {
+        x[i] += bias[(i / plane) % channels];
+    }
+}

@@ -35,6 +35,25 @@ class CudaKernelSourcesTest {
         return null;
     }
 
+    /** The unit NVRTC compiles: every file after the prelude, in one translation unit (no clashing names or macros). */
+    @org.junit.jupiter.api.Test
+    void theAssembledUnitCompilesWithEveryKernel() throws IOException, InterruptedException {
+        String nvcc = nvcc();
+        assumeTrue(nvcc != null, "nvcc is not installed here: the CUDA kernels could not be compile-checked");
+        Path src = tmp.resolve("phalanx_kernels.cu");
+        Files.writeString(src, dev.phalanx.kernels.device.KernelCatalog.standard().assembledSource());
+        Path ptx = tmp.resolve("phalanx_kernels.ptx");
+        Process p = new ProcessBuilder(nvcc, "-arch=compute_75", "-ptx", "-Werror", "all-warnings", src.toString(), "-o", ptx.toString())
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(300, TimeUnit.SECONDS), "nvcc did not finish");
+        assertEquals(0, p.exitValue(), "the assembled kernels do not compile:\n" + out);
+        String text = Files.readString(ptx);
+        for (var k : dev.phalanx.kernels.device.KernelCatalog.standard().all()) {
+            assertTrue(text.contains(".entry " + k.name() + "("), "kernel " + k.name() + " is missing from the PTX");
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("files")
     void compilesWithNvcc(String file) throws IOException, InterruptedException {

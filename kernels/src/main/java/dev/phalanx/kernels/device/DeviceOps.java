@@ -1,0 +1,160 @@
+package dev.phalanx.kernels.device;
+
+import dev.phalanx.kernels.cpu.ConvGeometry;
+import dev.phalanx.kernels.cpu.PoolGeometry;
+
+/**
+ * The layer operations of training on one device, built from {@link DeviceApi}'s calls and
+ * Phalanx's kernels: what the tensor ops will call when tensors live on a device. Holds the
+ * device's caching allocator (scratch memory, cuDNN workspaces) and its convolution algorithm
+ * cache. Every method enqueues on the stream it is given and returns; none synchronises.
+ */
+public final class DeviceOps {
+
+    private final DeviceApi device;
+    private final CachingAllocator allocator;
+    private final ConvAlgorithmCache algorithms;
+
+    public DeviceOps(DeviceApi device) {
+        this(device, new CachingAllocator(device));
+    }
+
+    public DeviceOps(DeviceApi device, CachingAllocator allocator) {
+        this.device = device;
+        this.allocator = allocator;
+        this.algorithms = new ConvAlgorithmCache(device);
+    }
+
+    public DeviceApi device() {
+        return device;
+    }
+
+    public CachingAllocator allocator() {
+        return allocator;
+    }
+
+    public ConvAlgorithmCache algorithms() {
+        return algorithms;
+    }
+
+    /** Device memory for {@code count} floats on {@code stream}, from the caching allocator. */
+    public DeviceBuffer floats(long count, Stream stream) {
+        return allocator.allocate(count * Float.BYTES, stream);
+    }
+
+    // ---- Linear: y = x W^T + b, x [n, in], W [out, in]
+
+    public void linearForward(Stream s, int n, int in, int out, DeviceBuffer x, DeviceBuffer w, DeviceBuffer b, DeviceBuffer y) {
+        device.gemm(s, false, true, n, out, in, 1f, x, w, 0f, y);
+        if (b != null) device.launch(s, "add_bias_rows", LaunchConfig.linear((long) n * out), KernelArgs.of().ptr(y).ptr(b).i64(n).i32(out));
+    }
+
+    /** dx = dy W, dW = dy^T x, db = column sums of dy; dx may be null (the first layer). */
+    public void linearBackward(Stream s, int n, int in, int out, DeviceBuffer x, DeviceBuffer w, DeviceBuffer dy, DeviceBuffer dx,
+                               DeviceBuffer dw, DeviceBuffer db) {
+        if (dx != null) device.gemm(s, false, false, n, in, out, 1f, dy, w, 0f, dx);
+        device.gemm(s, true, false, out, in, n, 1f, dy, x, 0f, dw);
+        if (db != null) device.launch(s, "sum_columns", LaunchConfig.linear(out), KernelArgs.of().ptr(dy).ptr(db).i32(n).i32(out));
+    }
+
+    // ---- Conv2d (cuDNN, algorithm cached per shape) and its bias
+
+    public void convForward(Stream s, ConvGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer b, DeviceBuffer y) {
+        ConvAlgorithm a = algorithms.get(ConvDirection.FORWARD, g);
+        DeviceBuffer ws = workspace(a, s);
+        device.convForward(s, g, a, x, w, y, ws);
+        release(ws);
+        if (b != null) {
+            long total = (long) g.n() * g.outImage();
+            device.launch(s, "add_bias_nchw", LaunchConfig.linear(total), KernelArgs.of().ptr(y).ptr(b).i64(total).i32(g.cout()).i32(g.outPlane()));
+        }
+    }
+
+    public void convBackward(Stream s, ConvGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer dy, DeviceBuffer dx, DeviceBuffer dw,
+                             DeviceBuffer db) {
+        if (dx != null) {
+            ConvAlgorithm a = algorithms.get(ConvDirection.BACKWARD_DATA, g);
+            DeviceBuffer ws = workspace(a, s);
+            device.convBackwardData(s, g, a, dy, w, dx, ws);
+            release(ws);
+        }
+        ConvAlgorithm a = algorithms.get(ConvDirection.BACKWARD_FILTER, g);
+        DeviceBuffer ws = workspace(a, s);
+        device.convBackwardFilter(s, g, a, x, dy, dw, ws);
+        release(ws);
+        if (db != null) {
+            device.launch(s, "bias_grad_nchw", LaunchConfig.linear(g.cout()), KernelArgs.of().ptr(dy).ptr(db).i32(g.n()).i32(g.cout()).i32(g.outPlane()));
+        }
+    }
+
+    private DeviceBuffer workspace(ConvAlgorithm a, Stream s) {
+        return a.workspaceBytes() > 0 ? allocator.allocate(a.workspaceBytes(), s) : null;
+    }
+
+    /** Freed right after the enqueue: the block is reused only by later work on the same stream, which runs after. */
+    private void release(DeviceBuffer ws) {
+        if (ws != null) allocator.free(ws);
+    }
+
+    // ---- ReLU, max pooling
+
+    public void reluForward(Stream s, long n, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "relu_forward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).i64(n));
+    }
+
+    public void reluBackward(Stream s, long n, DeviceBuffer y, DeviceBuffer dy, DeviceBuffer dx) {
+        device.launch(s, "relu_backward", LaunchConfig.linear(n), KernelArgs.of().ptr(y).ptr(dy).ptr(dx).i64(n));
+    }
+
+    /** {@code indices} holds one int32 per output element. */
+    public void maxPoolForward(Stream s, PoolGeometry g, DeviceBuffer x, DeviceBuffer y, DeviceBuffer indices) {
+        device.launch(s, "max_pool2d_forward", LaunchConfig.linear((long) g.planes() * g.oh() * g.ow()), pool(KernelArgs.of().ptr(x).ptr(y).ptr(indices), g));
+    }
+
+    public void maxPoolBackward(Stream s, PoolGeometry g, DeviceBuffer dy, DeviceBuffer indices, DeviceBuffer dx) {
+        device.launch(s, "max_pool2d_backward", LaunchConfig.linear((long) g.planes() * g.h() * g.w()), pool(KernelArgs.of().ptr(dy).ptr(indices).ptr(dx), g));
+    }
+
+    private static KernelArgs pool(KernelArgs a, PoolGeometry g) {
+        return a.i32(g.planes()).i32(g.h()).i32(g.w()).i32(g.oh()).i32(g.ow()).i32(g.kh()).i32(g.kw()).i32(g.sh()).i32(g.sw()).i32(g.ph()).i32(g.pw());
+    }
+
+    // ---- cross entropy (mean over rows, scaled by `weight` for a replica's share of the batch)
+
+    /** logprobs [n, c], rowLoss [n], loss [1] = weight * mean of rowLoss; targets are int64. */
+    public void crossEntropyForward(Stream s, int n, int c, DeviceBuffer logits, DeviceBuffer targets, DeviceBuffer logprobs,
+                                    DeviceBuffer rowLoss, DeviceBuffer loss, float weight) {
+        device.launch(s, "cross_entropy_forward", LaunchConfig.perRow(n, LaunchConfig.CROSS_ENTROPY_THREADS),
+                KernelArgs.of().ptr(logits).ptr(targets).ptr(logprobs).ptr(rowLoss).i32(n).i32(c));
+        device.launch(s, "sum_all", new LaunchConfig(1, 1, 1, LaunchConfig.SUM_THREADS, 1, 1, 0), KernelArgs.of().ptr(rowLoss).ptr(loss).i64(n));
+        device.launch(s, "scale_f32", LaunchConfig.linear(1), KernelArgs.of().ptr(loss).f32(weight / n).i64(1));
+    }
+
+    public void crossEntropyBackward(Stream s, int n, int c, DeviceBuffer logprobs, DeviceBuffer targets, DeviceBuffer dlogits, float weight) {
+        device.launch(s, "cross_entropy_backward", LaunchConfig.linear((long) n * c),
+                KernelArgs.of().ptr(logprobs).ptr(targets).ptr(dlogits).i32(n).i32(c).f32(weight / n));
+    }
+
+    // ---- optimizer updates
+
+    /** Plain SGD with momentum buffer {@code buf} (unused when momentum is 0). */
+    public void sgdStep(Stream s, long n, DeviceBuffer p, DeviceBuffer g, DeviceBuffer buf, float lr, float momentum, float dampening,
+                        float weightDecay, boolean nesterov, boolean first) {
+        device.launch(s, "sgd_step", LaunchConfig.linear(n), KernelArgs.of().ptr(p).ptr(g).ptr(buf == null ? p : buf).i64(n)
+                .f32(lr).f32(momentum).f32(dampening).f32(weightDecay).i32(nesterov ? 1 : 0).i32(first ? 1 : 0));
+    }
+
+    /** Adam (decoupled = false) or AdamW (true) at step {@code step} (1-based), torch.optim's single-tensor rule. */
+    public void adamStep(Stream s, long n, DeviceBuffer p, DeviceBuffer g, DeviceBuffer m, DeviceBuffer v, float lr, float beta1, float beta2,
+                         float eps, float weightDecay, int step, boolean decoupled) {
+        double bias1 = 1 - Math.pow(beta1, step), bias2 = 1 - Math.pow(beta2, step);
+        device.launch(s, "adam_step", LaunchConfig.linear(n), KernelArgs.of().ptr(p).ptr(g).ptr(m).ptr(v).i64(n).f32(lr).f32(beta1).f32(beta2)
+                .f32(eps).f32(weightDecay).f32((float) (lr / bias1)).f32((float) Math.sqrt(bias2)).i32(decoupled ? 1 : 0));
+    }
+
+    public void rmspropStep(Stream s, long n, DeviceBuffer p, DeviceBuffer g, DeviceBuffer v, DeviceBuffer buf, float lr, float alpha, float eps,
+                            float weightDecay, float momentum) {
+        device.launch(s, "rmsprop_step", LaunchConfig.linear(n), KernelArgs.of().ptr(p).ptr(g).ptr(v).ptr(buf == null ? v : buf).i64(n)
+                .f32(lr).f32(alpha).f32(eps).f32(weightDecay).f32(momentum));
+    }
+}

@@ -1,0 +1,158 @@
+package dev.phalanx.kernels.reduce;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The one fixed pairwise summation tree over a batch's global sample indices {@code [0, B)}
+ * (issue #13, reproducible mode). Its nodes are the aligned blocks
+ * {@code [k·2^j, (k+1)·2^j) ∩ [0, B)}; a node's sum is its left child's plus its right child's,
+ * or its left child's alone where the right one is empty. Whoever sums a set of samples sums it
+ * along this tree, so 1 replica and N replicas perform the same float additions in the same
+ * order, however the batch was cut:
+ * <ul>
+ * <li>a replica holding rows {@code [a, b)} returns the sums of the largest whole subtrees inside
+ * {@code [a, b)} ({@link #pieces}, at most 2·log2(B) of them), built by an {@link Accumulator}
+ * with O(log B) buffers;</li>
+ * <li>whoever reduces finishes the same tree from those pieces ({@link #combine}).</li>
+ * </ul>
+ * Float addition is commutative bit for bit, so only the grouping matters, and the tree fixes it.
+ */
+public final class SampleTree {
+
+    private SampleTree() { }
+
+    /** One node of the tree: samples {@code [start, end)}. */
+    public record Block(int start, int end) {
+        public int size() {
+            return end - start;
+        }
+    }
+
+    /**
+     * The largest whole subtrees inside {@code [a, b)}, left to right, for a batch of
+     * {@code batch} samples. Empty for an empty range.
+     */
+    public static List<Block> pieces(int a, int b, int batch) {
+        checkRange(a, b, batch);
+        int root = rootSize(batch);
+        List<Block> out = new ArrayList<>();
+        int p = a;
+        while (p < b) {
+            int size = 1; // the largest node that starts at p (p aligned to its size) and ends inside [a, b)
+            while (size < root && p % (size * 2) == 0 && Math.min(p + size * 2, batch) <= b) size *= 2;
+            int end = Math.min(p + size, batch);
+            out.add(new Block(p, end));
+            p = end;
+        }
+        return out;
+    }
+
+    /** The root's size: the smallest power of two that holds the batch. */
+    private static int rootSize(int batch) {
+        return Integer.highestOneBit(batch) == batch ? batch : Integer.highestOneBit(batch) * 2;
+    }
+
+    /**
+     * Finishes the tree of a batch from pieces that cover {@code [0, batch)} exactly (from any
+     * shards), adding in the tree's order. The arrays are not changed; the result is new.
+     */
+    public static float[] combine(int batch, Map<Block, float[]> pieces) {
+        if (batch <= 0) throw new IllegalArgumentException("a batch has at least one sample, got " + batch);
+        int root = rootSize(batch);
+        float[] sum = node(0, root, batch, pieces);
+        if (sum == null) throw new IllegalArgumentException("the pieces do not cover the batch of " + batch + " samples: " + pieces.keySet());
+        return sum == pieces.get(new Block(0, Math.min(root, batch))) ? sum.clone() : sum;
+    }
+
+    /** The sum of node [start, start + size) ∩ [0, batch), or null where a sample is missing. */
+    private static float[] node(int start, int size, int batch, Map<Block, float[]> pieces) {
+        int end = Math.min(start + size, batch);
+        float[] own = pieces.get(new Block(start, end));
+        if (own != null) return own;
+        if (size == 1) return null;
+        int half = size / 2;
+        float[] left = node(start, half, batch, pieces);
+        if (left == null) return null;
+        if (start + half >= batch) return left;            // the right child is empty
+        float[] right = node(start + half, half, batch, pieces);
+        if (right == null) return null;
+        float[] out = left.clone();
+        add(out, right);
+        return out;
+    }
+
+    static void add(float[] into, float[] x) {
+        if (into.length != x.length) throw new IllegalArgumentException("pieces of " + into.length + " and " + x.length + " elements");
+        for (int i = 0; i < into.length; i++) into[i] += x[i];
+    }
+
+    private static void checkRange(int a, int b, int batch) {
+        if (a < 0 || b < a || b > batch) {
+            throw new IllegalArgumentException("rows [" + a + ", " + b + ") are not inside a batch of " + batch);
+        }
+    }
+
+    /**
+     * Sums the per-sample contributions of rows {@code [a, b)}, given one sample at a time in
+     * order, into the sums of {@link #pieces}{@code (a, b, batch)}, with at most log2(B) + 1
+     * buffers alive at once. Within a piece, two partial sums are added as soon as they are
+     * siblings, and what is left at the piece's end is folded from the right: exactly the tree.
+     */
+    public static final class Accumulator {
+        private final int width;
+        private final List<Block> pieces;
+        private final List<float[]> done = new ArrayList<>();
+        private final List<float[]> stack = new ArrayList<>();
+        private final List<Integer> levels = new ArrayList<>();
+        private int piece, next;
+
+        public Accumulator(int a, int b, int batch, int width) {
+            this.pieces = pieces(a, b, batch);
+            this.width = width;
+            this.next = a;
+        }
+
+        /** Adds sample {@code index}'s contribution (copied); samples must come in order. */
+        public void add(int index, float[] contribution) {
+            if (piece >= pieces.size() || index != next) {
+                throw new IllegalStateException("sample " + index + " out of order: expected " + (piece >= pieces.size() ? "none" : next));
+            }
+            if (contribution.length != width) throw new IllegalArgumentException("a contribution of " + contribution.length + " elements, expected " + width);
+            stack.add(contribution.clone());
+            levels.add(0);
+            next++;
+            // siblings: two sums of the same level whose left one is aligned to twice that level
+            while (levels.size() >= 2 && levels.get(levels.size() - 1).equals(levels.get(levels.size() - 2))) {
+                float[] right = stack.remove(stack.size() - 1);
+                int level = levels.remove(levels.size() - 1);
+                SampleTree.add(stack.get(stack.size() - 1), right);
+                levels.set(levels.size() - 1, level + 1);
+            }
+            Block current = pieces.get(piece);
+            if (next == current.end()) {
+                float[] acc = stack.remove(stack.size() - 1);
+                while (!stack.isEmpty()) {                  // fold the leftover right-nested nodes
+                    float[] left = stack.remove(stack.size() - 1);
+                    SampleTree.add(left, acc);
+                    acc = left;
+                }
+                levels.clear();
+                done.add(acc);
+                piece++;
+            }
+        }
+
+        /** The pieces' blocks, left to right. */
+        public List<Block> blocks() {
+            return pieces;
+        }
+
+        /** The pieces' sums, once every sample of [a, b) was added. */
+        public List<float[]> sums() {
+            if (piece != pieces.size()) throw new IllegalStateException("samples up to " + next + " added, the range is not complete");
+            return done;
+        }
+    }
+}

@@ -1,0 +1,120 @@
+package dev.phalanx.kernels.reduce;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import dev.phalanx.kernels.reduce.SampleTree.Block;
+
+class SampleTreeTest {
+
+    @Test
+    void piecesAreTheLargestWholeSubtrees() {
+        assertEquals(List.of(new Block(0, 30)), SampleTree.pieces(0, 30, 30), "the root, [0, 32) ∩ [0, 30)");
+        assertEquals(List.of(new Block(16, 30)), SampleTree.pieces(16, 30, 30));
+        assertEquals(List.of(new Block(0, 8), new Block(8, 10)), SampleTree.pieces(0, 10, 30));
+        assertEquals(List.of(new Block(10, 12), new Block(12, 16), new Block(16, 20)), SampleTree.pieces(10, 20, 30));
+        assertEquals(List.of(new Block(20, 24), new Block(24, 30)), SampleTree.pieces(20, 30, 30));
+        assertEquals(List.of(new Block(0, 4)), SampleTree.pieces(0, 4, 4));
+        assertEquals(List.of(), SampleTree.pieces(7, 7, 30));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 7, 30, 64, 255, 256, 1000})
+    void atMostTwoLog2BPiecesForAnyRange(int batch) {
+        int bound = 2 * (32 - Integer.numberOfLeadingZeros(batch));
+        for (int a = 0; a <= batch; a += Math.max(1, batch / 37)) {
+            for (int b = a; b <= batch; b += Math.max(1, batch / 41)) {
+                List<Block> p = SampleTree.pieces(a, b, batch);
+                assertTrue(p.size() <= bound, a + ".." + b + " of " + batch + ": " + p);
+                int at = a;
+                for (Block blk : p) {
+                    assertEquals(at, blk.start());
+                    at = blk.end();
+                }
+                assertEquals(b, at);
+            }
+        }
+    }
+
+    /** The tree's sum written out by recursion over [start, start+size) ∩ [0, B), sample by sample. */
+    private static float[] reference(float[][] samples, int start, int size) {
+        if (size == 1) return samples[start].clone();
+        float[] left = reference(samples, start, size / 2);
+        if (start + size / 2 >= samples.length) return left;
+        float[] right = reference(samples, start + size / 2, size / 2);
+        for (int i = 0; i < left.length; i++) left[i] += right[i];
+        return left;
+    }
+
+    private static float[][] samples(int batch, int width, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[][] s = new float[batch][width];
+        for (float[] row : s) for (int i = 0; i < width; i++) row[i] = (float) (r.nextGaussian() * Math.exp(r.nextDouble(-8, 8)));
+        return s;
+    }
+
+    private static Map<Block, float[]> shardPieces(float[][] samples, int[] bounds) {
+        Map<Block, float[]> all = new HashMap<>();
+        for (int s = 0; s + 1 < bounds.length; s++) {
+            SampleTree.Accumulator acc = new SampleTree.Accumulator(bounds[s], bounds[s + 1], samples.length, samples[0].length);
+            for (int i = bounds[s]; i < bounds[s + 1]; i++) acc.add(i, samples[i]);
+            for (int k = 0; k < acc.blocks().size(); k++) all.put(acc.blocks().get(k), acc.sums().get(k));
+        }
+        return all;
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 5, 8, 13})
+    void everyShardingGivesTheBitsOfOneShard(int shards) {
+        for (int batch : new int[] {1, 7, 30, 64, 100}) {
+            float[][] samples = samples(batch, 33, batch * 31L + shards);
+            int root = Integer.highestOneBit(batch) == batch ? batch : Integer.highestOneBit(batch) * 2;
+            float[] expected = reference(samples, 0, root);
+            // torch.chunk-like shards and uneven random cuts
+            int per = (batch + shards - 1) / shards;
+            int n = (batch + per - 1) / per;
+            int[] chunk = new int[n + 1];
+            for (int i = 0; i <= n; i++) chunk[i] = Math.min(batch, i * per);
+            assertArrayEquals(expected, SampleTree.combine(batch, shardPieces(samples, chunk)), 0f, batch + " in chunks of " + per);
+            SplittableRandom r = new SplittableRandom(shards);
+            int[] cuts = r.ints(shards - 1, 0, batch + 1).sorted().toArray();
+            int[] uneven = new int[shards + 1];
+            System.arraycopy(cuts, 0, uneven, 1, cuts.length);
+            uneven[shards] = batch;
+            assertArrayEquals(expected, SampleTree.combine(batch, shardPieces(samples, uneven)), 0f, batch + " cut at " + java.util.Arrays.toString(uneven));
+        }
+    }
+
+    @Test
+    void aLeftToRightSumWouldDifferSoTheTreeMatters() {
+        float[][] samples = samples(30, 64, 5);
+        float[] tree = SampleTree.combine(30, shardPieces(samples, new int[] {0, 30}));
+        float[] serial = new float[64];
+        for (float[] s : samples) for (int i = 0; i < 64; i++) serial[i] += s[i];
+        assertFalse(java.util.Arrays.equals(tree, serial), "these magnitudes make the grouping visible");
+    }
+
+    @Test
+    void missingSamplesAndDisorderAreErrors() {
+        float[][] samples = samples(10, 4, 1);
+        Map<Block, float[]> some = shardPieces(samples, new int[] {0, 5});
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SampleTree.combine(10, some));
+        assertTrue(e.getMessage().startsWith("the pieces do not cover the batch of 10 samples"), e.getMessage());
+        SampleTree.Accumulator acc = new SampleTree.Accumulator(2, 6, 10, 4);
+        IllegalStateException order = assertThrows(IllegalStateException.class, () -> acc.add(3, samples[3]));
+        assertEquals("sample 3 out of order: expected 2", order.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> SampleTree.pieces(4, 11, 10));
+    }
+}
