@@ -27,8 +27,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "64", description = "images per step (default: ${DEFAULT-VALUE})")
     int batchSize;
 
-    @Option(names = "--threads", defaultValue = "1", description = "intra-op CPU threads (default: ${DEFAULT-VALUE})")
-    int threads;
+    /** As PyTorch does: every core, or with --replicas the cores shared out between the replicas. */
+    @Option(names = "--threads", description = "intra-op CPU threads (per replica with --replicas; default: the machine's cores, "
+            + "divided between the replicas)")
+    Integer threads;
 
     @Option(names = "--mode", defaultValue = "train", description = "train or infer (default: ${DEFAULT-VALUE})")
     Benchmark.Mode mode;
@@ -52,6 +54,8 @@ final class BenchCommand implements Callable<Integer> {
         Integer stop = DeviceOption.check(device, null, null, System.err, System.err);
         if (stop != null) return stop;
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
+        int cores = Runtime.getRuntime().availableProcessors();
+        int threads = this.threads != null ? this.threads : Math.max(1, replicas > 0 ? cores / replicas : cores);
         if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         if (!(seconds > 0)) throw new IllegalArgumentException("--seconds must be > 0, got " + seconds);
         ModelZoo.Spec m = ModelZoo.get(model);
@@ -72,6 +76,7 @@ final class BenchCommand implements Callable<Integer> {
                         + "all-reduce wait %.3f ms, outside compute (all-reduce, split, gather, messages) %.3f ms = %.1f %%%n",
                         replicas, threads, wall, s[0], s[1], s[2], s[3], 100 * s[3] / wall);
             }
+            out.printf(Locale.ROOT, "this thread's CPU time: %.0f images per CPU-second%n", r.imagesPerCpuSecond());
             out.printf(Locale.ROOT, "throughput: %.0f images/s%n", r.imagesPerSecond());
         }
         return 0;
