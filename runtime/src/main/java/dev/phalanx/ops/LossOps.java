@@ -1,6 +1,7 @@
 package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
@@ -32,6 +33,8 @@ public final class LossOps {
                 throw new IndexOutOfBoundsException("nll_loss: Target " + t[i] + " is out of bounds (row " + i + ", " + c + " classes)");
             }
         }
+        Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): 1/B of the global batch, per sample
+        if (shard != null && reduction == Reduction.MEAN) return SampleOrdered.nllLossMean(shard, logProbs, t, c);
         float[] lp = logProbs.contiguousFloats();
         if (reduction == Reduction.NONE) {
             float[] out = new float[n];
@@ -54,6 +57,8 @@ public final class LossOps {
             throw new IllegalArgumentException("mse_loss: input and target shapes must match, got " + Shapes.str(input.shape()) + " and "
                     + Shapes.str(target.shape()));
         }
+        Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): 1/B of the global batch, per sample
+        if (shard != null && reduction == Reduction.MEAN) return SampleOrdered.mseLossMean(shard, input, target);
         float[] a = input.contiguousFloats(), b = target.contiguousFloats();
         if (reduction == Reduction.NONE) {
             float[] out = new float[a.length];

@@ -1,5 +1,6 @@
 package dev.phalanx.train;
 
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -7,7 +8,9 @@ import java.util.function.BiFunction;
 import java.util.function.Function;
 
 import dev.phalanx.autograd.GradMode;
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.cpu.CpuBackend;
+import dev.phalanx.kernels.reduce.SampleTree;
 import dev.phalanx.nn.Module;
 import dev.phalanx.optim.Optimizer;
 import dev.phalanx.parallel.Replica;
@@ -21,8 +24,11 @@ final class LocalSteps implements StepRunner {
     private final Optimizer optimizer;
     private final BiFunction<Tensor, Tensor, Tensor> loss;
     private final CpuBackend backend;
+    private final boolean reproducible;
 
-    LocalSteps(Module model, Function<List<Tensor>, ? extends Optimizer> optimizer, BiFunction<Tensor, Tensor, Tensor> loss, CpuBackend backend) {
+    LocalSteps(Module model, Function<List<Tensor>, ? extends Optimizer> optimizer, BiFunction<Tensor, Tensor, Tensor> loss, CpuBackend backend,
+               boolean reproducible) {
+        this.reproducible = reproducible;
         this.model = model;
         this.optimizer = optimizer.apply(model.parameters());
         this.loss = loss;
@@ -34,11 +40,33 @@ final class LocalSteps implements StepRunner {
         try (var scope = Backends.use(backend)) {
             model.train();
             model.zeroGrad();
-            Tensor out = model.forward(inputs);
-            Tensor l = loss.apply(out, labels);
-            l.backward();
-            optimizer.step();
-            return new Result(l.item(), out.detach());
+            int rows = inputs.size(0);
+            // reproducible mode (#13): the one shard [0, B) of the batch, its gradients the sample tree's (as N replicas combine it)
+            try (var repro = reproducible ? Reproducible.bind(0, rows, rows) : null) {
+                Tensor out = model.forward(inputs);
+                Tensor l = loss.apply(out, labels);
+                l.backward();
+                if (repro != null) treeGradients(repro.shard());
+                optimizer.step();
+                return new Result(l.item(), out.detach());
+            }
+        }
+    }
+
+    /** Each parameter's gradient: the tree finished from this single shard's pieces, the bits N replicas' all-reduce gives. */
+    private void treeGradients(Reproducible.Shard shard) {
+        for (Tensor p : model.parameters()) {
+            List<float[]> sums = shard.pieces(p);
+            if (sums == null) {
+                if (p.grad() == null) continue;
+                throw new IllegalStateException("reproducible mode: a parameter of shape " + java.util.Arrays.toString(p.shape())
+                        + " got a gradient from an op that does not sum over samples along the tree (only linear and conv2d do); "
+                        + "use the default mode for this model");
+            }
+            Map<SampleTree.Block, float[]> pieces = new HashMap<>();
+            for (int k = 0; k < sums.size(); k++) pieces.put(shard.blocks().get(k), sums.get(k));
+            float[] g = SampleTree.combine(shard.batch(), pieces);
+            System.arraycopy(g, 0, p.grad().data(), 0, g.length);
         }
     }
 
@@ -64,7 +92,7 @@ final class LocalSteps implements StepRunner {
 
     @Override
     public String describe() {
-        return "Using 1 replica on cpu (" + backend.describe() + ")";
+        return "Using 1 replica on cpu (" + backend.describe() + ", " + Trainer.modeName(reproducible) + ")";
     }
 
     @Override
