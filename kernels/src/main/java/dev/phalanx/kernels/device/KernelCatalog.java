@@ -34,6 +34,7 @@ public final class KernelCatalog {
     }
 
     private final Map<String, KernelSignature> kernels;
+    private final Map<String, String> files;
     private final String source;
 
     KernelCatalog(Map<String, String> files) {
@@ -48,7 +49,13 @@ public final class KernelCatalog {
             if (!f.getValue().endsWith("\n")) src.append('\n');
         }
         this.kernels = Map.copyOf(k);
+        this.files = Map.copyOf(files);
         this.source = src.toString();
+    }
+
+    /** A catalog of other sources (file name to text, in order): for tests of compile errors. */
+    public static KernelCatalog of(Map<String, String> files) {
+        return new KernelCatalog(new LinkedHashMap<>(files));
     }
 
     /** The kernels of {@link CudaKernelSources#FILES}. */
@@ -75,6 +82,36 @@ public final class KernelCatalog {
 
     public Collection<KernelSignature> all() {
         return kernels.values();
+    }
+
+    /**
+     * The kernel whose definition holds line {@code line} (1-based) of {@code file}: the last one
+     * declared at or before it, or null. Compile errors name a file and a line; this names the kernel.
+     */
+    public String kernelAt(String file, int line) {
+        String src = files.get(file);
+        if (src == null) return null;
+        String[] lines = src.split("\n", -1);
+        java.util.regex.Pattern decl = java.util.regex.Pattern.compile("extern\\s+\"C\"\\s+__global__\\s+void\\s+(\\w+)");
+        for (int i = Math.min(line, lines.length) - 1; i >= 0; i--) {
+            java.util.regex.Matcher m = decl.matcher(lines[i]);
+            if (m.find()) return m.group(1);
+        }
+        return null;
+    }
+
+    /**
+     * The kernels a compiler log's errors fall in, from its {@code file.cu(line): error} lines
+     * (NVRTC's and nvcc's format), in order of appearance.
+     */
+    public java.util.List<String> kernelsInErrors(String log) {
+        java.util.LinkedHashSet<String> out = new java.util.LinkedHashSet<>();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^(\\S+\\.cu)\\((\\d+)\\): (?:catastrophic )?error").matcher(log);
+        while (m.find()) {
+            String k = kernelAt(m.group(1), Integer.parseInt(m.group(2)));
+            if (k != null) out.add(k);
+        }
+        return java.util.List.copyOf(out);
     }
 
     /** The one translation unit NVRTC compiles. */

@@ -1,0 +1,75 @@
+package dev.phalanx.kernels.cuda;
+
+import static org.bytedeco.cuda.global.nvrtc.NVRTC_SUCCESS;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcCompileProgram;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcCreateProgram;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcDestroyProgram;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetCUBIN;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetCUBINSize;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLog;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLogSize;
+
+import java.util.List;
+
+import org.bytedeco.cuda.nvrtc._nvrtcProgram;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.SizeTPointer;
+
+import dev.phalanx.kernels.device.KernelCatalog;
+
+/**
+ * Compiles Phalanx's kernels with NVRTC into a cubin for one architecture ({@code sm_90}): no
+ * PTX, so the driver has nothing to JIT at load. A compile error names the kernels it is in and
+ * carries NVRTC's log.
+ */
+final class NvrtcCompiler implements KernelBinaryCache.Compiler {
+
+    /** The unit's name: compile errors read {@code file.cu(line)} through its {@code #line} markers. */
+    static final String UNIT = "phalanx_kernels.cu";
+
+    private final KernelCatalog catalog;
+
+    NvrtcCompiler(KernelCatalog catalog) {
+        this.catalog = catalog;
+    }
+
+    /** NVRTC's options for {@code arch}: the exact architecture, IEEE float arithmetic (no fast math: results within 1e-4 of the CPU). */
+    static List<String> options(String arch) {
+        return List.of("--gpu-architecture=" + arch, "--std=c++17", "--fmad=true");
+    }
+
+    @Override
+    public byte[] compile(String arch, String source) {
+        Loader.load(org.bytedeco.cuda.global.nvrtc.class);
+        _nvrtcProgram program = new _nvrtcProgram();
+        CudaErrors.nvrtc(nvrtcCreateProgram(program, new BytePointer(source), new BytePointer(UNIT), 0, (PointerPointer<?>) null,
+                (PointerPointer<?>) null), "nvrtcCreateProgram");
+        try {
+            List<String> opts = options(arch);
+            int status = nvrtcCompileProgram(program, opts.size(), new PointerPointer<>(opts.toArray(new String[0])));
+            if (status != NVRTC_SUCCESS) {
+                String log = log(program);
+                throw new KernelCompileException(arch, catalog.kernelsInErrors(log), log);
+            }
+            SizeTPointer size = new SizeTPointer(1);
+            CudaErrors.nvrtc(nvrtcGetCUBINSize(program, size), "nvrtcGetCUBINSize");
+            BytePointer image = new BytePointer(size.get());
+            CudaErrors.nvrtc(nvrtcGetCUBIN(program, image), "nvrtcGetCUBIN");
+            byte[] out = new byte[(int) size.get()];
+            image.get(out);
+            return out;
+        } finally {
+            nvrtcDestroyProgram(program);
+        }
+    }
+
+    private static String log(_nvrtcProgram program) {
+        SizeTPointer size = new SizeTPointer(1);
+        if (nvrtcGetProgramLogSize(program, size) != NVRTC_SUCCESS) return "(NVRTC gave no log)";
+        BytePointer log = new BytePointer(size.get());
+        nvrtcGetProgramLog(program, log);
+        return log.getString();
+    }
+}
