@@ -96,6 +96,27 @@ public final class Reproducible {
             return pieces.get(param);
         }
 
+        /**
+         * Where this shard is the whole batch (1 replica): sets each parameter's gradient to the
+         * tree finished from its pieces, the very bits N replicas' all-reduce gives them.
+         */
+        public void finishGradients(List<Tensor> params) {
+            if (rows != batch) throw new IllegalStateException("rows " + offset + ".." + (offset + rows) + " are not the whole batch of " + batch);
+            for (Tensor p : params) {
+                List<float[]> sums = pieces.get(p);
+                if (sums == null) {
+                    if (p.grad() == null) continue;
+                    throw new IllegalStateException("reproducible mode: a parameter of shape " + java.util.Arrays.toString(p.shape())
+                            + " got a gradient from an op that does not sum over samples along the tree (only linear and conv2d do); "
+                            + "use the default mode for this model");
+                }
+                Map<SampleTree.Block, float[]> byBlock = new java.util.HashMap<>();
+                for (int k = 0; k < sums.size(); k++) byBlock.put(blocks.get(k), sums.get(k));
+                float[] g = SampleTree.combine(batch, byBlock);
+                System.arraycopy(g, 0, p.grad().data(), 0, g.length);
+            }
+        }
+
         /** Left-to-right sum of the pieces: the shard's own gradient, which the tree's combine later replaces. */
         public static float[] fold(List<float[]> sums, int width) {
             float[] out = new float[width];

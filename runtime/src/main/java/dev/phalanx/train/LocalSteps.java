@@ -1,6 +1,5 @@
 package dev.phalanx.train;
 
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -10,7 +9,6 @@ import java.util.function.Function;
 import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.cpu.CpuBackend;
-import dev.phalanx.kernels.reduce.SampleTree;
 import dev.phalanx.nn.Module;
 import dev.phalanx.optim.Optimizer;
 import dev.phalanx.parallel.Replica;
@@ -46,27 +44,10 @@ final class LocalSteps implements StepRunner {
                 Tensor out = model.forward(inputs);
                 Tensor l = loss.apply(out, labels);
                 l.backward();
-                if (repro != null) treeGradients(repro.shard());
+                if (repro != null) repro.shard().finishGradients(model.parameters());
                 optimizer.step();
                 return new Result(l.item(), out.detach());
             }
-        }
-    }
-
-    /** Each parameter's gradient: the tree finished from this single shard's pieces, the bits N replicas' all-reduce gives. */
-    private void treeGradients(Reproducible.Shard shard) {
-        for (Tensor p : model.parameters()) {
-            List<float[]> sums = shard.pieces(p);
-            if (sums == null) {
-                if (p.grad() == null) continue;
-                throw new IllegalStateException("reproducible mode: a parameter of shape " + java.util.Arrays.toString(p.shape())
-                        + " got a gradient from an op that does not sum over samples along the tree (only linear and conv2d do); "
-                        + "use the default mode for this model");
-            }
-            Map<SampleTree.Block, float[]> pieces = new HashMap<>();
-            for (int k = 0; k < sums.size(); k++) pieces.put(shard.blocks().get(k), sums.get(k));
-            float[] g = SampleTree.combine(shard.batch(), pieces);
-            System.arraycopy(g, 0, p.grad().data(), 0, g.length);
         }
     }
 

@@ -16,20 +16,29 @@ public final class SampleOrderedKernels {
     /** Samples whose contributions are computed in parallel before they are fed to the tree in order. */
     private static final int CONTRIBUTION_GROUP = 32;
 
+    /**
+     * The GEMM for one row of a linear layer: pure Java whatever the backend, so a row's bits
+     * depend neither on the batch nor on the BLAS library or CPU. Each output element is summed
+     * in order over k with a plain multiply and add (Java never fuses them); the loop runs along
+     * the output row, which HotSpot vectorizes without changing any element's order. It is
+     * also several times faster than a native GEMM called with M = 1 (no packing, no call cost).
+     */
+    private static final Gemm ROW_GEMM = new JavaGemm();
+
     private SampleOrderedKernels() { }
 
-    /** y[r] = x[r] W^T + bias, one GEMM of M = 1 per row. W is [out, in]. Overwrites y. */
+    /** y[r] = x[r] W^T + bias, one pure-Java GEMM of M = 1 per row. W is [out, in]. Overwrites y. */
     public static void linearForward(CpuBackend be, int rows, int in, int out, float[] x, float[] w, float[] bias, float[] y) {
         float[] wt = transpose(w, out, in); // [in, out]: the same B for every row, copied once
         be.parallelFor(rows, 2L * in * out, r -> {
             if (bias != null) System.arraycopy(bias, 0, y, r * out, out);
-            be.gemm().sgemm(false, false, 1, out, in, x, r * in, wt, 0, y, r * out, bias != null);
+            ROW_GEMM.sgemm(false, false, 1, out, in, x, r * in, wt, 0, y, r * out, bias != null);
         });
     }
 
-    /** dx[r] = g[r] W, one GEMM of M = 1 per row. Overwrites dx. */
+    /** dx[r] = g[r] W, one pure-Java GEMM of M = 1 per row. Overwrites dx. */
     public static void linearBackwardData(CpuBackend be, int rows, int in, int out, float[] g, float[] w, float[] dx) {
-        be.parallelFor(rows, 2L * in * out, r -> be.gemm().sgemm(false, false, 1, in, out, g, r * out, w, 0, dx, r * in, false));
+        be.parallelFor(rows, 2L * in * out, r -> ROW_GEMM.sgemm(false, false, 1, in, out, g, r * out, w, 0, dx, r * in, false));
     }
 
     /**
