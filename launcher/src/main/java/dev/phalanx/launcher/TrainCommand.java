@@ -46,6 +46,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "CPU threads per replica")
     Integer threads;
 
+    @Option(names = "--reproducible", negatable = true,
+            description = "bitwise the same parameters for any replica count (runtime.reproducible; DESIGN.md says what is exact)")
+    Boolean reproducible;
+
     @Option(names = "--log-every", description = "mini-batches per loss line")
     Integer logEvery;
 
@@ -105,6 +109,7 @@ final class TrainCommand implements Callable<Integer> {
         if (seed != null) over.put("train.seed", seed);
         if (replicas != null) over.put("runtime.replicas", replicas);
         if (threads != null) over.put("runtime.threads", threads);
+        if (reproducible != null) over.put("runtime.reproducible", reproducible);
         if (logEvery != null) over.put("train.log-every", logEvery);
         if (checkpointEvery != null) over.put("train.checkpoint-every", checkpointEvery);
         if (data != null) over.put("data.path", data.toString());

@@ -1,6 +1,7 @@
 package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.cpu.Gemm;
 import dev.phalanx.tensor.Backends;
 import dev.phalanx.tensor.Shapes;
@@ -25,6 +26,8 @@ public final class LinearOp {
         if (bias != null && (bias.dim() != 1 || bias.size(0) != out)) {
             throw new IllegalArgumentException("linear: bias of shape " + Shapes.str(bias.shape()) + " does not match " + out + " output features");
         }
+        Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): samples one by one, sums along the tree
+        if (shard != null) return SampleOrdered.linear(shard, x, weight, bias);
         float[] y = new float[b * out];
         if (bias != null) {
             float[] bd = bias.contiguousFloats();

@@ -260,6 +260,7 @@ public final class DataParallel implements AutoCloseable {
         private int checksumEvery = 100;
         private ReplicaFaults faults = ReplicaFaults.NONE;
         private Replica.Snapshot initial;
+        private boolean reproducible;
 
         private Builder(Supplier<? extends Module> model) {
             this.model = model;
@@ -329,13 +330,22 @@ public final class DataParallel implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The reproducible mode (issue #13): samples computed one by one and gradients summed in
+         * one fixed tree over the global batch, so every replica count ends with the bits of 1.
+         */
+        public Builder reproducible(boolean on) {
+            this.reproducible = on;
+            return this;
+        }
+
         public Builder faults(ReplicaFaults faults) {
             this.faults = faults;
             return this;
         }
 
         public ReplicaSpec spec() {
-            return new ReplicaSpec(model, optimizer, loss, threads, kernels, bucketCapFloats, stepTimeout, faults);
+            return new ReplicaSpec(model, optimizer, loss, threads, kernels, bucketCapFloats, stepTimeout, faults, reproducible);
         }
 
         public Coordinator.Settings settings() {
