@@ -27,10 +27,15 @@ class RunFolderTest {
         return f;
     }
 
+    /** Exit 1 with one error line (other lines on stderr, such as eval's device line, are information) and no stack trace. */
     private static void assertOneLine(Cli.Result r) {
         assertEquals(1, r.code(), r.out() + r.err());
-        assertEquals(1, r.err().lines().count(), "one line: " + r.err());
+        assertEquals(1, r.err().lines().filter(l -> l.startsWith("phalanx ")).count(), "one error line: " + r.err());
         assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
+    }
+
+    private static String errorLine(Cli.Result r) {
+        return r.err().lines().filter(l -> l.startsWith("phalanx ")).findFirst().orElse("");
     }
 
     @Test
@@ -47,7 +52,7 @@ class RunFolderTest {
             Cli.Result second = Cli.run("train", conf.toString(), "--max-steps", "5", "--seed", "2", "--out", run.toString());
             assertOneLine(second);
             assertEquals("phalanx train: " + run + " is in use by another run (PID " + holder.pid()
-                    + "); wait for it to end, or train into another folder with --out", second.err().trim());
+                    + "); wait for it to end, or train into another folder with --out", errorLine(second));
             Cli.Result resume = Cli.run("train", conf.toString(), "--out", run.toString(), "--resume");
             assertOneLine(resume);
             assertTrue(resume.err().contains("(PID " + holder.pid() + ")"), resume.err());
@@ -95,11 +100,12 @@ class RunFolderTest {
         Files.write(model, b);
         Cli.Result flipped = Cli.run("eval", cp.toString());
         assertOneLine(flipped);
-        assertTrue(flipped.err().startsWith("phalanx eval: " + model + ": CRC-32C ") && flipped.err().contains("recorded in state.json"), flipped.err());
+        assertTrue(errorLine(flipped).startsWith("phalanx eval: " + model + ": CRC-32C ") && errorLine(flipped).contains("recorded in state.json"),
+                flipped.err());
         Files.write(model, java.util.Arrays.copyOf(b, 100));
         Cli.Result cut = Cli.run("eval", cp.toString());
         assertOneLine(cut);
-        assertTrue(cut.err().startsWith("phalanx eval: " + model + " is 100 bytes, but state.json records " + b.length + " (truncated)"), cut.err());
+        assertTrue(errorLine(cut).startsWith("phalanx eval: " + model + " is 100 bytes, but state.json records " + b.length + " (truncated)"), cut.err());
     }
 
     @Test
@@ -110,7 +116,7 @@ class RunFolderTest {
         }
         Cli.Result r = Cli.run("eval", huge.toString(), "--recipe", recipe().toString());
         assertOneLine(r);
-        assertTrue(r.err().contains("the file is 3,221,225,472 bytes"), r.err());
+        assertTrue(errorLine(r).contains("the file is 3,221,225,472 bytes"), r.err());
     }
 
     @Test
