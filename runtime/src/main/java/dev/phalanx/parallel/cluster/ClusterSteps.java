@@ -161,8 +161,9 @@ public final class ClusterSteps implements StepRunner {
         Coordinator.StepOutcome local;
         try {
             local = mineDone.join();
-        } catch (CompletionException e) {
-            throw new IllegalStateException("cluster step " + id + " failed on the coordinator's replicas: " + e.getCause().getMessage(), e.getCause());
+        } catch (RuntimeException e) { // DataParallel's futures fail with the step's own exception
+            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+            throw new IllegalStateException("cluster step " + id + " failed on the coordinator's replicas: " + cause.getMessage(), cause);
         }
         LeaderCommand.StepGathered g;
         try {
