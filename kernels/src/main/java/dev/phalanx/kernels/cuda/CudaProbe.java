@@ -59,7 +59,8 @@ public final class CudaProbe {
                     : libs.get("runtime") == null ? "the CUDA 13 runtime (libcudart.so.13) was not found; set CUDA_HOME or install it "
                     + "(pip's nvidia-cuda-runtime, or the CUDA toolkit)"
                     : "the CUDA libraries did not load";
-            return new Report(List.of(), Map.of(), why + " (" + firstLine(e) + "; looked in " + dirs + ")", libs);
+            // no driver says all; otherwise the loader's own line tells which library failed and where we looked
+            return new Report(List.of(), Map.of(), libs.get("driver") == null ? why : why + " (" + firstLine(e) + "; looked in " + dirs + ")", libs);
         }
         int[] n = new int[1];
         int err = org.bytedeco.cuda.global.cudart.cudaGetDeviceCount(n);
