@@ -153,9 +153,14 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
         }
     }
 
+    /** Stops the ring's thread; a replica still waiting for a sum gets an error rather than waiting out its timeout. */
     @Override
     public void close() {
         closed = true;
         worker.interrupt();
+        synchronized (this) {
+            if (failure == null) failure = new IllegalStateException("the cluster job is stopping");
+            notifyAll();
+        }
     }
 }

@@ -48,6 +48,7 @@ public final class ClusterSteps implements StepRunner {
     private final long gradientBytes;
     private long steps, wallNanos, outsideNanos;
     private long bytesAtFirstStep = -1;
+    private String stopReason = ""; // empty: the job ended as planned
 
     private ClusterSteps(int nodes, String self, ActorSystem<Void> system, ActorRef<LeaderCommand> leader, TcpDataChannel channel, ClusterAllReduce allReduce,
                          DataParallel replicas, Duration stepTimeout, PrintStream out, int replicasHere, long gradientBytes) {
@@ -126,6 +127,15 @@ public final class ClusterSteps implements StepRunner {
 
     @Override
     public Result step(int epoch, Batch batch) {
+        try {
+            return clusterStep(epoch, batch);
+        } catch (RuntimeException e) {
+            stopReason = e.getMessage();
+            throw e;
+        }
+    }
+
+    private Result clusterStep(int epoch, Batch batch) {
         long id = ++steps;
         int rows = batch.size();
         List<Shards.Range> ranges = Shards.split(rows, nodes);
@@ -139,16 +149,25 @@ public final class ClusterSteps implements StepRunner {
         Shards.Range mine = ranges.get(0);
         float share = mine.rows() / (float) rows;
         allReduce.beginStep(id, share);
+        CompletableFuture<Coordinator.StepOutcome> mineDone = replicas.stepWithOutputs(batch.inputs().narrow(0, 0, mine.rows()),
+                batch.labels().narrow(0, 0, mine.rows())).toCompletableFuture();
+        CompletableFuture<LeaderCommand.StepGathered> othersDone = others.toCompletableFuture();
+        // a worker that fails or leaves ends the step at once: this node's ring would only wait for it until its timeout
+        CompletableFuture.anyOf(mineDone, othersDone.thenCompose(g -> g.error().isEmpty() ? new CompletableFuture<>()
+                : CompletableFuture.completedFuture(g))).exceptionally(e -> null).join();
+        if (othersDone.isDone() && !othersDone.isCompletedExceptionally() && !othersDone.join().error().isEmpty()) {
+            throw new IllegalStateException("cluster step " + id + " failed: " + othersDone.join().error());
+        }
         Coordinator.StepOutcome local;
         try {
-            local = replicas.stepWithOutputs(batch.inputs().narrow(0, 0, mine.rows()), batch.labels().narrow(0, 0, mine.rows()))
-                    .toCompletableFuture().join();
-        } catch (RuntimeException e) { // DataParallel's join() throws the step's own exception
-            throw new IllegalStateException("cluster step " + id + " failed on the coordinator's replicas: " + e.getMessage(), e);
+            local = mineDone.join();
+        } catch (RuntimeException e) { // DataParallel's futures fail with the step's own exception
+            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+            throw new IllegalStateException("cluster step " + id + " failed on the coordinator's replicas: " + cause.getMessage(), cause);
         }
         LeaderCommand.StepGathered g;
         try {
-            g = others.toCompletableFuture().join();
+            g = othersDone.join();
         } catch (CompletionException e) {
             throw new IllegalStateException("cluster step " + id + ": the workers did not answer: " + e.getCause().getMessage(), e.getCause());
         }
@@ -196,14 +215,14 @@ public final class ClusterSteps implements StepRunner {
         try {
             if (nodes > 1 && steps > 1) out.println(traffic());
             CompletableFuture<Void> done = new CompletableFuture<>();
-            leader.tell(new LeaderCommand.Stop("", done));
+            leader.tell(new LeaderCommand.Stop(stopReason == null ? "the coordinator stopped" : stopReason, done));
             done.get(10, TimeUnit.SECONDS);
             Thread.sleep(500); // the Finish messages go out before the cluster shuts down
         } catch (Exception e) {
             out.println("warning: could not tell every node that the job is over: " + e.getMessage());
         } finally {
+            allReduce.close(); // first: a replica waiting on the ring is released
             replicas.close();
-            allReduce.close();
             channel.close();
             system.terminate();
             try {

@@ -191,8 +191,8 @@ final class NodeAgent {
 
     private Behavior<NodeCommand> exit(int code, String message) {
         if (message != null) options.err().println(message);
+        if (allReduce != null) allReduce.close(); // first: a replica waiting on the ring is released
         if (replicas != null) replicas.close();
-        if (allReduce != null) allReduce.close();
         exit.complete(code);
         return Behaviors.stopped();
     }
