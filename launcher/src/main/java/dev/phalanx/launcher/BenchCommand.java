@@ -41,13 +41,21 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--kernels", defaultValue = "auto", description = "auto, native or java (default: ${DEFAULT-VALUE})")
     CpuBackend.Kernels kernels;
 
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
+    String device;
+
     @Option(names = "--replicas", defaultValue = "0",
             description = "train through the actor runtime with this many replicas of --threads threads each, and report the share "
                     + "of a step spent outside compute (default: 0, the model in this thread)")
     int replicas;
 
+    @Option(names = "--reproducible", description = "train in the reproducible mode (samples one by one, gradients along the sample tree)")
+    boolean reproducible;
+
     @Override
     public Integer call() {
+        Integer stop = DeviceOption.check(device, null, null, System.err, System.err);
+        if (stop != null) return stop;
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         int cores = Runtime.getRuntime().availableProcessors();
         int threads = this.threads != null ? this.threads : Math.max(1, replicas > 0 ? cores / replicas : cores);
@@ -57,12 +65,13 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (CpuBackend backend = CpuBackend.create(threads, kernels)) {
             out.println(backend.describe());
-            out.printf(Locale.ROOT, "model %s (%s), %s, batch %d%n", m.name(), m.description(), mode.name().toLowerCase(Locale.ROOT), batchSize);
+            out.printf(Locale.ROOT, "model %s (%s), %s, batch %d, %s%n", m.name(), m.description(), mode.name().toLowerCase(Locale.ROOT), batchSize,
+                    reproducible ? "reproducible mode" : "default mode");
             out.flush();
             if (replicas > 0 && mode != Benchmark.Mode.TRAIN) throw new IllegalArgumentException("--replicas measures training only; drop --mode infer");
             Benchmark.Result r = replicas > 0
-                    ? Benchmark.runParallel(m, batchSize, replicas, threads, kernels, seconds, null)
-                    : Benchmark.run(m, mode, batchSize, backend, seconds, null);
+                    ? Benchmark.runParallel(m, batchSize, replicas, threads, kernels, seconds, null, reproducible)
+                    : Benchmark.run(m, mode, batchSize, backend, seconds, null, reproducible);
             out.printf(Locale.ROOT, "steps: %d, %.3f ms per step%n", r.steps(), r.msPerStep());
             if (r.splitMs() != null) {
                 double[] s = r.splitMs();

@@ -4,6 +4,7 @@ import java.io.PrintStream;
 import java.util.Locale;
 
 import dev.phalanx.autograd.GradMode;
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.nn.F;
 import dev.phalanx.nn.Module;
@@ -73,12 +74,18 @@ public final class Benchmark {
     /** Training through the actor runtime: {@code replicas} replicas of {@code threads} threads each. */
     public static Result runParallel(ModelZoo.Spec spec, int batch, int replicas, int threads, CpuBackend.Kernels kernels, double seconds,
                                      PrintStream log) {
+        return runParallel(spec, batch, replicas, threads, kernels, seconds, log, false);
+    }
+
+    /** As above, in the reproducible mode of issue #13 when {@code reproducible}. */
+    public static Result runParallel(ModelZoo.Spec spec, int batch, int replicas, int threads, CpuBackend.Kernels kernels, double seconds,
+                                     PrintStream log, boolean reproducible) {
         Generator gen = new Generator(0);
         Tensor x = Tensor.randn(gen, batch, spec.channels(), spec.size(), spec.size());
         Tensor y = Tensor.randint(gen, 0, spec.classes(), batch);
         try (dev.phalanx.parallel.DataParallel dp = dev.phalanx.parallel.DataParallel.builder(() -> spec.build(new Generator(0)))
                 .replicas(replicas).threadsPerReplica(threads).kernels(kernels).optimizer(p -> new SGD(p, 0.001f, 0.9f))
-                .checksumEvery(0).build()) {
+                .checksumEvery(0).reproducible(reproducible).build()) {
             double[] split = new double[4];
             return timed(batch, seconds, log, () -> dp.stepWithOutputs(x, y).toCompletableFuture().join().timing(), t -> {
                 split[0] += t.computeNanos() / 1e6;
@@ -90,6 +97,11 @@ public final class Benchmark {
     }
 
     public static Result run(ModelZoo.Spec spec, Mode mode, int batch, CpuBackend backend, double seconds, PrintStream log) {
+        return run(spec, mode, batch, backend, seconds, log, false);
+    }
+
+    /** As above; with {@code reproducible}, training runs in the reproducible mode of issue #13 (the batch as one shard). */
+    public static Result run(ModelZoo.Spec spec, Mode mode, int batch, CpuBackend backend, double seconds, PrintStream log, boolean reproducible) {
         Generator gen = new Generator(0);
         Module model = spec.build(gen);
         Tensor x = Tensor.randn(gen, batch, spec.channels(), spec.size(), spec.size());
@@ -97,7 +109,10 @@ public final class Benchmark {
         SGD opt = new SGD(model.parameters(), 0.001f, 0.9f);
         Runnable step = mode == Mode.TRAIN ? () -> {
             opt.zeroGrad();
-            F.crossEntropy(model.forward(x), y).backward();
+            try (var repro = reproducible ? Reproducible.bind(0, batch, batch) : null) {
+                F.crossEntropy(model.forward(x), y).backward();
+                if (repro != null) repro.shard().finishGradients(model.parameters());
+            }
             opt.step();
         } : () -> {
             try (var scope = GradMode.noGrad()) {
