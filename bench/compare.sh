@@ -4,7 +4,7 @@
 # prints the medians and their ratio. The pure-Java row compares Phalanx's fallback kernels
 # with its native backend instead of with PyTorch.
 #   bench/compare.sh [SECONDS] [REPEATS] [THREADS...]    (build first: mvn -q -DskipTests package)
-#   e.g. bench/compare.sh 6 3 1 2
+#   e.g. bench/compare.sh 6 3 1 2; PHALANX_JAR picks another jar, ONEDNN_MAX_CPU_ISA=AVX2 caps oneDNN at AVX2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-6}
@@ -12,13 +12,13 @@ repeats=${2:-3}
 shift $(( $# > 2 ? 2 : $# )) || true
 threads=("$@")
 [ ${#threads[@]} -gt 0 ] || threads=(1 2)
-jar=launcher/target/phalanx.jar
+jar=${PHALANX_JAR:-launcher/target/phalanx.jar}
 py=/usr/bin/python3
 
 [ -f "$jar" ] || { echo "compare.sh: $jar is missing; build it first: mvn -q -DskipTests package" >&2; exit 1; }
 "$py" -c 'import torch' 2>/dev/null || { echo "compare.sh: PyTorch is missing for $py; install it: apt-get install python3-torch" >&2; exit 1; }
 # PyTorch from Debian links libblas.so.3: the reference BLAS unless OpenBLAS provides it
-blas=$(ldconfig -p | awk '/libblas\.so\.3 .*x86-64/ {print $NF; exit}')
+blas=$(ldconfig -p | awk '/libblas\.so\.3 .*x86-64/ && !found {print $NF; found = 1}')
 blas_real=$(readlink -f "${blas:-/nonexistent}" || true)
 if [[ "$blas_real" != *openblas* ]]; then
   echo "compare.sh: libblas.so.3 resolves to '${blas_real:-nothing}', not OpenBLAS: PyTorch's Linear layers would run on the" >&2
@@ -55,7 +55,7 @@ fallback_row() { # threads
 echo "CPU: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores;" \
   "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|fma|amx)' | tr '\n' ' ')"
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-unset}; libblas.so.3 -> $blas_real"
-java -jar "$jar" bench --threads 1 --seconds 0.01 2>/dev/null | head -1
+java -jar "$jar" bench --threads 1 --seconds 0.01 --batch-size 2 2>/dev/null | sed -n 1p
 "$py" -c 'import torch; print("torch", torch.__version__)'
 echo "each cell: median images/s (the $repeats runs of $secs s), Phalanx and PyTorch in turn"
 echo

@@ -19,7 +19,7 @@ import java.util.function.IntConsumer;
  */
 public final class CpuBackend implements AutoCloseable {
 
-    /** Which GEMM to use. */
+    /** AUTO: the native libraries (oneDNN, OpenBLAS) where they load; NATIVE: them or an error; JAVA: the pure-Java kernels. */
     public enum Kernels { AUTO, NATIVE, JAVA }
 
     private static final class NativeHolder { // loaded once, on first use; immutable afterwards
@@ -100,7 +100,10 @@ public final class CpuBackend implements AutoCloseable {
         return new CpuBackend(threads, Kernels.AUTO);
     }
 
-    /** The shared single-threaded backend: it has no threads and no mutable state. */
+    /**
+     * The shared single-threaded backend: it has no threads; its oneDNN plans and buffers are
+     * used under a lock, so threads that share it take turns in native calls.
+     */
     public static CpuBackend serial() {
         return SerialHolder.SERIAL;
     }
