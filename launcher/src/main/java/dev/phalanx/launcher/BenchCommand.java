@@ -49,7 +49,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Integer stop = DeviceOption.check(device, null, null, System.err, System.err);
+        Integer stop = DeviceOption.check(device, null, null, device != null ? System.err : null, System.err);
         if (stop != null) return stop;
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + threads);

@@ -44,7 +44,7 @@ final class EvalCommand implements Callable<Integer> {
         if (!Files.exists(checkpoint)) throw new IllegalArgumentException("checkpoint " + checkpoint + " not found");
         Path recipeFile = recipe != null ? recipe : findRecipe(checkpoint);
         Recipe r = Recipe.load(recipeFile);
-        Integer stop = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", System.err, System.err);
+        Integer stop = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", device != null ? System.err : null, System.err);
         if (stop != null) return stop;
         if (data != null) r = r.with(java.util.Map.of("data.path", data.toString()));
         Module model = Trainer.loadModel(r, checkpoint).eval();

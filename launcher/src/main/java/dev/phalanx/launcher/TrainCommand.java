@@ -3,6 +3,7 @@ package dev.phalanx.launcher;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -63,11 +64,26 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
     String device;
 
-    @Option(names = "--resume", description = "continue from the latest checkpoint in the run folder")
-    boolean resume;
+    @Option(names = "--resume", arity = "0..1", paramLabel = "STEP", fallbackValue = "-1",
+            description = {"continue the run in the run folder from its newest checkpoint that verifies, or from the checkpoint of STEP;",
+                "the run's own recipe.conf is the base: changed values are printed and recorded, a changed model or data set is refused"})
+    Long resume;
+
+    @Option(names = "--overwrite", description = "start over in a run folder that holds another run: deletes its checkpoints, weights and metrics")
+    boolean overwrite;
+
+    @Option(names = "--nodes", description = "cluster mode: train across K nodes, this one the coordinator (start the others with phalanx node --join)")
+    Integer nodes;
+
+    @Option(names = "--bind", paramLabel = "HOST:PORT", description = "cluster mode: where this coordinator listens (default: conf/cluster.conf, 127.0.0.1:25520)")
+    String bind;
+
+    @Option(names = "--cluster-conf", description = "cluster settings (default: conf/cluster.conf if it exists)")
+    Path clusterConf;
 
     @Override
     public Integer call() throws Exception {
+        if (resume != null && overwrite) throw new IllegalArgumentException("--resume and --overwrite exclude each other: continue the run, or start it over");
         Recipe r = Recipe.load(recipe);
         Integer deviceExit = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", System.out, System.err);
         if (deviceExit != null) return deviceExit;
@@ -98,8 +114,11 @@ final class TrainCommand implements Callable<Integer> {
         }, "phalanx-ctrl-c");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
-            Trainer.Outcome outcome = new Trainer(r, new Trainer.Options(runDir, resume, System.out, System.err, System.console() != null,
-                    stop, null)).run();
+            OptionalLong step = resume == null || resume < 0 ? OptionalLong.empty() : OptionalLong.of(resume);
+            Trainer trainer = new Trainer(r, new Trainer.Options(runDir, resume != null, System.out, System.err, System.console() != null,
+                    stop, null, step, overwrite));
+            if (nodes != null || bind != null) trainer.withRunner(ClusterOptions.coordinator(nodes, bind, clusterConf));
+            Trainer.Outcome outcome = trainer.run();
             return outcome.interrupted() ? 130 : 0;
         } finally {
             finished.countDown();

@@ -33,8 +33,14 @@ final class Cli {
 
     /** A separate JVM running {@code phalanx ARGS}, output to a file. */
     static Process start(Path log, String... args) throws IOException {
+        return startJvm(log, List.of(), args);
+    }
+
+    /** A separate JVM with these JVM options (a small heap, say) running {@code phalanx ARGS}. */
+    static Process startJvm(Path log, List<String> jvmOptions, String... args) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(jvmOptions);
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(Main.class.getName());

@@ -99,6 +99,15 @@ class ServeCommandTest {
         }
     }
 
+    @Test
+    void aBadBindAddressIsOneLine() {
+        Cli.Result r = Cli.run("serve", "--bind", "localhost", "--runs", tmp.resolve("runs").toString());
+        assertEquals(1, r.code());
+        assertEquals("phalanx serve: --bind localhost: expected host:port, such as 127.0.0.1:8080", r.err().strip());
+        r = Cli.run("serve", "--bind", "127.0.0.1:http", "--runs", tmp.resolve("runs").toString());
+        assertEquals("phalanx serve: --bind 127.0.0.1:http: the port must be a number", r.err().strip());
+    }
+
     /** Reads a run's step from its run.json, with the service down. */
     static final class ServiceClientFiles {
         static long step(Path runDir) throws IOException {

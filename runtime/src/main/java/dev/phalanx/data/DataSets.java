@@ -112,9 +112,32 @@ public final class DataSets {
         return out;
     }
 
-    /** The first folder that holds every train and test file. */
+    /**
+     * The folder that holds every train and test file. A folder the user named ({@code configured})
+     * is the only one looked in: if it lacks a file, the error names that file, instead of another
+     * copy of the data set being used without a word. Otherwise the first complete folder of
+     * {@link #searchPath}.
+     */
     public static Path locate(Info info, Path configured) throws DatasetNotFoundException {
-        List<Path> searched = searchPath(info, configured);
+        if (configured != null) {
+            List<Path> named = new ArrayList<>(List.of(configured));
+            if (!info.subdir().isEmpty()) named.add(configured.resolve(info.subdir()));
+            for (Path d : named) if (complete(info, d)) return d;
+            Path dir = named.get(named.size() > 1 && Files.isDirectory(named.get(1)) ? 1 : 0);
+            List<String> missing = new ArrayList<>();
+            for (String f : info.trainFiles()) if (!Files.isRegularFile(dir.resolve(f))) missing.add(f);
+            for (String f : info.testFiles()) if (!Files.isRegularFile(dir.resolve(f))) missing.add(f);
+            if (missing.size() < info.trainFiles().size() + info.testFiles().size()) {
+                throw new DatasetNotFoundException(info.title() + ": " + dir + " (data.path) lacks " + String.join(", ", missing)
+                        + ". Put the missing file" + (missing.size() > 1 ? "s" : "") + " there, or run with --download", named, true);
+            }
+            throw new DatasetNotFoundException(info.title() + " not found. Looked for " + String.join(", ", info.trainFiles()) + " and "
+                    + String.join(", ", info.testFiles()) + " in: " + String.join(", ", named.stream().map(Path::toString).toList())
+                    + " (data.path" + (Files.isDirectory(configured) ? "" : ", which does not exist") + "; without it Phalanx would look in "
+                    + String.join(", ", searchPath(info, null).stream().map(Path::toString).toList()) + "). To get it: " + info.howToGet() + ".",
+                    named, true);
+        }
+        List<Path> searched = searchPath(info, null);
         for (Path d : searched) if (complete(info, d)) return d;
         throw new DatasetNotFoundException(info, searched);
     }
@@ -135,7 +158,7 @@ public final class DataSets {
         }
         Idx.Array images = Idx.read(dir.resolve(files.get(0)));
         Idx.Array labels = Idx.read(dir.resolve(files.get(1)));
-        return fromIdx(info, images, labels, dir.resolve(files.get(0)).toString(), transform);
+        return fromIdx(info, images, labels, dir.resolve(files.get(0)).toString(), dir.resolve(files.get(1)).toString(), transform);
     }
 
     /** The embedded Fashion-MNIST sample. */
@@ -146,7 +169,7 @@ public final class DataSets {
             images = Idx.read(i, "sample:" + files.get(0));
             labels = Idx.read(l, "sample:" + files.get(1));
         }
-        return fromIdx(FASHION_MNIST, images, labels, "sample:" + files.get(0), transform);
+        return fromIdx(FASHION_MNIST, images, labels, "sample:" + files.get(0), "sample:" + files.get(1), transform);
     }
 
     private static InputStream resource(String file) throws IOException {
@@ -155,16 +178,21 @@ public final class DataSets {
         return in;
     }
 
-    private static ImageDataset fromIdx(Info info, Idx.Array images, Idx.Array labels, String source, Transform transform) throws IOException {
+    private static ImageDataset fromIdx(Info info, Idx.Array images, Idx.Array labels, String source, String labelSource,
+                                        Transform transform) throws IOException {
         if (images.dims().length != 3) {
             throw new IOException(source + ": expected 3 dimensions (count, rows, columns) for images, got " + images.dims().length);
         }
         if (labels.dims().length != 1 || labels.dims()[0] != images.dims()[0]) {
-            throw new IOException(source + ": " + images.dims()[0] + " images but " + java.util.Arrays.toString(labels.dims()) + " labels");
+            throw new IOException(labelSource + ": " + java.util.Arrays.toString(labels.dims()) + " labels for the " + images.dims()[0]
+                    + " images of " + source);
         }
         for (int i = 0; i < labels.data().length; i++) {
             int l = labels.data()[i] & 0xff;
-            if (l >= info.classes().size()) throw new IOException(source + ": bad label " + l + " at " + i + " (" + info.classes().size() + " classes)");
+            if (l >= info.classes().size()) {
+                throw new IOException(labelSource + ": bad label " + l + " at " + i + " (" + info.classes().size() + " classes, labels 0.."
+                        + (info.classes().size() - 1) + ")");
+            }
         }
         return new ImageDataset(images.data(), labels.data(), 1, images.dims()[1], images.dims()[2], info.classes(), transform);
     }

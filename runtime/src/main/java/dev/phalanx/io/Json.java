@@ -1,199 +1,97 @@
 package dev.phalanx.io;
 
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
- * A small JSON reader and writer for safetensors headers and run metadata: objects (kept in
- * order), arrays, strings, numbers, booleans and null. Errors give the character offset.
+ * Every JSON file Phalanx reads or writes (safetensors headers, checkpoint state) goes through
+ * Jackson with limits fit for untrusted input: a downloaded safetensors header must not be able
+ * to overflow the stack with nested brackets, or make the parser buffer a huge string or number.
+ * Duplicate keys and trailing content are errors. Errors are {@link IllegalArgumentException}s
+ * with Jackson's description and the byte offset.
  */
 public final class Json {
 
-    private final String text;
-    private int pos;
+    /** Deeper than any header or state file Phalanx writes (they nest 3 levels). */
+    public static final int MAX_NESTING_DEPTH = 64;
+    /** A number longer than this is not a shape or an offset. */
+    public static final int MAX_NUMBER_LENGTH = 64;
+    /** One string (a tensor's name, a metadata value). */
+    public static final int MAX_STRING_LENGTH = 1 << 20;
 
-    private Json(String text) {
-        this.text = text;
-    }
+    private static final JsonFactory FACTORY = JsonFactory.builder()
+            .streamReadConstraints(StreamReadConstraints.builder()
+                    .maxNestingDepth(MAX_NESTING_DEPTH)
+                    .maxNumberLength(MAX_NUMBER_LENGTH)
+                    .maxStringLength(MAX_STRING_LENGTH)
+                    .build())
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
 
-    public static Object parse(String text) {
-        Json j = new Json(text);
-        j.ws();
-        Object v = j.value();
-        j.ws();
-        if (j.pos != text.length()) throw j.error("unexpected trailing characters");
-        return v;
-    }
+    /** Immutable once configured; shared because ObjectMapper is thread-safe for reading and writing. */
+    private static final ObjectMapper MAPPER = new ObjectMapper(FACTORY)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(DeserializationFeature.USE_LONG_FOR_INTS);
 
-    private IllegalArgumentException error(String what) {
-        return new IllegalArgumentException("invalid JSON at character " + pos + ": " + what);
-    }
+    private Json() { }
 
-    private void ws() {
-        while (pos < text.length() && Character.isWhitespace(text.charAt(pos))) pos++;
-    }
-
-    private Object value() {
-        if (pos >= text.length()) throw error("unexpected end");
-        char c = text.charAt(pos);
-        switch (c) {
-            case '{': return object();
-            case '[': return array();
-            case '"': return string();
-            case 't': return literal("true", Boolean.TRUE);
-            case 'f': return literal("false", Boolean.FALSE);
-            case 'n': return literal("null", null);
-            default: return number();
-        }
-    }
-
-    private Object literal(String word, Object v) {
-        if (!text.startsWith(word, pos)) throw error("expected " + word);
-        pos += word.length();
-        return v;
-    }
-
-    private Map<String, Object> object() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        pos++;
-        ws();
-        if (peek() == '}') {
-            pos++;
-            return m;
-        }
-        while (true) {
-            ws();
-            if (peek() != '"') throw error("expected a string key");
-            String k = string();
-            ws();
-            if (peek() != ':') throw error("expected ':'");
-            pos++;
-            ws();
-            m.put(k, value());
-            ws();
-            char c = peek();
-            pos++;
-            if (c == '}') return m;
-            if (c != ',') throw error("expected ',' or '}'");
-        }
-    }
-
-    private List<Object> array() {
-        List<Object> a = new ArrayList<>();
-        pos++;
-        ws();
-        if (peek() == ']') {
-            pos++;
-            return a;
-        }
-        while (true) {
-            ws();
-            a.add(value());
-            ws();
-            char c = peek();
-            pos++;
-            if (c == ']') return a;
-            if (c != ',') throw error("expected ',' or ']'");
-        }
-    }
-
-    private char peek() {
-        if (pos >= text.length()) throw error("unexpected end");
-        return text.charAt(pos);
-    }
-
-    private String string() {
-        StringBuilder b = new StringBuilder();
-        pos++;
-        while (true) {
-            char c = peek();
-            pos++;
-            if (c == '"') return b.toString();
-            if (c == '\\') {
-                char e = peek();
-                pos++;
-                switch (e) {
-                    case 'n': b.append('\n'); break;
-                    case 't': b.append('\t'); break;
-                    case 'r': b.append('\r'); break;
-                    case 'b': b.append('\b'); break;
-                    case 'f': b.append('\f'); break;
-                    case 'u':
-                        if (pos + 4 > text.length()) throw error("bad \\u escape");
-                        b.append((char) Integer.parseInt(text.substring(pos, pos + 4), 16));
-                        pos += 4;
-                        break;
-                    default: b.append(e);
-                }
-            } else {
-                b.append(c);
-            }
-        }
-    }
-
-    private Number number() {
-        int start = pos;
-        while (pos < text.length() && "+-0123456789.eE".indexOf(text.charAt(pos)) >= 0) pos++;
-        String s = text.substring(start, pos);
-        if (s.isEmpty()) throw error("unexpected character '" + text.charAt(start) + "'");
+    /** Parses UTF-8 JSON from part of an array; refuses what breaks the limits above. */
+    public static JsonNode parse(byte[] bytes, int offset, int length) {
         try {
-            if (s.contains(".") || s.contains("e") || s.contains("E")) return Double.parseDouble(s);
-            return Long.parseLong(s);
-        } catch (NumberFormatException e) {
-            throw error("bad number '" + s + "'");
+            JsonNode node = MAPPER.readTree(bytes, offset, length);
+            if (node == null || node.isMissingNode()) throw new IllegalArgumentException("invalid JSON: no content");
+            return node;
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(describe(e), e);
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("invalid JSON: " + e.getMessage(), e);
         }
     }
 
-    /** Writes maps, lists, strings, numbers, booleans and null as compact JSON. */
-    public static String write(Object v) {
-        StringBuilder b = new StringBuilder();
-        write(b, v);
-        return b.toString();
+    public static JsonNode parse(String text) {
+        byte[] b = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        return parse(b, 0, b.length);
     }
 
-    private static void write(StringBuilder b, Object v) {
-        if (v == null) {
-            b.append("null");
-        } else if (v instanceof Map<?, ?> m) {
-            b.append('{');
-            boolean first = true;
-            for (var e : m.entrySet()) {
-                if (!first) b.append(',');
-                first = false;
-                quote(b, String.valueOf(e.getKey()));
-                b.append(':');
-                write(b, e.getValue());
-            }
-            b.append('}');
-        } else if (v instanceof List<?> l) {
-            b.append('[');
-            for (int i = 0; i < l.size(); i++) {
-                if (i > 0) b.append(',');
-                write(b, l.get(i));
-            }
-            b.append(']');
-        } else if (v instanceof Number || v instanceof Boolean) {
-            b.append(v);
-        } else {
-            quote(b, v.toString());
+    /** A streaming parser with the same limits, for readers that must not build a tree (safetensors headers). */
+    public static JsonParser parser(byte[] bytes, int offset, int length) {
+        try {
+            return FACTORY.createParser(bytes, offset, length);
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("invalid JSON: " + e.getMessage(), e);
         }
     }
 
-    private static void quote(StringBuilder b, String s) {
-        b.append('"');
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"': b.append("\\\""); break;
-                case '\\': b.append("\\\\"); break;
-                case '\n': b.append("\\n"); break;
-                case '\r': b.append("\\r"); break;
-                case '\t': b.append("\\t"); break;
-                default:
-                    if (c < 0x20) b.append(String.format("\\u%04x", (int) c)); else b.append(c);
-            }
+    /** An empty object to fill and {@link #write}. */
+    public static ObjectNode object() {
+        return MAPPER.createObjectNode();
+    }
+
+    /** Compact JSON of a tree, a map, a list or a scalar. */
+    public static String write(Object value) {
+        try {
+            return MAPPER.writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("cannot write JSON: " + e.getOriginalMessage(), e);
         }
-        b.append('"');
+    }
+
+    /** One line: what Jackson found wrong, and where (a byte offset). */
+    public static String describe(JsonProcessingException e) {
+        String what = e.getOriginalMessage();
+        if (what == null) what = e.getClass().getSimpleName();
+        int nl = what.indexOf('\n');
+        if (nl >= 0) what = what.substring(0, nl);
+        JsonLocation at = e.getLocation();
+        long offset = at == null ? -1 : at.getByteOffset() >= 0 ? at.getByteOffset() : at.getCharOffset();
+        return "invalid JSON" + (offset >= 0 ? " at byte " + offset : "") + ": " + what;
     }
 }

@@ -15,6 +15,7 @@ public final class BatchNormOp {
 
     public static Tensor apply(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                boolean training, float momentum, float eps) {
+        Checks.float32("batch_norm", x, weight, bias);
         int[] s = x.shape();
         if (s.length < 2) throw new IllegalArgumentException("batch_norm: expected at least 2-D input [N, C, ...], got " + Shapes.str(s));
         int n = s[0], c = s[1], inner = x.numel() / Math.max(1, n * c);

@@ -4,6 +4,8 @@ import java.util.Arrays;
 
 import dev.phalanx.autograd.Node;
 import dev.phalanx.tensor.DType;
+import dev.phalanx.tensor.HostStorage;
+import dev.phalanx.tensor.Strided;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
 
@@ -23,6 +25,25 @@ public final class Binary {
             this.backwardName = backwardName;
         }
 
+        double d(double a, double b) {
+            switch (this) {
+                case ADD: return a + b;
+                case SUB: return a - b;
+                case MUL: return a * b;
+                default: return a / b;
+            }
+        }
+
+        /** Integer arithmetic; on bool, add is "or" and mul is "and", as PyTorch's. */
+        long l(long a, long b, boolean bool) {
+            switch (this) {
+                case ADD: return bool ? (a | b) : a + b;
+                case SUB: return a - b;
+                case MUL: return bool ? (a & b) : a * b;
+                default: throw new IllegalStateException("integer division is true division and runs in floating point");
+            }
+        }
+
         float f(float a, float b) {
             switch (this) {
                 case ADD: return a + b;
@@ -35,8 +56,15 @@ public final class Binary {
 
     public static Tensor apply(Fn fn, Tensor a, Tensor b) {
         Tensor.checkSameDevice(fn.op, a, b);
-        a = a.toFloat();
-        b = b.toFloat();
+        DType type = DType.resultType(a, b);
+        if (fn == Fn.DIV && !type.isFloatingPoint()) type = DType.DEFAULT_FLOAT; // true division, as torch.div
+        if (fn == Fn.SUB && (a.dtype() == DType.BOOL || b.dtype() == DType.BOOL)) {
+            throw new IllegalArgumentException(type == DType.BOOL
+                    ? "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead."
+                    : "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or "
+                    + "`logical_not()` operator instead.");
+        }
+        if (type != DType.FLOAT32 || a.dtype() != DType.FLOAT32 || b.dtype() != DType.FLOAT32) return mixed(fn, a, b, type);
         int[] sa = a.shape(), sb = b.shape();
         float[] x = a.contiguousFloats(), y = b.contiguousFloats();
         float[] out;
@@ -61,6 +89,32 @@ public final class Binary {
             }
         }
         return Tensor.result(out, shape, new BinaryBackward(fn, a, b));
+    }
+
+    /**
+     * Any other pair of dtypes: computed in the result type's arithmetic (float64 in double,
+     * float32/float16/bfloat16 in float, integers and bool in long, narrowed by wrapping as
+     * PyTorch's integers do) and stored in the result type.
+     */
+    private static Tensor mixed(Fn fn, Tensor a, Tensor b, DType type) {
+        int[] shape = Shapes.broadcast(fn.op, a.shape(), b.shape());
+        int n = Shapes.numel(shape);
+        int[] ia = Strided.indices(shape, Shapes.broadcastStrides(a.shape(), shape), 0);
+        int[] ib = Strided.indices(shape, Shapes.broadcastStrides(b.shape(), shape), 0);
+        Tensor out = Tensor.zeros(type, shape);
+        HostStorage o = (HostStorage) out.storage();
+        if (type == DType.FLOAT64) {
+            double[] x = a.contiguousDoubles(), y = b.contiguousDoubles(), r = o.doubles();
+            for (int i = 0; i < n; i++) r[i] = fn.d(x[ia[i]], y[ib[i]]);
+        } else if (type.isFloatingPoint()) {
+            float[] x = a.contiguousFloats(), y = b.contiguousFloats();
+            for (int i = 0; i < n; i++) o.setDouble(i, fn.f(x[ia[i]], y[ib[i]]));
+        } else {
+            long[] x = a.contiguousLongs(), y = b.contiguousLongs();
+            for (int i = 0; i < n; i++) o.setLong(i, fn.l(x[ia[i]], y[ib[i]], type == DType.BOOL));
+        }
+        Node node = type.isFloatingPoint() ? new BinaryBackward(fn, a, b) : null;
+        return Tensor.result(type, o.array(), shape, node);
     }
 
     /** {@code a op= b} with b broadcast to a's shape. */
@@ -107,6 +161,7 @@ public final class Binary {
     public static Tensor sumTo(Tensor g, int[] shape) {
         int[] gs = g.shape();
         if (Arrays.equals(gs, shape)) return g;
+        if (g.dtype() != DType.FLOAT32) return sumToDouble(g, shape);
         float[] src = g.contiguousFloats(), dst = new float[Shapes.numel(shape)];
         int[] ts = Shapes.broadcastStrides(shape, gs);
         int rank = gs.length;
@@ -125,6 +180,14 @@ public final class Binary {
         return Tensor.of(dst, shape);
     }
 
+    private static Tensor sumToDouble(Tensor g, int[] shape) {
+        int[] gs = g.shape();
+        double[] src = g.contiguousDoubles(), dst = new double[Shapes.numel(shape)];
+        int[] to = Strided.indices(gs, Shapes.broadcastStrides(shape, gs), 0);
+        for (int i = 0; i < src.length; i++) dst[to[i]] += src[i];
+        return Tensor.of(DType.FLOAT64, dst, shape).to(g.dtype());
+    }
+
     private static final class BinaryBackward extends Node {
         private final Fn fn;
 
@@ -136,6 +199,11 @@ public final class Binary {
         @Override
         public String name() {
             return fn.backwardName;
+        }
+
+        @Override
+        protected boolean savesInput(int input) {
+            return fn == Fn.MUL || fn == Fn.DIV; // add and sub need only the shapes
         }
 
         @Override
@@ -161,8 +229,8 @@ public final class Binary {
                     break;
             }
             return new Tensor[] {
-                needsGrad(0) ? sumTo(ga, a.shape()) : null,
-                needsGrad(1) ? sumTo(gb, b.shape()) : null};
+                needsGrad(0) ? sumTo(ga, a.shape()).to(a.dtype()) : null,
+                needsGrad(1) ? sumTo(gb, b.shape()).to(b.dtype()) : null};
         }
     }
 }

@@ -14,6 +14,7 @@ public final class Conv2dOp {
 
     public static Tensor apply(Tensor x, Tensor weight, Tensor bias, int sh, int sw, int ph, int pw) {
         Tensor.checkSameDevice("conv2d", x, weight);
+        Checks.float32("conv2d", x, weight, bias);
         int[] ws = weight.shape(), xs = x.shape();
         if (ws.length != 4) throw new IllegalArgumentException("conv2d: weight must be 4-D [out, in, kh, kw], got " + Shapes.str(ws));
         if (xs.length != 4) {

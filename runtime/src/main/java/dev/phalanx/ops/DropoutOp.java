@@ -11,6 +11,7 @@ public final class DropoutOp {
 
     public static Tensor apply(Tensor x, float p, Generator gen) {
         if (p < 0 || p > 1) throw new IllegalArgumentException("dropout probability has to be between 0 and 1, but got " + p);
+        Checks.float32("dropout", x);
         float[] in = x.contiguousFloats(), out = new float[in.length], mask = new float[in.length];
         float scale = p == 1f ? 0f : 1f / (1f - p);
         for (int i = 0; i < in.length; i++) {

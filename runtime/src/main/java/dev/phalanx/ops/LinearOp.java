@@ -16,6 +16,7 @@ public final class LinearOp {
 
     public static Tensor apply(Tensor x, Tensor weight, Tensor bias) {
         Tensor.checkSameDevice("linear", x, weight);
+        Checks.float32("linear", x, weight, bias);
         if (x.dim() != 2 || weight.dim() != 2 || weight.size(1) != x.size(1)) {
             int[] wt = weight.dim() == 2 ? new int[] {weight.size(1), weight.size(0)} : weight.shape();
             throw new IllegalArgumentException("mat1 and mat2 shapes cannot be multiplied (" + Shapes.x(x.shape()) + " and " + Shapes.x(wt) + ")");

@@ -20,6 +20,7 @@ public final class LossOps {
         if (target.dtype() != DType.INT64) {
             throw new IllegalArgumentException("nll_loss: expected target of dtype torch.int64 (class indices), got " + target.dtype().torchName());
         }
+        Checks.float32("nll_loss", logProbs);
         int n = logProbs.size(0), c = logProbs.size(1);
         if (target.dim() != 1 || target.size(0) != n) {
             throw new IllegalArgumentException("nll_loss: Expected input batch_size (" + n + ") to match target batch_size ("
@@ -54,6 +55,7 @@ public final class LossOps {
             throw new IllegalArgumentException("mse_loss: input and target shapes must match, got " + Shapes.str(input.shape()) + " and "
                     + Shapes.str(target.shape()));
         }
+        Checks.float32("mse_loss", input, target);
         float[] a = input.contiguousFloats(), b = target.contiguousFloats();
         if (reduction == Reduction.NONE) {
             float[] out = new float[a.length];

@@ -12,6 +12,7 @@ public final class MatMul {
 
     public static Tensor apply(Tensor a, Tensor b) {
         Tensor.checkSameDevice("matmul", a, b);
+        Checks.float32("matmul", a, b);
         if (a.dim() != 2 || b.dim() != 2) {
             throw new IllegalArgumentException("matmul: both arguments must be 2-D in this build, got shapes " + Shapes.str(a.shape())
                     + " and " + Shapes.str(b.shape()));

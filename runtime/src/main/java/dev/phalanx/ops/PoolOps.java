@@ -16,6 +16,7 @@ public final class PoolOps {
     public record MaxPoolResult(Tensor output, Tensor indices) { }
 
     private static int[] checkInput(String op, Tensor x) {
+        Checks.float32(op, x);
         int[] s = x.shape();
         if (s.length == 3) return new int[] {1, s[0], s[1], s[2]};
         if (s.length != 4) throw new IllegalArgumentException(op + ": Expected 3D or 4D (batch mode) tensor for input, got " + Shapes.str(s));

@@ -1,6 +1,8 @@
 package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
+import dev.phalanx.tensor.DType;
+import dev.phalanx.tensor.HostStorage;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
 
@@ -30,6 +32,7 @@ public final class Reduce {
     }
 
     public static Tensor sum(Tensor x) {
+        if (x.dtype() != DType.FLOAT32) return sumOther(x, null, false, false);
         float[] d = x.contiguousFloats();
         double s = 0; // double accumulator: sums of many float32 terms stay accurate
         for (float v : d) s += v;
@@ -37,6 +40,7 @@ public final class Reduce {
     }
 
     public static Tensor mean(Tensor x) {
+        if (x.dtype() != DType.FLOAT32) return sumOther(x, null, false, true);
         float[] d = x.contiguousFloats();
         double s = 0;
         for (float v : d) s += v;
@@ -53,6 +57,7 @@ public final class Reduce {
 
     private static Tensor alongDim(Tensor x, int dim, boolean keepdim, boolean mean) {
         Axis ax = Axis.of(mean ? "mean" : "sum", x, dim);
+        if (x.dtype() != DType.FLOAT32) return sumOther(x, ax, keepdim, mean);
         float[] in = x.contiguousFloats(), out = new float[ax.outer * ax.inner];
         for (int o = 0; o < ax.outer; o++) {
             for (int k = 0; k < ax.size; k++) {
@@ -66,7 +71,60 @@ public final class Reduce {
                 new SumDim(x, ax, scale, mean ? "MeanBackward1" : "SumBackward1"));
     }
 
+    /**
+     * Sums and means of the other dtypes: floating types accumulate in double and keep their
+     * dtype; integers and bool sum exactly in int64 (wrapping), as PyTorch's {@code sum} does,
+     * and have no mean.
+     */
+    private static Tensor sumOther(Tensor x, Axis ax, boolean keepdim, boolean mean) {
+        DType in = x.dtype();
+        if (mean && !in.isFloatingPoint()) {
+            throw new IllegalArgumentException("mean(): could not infer output dtype. Input dtype must be either a floating point or "
+                    + "complex dtype. Got: " + in.scalarTypeName() + "; convert first, e.g. to(DType.FLOAT32).mean()");
+        }
+        if (ax == null) ax = new Axis(1, x.numel(), 1, new int[0], new int[0]);
+        int[] shape = keepdim ? ax.keptShape : ax.reducedShape;
+        int outN = ax.outer * ax.inner;
+        if (!in.isFloatingPoint()) {
+            long[] d = x.contiguousLongs(), out = new long[outN];
+            for (int o = 0; o < ax.outer; o++)
+                for (int k = 0; k < ax.size; k++)
+                    for (int i = 0; i < ax.inner; i++) out[o * ax.inner + i] += d[(o * ax.size + k) * ax.inner + i];
+            return Tensor.ofLongs(out, shape);
+        }
+        double[] d = x.contiguousDoubles(), out = new double[outN];
+        for (int o = 0; o < ax.outer; o++)
+            for (int k = 0; k < ax.size; k++)
+                for (int i = 0; i < ax.inner; i++) out[o * ax.inner + i] += d[(o * ax.size + k) * ax.inner + i];
+        double scale = mean ? 1.0 / ax.size : 1.0;
+        if (mean) for (int i = 0; i < outN; i++) out[i] *= scale;
+        Tensor r = Tensor.of(DType.FLOAT64, out, shape).to(in);
+        int[] kept = ax.keptShape, inShape = x.shape();
+        String name = (mean ? "MeanBackward" : "SumBackward") + (shape.length == 0 && kept.length == 0 ? "0" : "1");
+        Node node = new Node(x) {
+            @Override
+            public String name() {
+                return name;
+            }
+
+            @Override
+            protected boolean savesInput(int input) {
+                return false;
+            }
+
+            @Override
+            public Tensor[] backward(Tensor g) {
+                int[] ones = new int[inShape.length];
+                java.util.Arrays.fill(ones, 1);
+                Tensor e = (kept.length == 0 ? g.reshape(ones) : g.reshape(kept)).expand(inShape);
+                return new Tensor[] {e.mul(scale).to(in)};
+            }
+        };
+        return Tensor.result(in, ((HostStorage) r.storage()).array(), shape, node);
+    }
+
     public static Tensor max(Tensor x) {
+        if (x.dtype() != DType.FLOAT32) return maxOther(x);
         float[] d = x.contiguousFloats();
         if (d.length == 0) throw new IllegalArgumentException("max(): Expected reduction dim to be specified for input.numel() == 0");
         int arg = 0;
@@ -77,6 +135,7 @@ public final class Reduce {
     public static MaxResult max(Tensor x, int dim, boolean keepdim) {
         Axis ax = Axis.of("max", x, dim);
         if (ax.size == 0) throw new IllegalArgumentException("max(): cannot reduce over a zero-size dimension " + dim);
+        if (x.dtype() != DType.FLOAT32) return maxOther(x, ax, keepdim);
         float[] in = x.contiguousFloats();
         float[] values = new float[ax.outer * ax.inner];
         long[] indices = new long[values.length];
@@ -100,6 +159,52 @@ public final class Reduce {
         }
         int[] shape = keepdim ? ax.keptShape : ax.reducedShape;
         return new MaxResult(Tensor.result(values, shape, new Pick(x, flat, "MaxBackward0")), Tensor.ofLongs(indices, shape));
+    }
+
+    /** max along a dimension for dtypes other than float32: compared as doubles, values kept in their dtype (not differentiable). */
+    private static MaxResult maxOther(Tensor x, Axis ax, boolean keepdim) {
+        double[] in = x.contiguousDoubles();
+        long[] indices = new long[ax.outer * ax.inner];
+        int[] flat = new int[indices.length];
+        for (int o = 0; o < ax.outer; o++) {
+            for (int i = 0; i < ax.inner; i++) {
+                int best = 0;
+                double bv = in[o * ax.size * ax.inner + i];
+                for (int k = 1; k < ax.size; k++) {
+                    double v = in[(o * ax.size + k) * ax.inner + i];
+                    if (v > bv || (Double.isNaN(v) && !Double.isNaN(bv))) {
+                        bv = v;
+                        best = k;
+                    }
+                }
+                int r = o * ax.inner + i;
+                indices[r] = best;
+                flat[r] = (o * ax.size + best) * ax.inner + i;
+            }
+        }
+        int[] shape = keepdim ? ax.keptShape : ax.reducedShape;
+        Tensor values = Tensor.zeros(x.dtype(), shape);
+        Tensor src = x.contiguous();
+        HostStorage from = (HostStorage) src.storage(), to = (HostStorage) values.storage();
+        for (int r = 0; r < flat.length; r++) {
+            if (x.dtype().isFloatingPoint()) to.setDouble(r, from.getDouble(src.storageOffset() + flat[r]));
+            else to.setLong(r, from.getLong(src.storageOffset() + flat[r]));
+        }
+        return new MaxResult(values, Tensor.ofLongs(indices, shape));
+    }
+
+    private static Tensor maxOther(Tensor x) {
+        if (x.numel() == 0) throw new IllegalArgumentException("max(): Expected reduction dim to be specified for input.numel() == 0");
+        if (x.dtype().isFloatingPoint()) {
+            double[] d = x.contiguousDoubles();
+            double m = d[0];
+            for (double v : d) if (v > m || Double.isNaN(v)) m = v;
+            return Tensor.of(DType.FLOAT64, new double[] {m}).to(x.dtype());
+        }
+        long[] d = x.contiguousLongs();
+        long m = d[0];
+        for (long v : d) m = Math.max(m, v);
+        return Tensor.of(DType.INT64, new long[] {m}).to(x.dtype());
     }
 
     private static final class SumAll extends Node {

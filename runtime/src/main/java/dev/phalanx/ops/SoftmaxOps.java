@@ -13,6 +13,7 @@ public final class SoftmaxOps {
     private SoftmaxOps() { }
 
     public static Tensor logSoftmax(Tensor x, int dim) {
+        Checks.float32("log_softmax", x);
         Reduce.Axis ax = Reduce.Axis.of("log_softmax", x, dim);
         float[] in = x.contiguousFloats(), out = new float[in.length];
         forEachRow(ax, (base, stride) -> {
@@ -27,6 +28,7 @@ public final class SoftmaxOps {
     }
 
     public static Tensor softmax(Tensor x, int dim) {
+        Checks.float32("softmax", x);
         Reduce.Axis ax = Reduce.Axis.of("softmax", x, dim);
         float[] in = x.contiguousFloats(), out = new float[in.length];
         forEachRow(ax, (base, stride) -> {

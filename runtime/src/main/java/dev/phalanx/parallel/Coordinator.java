@@ -103,7 +103,15 @@ public final class Coordinator {
     /** The coordinator with one replica per device of {@code settings}, in host memory. */
     public static Behavior<Command> create(ReplicaSpec spec, Settings settings) {
         // the model factory is called by the replicas alone, once each: it may be stateful
-        return CoordinatorStates.create(spec, settings);
+        return CoordinatorStates.create(spec, settings, new HostAllReduce(settings.devices().size()));
+    }
+
+    /**
+     * The coordinator with its replicas summing through {@code allReduce} (one contribution per
+     * replica of {@code settings}): across nodes, for cluster mode.
+     */
+    public static Behavior<Command> create(ReplicaSpec spec, Settings settings, AllReduce allReduce) {
+        return CoordinatorStates.create(spec, settings, allReduce);
     }
 
     /** A replica's error, after the retry it was allowed. */

@@ -37,9 +37,9 @@ final class CoordinatorStates {
     private final List<ActorRef<ReplicaCommand>> replicas = new ArrayList<>();
     private long nextStep = 1;
 
-    static Behavior<Coordinator.Command> create(ReplicaSpec spec, Coordinator.Settings settings) {
+    static Behavior<Coordinator.Command> create(ReplicaSpec spec, Coordinator.Settings settings, AllReduce allReduce) {
         return Behaviors.withStash(STASH_CAPACITY, stash -> Behaviors.setup(ctx ->
-                new CoordinatorStates(ctx, stash, settings, new HostAllReduce(settings.devices().size())).starting(spec)));
+                new CoordinatorStates(ctx, stash, settings, allReduce).starting(spec)));
     }
 
     private CoordinatorStates(ActorContext<Coordinator.Command> ctx, StashBuffer<Coordinator.Command> stash,

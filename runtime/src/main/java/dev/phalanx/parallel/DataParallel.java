@@ -52,15 +52,18 @@ public final class DataParallel implements AutoCloseable {
     private final List<Device> devices;
     private final Duration askTimeout;
     private volatile boolean closed;
+    /** Every reply not yet received: close() fails them at once rather than leave their callers waiting. */
+    private final java.util.Set<CompletableFuture<?>> pending = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    private DataParallel(ReplicaSpec spec, Coordinator.Settings settings) {
+    private DataParallel(ReplicaSpec spec, Coordinator.Settings settings, AllReduce allReduce) {
         this.devices = settings.devices();
         // the coordinator fails a step itself at its timeout; the ask only guards against a lost actor system
         this.askTimeout = settings.stepTimeout().multipliedBy(3).plusSeconds(5);
         Config config = ConfigFactory.parseString("pekko.loglevel = WARNING\npekko.log-dead-letters = off\n"
                 + "pekko.log-dead-letters-during-shutdown = off\npekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off")
                 .withFallback(ConfigFactory.load());
-        this.system = ActorSystem.create(Coordinator.create(spec, settings), "phalanx", config);
+        this.system = ActorSystem.create(allReduce == null ? Coordinator.create(spec, settings)
+                : Coordinator.create(spec, settings, allReduce), "phalanx", config);
         this.coordinator = system;
         this.scheduler = system.scheduler();
     }
@@ -121,11 +124,11 @@ public final class DataParallel implements AutoCloseable {
 
     private CompletionStage<Coordinator.StepOutcome> outcome(Tensor inputs, Tensor labels, boolean train) {
         if (closed) return CompletableFuture.failedFuture(new IllegalStateException("this DataParallel runtime is closed"));
-        CompletionStage<Coordinator.StepOutcome> reply = AskPattern.ask(coordinator,
+        CompletionStage<Coordinator.StepOutcome> reply = tracked(AskPattern.ask(coordinator,
                 (org.apache.pekko.actor.typed.ActorRef<Coordinator.StepOutcome> replyTo) -> train
                         ? new Coordinator.TrainStep(inputs, labels, replyTo)
                         : new Coordinator.Forward(inputs, replyTo),
-                askTimeout, scheduler);
+                askTimeout, scheduler));
         return reply.thenCompose(o -> o.ok() ? CompletableFuture.completedFuture(o) : CompletableFuture.failedFuture(o.error()));
     }
 
@@ -150,14 +153,33 @@ public final class DataParallel implements AutoCloseable {
     /** Loads one model and optimizer state into every replica (resuming from a checkpoint). */
     public void load(Replica.Snapshot state) {
         if (closed) throw new IllegalStateException("this DataParallel runtime is closed");
-        await(AskPattern.<Coordinator.Command, Coordinator.StatesOutcome>ask(coordinator, r -> new Coordinator.LoadState(state, r), askTimeout,
-                scheduler).thenCompose(o -> o.error() == null ? CompletableFuture.completedFuture(o) : CompletableFuture.failedFuture(o.error())));
+        await(tracked(AskPattern.<Coordinator.Command, Coordinator.StatesOutcome>ask(coordinator, r -> new Coordinator.LoadState(state, r), askTimeout,
+                scheduler)).thenCompose(o -> o.error() == null ? CompletableFuture.completedFuture(o) : CompletableFuture.failedFuture(o.error())));
     }
 
     private CompletionStage<List<Replica.Snapshot>> states() {
         if (closed) return CompletableFuture.failedFuture(new IllegalStateException("this DataParallel runtime is closed"));
-        return AskPattern.<Coordinator.Command, Coordinator.StatesOutcome>ask(coordinator, Coordinator.GetStates::new, askTimeout, scheduler)
+        return tracked(AskPattern.<Coordinator.Command, Coordinator.StatesOutcome>ask(coordinator, Coordinator.GetStates::new, askTimeout, scheduler))
                 .thenCompose(o -> o.error() == null ? CompletableFuture.completedFuture(o.states()) : CompletableFuture.failedFuture(o.error()));
+    }
+
+    /** A future of the reply that close() can fail; it completes with the reply when that comes first. */
+    private <T> CompletableFuture<T> tracked(CompletionStage<T> ask) {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        pending.add(f);
+        f.whenComplete((v, e) -> pending.remove(f));
+        ask.whenComplete((v, e) -> {
+            if (e != null) f.completeExceptionally(e);
+            else f.complete(v);
+        });
+        if (closed) failPending(); // close() ran between the check and the add
+        return f;
+    }
+
+    private void failPending() {
+        for (CompletableFuture<?> f : List.copyOf(pending)) {
+            f.completeExceptionally(new IllegalStateException("this DataParallel runtime was closed while the call was pending"));
+        }
     }
 
     private static <T> T await(CompletionStage<T> stage) {
@@ -172,11 +194,16 @@ public final class DataParallel implements AutoCloseable {
         }
     }
 
-    /** Stops the coordinator, the replicas, their threads and the actor system, and waits for it (attached: see {@link #attach}). */
+    /**
+     * Fails every pending step, forward and state request at once with a "closed" error, then
+     * stops the coordinator, the replicas, their threads and the actor system, and waits for it
+     * (30 s at most; attached: see {@link #attach}).
+     */
     @Override
     public void close() {
         if (closed) return;
         closed = true;
+        failPending();
         if (system == null) return;
         system.terminate();
         try {
@@ -197,6 +224,7 @@ public final class DataParallel implements AutoCloseable {
         private int threads = 1;
         private CpuBackend.Kernels kernels = CpuBackend.Kernels.AUTO;
         private int bucketCapFloats = 1 << 15;
+        private AllReduce allReduce;
         private Duration stepTimeout = Duration.ofSeconds(60);
         private int checksumEvery = 100;
         private ReplicaFaults faults = ReplicaFaults.NONE;
@@ -283,8 +311,14 @@ public final class DataParallel implements AutoCloseable {
             return new Coordinator.Settings(devices, stepTimeout, checksumEvery, initial);
         }
 
+        /** How the replicas' gradients are summed (default: in host memory, within this JVM); cluster mode sums across nodes. */
+        public Builder allReduce(AllReduce allReduce) {
+            this.allReduce = allReduce;
+            return this;
+        }
+
         public DataParallel build() {
-            return new DataParallel(spec(), settings());
+            return new DataParallel(spec(), settings(), allReduce);
         }
     }
 }

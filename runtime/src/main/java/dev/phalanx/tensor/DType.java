@@ -43,6 +43,28 @@ public enum DType {
     /** Integer types, bool excluded. */
     public boolean isInteger() { return category == Category.INTEGER; }
 
+    /** ATen's name for the scalar type, as PyTorch's casting errors print it ({@code Float}, {@code Long}). */
+    public String scalarTypeName() {
+        return switch (this) {
+            case FLOAT64 -> "Double";
+            case FLOAT32 -> "Float";
+            case FLOAT16 -> "Half";
+            case BFLOAT16 -> "BFloat16";
+            case INT64 -> "Long";
+            case INT32 -> "Int";
+            case INT16 -> "Short";
+            case INT8 -> "Char";
+            case UINT8 -> "Byte";
+            case BOOL -> "Bool";
+        };
+    }
+
+    /** PyTorch's {@code can_cast}: an in-place op may store a result of type {@code from} into {@code to} (no float into an integer, nothing into bool). */
+    public static boolean canCast(DType from, DType to) {
+        if (from.isFloatingPoint() && !to.isFloatingPoint()) return false;
+        return from == BOOL || to != BOOL;
+    }
+
     @Override
     public String toString() {
         return torchName;

@@ -5,7 +5,7 @@ package dev.phalanx.tensor;
  * scattering elements between strided layouts. The copies behind {@code contiguous()},
  * {@code copy_} and writes through views.
  */
-final class Strided {
+public final class Strided {
 
     private Strided() { }
 
@@ -15,7 +15,7 @@ final class Strided {
     }
 
     /** True when the strides are row-major (dimensions of size 1 may have any stride, as in PyTorch). */
-    static boolean isContiguous(int[] shape, int[] strides) {
+    public static boolean isContiguous(int[] shape, int[] strides) {
         int expected = 1;
         for (int d = shape.length - 1; d >= 0; d--) {
             if (shape[d] == 1) continue;
@@ -31,7 +31,7 @@ final class Strided {
     }
 
     /** The storage index of every element, in row-major order. */
-    static int[] indices(int[] shape, int[] strides, int offset) {
+    public static int[] indices(int[] shape, int[] strides, int offset) {
         int n = Shapes.numel(shape);
         int[] out = new int[n];
         if (n == 0) return out;

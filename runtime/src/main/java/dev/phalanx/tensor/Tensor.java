@@ -9,6 +9,7 @@ import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Node;
 import dev.phalanx.kernels.Device;
 import dev.phalanx.ops.Binary;
+import dev.phalanx.ops.Compare;
 import dev.phalanx.ops.MatMul;
 import dev.phalanx.ops.Pointwise;
 import dev.phalanx.ops.Reduce;
@@ -116,6 +117,32 @@ public final class Tensor {
 
     public static Tensor ones(int... shape) {
         return full(1f, shape);
+    }
+
+    public static Tensor ones(DType dtype, int... shape) {
+        return zeros(dtype, shape).fill_(1);
+    }
+
+    /** A tensor of {@code dtype} filled with {@code value} (converted as {@code fill_} converts). */
+    public static Tensor full(double value, DType dtype, int... shape) {
+        return zeros(dtype, shape).fill_(value);
+    }
+
+    /** A 1-d float64 tensor of these values (a copy). */
+    public static Tensor ofDoubles(double... data) {
+        return of(DType.FLOAT64, data.clone(), data.length);
+    }
+
+    /** A 1-d int32 tensor of these values (a copy). */
+    public static Tensor ofInts(int... data) {
+        return of(DType.INT32, data.clone(), data.length);
+    }
+
+    /** A 1-d bool tensor of these values. */
+    public static Tensor ofBools(boolean... data) {
+        byte[] b = new byte[data.length];
+        for (int i = 0; i < b.length; i++) b[i] = (byte) (data[i] ? 1 : 0);
+        return of(DType.BOOL, b, b.length);
     }
 
     public static Tensor full(float value, int... shape) {
@@ -316,17 +343,39 @@ public final class Tensor {
 
     // ---------------------------------------------------------------- elements
 
-    /** The value of a one-element tensor, as PyTorch's {@code item()}. */
+    /**
+     * The value of a one-element tensor, as PyTorch's {@code item()}, as a Java {@code float}:
+     * exact for float32, float16, bfloat16 and every value a float holds exactly; any other value
+     * raises an error naming the accessor that is exact ({@link #longItem()}, {@link #doubleItem()}),
+     * rather than rounding it silently.
+     */
     public float item() {
-        return (float) storage.getDouble(oneElement());
+        int at = oneElement();
+        if (dtype.isFloatingPoint()) {
+            double v = storage.getDouble(at);
+            float f = (float) v;
+            if (dtype != DType.FLOAT64 || f == v || Double.isNaN(v)) return f;
+            throw new IllegalStateException("item(): the float64 value " + v + " is not exactly a float; use doubleItem()");
+        }
+        long v = storage.getLong(at);
+        float f = v;
+        if ((long) f == v && Math.abs(v) <= (1L << 24)) return f;
+        throw new IllegalStateException("item(): the " + dtype.torchName() + " value " + v + " is not exactly a float; use longItem()");
     }
 
+    /** The exact value of a one-element integer or bool tensor (floats truncated toward zero). */
     public long longItem() {
         return storage.getLong(oneElement());
     }
 
+    /** The value of a one-element tensor as a double: exact for every dtype but int64 beyond 2^53. */
     public double doubleItem() {
         return storage.getDouble(oneElement());
+    }
+
+    /** The value of a one-element tensor as a boolean: anything non-zero is true. */
+    public boolean boolItem() {
+        return storage.getDouble(oneElement()) != 0;
     }
 
     private int oneElement() {
@@ -470,7 +519,23 @@ public final class Tensor {
     public Tensor mul(Tensor other) { return Binary.apply(Binary.Fn.MUL, this, other); }
     public Tensor div(Tensor other) { return Binary.apply(Binary.Fn.DIV, this, other); }
 
+    public static Tensor add(Tensor a, Tensor b, Tensor out) { return out.copy_(a.add(b)); }
+
+    /**
+     * {@code this + c}. A Java {@code float} or {@code double} scalar counts as a Python float (an
+     * integer tensor gives float32), a {@code long} or {@code int} as a Python int (an integer
+     * tensor keeps its dtype and wraps on overflow), as in PyTorch.
+     */
     public Tensor add(float c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, c); }
+    public Tensor add(double c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, c, DType.Category.FLOATING); }
+    public Tensor add(long c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, c, DType.Category.INTEGER); }
+    public Tensor sub(double c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, -c, DType.Category.FLOATING); }
+    public Tensor sub(long c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, -c, DType.Category.INTEGER); }
+    public Tensor mul(double c) { return Pointwise.scalar(Pointwise.Scalar.MUL, this, c, DType.Category.FLOATING); }
+    public Tensor mul(long c) { return Pointwise.scalar(Pointwise.Scalar.MUL, this, c, DType.Category.INTEGER); }
+    /** True division: an integer tensor gives float32. */
+    public Tensor div(double c) { return Pointwise.scalar(Pointwise.Scalar.MUL, this, 1 / c, DType.Category.FLOATING); }
+    public Tensor div(long c) { return div((double) c); }
     public Tensor sub(float c) { return Pointwise.scalar(Pointwise.Scalar.ADD, this, -c); }
     public Tensor mul(float c) { return Pointwise.scalar(Pointwise.Scalar.MUL, this, c); }
     public Tensor div(float c) { return Pointwise.scalar(Pointwise.Scalar.MUL, this, 1f / c); }
@@ -490,15 +555,20 @@ public final class Tensor {
     public Tensor sigmoid() { return Pointwise.unary(Pointwise.Unary.SIGMOID, this); }
     public Tensor relu() { return Pointwise.unary(Pointwise.Unary.RELU, this); }
 
-    /** 1 where equal, else 0, as float32 (for counting correct predictions). */
-    public Tensor eq(Tensor other) {
-        if (!Arrays.equals(shape, other.shape)) {
-            throw new IllegalArgumentException("eq: shapes " + Shapes.str(shape) + " and " + Shapes.str(other.shape) + " differ");
-        }
-        double[] a = contiguousDoubles(), b = other.contiguousDoubles();
-        float[] out = new float[a.length];
-        for (int i = 0; i < out.length; i++) out[i] = a[i] == b[i] ? 1f : 0f;
-        return of(out, shape);
+    /** Elementwise {@code ==} with broadcasting and promotion, as a bool tensor. */
+    public Tensor eq(Tensor other) { return Compare.apply(Compare.Fn.EQ, this, other); }
+    public Tensor ne(Tensor other) { return Compare.apply(Compare.Fn.NE, this, other); }
+    public Tensor lt(Tensor other) { return Compare.apply(Compare.Fn.LT, this, other); }
+    public Tensor le(Tensor other) { return Compare.apply(Compare.Fn.LE, this, other); }
+    public Tensor gt(Tensor other) { return Compare.apply(Compare.Fn.GT, this, other); }
+    public Tensor ge(Tensor other) { return Compare.apply(Compare.Fn.GE, this, other); }
+    public Tensor eq(double c) { return eq(wrapped(c)); }
+    public Tensor gt(double c) { return gt(wrapped(c)); }
+    public Tensor lt(double c) { return lt(wrapped(c)); }
+
+    /** A zero-dimensional float64 tensor: in promotion it counts like a Java scalar of its category. */
+    private static Tensor wrapped(double c) {
+        return of(DType.FLOAT64, new double[] {c});
     }
 
     // ---------------------------------------------------------------- in place (no autograd)
@@ -510,6 +580,9 @@ public final class Tensor {
 
     private Tensor inPlace(Binary.Fn fn, Tensor other) {
         checkInPlace(fn.name().toLowerCase(java.util.Locale.ROOT) + "_");
+        DType result = DType.resultType(this, other);
+        if (fn == Binary.Fn.DIV && !result.isFloatingPoint()) result = DType.DEFAULT_FLOAT;
+        checkCast(result);
         if (whole && dtype == DType.FLOAT32) {
             Binary.inPlace(fn, this, other);
         } else {
@@ -526,8 +599,16 @@ public final class Tensor {
         return this;
     }
 
+    private void checkCast(DType result) {
+        if (!DType.canCast(result, dtype)) {
+            throw new IllegalArgumentException("result type " + result.scalarTypeName() + " can't be cast to the desired output type "
+                    + dtype.scalarTypeName());
+        }
+    }
+
     public Tensor add_(float c) {
         checkInPlace("add_");
+        checkCast(DType.resultType(dtype, DType.Category.FLOATING));
         if (whole && dtype == DType.FLOAT32) {
             float[] d = storage.floats();
             for (int i = 0; i < d.length; i++) d[i] += c;
@@ -542,6 +623,7 @@ public final class Tensor {
 
     public Tensor mul_(float c) {
         checkInPlace("mul_");
+        checkCast(DType.resultType(dtype, DType.Category.FLOATING));
         if (whole && dtype == DType.FLOAT32) {
             float[] d = storage.floats();
             for (int i = 0; i < d.length; i++) d[i] *= c;
@@ -744,6 +826,11 @@ public final class Tensor {
     }
 
     // ---------------------------------------------------------------- devices
+
+    /** {@code to(device, dtype)}: moves and converts. */
+    public Tensor to(Device target, DType type) {
+        return to(target).to(type);
+    }
 
     /** Moves the tensor to a device; only {@code cpu} exists in this build. */
     public Tensor to(Device target) {

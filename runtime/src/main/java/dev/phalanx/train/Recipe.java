@@ -59,7 +59,7 @@ public record Recipe(String source, Config config,
 
     public static Recipe parse(String hocon, String source) {
         try {
-            return of(ConfigFactory.parseString(hocon), source);
+            return of(ConfigFactory.parseString(hocon, com.typesafe.config.ConfigParseOptions.defaults().setOriginDescription(source)), source);
         } catch (ConfigException e) {
             throw new RecipeException(source + ": " + e.getMessage());
         }
@@ -69,6 +69,65 @@ public record Recipe(String source, Config config,
     public Recipe with(Map<String, Object> overrides) {
         Config c = ConfigFactory.parseMap(overrides, "command line");
         return of(c.withFallback(config), source);
+    }
+
+    /** The keys a run cannot change once it has started: its model and its data set. */
+    public static final List<String> FIXED_KEYS = List.of("model", "data.set");
+
+    /** One value a resumed run changes: the run's old value, the new one, and where the new one comes from. */
+    public record Change(String key, String was, String now, String origin) {
+        @Override
+        public String toString() {
+            return key + " " + was + " -> " + now + " (" + origin + ")";
+        }
+    }
+
+    /**
+     * This recipe continuing a run whose own recipe is {@code run} (its {@code recipe.conf}): the
+     * run's values, replaced by the ones this recipe sets itself (its file and command line), not by
+     * defaults. Refuses, in one line naming them, a change of a {@linkplain #FIXED_KEYS fixed key}.
+     */
+    public Recipe continuing(Recipe run, List<Change> changes) {
+        Recipe merged = of(config.withFallback(run.config), source);
+        Config was = run.config.withFallback(DEFAULTS).resolve(), now = merged.config.withFallback(DEFAULTS).resolve();
+        List<String> refused = new ArrayList<>();
+        for (Map.Entry<String, ConfigValue> e : new java.util.TreeMap<>(toMap(now)).entrySet()) {
+            String key = e.getKey();
+            String before = was.hasPath(key) ? show(was.getValue(key)) : "(unset)", after = show(e.getValue());
+            if (before.equals(after)) continue;
+            if (FIXED_KEYS.contains(key)) {
+                refused.add(key + " = " + after + " (the run has " + before + ")");
+            } else {
+                changes.add(new Change(key, before, after, origin(config.hasPath(key) ? config.getValue(key) : e.getValue())));
+            }
+        }
+        if (!refused.isEmpty()) {
+            throw new RecipeException(run.source + ": cannot resume with " + String.join(", ", refused) + ": "
+                    + String.join(" and ", FIXED_KEYS) + " cannot change in the middle of a run; start a new run in another folder (--out)");
+        }
+        return merged;
+    }
+
+    private static Map<String, ConfigValue> toMap(Config c) {
+        Map<String, ConfigValue> m = new java.util.HashMap<>();
+        for (Map.Entry<String, ConfigValue> e : c.entrySet()) m.put(e.getKey(), e.getValue());
+        return m;
+    }
+
+    private static String show(ConfigValue v) {
+        Object u = v.unwrapped();
+        return u instanceof String s ? s : v.render(ConfigRenderOptions.concise());
+    }
+
+    private static String origin(ConfigValue v) {
+        var o = v.origin();
+        String d = o.filename() != null ? o.filename() : o.description();
+        if (o.lineNumber() > 0) {
+            String suffix = ": " + o.lineNumber();
+            if (d.endsWith(suffix)) d = d.substring(0, d.length() - suffix.length());
+            d += " line " + o.lineNumber();
+        }
+        return d;
     }
 
     private static Recipe of(Config user, String source) {

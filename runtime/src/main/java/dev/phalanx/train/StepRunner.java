@@ -1,5 +1,6 @@
 package dev.phalanx.train;
 
+import dev.phalanx.data.Batch;
 import dev.phalanx.parallel.Replica;
 import dev.phalanx.tensor.Tensor;
 
@@ -13,6 +14,11 @@ public interface StepRunner extends AutoCloseable {
     record Result(float loss, Tensor outputs) { }
 
     Result step(Tensor inputs, Tensor labels);
+
+    /** Batch {@code batch.index()} of epoch {@code epoch}: cluster mode sends other nodes the position, not the rows. */
+    default Result step(int epoch, Batch batch) {
+        return step(batch.inputs(), batch.labels());
+    }
 
     /** Inference over a batch. */
     Tensor forward(Tensor inputs);

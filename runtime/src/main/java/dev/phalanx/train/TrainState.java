@@ -1,7 +1,7 @@
 package dev.phalanx.train;
 
-import java.util.LinkedHashMap;
-import java.util.Map;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import dev.phalanx.io.Json;
 
@@ -12,13 +12,16 @@ import dev.phalanx.io.Json;
  */
 public record TrainState(long step, int epoch, int batch, double runningLoss, int runningCount, long images, long seed) {
 
+    static final String FORMAT = "phalanx-train-state-1";
+
     public static TrainState start(long seed) {
         return new TrainState(0, 0, 0, 0, 0, 0, seed);
     }
 
-    public String toJson() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("format", "phalanx-train-state-1");
+    /** The fields as a JSON object (a checkpoint's {@code state.json} adds the files' checksums). */
+    public ObjectNode toJsonNode() {
+        ObjectNode m = Json.object();
+        m.put("format", FORMAT);
         m.put("step", step);
         m.put("epoch", epoch);
         m.put("batch", batch);
@@ -26,14 +29,27 @@ public record TrainState(long step, int epoch, int batch, double runningLoss, in
         m.put("running_count", runningCount);
         m.put("images", images);
         m.put("seed", seed);
-        return Json.write(m);
+        return m;
+    }
+
+    public String toJson() {
+        return Json.write(toJsonNode());
     }
 
     public static TrainState fromJson(String json, String source) {
+        JsonNode node;
         try {
-            @SuppressWarnings("unchecked")
-            Map<String, Object> m = (Map<String, Object>) Json.parse(json);
-            if (!"phalanx-train-state-1".equals(m.get("format"))) throw new IllegalArgumentException("unknown format " + m.get("format"));
+            node = Json.parse(json);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(source + ": not a valid training state: " + e.getMessage(), e);
+        }
+        return fromJson(node, source);
+    }
+
+    public static TrainState fromJson(JsonNode m, String source) {
+        try {
+            if (!m.isObject()) throw new IllegalArgumentException("not a JSON object");
+            if (!FORMAT.equals(m.path("format").asText(null))) throw new IllegalArgumentException("unknown format " + m.get("format"));
             return new TrainState(num(m, "step").longValue(), num(m, "epoch").intValue(), num(m, "batch").intValue(),
                     num(m, "running_loss").doubleValue(), num(m, "running_count").intValue(), num(m, "images").longValue(),
                     num(m, "seed").longValue());
@@ -42,9 +58,9 @@ public record TrainState(long step, int epoch, int batch, double runningLoss, in
         }
     }
 
-    private static Number num(Map<String, Object> m, String k) {
-        Object v = m.get(k);
-        if (!(v instanceof Number n)) throw new IllegalArgumentException("'" + k + "' is missing or not a number");
-        return n;
+    private static Number num(JsonNode m, String k) {
+        JsonNode v = m.get(k);
+        if (v == null || !v.isNumber()) throw new IllegalArgumentException("'" + k + "' is missing or not a number");
+        return v.numberValue();
     }
 }

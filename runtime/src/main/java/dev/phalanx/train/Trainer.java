@@ -5,11 +5,13 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Function;
 
 import dev.phalanx.bench.ModelZoo;
 import dev.phalanx.data.Batch;
@@ -42,23 +44,38 @@ import dev.phalanx.tensor.Tensor;
 public final class Trainer {
 
     /**
-     * What the caller decides: where, whether to resume, where output goes, and the stop flag;
-     * a service also gives where the steps run ({@code runners}, default {@link #runner}) and
-     * who watches the metrics ({@code listener}).
+     * What the caller decides: where, whether to resume (and from which step: empty for the newest
+     * checkpoint that verifies), whether to start over in a folder that holds another run, where
+     * output goes, and the stop flag; a service also gives where the steps run ({@code runners},
+     * default {@link #runner}) and who watches the metrics ({@code listener}).
      */
     public record Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
-                          AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook,
-                          Function<Recipe, StepRunner> runners, Metrics.Listener listener) {
+                          AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook, OptionalLong resumeStep, boolean overwrite,
+                          RunnerFactory runners, Metrics.Listener listener) {
         public Options {
             if (stopRequested == null) stopRequested = new AtomicBoolean();
             if (writeHook == null) writeHook = Checkpoints.WriteHook.NONE;
-            if (runners == null) runners = Trainer::runner;
+            if (resumeStep == null) resumeStep = OptionalLong.empty();
+            if (resumeStep.isPresent()) resume = true;
+            if (resume && overwrite) throw new IllegalArgumentException("--resume and --overwrite exclude each other: continue the run, or start it over");
+            if (runners == null) runners = (r, train) -> runner(r);
             if (listener == null) listener = Metrics.Listener.NONE;
         }
 
         public Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
                        AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook) {
-            this(runDir, resume, out, err, terminal, stopRequested, writeHook, null, null);
+            this(runDir, resume, out, err, terminal, stopRequested, writeHook, OptionalLong.empty(), false, null, null);
+        }
+
+        public Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
+                       AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook, OptionalLong resumeStep, boolean overwrite) {
+            this(runDir, resume, out, err, terminal, stopRequested, writeHook, resumeStep, overwrite, null, null);
+        }
+
+        public Options(Path runDir, boolean resume, PrintStream out, PrintStream err, boolean terminal,
+                       AtomicBoolean stopRequested, Checkpoints.WriteHook writeHook, RunnerFactory runners,
+                       Metrics.Listener listener) {
+            this(runDir, resume, out, err, terminal, stopRequested, writeHook, OptionalLong.empty(), false, runners, listener);
         }
     }
 
@@ -72,12 +89,22 @@ public final class Trainer {
         }
     }
 
-    private final Recipe recipe;
+    /** The run folder's record of the values a resume changed, one line per change. */
+    public static final String RECIPE_CHANGES = "recipe-changes.log";
+
+    /** Where the steps run, given the recipe and its training set: a service or cluster mode puts its own runner here. */
+    public interface RunnerFactory {
+        StepRunner create(Recipe recipe, ImageDataset train) throws Exception;
+    }
+
+    private Recipe recipe; // the run's own recipe once a resume has merged it in
     private final Options o;
+    private RunnerFactory runners;
 
     public Trainer(Recipe recipe, Options options) {
         this.recipe = recipe;
         this.o = options;
+        this.runners = options.runners();
     }
 
     /** The data set's train or test split, as the recipe says: found, downloaded, or the embedded sample. */
@@ -98,7 +125,7 @@ public final class Trainer {
             if (recipe.download()) {
                 Path target = configured != null ? configured : Path.of("data", info.name());
                 dir = new Downloader(log).fetch(info, target);
-            } else if (recipe.allowSample() && info.name().equals(DataSets.FASHION_MNIST.name())) {
+            } else if (recipe.allowSample() && !e.named() && info.name().equals(DataSets.FASHION_MNIST.name())) {
                 if (train) {
                     log.println(info.title() + " not found (looked in " + String.join(", ", e.searched().stream().map(Path::toString).toList())
                             + "): using the embedded sample of 3000 training and 1000 test images. For the full set: " + info.howToGet() + ".");
@@ -113,7 +140,7 @@ public final class Trainer {
         return d;
     }
 
-    static Optimizer optimizer(Recipe r, List<Tensor> params) {
+    public static Optimizer optimizer(Recipe r, List<Tensor> params) {
         return switch (r.optimizer()) {
             case "sgd" -> new SGD(params, r.lr(), r.momentum(), r.dampening(), r.weightDecay(), r.nesterov());
             case "adam" -> new Adam(params, r.lr(), r.beta1(), r.beta2(), r.eps(), r.weightDecay());
@@ -149,26 +176,104 @@ public final class Trainer {
         }
     }
 
+    /** Runs the steps through {@code factory} instead of {@link #runner(Recipe)}. */
+    public Trainer withRunner(RunnerFactory factory) {
+        this.runners = factory;
+        return this;
+    }
+
+    private StepRunner startRunner(ImageDataset train) throws IOException {
+        try {
+            return runners.create(recipe, train);
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new TrainingException(e.getMessage(), e);
+        }
+    }
+
     public Outcome run() throws IOException {
-        Files.createDirectories(o.runDir());
+        try (RunFolder folder = RunFolder.lock(o.runDir())) {
+            Checkpoints checkpoints = new Checkpoints(o.runDir(), recipe.keepCheckpoints(), o.writeHook());
+            for (Path p : checkpoints.sweep()) o.err().println("removed " + p + ", left by a run that was killed while writing a checkpoint");
+            folder.sweep();
+            Checkpoints.Loaded resumeFrom = null;
+            if (o.resume()) {
+                resumeFrom = resumePoint(checkpoints);
+            } else if (o.overwrite()) {
+                List<Path> removed = folder.clearOutputs(checkpoints);
+                if (!removed.isEmpty()) o.out().println("--overwrite: deleted the earlier run's " + String.join(", ", removed.stream()
+                        .map(p -> o.runDir().relativize(p).toString()).toList()) + " in " + o.runDir());
+            } else if (checkpoints.any()) {
+                throw new TrainingException(o.runDir() + " holds the checkpoints of another run (the newest: "
+                        + checkpoints.stepsNewestFirst().get(0).getFileName() + "): continue it with --resume, start it over with --overwrite, "
+                        + "or train into another folder with --out", null);
+            }
+            return run(checkpoints, resumeFrom);
+        }
+    }
+
+    /** The checkpoint a resume starts from, with the run's own recipe merged in; null when the folder has none yet. */
+    private Checkpoints.Loaded resumePoint(Checkpoints checkpoints) throws IOException {
+        Optional<Checkpoints.Loaded> found;
+        try {
+            found = checkpoints.resume(o.resumeStep(), w -> o.err().println("warning: " + w));
+        } catch (Checkpoints.DamagedException e) {
+            throw new TrainingException(e.getMessage(), e);
+        }
+        if (found.isEmpty()) {
+            o.out().println("Nothing to resume in " + checkpoints.folder() + ": starting from the beginning");
+            return null;
+        }
+        Checkpoints.Loaded last = found.get();
+        checkpoints.supersedeAfter(last.state().step(), m -> o.out().println("Resuming from an earlier step: " + m));
+        Path runRecipe = o.runDir().resolve("recipe.conf");
+        if (!Files.isRegularFile(runRecipe)) return last;
+        Recipe own = Recipe.load(runRecipe);
+        List<Recipe.Change> changes = new ArrayList<>();
+        Recipe merged = recipe.continuing(own, changes);
+        TrainState state = last.state();
+        List<String> lines = new ArrayList<>();
+        for (Recipe.Change c : changes) {
+            String line = c.toString();
+            if (c.key().equals("train.batch-size") && own.batchSize() != merged.batchSize()) {
+                // the epoch goes on from the same image: the data order depends only on (seed, epoch)
+                long image = (long) state.batch() * own.batchSize();
+                int batch = (int) (image / merged.batchSize());
+                state = new TrainState(state.step(), state.epoch(), batch, state.runningLoss(), state.runningCount(), state.images(), state.seed());
+                line += "; epoch " + (state.epoch() + 1) + " goes on from image " + (long) batch * merged.batchSize();
+            }
+            lines.add(line);
+            o.out().println("changed on resume: " + line);
+        }
+        if (!lines.isEmpty()) {
+            StringBuilder log = new StringBuilder();
+            for (String l : lines) log.append(java.time.Instant.now()).append(" resumed at step ").append(state.step()).append(": ").append(l).append('\n');
+            Files.writeString(o.runDir().resolve(RECIPE_CHANGES), log.toString(), StandardCharsets.UTF_8,
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        }
+        recipe = merged;
+        return new Checkpoints.Loaded(last.dir(), last.snapshot(), state);
+    }
+
+    private Outcome run(Checkpoints checkpoints, Checkpoints.Loaded resumeFrom) throws IOException {
         ImageDataset train = data(recipe, true, o.out());
+        if (recipe.batchSize() > train.size()) {
+            o.err().println("warning: train.batch-size " + recipe.batchSize() + " is larger than the " + train.size()
+                    + " training images: every step takes the whole data set, a batch of " + train.size());
+        }
         ImageDataset test = recipe.evaluate() ? data(recipe, false, o.out()) : null;
-        Checkpoints checkpoints = new Checkpoints(o.runDir(), recipe.keepCheckpoints(), o.writeHook());
+        checkpoints = new Checkpoints(o.runDir(), recipe.keepCheckpoints(), o.writeHook());
         TrainState state = TrainState.start(recipe.seed());
-        try (StepRunner runner = o.runners().apply(recipe);
+        try (StepRunner runner = startRunner(train);
              DataLoader loader = new DataLoader(train, recipe.batchSize(), recipe.shuffle(), recipe.seed(), false, recipe.workers(), 4);
              DataLoader testLoader = test == null ? null : new DataLoader(test, recipe.evalBatchSize(), false, 0, false, recipe.workers(), 2)) {
             o.out().println(runner.describe());
-            if (o.resume()) {
-                Optional<Checkpoints.Loaded> last = checkpoints.latest();
-                if (last.isPresent()) {
-                    runner.load(last.get().snapshot());
-                    state = last.get().state();
-                    o.out().println("Resuming from " + last.get().dir() + " (step " + state.step() + ", epoch " + (state.epoch() + 1)
-                            + ", batch " + state.batch() + ")");
-                } else {
-                    o.out().println("Nothing to resume in " + checkpoints.folder() + ": starting from the beginning");
-                }
+            if (resumeFrom != null) {
+                runner.load(resumeFrom.snapshot());
+                state = resumeFrom.state();
+                o.out().println("Resuming from " + resumeFrom.dir() + " (step " + state.step() + ", epoch " + (state.epoch() + 1)
+                        + ", batch " + state.batch() + ")");
             }
             AtomicFiles.writeBytes(o.runDir().resolve("recipe.conf"), recipe.render().getBytes(StandardCharsets.UTF_8));
             try (Metrics metrics = new Metrics(o.runDir(), recipe.name() + " (" + recipe.model() + " on " + recipe.dataSet() + ")", state.step(), o.listener())) {
@@ -204,7 +309,7 @@ public final class Trainer {
                         o.out().println("Interrupted at step " + step + ": checkpoint written to " + cp + "; continue with --resume");
                         return new Outcome(step, s, evaluation, cp, true);
                     }
-                    StepRunner.Result r = runner.step(b.inputs(), b.labels());
+                    StepRunner.Result r = runner.step(epoch, b);
                     if (!Float.isFinite(r.loss())) {
                         bar.clear();
                         throw new TrainingException("loss is " + r.loss() + " at step " + (step + 1) + " (epoch " + (epoch + 1) + ", batch "
@@ -297,19 +402,28 @@ public final class Trainer {
         }
     }
 
-    /** Builds the recipe's model with the weights of a checkpoint folder, a run folder or a .safetensors file. */
+    /**
+     * Builds the recipe's model with the weights of a checkpoint folder (verified against its
+     * state.json), a run folder (its final weights, or else its newest checkpoint that verifies) or
+     * a .safetensors file. A damaged file is named, with what is wrong with it.
+     */
     public static Module loadModel(Recipe recipe, Path from) throws IOException {
-        Path file = from;
-        if (Files.isDirectory(from)) {
-            if (Files.isRegularFile(from.resolve(Checkpoints.MODEL))) file = from.resolve(Checkpoints.MODEL);
-            else {
-                Optional<Path> latest = new Checkpoints(from, 1, Checkpoints.WriteHook.NONE).latestDir();
-                if (latest.isEmpty()) throw new IOException(from + " holds no model.safetensors and no checkpoints");
-                file = latest.get().resolve(Checkpoints.MODEL);
+        Map<String, Tensor> weights;
+        if (Files.isDirectory(from) && Files.isRegularFile(from.resolve(Checkpoints.STATE))) {
+            weights = Checkpoints.read(from).snapshot().model();
+        } else if (Files.isDirectory(from)) {
+            if (Files.isRegularFile(from.resolve(Checkpoints.MODEL))) {
+                weights = SafeTensors.read(from.resolve(Checkpoints.MODEL)).tensors();
+            } else {
+                Checkpoints checkpoints = new Checkpoints(from, 1, Checkpoints.WriteHook.NONE);
+                if (!checkpoints.any()) throw new IOException(from + " holds no model.safetensors and no checkpoints");
+                weights = checkpoints.resume(OptionalLong.empty(), w -> { }).orElseThrow().snapshot().model();
             }
+        } else {
+            weights = SafeTensors.read(from).tensors();
         }
         Module model = ModelZoo.get(recipe.model()).build(new Generator(0));
-        model.loadStateDict(SafeTensors.read(file).tensors());
+        model.loadStateDict(weights);
         return model;
     }
 }

@@ -106,4 +106,43 @@ class ReadersTest {
         for (float v : train.get(0).input().data()) max = Math.max(max, v);
         assertTrue(max > 0.5f && max <= 1f, "ToTensor scales to [0, 1]: " + max);
     }
+
+    @Test
+    void aBadLabelIsReportedAgainstTheLabelsFile() throws IOException {
+        dev.phalanx.testing.TestFiles.writeIdxSet(dir, "train", 5, 1);
+        dev.phalanx.testing.TestFiles.writeIdxSet(dir, "t10k", 5, 2);
+        Path labels = dir.resolve("train-labels-idx1-ubyte.gz");
+        Files.write(labels, TestFiles.gzip(TestFiles.idx(new int[] {5}, new byte[] {1, 2, 12, 3, 4})));
+        IOException e = assertThrows(IOException.class, () -> DataSets.load(DataSets.FASHION_MNIST, dir, true, null));
+        assertEquals(labels + ": bad label 12 at 2 (10 classes, labels 0..9)", e.getMessage());
+    }
+
+    @Test
+    void tarEntriesThatWouldLeaveTheTargetFolderAreRefused() throws IOException {
+        Path archive = dir.resolve("evil.tar.gz");
+        Files.write(archive, TestFiles.tarGz(java.util.Map.of("../outside.bin", new byte[] {1, 2, 3})));
+        Path target = dir.resolve("unpacked");
+        IOException e = assertThrows(IOException.class, () -> Tar.extractGz(archive, target, n -> true));
+        assertEquals(archive + ": entry '../outside.bin' would be written outside " + target.toAbsolutePath(), e.getMessage());
+        assertTrue(!Files.exists(dir.resolve("outside.bin")));
+    }
+
+    @Test
+    void tarUnpacksRegularFilesAndNamesABrokenArchive() throws IOException {
+        java.util.Map<String, byte[]> members = new java.util.LinkedHashMap<>();
+        members.put("d/a.bin", new byte[] {1, 2, 3});
+        members.put("d/b.txt", "hello".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        byte[] gz = TestFiles.tarGz(members);
+        Path archive = dir.resolve("ok.tar.gz");
+        Files.write(archive, gz);
+        Tar.extractGz(archive, dir.resolve("out"), n -> n.endsWith(".bin"));
+        assertArrayEquals(new byte[] {1, 2, 3}, Files.readAllBytes(dir.resolve("out/d/a.bin")));
+        assertTrue(!Files.exists(dir.resolve("out/d/b.txt")), "filtered out");
+        Files.write(archive, Arrays.copyOf(gz, gz.length / 2));
+        IOException e = assertThrows(IOException.class, () -> Tar.extractGz(archive, dir.resolve("out2"), n -> true));
+        assertTrue(e.getMessage().startsWith(archive + ": "), e.getMessage());
+        Files.write(archive, "not gzip at all".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        e = assertThrows(IOException.class, () -> Tar.extractGz(archive, dir.resolve("out3"), n -> true));
+        assertTrue(e.getMessage().startsWith(archive + ": not a valid .tar.gz archive: "), e.getMessage());
+    }
 }

@@ -136,7 +136,7 @@ class TrainerTest {
 
     @Test
     void fashionMnistFallsBackToTheSampleAndSaysSo() throws IOException {
-        Recipe r = Recipe.parse("data.path = \"" + tmp.resolve("none") + "\"\ntrain { max-steps = 2, evaluate = false }", "s.conf");
+        Recipe r = Recipe.parse("train { max-steps = 2, evaluate = false }", "s.conf");
         String old = System.setProperty(dev.phalanx.data.DataSets.SYSTEM_ROOT_PROPERTY, tmp.resolve("no-system-datasets").toString());
         try {
             train(r, tmp.resolve("s"), false, null);
@@ -166,5 +166,123 @@ class TrainerTest {
         IOException e = assertThrows(IOException.class, () -> train(r, tmp.resolve("b"), false, null));
         assertTrue(e.getMessage().startsWith(d.resolve("train-images-idx3-ubyte.gz") + ": bad magic"), e.getMessage());
         assertTrue(!Files.exists(tmp.resolve("b/checkpoints")), "nothing was trained");
+    }
+
+    private Trainer.Outcome train(Recipe r, Path runDir, java.util.OptionalLong resumeStep, boolean resume, boolean overwrite) throws IOException {
+        return new Trainer(r, new Trainer.Options(runDir, resume, new PrintStream(out, true), new PrintStream(out, true), false, null, null,
+                resumeStep, overwrite)).run();
+    }
+
+    private static void assertSameWeights(Path a, Path b) throws IOException {
+        Map<String, Tensor> x = SafeTensors.read(a).tensors(), y = SafeTensors.read(b).tensors();
+        assertEquals(x.keySet(), y.keySet());
+        for (String k : x.keySet()) assertArrayEquals(x.get(k).data(), y.get(k).data(), 0f, k);
+    }
+
+    @Test
+    void aRunResumedPastADamagedCheckpointEndsWithTheBitsOfAnUninterruptedOne() throws IOException {
+        train(recipe("train { max-steps = 120, evaluate = false }"), tmp.resolve("straight"), false, null);
+        Path run = tmp.resolve("damaged");
+        train(recipe("train { max-steps = 100, evaluate = false }"), run, false, null); // checkpoints 40, 80 and the final 100
+        Path newest = run.resolve("checkpoints/step-00000100/model.safetensors");
+        byte[] b = Files.readAllBytes(newest);
+        b[b.length / 2] ^= 1;
+        Files.write(newest, b);
+        out.reset();
+        Trainer.Outcome o = train(recipe("train { max-steps = 120, evaluate = false }"), run, true, null);
+        assertEquals(120, o.steps());
+        String log = out.toString();
+        assertTrue(log.contains("warning: skipped a damaged checkpoint: " + newest + ": CRC-32C"), log);
+        assertTrue(log.contains("Resuming from " + run.resolve("checkpoints/step-00000080")), log);
+        assertSameWeights(tmp.resolve("straight/model.safetensors"), run.resolve("model.safetensors"));
+    }
+
+    @Test
+    void aFolderHoldingAnotherRunIsRefusedWithoutResumeOrOverwrite() throws IOException {
+        Path run = tmp.resolve("taken");
+        train(recipe("train { max-steps = 45, evaluate = false }\ntrain.seed = 1"), run, false, null);
+        Recipe second = recipe("train { max-steps = 30, evaluate = false }\ntrain.seed = 2");
+        Trainer.TrainingException e = assertThrows(Trainer.TrainingException.class, () -> train(second, run, false, null));
+        assertEquals(run + " holds the checkpoints of another run (the newest: step-00000045): continue it with --resume, "
+                + "start it over with --overwrite, or train into another folder with --out", e.getMessage());
+        assertTrue(Files.isDirectory(run.resolve("checkpoints/step-00000045")), "nothing of the first run was touched");
+        Trainer.Outcome o = train(second, run, java.util.OptionalLong.empty(), false, true);
+        assertEquals(30, o.steps());
+        try (var s = Files.list(run.resolve("checkpoints"))) {
+            assertEquals(List.of("latest", "step-00000030"), s.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+        assertEquals(30, new Checkpoints(run, 3, Checkpoints.WriteHook.NONE).latest().orElseThrow().state().step());
+    }
+
+    @Test
+    void resumeStartsFromTheRunsOwnRecipeAndRecordsWhatChanged() throws IOException {
+        Path run = tmp.resolve("changes");
+        train(recipe("train { max-steps = 40, evaluate = false }\noptimizer.lr = 0.001\ntrain.seed = 5"), run, false, null);
+        out.reset();
+        // the recipe asked for on resume does not set the seed: the run's own (5) goes on, not the default
+        Recipe asked = Recipe.parse("data.set = fashion-mnist-sample\ntrain { batch-size = 16, log-every = 50, checkpoint-every = 40, "
+                + "eval-batch-size = 500, evaluate = false }\n", "asked.conf").with(Map.of("optimizer.lr", 0.5, "train.max-steps", 41));
+        Trainer.Outcome o = train(asked, run, true, null);
+        assertEquals(41, o.steps());
+        String log = out.toString();
+        assertTrue(log.contains("changed on resume: optimizer.lr 0.001 -> 0.5 (command line)"), log);
+        assertTrue(log.contains("changed on resume: train.max-steps 40 -> 41 (command line)"), log);
+        assertTrue(!log.contains("train.seed"), "an unset key keeps the run's value: " + log);
+        assertEquals(1, log.lines().filter(l -> l.contains("optimizer.lr 0.001 -> 0.5")).count(), "printed once: " + log);
+        String recorded = Files.readString(run.resolve(Trainer.RECIPE_CHANGES));
+        assertTrue(recorded.contains("resumed at step 40: optimizer.lr 0.001 -> 0.5 (command line)"), recorded);
+        Recipe now = Recipe.load(run.resolve("recipe.conf"));
+        assertEquals(0.5f, now.lr());
+        assertEquals(5, now.seed());
+
+        Recipe otherModel = asked.with(Map.of("model", "cifar-lenet"));
+        Recipe.RecipeException e = assertThrows(Recipe.RecipeException.class, () -> train(otherModel, run, true, null));
+        assertEquals(run.resolve("recipe.conf") + ": cannot resume with model = cifar-lenet (the run has fashion-lenet): model and data.set "
+                + "cannot change in the middle of a run; start a new run in another folder (--out)", e.getMessage());
+    }
+
+    @Test
+    void aBatchSizeChangedOnResumeGoesOnFromTheSameImage() throws IOException {
+        Path run = tmp.resolve("batch");
+        train(recipe("train { max-steps = 10, evaluate = false, batch-size = 4 }"), run, false, null);
+        out.reset();
+        train(recipe("train { max-steps = 12, evaluate = false, batch-size = 8 }"), run, true, null);
+        assertTrue(out.toString().contains("changed on resume: train.batch-size 4 -> 8 (test.conf line 4); epoch 1 goes on from image 40"), out.toString());
+        assertTrue(out.toString().contains("(step 10, epoch 1, batch 5)"), out.toString());
+    }
+
+    @Test
+    void aDamagedOnlyCheckpointIsRefusedNotStartedOver() throws IOException {
+        Path run = tmp.resolve("lost-state");
+        train(recipe("train { max-steps = 20, evaluate = false }"), run, false, null);
+        Path state = run.resolve("checkpoints/step-00000020/state.json");
+        Files.delete(state);
+        Trainer.TrainingException e = assertThrows(Trainer.TrainingException.class,
+                () -> train(recipe("train { max-steps = 40, evaluate = false }"), run, true, null));
+        assertTrue(e.getMessage().contains(state + " is missing") && e.getMessage().contains("--overwrite"), e.getMessage());
+        assertTrue(Files.isDirectory(run.resolve("checkpoints/step-00000020")), "the damaged checkpoint is kept for the user to look at");
+    }
+
+    @Test
+    void aBatchLargerThanTheDataSetIsSaidOnce() throws IOException {
+        train(recipe("train { max-steps = 2, evaluate = false, batch-size = 5000 }"), tmp.resolve("big"), false, null);
+        String log = out.toString();
+        assertEquals(1, log.lines().filter(l -> l.equals("warning: train.batch-size 5000 is larger than the 3000 training images: "
+                + "every step takes the whole data set, a batch of 3000")).count(), log);
+    }
+
+    @Test
+    void aNamedDataFolderWithAFileMissingIsAnErrorNamingIt() throws IOException {
+        Path d = tmp.resolve("partial");
+        dev.phalanx.testing.TestFiles.writeIdxSet(d, "train", 20, 1);
+        dev.phalanx.testing.TestFiles.writeIdxSet(d, "t10k", 10, 2);
+        Files.delete(d.resolve("t10k-labels-idx1-ubyte.gz"));
+        Recipe r = Recipe.parse("data.path = \"" + d + "\"\ntrain { max-steps = 2, evaluate = false }", "p.conf");
+        Trainer.TrainingException e = assertThrows(Trainer.TrainingException.class, () -> train(r, tmp.resolve("p"), false, null));
+        assertEquals("Fashion-MNIST: " + d + " (data.path) lacks t10k-labels-idx1-ubyte.gz. Put the missing file there, or run with --download",
+                e.getMessage());
+        Recipe missing = Recipe.parse("data.path = \"" + tmp.resolve("nowhere") + "\"\ntrain { max-steps = 2, evaluate = false }", "n.conf");
+        e = assertThrows(Trainer.TrainingException.class, () -> train(missing, tmp.resolve("n"), false, null));
+        assertTrue(e.getMessage().contains(tmp.resolve("nowhere") + " (data.path, which does not exist"), e.getMessage());
     }
 }

@@ -114,7 +114,10 @@ public final class HttpApi extends AllDirectives {
         Map<String, Object> over = overrides.isObject() ? RunStore.JSON.convertValue(overrides, LinkedHashMap.class) : Map.of();
         try {
             RunRecord r = training.submit(recipe.isTextual() ? recipe.asText() : "", over);
-            return json(201, Map.of("id", r.id(), "state", r.state()));
+            Map<String, Object> created = new LinkedHashMap<>();
+            created.put("id", r.id());
+            created.put("state", r.state());
+            return json(201, created);
         } catch (Recipe.RecipeException e) {
             return problem(400, e.getMessage());
         } catch (Training.RunRequestException e) {

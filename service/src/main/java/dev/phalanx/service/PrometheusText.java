@@ -45,7 +45,14 @@ final class PrometheusText {
 
     private static void sample(StringBuilder b, String name, RunRecord r, double v) {
         b.append(name).append("{run=\"").append(label(r.id())).append("\",state=\"").append(r.state().json()).append("\"} ")
-                .append(Double.isFinite(v) ? String.format(Locale.ROOT, "%s", v) : Double.isNaN(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf").append('\n');
+                .append(number(v)).append('\n');
+    }
+
+    private static String number(double v) {
+        if (Double.isNaN(v)) return "NaN";
+        if (Double.isInfinite(v)) return v > 0 ? "+Inf" : "-Inf";
+        if (v == Math.rint(v) && Math.abs(v) < 1e15) return Long.toString((long) v);
+        return String.format(Locale.ROOT, "%s", v);
     }
 
     private static String label(String s) {

@@ -193,7 +193,7 @@ final class RunManager {
             try (PrintStream log = new PrintStream(Files.newOutputStream(store.dir(id).resolve("train.log"), StandardOpenOption.CREATE,
                     StandardOpenOption.APPEND), true, StandardCharsets.UTF_8)) {
                 Trainer.Options o = new Trainer.Options(store.dir(id), resume, log, log, false, stop, null,
-                        x -> new ParallelSteps(dp, Trainer.backendName(x)), new RunProgress(e, recipe));
+                        (x, train) -> new ParallelSteps(dp, Trainer.backendName(x)), new RunProgress(e, recipe));
                 done.complete(new Trainer(recipe, o).run());
             } catch (Throwable ex) {
                 done.completeExceptionally(ex);

@@ -77,7 +77,8 @@ public final class Training implements AutoCloseable {
         RunStore store = new RunStore(runsDir);
         ConcurrentMap<String, RunEntry> runs = new ConcurrentHashMap<>();
         for (RunRecord r : store.load(System.err)) runs.put(r.id(), new RunEntry(store, r));
-        ActorRef<RunsCommand> manager = system.systemActorOf(RunManager.create(store, runs, maxConcurrent), "phalanx-runs", Props.empty());
+        ActorRef<RunsCommand> manager = system.systemActorOf(RunManager.create(store, runs, maxConcurrent),
+                "phalanx-runs-" + java.util.UUID.randomUUID(), Props.empty()); // unique: a closed one may still be stopping
         return new Training(system, store, runs, manager);
     }
 

@@ -108,7 +108,7 @@ class ServiceHttpTest {
         assertEquals(32, ev.get("samples").size());
 
         String prom = api.get("/metrics").body();
-        assertTrue(prom.contains("phalanx_run_steps{run=\"" + id + "\",state=\"finished\"} 20"), prom);
+        assertTrue(prom.contains("phalanx_run_steps{run=\"" + id + "\",state=\"finished\"} 20\n"), prom);
         assertTrue(prom.contains("phalanx_runs{state=\"finished\"} 1"), prom);
         assertTrue(prom.contains("# TYPE phalanx_replicas gauge"), prom);
     }

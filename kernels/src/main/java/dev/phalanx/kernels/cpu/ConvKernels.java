@@ -1,7 +1,8 @@
 package dev.phalanx.kernels.cpu;
 
 /**
- * Convolution as unfold (im2col) plus GEMM. Images are processed in chunks of {@value #CHUNK}
+ * Convolutions: through oneDNN where the backend has it ({@link DnnlConv}), otherwise as unfold
+ * (im2col) plus GEMM, the fallback kept here. Images are processed in chunks of {@value #CHUNK}
  * whose unfolded columns sit side by side, one GEMM per chunk (measured: one image per GEMM
  * was as fast as four with OpenBLAS on LeNet's shapes, and needs no gather/scatter copies).
  * Weight gradients accumulate over groups of {@value #WEIGHT_GRAD_GROUP} images, one partial
@@ -29,6 +30,10 @@ public final class ConvKernels {
 
     /** out[n] = W x unfold(x[n]) + bias. */
     public static void forward(CpuBackend be, ConvGeometry g, float[] x, float[] weight, float[] bias, float[] out) {
+        if (be.dnnlConv() != null && g.n() > 0) {
+            be.dnnlConv().forward(g, x, weight, bias, out);
+            return;
+        }
         int patch = g.patch(), plane = g.outPlane();
         be.parallelFor(chunks(g), gemmWork(g) * CHUNK, chunk -> {
             int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
@@ -53,6 +58,10 @@ public final class ConvKernels {
 
     /** dx[n] = fold(W^T x dout[n]). Overwrites dx. */
     public static void backwardData(CpuBackend be, ConvGeometry g, float[] dout, float[] weight, float[] dx) {
+        if (be.dnnlConv() != null && g.n() > 0) {
+            be.dnnlConv().backwardData(g, dout, weight, dx);
+            return;
+        }
         int patch = g.patch(), plane = g.outPlane();
         be.parallelFor(chunks(g), gemmWork(g) * CHUNK, chunk -> {
             int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
@@ -69,6 +78,10 @@ public final class ConvKernels {
 
     /** dW = sum over images of dout[n] x unfold(x[n])^T; db = sum over n and pixels of dout. Overwrites both. */
     public static void backwardWeight(CpuBackend be, ConvGeometry g, float[] x, float[] dout, float[] dweight, float[] dbias) {
+        if (be.dnnlConv() != null && g.n() > 0) {
+            be.dnnlConv().backwardWeight(g, x, dout, dweight, dbias);
+            return;
+        }
         int patch = g.patch(), plane = g.outPlane(), wsize = g.cout() * patch;
         int groups = (g.n() + WEIGHT_GRAD_GROUP - 1) / WEIGHT_GRAD_GROUP;
         float[][] partial = new float[groups][];

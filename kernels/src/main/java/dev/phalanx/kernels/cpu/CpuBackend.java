@@ -11,10 +11,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
 
 /**
- * The CPU compute backend: a GEMM (OpenBLAS when it loads, pure Java otherwise) and a fixed
- * number of intra-op threads of its own. Each replica owns one backend, so two replicas never
- * share threads or scratch memory; nothing here is global. Work is split into pieces whose
- * boundaries do not depend on the thread count, so 1 and 2 threads give identical results.
+ * The CPU compute backend: convolutions through oneDNN when it loads, a GEMM (OpenBLAS when it
+ * loads, pure Java otherwise) for everything else, and a fixed number of intra-op threads of its
+ * own. Each replica owns one backend, so two replicas never share threads, oneDNN primitives or
+ * scratch memory; nothing here is global. Work is split into pieces whose boundaries do not
+ * depend on the thread count, so 1 and 2 threads give identical results.
  */
 public final class CpuBackend implements AutoCloseable {
 
@@ -25,6 +26,10 @@ public final class CpuBackend implements AutoCloseable {
         static final OpenBlasGemm.Result OPENBLAS = OpenBlasGemm.load();
     }
 
+    private static final class DnnlHolder { // loaded once, on first use; immutable afterwards
+        static final OneDnn.Result ONEDNN = OneDnn.load();
+    }
+
     private static final class SerialHolder {
         static final CpuBackend SERIAL = new CpuBackend(1, Kernels.AUTO);
     }
@@ -33,6 +38,8 @@ public final class CpuBackend implements AutoCloseable {
     private final int threads;
     private final ExecutorService pool; // null with one thread: everything runs on the caller
     private final String fallbackReason;
+    private final DnnlConv dnnlConv; // null: convolutions as im2col + GEMM
+    private final String dnnlName;
 
     private CpuBackend(int threads, Kernels kernels) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
@@ -52,6 +59,21 @@ public final class CpuBackend implements AutoCloseable {
             why = "pure Java kernels were asked for";
         }
         this.gemm = chosen != null ? chosen : new JavaGemm();
+        DnnlConv conv = null;
+        String dnnlName = "";
+        if (kernels != Kernels.JAVA && chosen != null) {
+            OneDnn.Result r = DnnlHolder.ONEDNN;
+            if (r.dnnl().isPresent()) {
+                conv = new DnnlConv(r.dnnl().get(), this);
+                dnnlName = r.dnnl().get().describe();
+            } else if (kernels == Kernels.NATIVE) {
+                throw new IllegalStateException("the native CPU kernels (oneDNN) did not load: " + r.whyNot());
+            } else {
+                why = "oneDNN did not load: " + r.whyNot();
+            }
+        }
+        this.dnnlConv = conv;
+        this.dnnlName = dnnlName;
         this.fallbackReason = why;
         if (threads == 1) {
             pool = null;
@@ -83,13 +105,19 @@ public final class CpuBackend implements AutoCloseable {
         return gemm;
     }
 
+    /** oneDNN's convolutions for this backend, or null where they are not used. */
+    DnnlConv dnnlConv() {
+        return dnnlConv;
+    }
+
     public int threads() {
         return threads;
     }
 
     /** One line for start-up reports: which kernels and how many threads, and why not native. */
     public String describe() {
-        String s = "cpu backend: " + gemm.name() + " GEMM, " + threads + (threads == 1 ? " thread" : " threads");
+        String convs = dnnlConv != null ? dnnlName + " convolutions, " : "";
+        String s = "cpu backend: " + convs + gemm.name() + " GEMM, " + threads + (threads == 1 ? " thread" : " threads");
         return fallbackReason.isEmpty() ? s : s + " (native kernels not used: " + fallbackReason + ")";
     }
 
@@ -107,32 +135,48 @@ public final class CpuBackend implements AutoCloseable {
      * memory. Exceptions from any piece are rethrown here.
      */
     public void parallelFor(int n, long workPerItem, IntConsumer body) {
-        parallelFor((long) n * workPerItem < MIN_PARALLEL_WORK ? 1 : Math.min(threads, n), n, body);
+        parallelFor(partsFor(n, workPerItem), n, (part, i) -> body.accept(i));
     }
 
     /** As {@link #parallelFor(int, long, IntConsumer)}, always spreading the work. */
     public void parallelFor(int n, IntConsumer body) {
-        parallelFor(Math.min(threads, n), n, body);
+        parallelFor(Math.min(threads, n), n, (part, i) -> body.accept(i));
     }
 
-    private void parallelFor(int parts, int n, IntConsumer body) {
+    /** A loop body that is also told which part of the loop (0 .. parts-1) runs it, to pick its scratch. */
+    @FunctionalInterface
+    interface PartBody {
+        void accept(int part, int i);
+    }
+
+    /** How many parts {@link #parallelForParts} splits such a loop into: part indices are below this. */
+    int partsFor(int n, long workPerItem) {
+        return (long) n * workPerItem < MIN_PARALLEL_WORK || pool == null ? 1 : Math.max(1, Math.min(threads, n));
+    }
+
+    /** As {@link #parallelFor(int, long, IntConsumer)}; part p runs one contiguous range of i, on one thread. */
+    void parallelForParts(int n, long workPerItem, PartBody body) {
+        parallelFor(partsFor(n, workPerItem), n, body);
+    }
+
+    private void parallelFor(int parts, int n, PartBody body) {
         if (n <= 0) return;
         if (parts == 1 || pool == null) {
-            for (int i = 0; i < n; i++) body.accept(i);
+            for (int i = 0; i < n; i++) body.accept(0, i);
             return;
         }
         List<Future<?>> futures = new ArrayList<>(parts - 1);
         int per = (n + parts - 1) / parts;
         for (int p = 1; p < parts; p++) {
-            int from = p * per, to = Math.min(n, from + per);
+            int from = p * per, to = Math.min(n, from + per), part = p;
             if (from >= to) break;
             futures.add(pool.submit(() -> {
-                for (int i = from; i < to; i++) body.accept(i);
+                for (int i = from; i < to; i++) body.accept(part, i);
             }));
         }
         RuntimeException first = null;
         try {
-            for (int i = 0, to = Math.min(n, per); i < to; i++) body.accept(i);
+            for (int i = 0, to = Math.min(n, per); i < to; i++) body.accept(0, i);
         } catch (RuntimeException e) {
             first = e;
         }
@@ -158,6 +202,7 @@ public final class CpuBackend implements AutoCloseable {
 
     @Override
     public void close() {
+        if (dnnlConv != null) dnnlConv.close();
         if (pool != null) {
             pool.shutdownNow();
             try {

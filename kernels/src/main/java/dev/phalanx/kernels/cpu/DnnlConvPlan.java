@@ -1,0 +1,225 @@
+package dev.phalanx.kernels.cpu;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.bytedeco.dnnl.IntMemoryMap;
+import org.bytedeco.dnnl.convolution_backward_data;
+import org.bytedeco.dnnl.convolution_backward_weights;
+import org.bytedeco.dnnl.convolution_forward;
+import org.bytedeco.dnnl.engine;
+import org.bytedeco.dnnl.memory;
+import org.bytedeco.dnnl.stream;
+import org.bytedeco.dnnl.global.dnnl;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * oneDNN's three convolution primitives for one shape (one chunk of {@code g.n()} images),
+ * created on first use with {@code format_tag::any}, and per lane (a slot of the backend's
+ * parallel loop) the buffers and argument lists they run with. Weights are reordered into the
+ * primitive's layout once per call on the calling thread, before the lanes start.
+ */
+final class DnnlConvPlan implements AutoCloseable {
+
+    private final ConvGeometry g;
+    private final engine e;
+    private final List<AutoCloseable> owned = new ArrayList<>();
+
+    private final convolution_forward.primitive_desc fwdPd;
+    private convolution_forward fwd;
+    private DnnlEdge fwdWeights;
+    private memory bias;
+    private FloatPointer biasData;
+    private final List<ForwardLane> fwdLanes = new ArrayList<>();
+
+    private convolution_backward_data.primitive_desc bwdDataPd;
+    private convolution_backward_data bwdData;
+    private DnnlEdge bwdDataWeights;
+    private final List<DataLane> dataLanes = new ArrayList<>();
+
+    private convolution_backward_weights.primitive_desc bwdWeightsPd;
+    private convolution_backward_weights bwdWeights;
+    private final List<WeightLane> weightLanes = new ArrayList<>();
+
+    DnnlConvPlan(engine e, ConvGeometry g) {
+        this.g = g;
+        this.e = e;
+        fwdPd = own(new convolution_forward.primitive_desc(e, dnnl.prop_kind.forward_training, dnnl.algorithm.convolution_direct,
+                any(src()), any(weights()), any(bias()), any(dst()), strides(), padding(), padding()));
+    }
+
+    /** Which implementation oneDNN picked for the forward pass, e.g. {@code brg_conv_fwd:avx512_core}. */
+    String forwardImplementation() {
+        return fwdPd.impl_info_str().getString();
+    }
+
+    // ---- forward ----
+
+    /** Loads the weights and bias (null: zero) for this call's forward lanes. */
+    void prepareForward(stream s, float[] weight, float[] b, int lanes) {
+        if (fwd == null) {
+            fwd = own(new convolution_forward(fwdPd));
+            fwdWeights = own(new DnnlEdge(e, plain(weights(), memory.format_tag.oihw), fwdPd.weights_desc(), true));
+            bias = own(new memory(plain(bias(), memory.format_tag.x), e));
+            biasData = new FloatPointer(bias.get_data_handle()).capacity(g.cout());
+        }
+        fwdWeights.in(s, weight, 0);
+        if (b != null) biasData.position(0).put(b, 0, g.cout());
+        else biasData.position(0).fill(0);
+        while (fwdLanes.size() < lanes) fwdLanes.add(own(new ForwardLane()));
+        s._wait();
+    }
+
+    /** out[from..] = conv(x[from..]) for this plan's g.n() images, on lane {@code lane}. */
+    void forward(int lane, stream s, float[] x, float[] out, int fromImage) {
+        ForwardLane l = fwdLanes.get(lane);
+        l.src.in(s, x, fromImage * g.inImage());
+        fwd.execute(s, l.args);
+        l.dst.out(s, out, fromImage * g.outImage());
+    }
+
+    private final class ForwardLane implements AutoCloseable {
+        final DnnlEdge src = new DnnlEdge(e, plain(src(), memory.format_tag.nchw), fwdPd.src_desc(), true);
+        final DnnlEdge dst = new DnnlEdge(e, plain(dst(), memory.format_tag.nchw), fwdPd.dst_desc(), false);
+        final IntMemoryMap args = new IntMemoryMap();
+
+        ForwardLane() {
+            args.put(dnnl.DNNL_ARG_SRC, src.prim);
+            args.put(dnnl.DNNL_ARG_WEIGHTS, fwdWeights.prim);
+            args.put(dnnl.DNNL_ARG_BIAS, bias);
+            args.put(dnnl.DNNL_ARG_DST, dst.prim);
+        }
+
+        @Override
+        public void close() {
+            args.close();
+            src.close();
+            dst.close();
+        }
+    }
+
+    // ---- backward-data ----
+
+    void prepareBackwardData(stream s, float[] weight, int lanes) {
+        if (bwdData == null) {
+            bwdDataPd = own(new convolution_backward_data.primitive_desc(e, dnnl.algorithm.convolution_direct,
+                    any(src()), any(weights()), any(dst()), strides(), padding(), padding(), fwdPd));
+            bwdData = own(new convolution_backward_data(bwdDataPd));
+            bwdDataWeights = own(new DnnlEdge(e, plain(weights(), memory.format_tag.oihw), bwdDataPd.weights_desc(), true));
+        }
+        bwdDataWeights.in(s, weight, 0);
+        while (dataLanes.size() < lanes) dataLanes.add(own(new DataLane()));
+        s._wait();
+    }
+
+    /** dx[from..] for this plan's images (overwritten). */
+    void backwardData(int lane, stream s, float[] dout, float[] dx, int fromImage) {
+        DataLane l = dataLanes.get(lane);
+        l.diffDst.in(s, dout, fromImage * g.outImage());
+        bwdData.execute(s, l.args);
+        l.diffSrc.out(s, dx, fromImage * g.inImage());
+    }
+
+    private final class DataLane implements AutoCloseable {
+        final DnnlEdge diffDst = new DnnlEdge(e, plain(dst(), memory.format_tag.nchw), bwdDataPd.diff_dst_desc(), true);
+        final DnnlEdge diffSrc = new DnnlEdge(e, plain(src(), memory.format_tag.nchw), bwdDataPd.diff_src_desc(), false);
+        final IntMemoryMap args = new IntMemoryMap();
+
+        DataLane() {
+            args.put(dnnl.DNNL_ARG_DIFF_DST, diffDst.prim);
+            args.put(dnnl.DNNL_ARG_WEIGHTS, bwdDataWeights.prim);
+            args.put(dnnl.DNNL_ARG_DIFF_SRC, diffSrc.prim);
+        }
+
+        @Override
+        public void close() {
+            args.close();
+            diffDst.close();
+            diffSrc.close();
+        }
+    }
+
+    // ---- backward-weights ----
+
+    void prepareBackwardWeights(int lanes) {
+        if (bwdWeights == null) {
+            bwdWeightsPd = own(new convolution_backward_weights.primitive_desc(e, dnnl.algorithm.convolution_direct,
+                    any(src()), any(weights()), any(bias()), any(dst()), strides(), padding(), padding(), fwdPd));
+            bwdWeights = own(new convolution_backward_weights(bwdWeightsPd));
+        }
+        while (weightLanes.size() < lanes) weightLanes.add(own(new WeightLane()));
+    }
+
+    /**
+     * The weight and bias gradients of this plan's images alone, written to
+     * {@code dw[dwOff..]} (cout*patch values) and {@code db[dbOff..]} (cout values).
+     */
+    void backwardWeights(int lane, stream s, float[] x, float[] dout, int fromImage, float[] dw, int dwOff, float[] db, int dbOff) {
+        WeightLane l = weightLanes.get(lane);
+        l.src.in(s, x, fromImage * g.inImage());
+        l.diffDst.in(s, dout, fromImage * g.outImage());
+        bwdWeights.execute(s, l.args);
+        l.diffWeights.out(s, dw, dwOff);
+        l.diffBiasData.position(0).get(db, dbOff, g.cout());
+    }
+
+    private final class WeightLane implements AutoCloseable {
+        final DnnlEdge src = new DnnlEdge(e, plain(src(), memory.format_tag.nchw), bwdWeightsPd.src_desc(), true);
+        final DnnlEdge diffDst = new DnnlEdge(e, plain(dst(), memory.format_tag.nchw), bwdWeightsPd.diff_dst_desc(), true);
+        final DnnlEdge diffWeights = new DnnlEdge(e, plain(weights(), memory.format_tag.oihw), bwdWeightsPd.diff_weights_desc(), false);
+        final memory diffBias = new memory(bwdWeightsPd.diff_weights_desc(1), e);
+        final FloatPointer diffBiasData = new FloatPointer(diffBias.get_data_handle()).capacity(g.cout());
+        final IntMemoryMap args = new IntMemoryMap();
+
+        WeightLane() {
+            args.put(dnnl.DNNL_ARG_SRC, src.prim);
+            args.put(dnnl.DNNL_ARG_DIFF_DST, diffDst.prim);
+            args.put(dnnl.DNNL_ARG_DIFF_WEIGHTS, diffWeights.prim);
+            args.put(dnnl.DNNL_ARG_DIFF_BIAS, diffBias);
+        }
+
+        @Override
+        public void close() {
+            args.close();
+            src.close();
+            diffDst.close();
+            diffWeights.close();
+            diffBias.close();
+        }
+    }
+
+    // ---- shapes ----
+
+    private long[] src() { return new long[] {g.n(), g.cin(), g.h(), g.w()}; }
+    private long[] weights() { return new long[] {g.cout(), g.cin(), g.kh(), g.kw()}; }
+    private long[] bias() { return new long[] {g.cout()}; }
+    private long[] dst() { return new long[] {g.n(), g.cout(), g.oh(), g.ow()}; }
+    private long[] strides() { return new long[] {g.sh(), g.sw()}; }
+    /** Both sides: with floor rounding oneDNN derives the same output size as PyTorch. */
+    private long[] padding() { return new long[] {g.ph(), g.pw()}; }
+
+    private memory.desc any(long[] dims) {
+        return own(new memory.desc(dims, memory.data_type.f32, memory.format_tag.any));
+    }
+
+    private memory.desc plain(long[] dims, memory.format_tag tag) {
+        return own(new memory.desc(dims, memory.data_type.f32, tag));
+    }
+
+    private <T extends AutoCloseable> T own(T t) {
+        owned.add(t);
+        return t;
+    }
+
+    @Override
+    public void close() {
+        for (int i = owned.size() - 1; i >= 0; i--) {
+            try {
+                owned.get(i).close();
+            } catch (Exception ignored) {
+                // closing native handles does not fail; nothing to report at shutdown
+            }
+        }
+        owned.clear();
+    }
+}

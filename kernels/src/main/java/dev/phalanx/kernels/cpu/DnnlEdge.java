@@ -1,0 +1,66 @@
+package dev.phalanx.kernels.cpu;
+
+import org.bytedeco.dnnl.engine;
+import org.bytedeco.dnnl.memory;
+import org.bytedeco.dnnl.reorder;
+import org.bytedeco.dnnl.stream;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * One operand at the edge of a oneDNN call: a plain row-major buffer that Java arrays are
+ * copied into or out of, and the memory in the layout the primitive chose ({@code format_tag::any},
+ * often blocked), with one reorder between them where the two differ. Blocked data never leaves
+ * this object. Built once per shape; the buffers are reused on every call.
+ */
+final class DnnlEdge implements AutoCloseable {
+
+    /** What the primitive reads or writes. */
+    final memory prim;
+    private final memory user;
+    private final FloatPointer userData;
+    private final reorder reorder; // null when the primitive takes the plain layout as it is
+    private final int floats;
+
+    /**
+     * @param input true when data flows from Java into the primitive, false for results
+     */
+    DnnlEdge(engine e, memory.desc plain, memory.desc chosen, boolean input) {
+        user = new memory(plain, e);
+        floats = Math.toIntExact(plain.get_size() / Float.BYTES);
+        userData = new FloatPointer(user.get_data_handle()).capacity(floats);
+        if (chosen.equals(plain)) {
+            prim = user;
+            reorder = null;
+        } else {
+            prim = new memory(chosen, e);
+            reorder = input ? new reorder(user, prim) : new reorder(prim, user);
+        }
+    }
+
+    int floats() {
+        return floats;
+    }
+
+    /** Copies {@code floats()} values from {@code a[off..]} in and reorders them for the primitive. */
+    void in(stream s, float[] a, int off) {
+        userData.position(0).put(a, off, floats);
+        if (reorder != null) reorder.execute(s, user, prim);
+    }
+
+    /** Reorders the primitive's result to the plain layout and copies it to {@code a[off..]}. */
+    void out(stream s, float[] a, int off) {
+        if (reorder != null) reorder.execute(s, prim, user);
+        s._wait();
+        userData.position(0).get(a, off, floats);
+    }
+
+    @Override
+    public void close() {
+        if (reorder != null) {
+            reorder.close();
+            prim.close();
+        }
+        userData.close();
+        user.close();
+    }
+}

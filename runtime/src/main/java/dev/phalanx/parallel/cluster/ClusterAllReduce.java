@@ -1,0 +1,161 @@
+package dev.phalanx.parallel.cluster;
+
+import java.time.Duration;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+import dev.phalanx.parallel.AllReduce;
+
+/**
+ * All-reduce for the replicas of one node in a cluster: the node's replicas are summed locally
+ * first (in replica order), the sum is scaled by the node's share of the batch (each replica
+ * weighted its loss by its share of the node's rows), and then summed across nodes by the
+ * {@link RingAllReduce} on a thread of its own, bucket after bucket in index order, while
+ * backward goes on with the next buckets. Every node takes part in every step, in the same
+ * order, so the frames on the data channel need no reordering.
+ *
+ * <p>One step at a time: {@link #beginStep} names the cluster-wide step and the node's share
+ * before the node's local step starts.
+ */
+public final class ClusterAllReduce implements AllReduce, AutoCloseable {
+
+    private final int replicas, buckets;
+    private final RingAllReduce ring;
+    private final Duration timeout;
+    private final BlockingQueue<Long> steps = new LinkedBlockingQueue<>();
+    private final Thread worker;
+    // the step in flight, guarded by this
+    private long step = -1;
+    private float share;
+    private float[][][] parts; // [bucket][replica]
+    private int[] arrived;
+    private float[][] localSums, sums;
+    private Throwable failure;
+    private volatile boolean closed;
+
+    /** {@code buckets}: how many gradient buckets each replica offers per step (the same on every node). */
+    public ClusterAllReduce(int replicas, int buckets, RingAllReduce ring, Duration timeout) {
+        if (replicas < 1 || buckets < 1) throw new IllegalArgumentException("need >= 1 replica and bucket, got " + replicas + ", " + buckets);
+        this.replicas = replicas;
+        this.buckets = buckets;
+        this.ring = ring;
+        this.timeout = timeout;
+        this.worker = new Thread(this::runRing, "phalanx-ring");
+        worker.setDaemon(true);
+        worker.start();
+    }
+
+    /** The next local step is cluster-wide step {@code globalStep}; this node holds {@code share} of its batch's rows. */
+    public synchronized void beginStep(long globalStep, float share) {
+        step = globalStep;
+        this.share = share;
+        parts = new float[buckets][replicas][];
+        arrived = new int[buckets];
+        localSums = new float[buckets][];
+        sums = new float[buckets][];
+        failure = null;
+        steps.add(globalStep);
+    }
+
+    public long bytesSent() {
+        return ring.bytesSent();
+    }
+
+    @Override
+    public void contribute(long localStep, int replica, int bucket, float[] values) {
+        float[][] ps;
+        synchronized (this) {
+            if (parts == null) throw new IllegalStateException("a gradient bucket came before the cluster step began");
+            if (parts[bucket][replica] == null) arrived[bucket]++;
+            parts[bucket][replica] = values.clone();
+            if (arrived[bucket] < replicas) return;
+            ps = parts[bucket];
+        }
+        float[] sum = ps[0].clone(); // in replica order, outside the lock
+        for (int k = 1; k < replicas; k++) for (int i = 0; i < sum.length; i++) sum[i] += ps[k][i];
+        synchronized (this) {
+            float s = share;
+            for (int i = 0; i < sum.length; i++) sum[i] *= s;
+            localSums[bucket] = sum;
+            notifyAll();
+        }
+    }
+
+    @Override
+    public synchronized float[] result(long localStep, int bucket, Duration wait) throws TimeoutException, InterruptedException {
+        long deadline = System.nanoTime() + wait.toNanos();
+        while (sums == null || sums[bucket] == null) {
+            if (failure != null) throw new IllegalStateException("the ring all-reduce failed: " + failure.getMessage(), failure);
+            long left = deadline - System.nanoTime();
+            if (left <= 0) throw new TimeoutException("the ring all-reduce of bucket " + bucket + " in step " + step + " timed out after " + wait.toMillis() + " ms");
+            wait(Math.max(1, left / 1_000_000));
+        }
+        return sums[bucket];
+    }
+
+    @Override
+    public synchronized void withdraw(long localStep, int replica) {
+        if (parts == null) return;
+        for (int b = 0; b < buckets; b++) {
+            if (localSums[b] == null && parts[b][replica] != null) { // a bucket already on the ring cannot be taken back
+                parts[b][replica] = null;
+                arrived[b]--;
+            }
+        }
+    }
+
+    @Override
+    public void finish(long localStep) { }
+
+    private void runRing() {
+        while (!closed) {
+            long s;
+            try {
+                Long next = steps.poll(1, TimeUnit.SECONDS);
+                if (next == null) continue;
+                s = next;
+            } catch (InterruptedException e) {
+                return;
+            }
+            try {
+                for (int b = 0; b < buckets; b++) {
+                    float[] local;
+                    synchronized (this) {
+                        long deadline = System.nanoTime() + timeout.toNanos();
+                        while (localSums[b] == null && step == s) {
+                            long left = deadline - System.nanoTime();
+                            if (left <= 0) throw new TimeoutException("this node's replicas did not offer bucket " + b + " of step " + s);
+                            wait(Math.max(1, left / 1_000_000));
+                        }
+                        if (step != s) break;
+                        local = localSums[b];
+                    }
+                    float[] sum = ring.allReduce(s, b, local.clone(), timeout);
+                    synchronized (this) {
+                        if (step == s) {
+                            sums[b] = sum;
+                            notifyAll();
+                        }
+                    }
+                }
+            } catch (InterruptedException e) {
+                return;
+            } catch (Exception e) {
+                synchronized (this) {
+                    if (step == s) {
+                        failure = e;
+                        notifyAll();
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        worker.interrupt();
+    }
+}

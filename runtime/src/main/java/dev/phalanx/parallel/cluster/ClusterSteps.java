@@ -1,0 +1,216 @@
+package dev.phalanx.parallel.cluster;
+
+import java.io.PrintStream;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+
+import dev.phalanx.data.Batch;
+import dev.phalanx.data.ImageDataset;
+import dev.phalanx.parallel.Coordinator;
+import dev.phalanx.parallel.DataParallel;
+import dev.phalanx.parallel.Replica;
+import dev.phalanx.parallel.Shards;
+import dev.phalanx.tensor.Tensor;
+import dev.phalanx.train.Recipe;
+import dev.phalanx.train.StepRunner;
+
+/**
+ * The coordinator's side of cluster mode ({@code phalanx train --nodes K}): this node is the
+ * seed, hosts the {@link JobLeader} and its own replicas (rank 0 of the ring). Each step it
+ * splits the batch over the nodes ({@code torch.chunk}), trains its own rows, and has each
+ * worker train its rows, which the worker reads from its own copy of the data set. Only this
+ * node writes checkpoints: the training loop that owns this runner is the only one.
+ */
+public final class ClusterSteps implements StepRunner {
+
+    private final int nodes;
+    private final String self;
+    private final ActorSystem<Void> system;
+    private final ActorRef<LeaderCommand> leader;
+    private final TcpDataChannel channel;
+    private final ClusterAllReduce allReduce;
+    private final DataParallel replicas;
+    private final Duration stepTimeout;
+    private final PrintStream out;
+    private final int replicasHere;
+    private final long gradientBytes;
+    private long steps, wallNanos, outsideNanos;
+    private long bytesAtFirstStep = -1;
+
+    private ClusterSteps(int nodes, String self, ActorSystem<Void> system, ActorRef<LeaderCommand> leader, TcpDataChannel channel, ClusterAllReduce allReduce,
+                         DataParallel replicas, Duration stepTimeout, PrintStream out, int replicasHere, long gradientBytes) {
+        this.nodes = nodes;
+        this.self = self;
+        this.system = system;
+        this.leader = leader;
+        this.channel = channel;
+        this.allReduce = allReduce;
+        this.replicas = replicas;
+        this.stepTimeout = stepTimeout;
+        this.out = out;
+        this.replicasHere = replicasHere;
+        this.gradientBytes = gradientBytes;
+    }
+
+    /**
+     * Starts the cluster on the settings' bind address, waits until {@code nodes} nodes (this one
+     * included) have joined with the same data set and formed the ring, and returns the runner.
+     */
+    public static ClusterSteps start(Recipe recipe, ImageDataset train, ClusterSettings settings, int nodes, PrintStream out) throws Exception {
+        if (nodes < 1) throw new IllegalArgumentException("--nodes must be >= 1, got " + nodes);
+        if (recipe.batchSize() < nodes) {
+            throw new IllegalArgumentException("a batch of " + recipe.batchSize() + " rows cannot be split over " + nodes + " nodes; use --batch-size "
+                    + nodes + " or more");
+        }
+        String self = settings.bindHost() + ":" + settings.bindPort();
+        String digest = ClusterJob.digest(train);
+        CompletableFuture<JobLeader.RingPlan> formed = new CompletableFuture<>();
+        CompletableFuture<Void> ready = new CompletableFuture<>();
+        ActorSystem<Void> system = null;
+        TcpDataChannel channel = null;
+        ClusterAllReduce allReduce = null;
+        try {
+            system = ActorSystem.create(Behaviors.empty(), ClusterSettings.SYSTEM_NAME, settings.pekko(self));
+            channel = TcpDataChannel.bind(system, settings.bindHost(), settings.dataPort(), settings.joinTimeout());
+            ActorRef<LeaderCommand> leader = system.systemActorOf(JobLeader.create(settings, new JobLeader.Job(nodes, recipe.render(), digest, self,
+                    settings.bindHost(), channel.localAddress().getPort(), formed, ready, out)), "job-leader", Props.empty());
+            out.println("Coordinator at " + self + ": waiting for " + (nodes - 1) + " more node(s) (phalanx node --join " + self + ")");
+            JobLeader.RingPlan plan = await(formed, settings.joinTimeout().plusSeconds(30), ready);
+            if (nodes > 1) channel.connect(plan.rightHost(), plan.rightPort(), settings.joinTimeout());
+            await(ready, settings.joinTimeout().plusSeconds(30), ready);
+            allReduce = new ClusterAllReduce(recipe.replicas(), ClusterJob.bucketCount(recipe), new RingAllReduce(0, nodes, channel),
+                    settings.stepTimeout());
+            DataParallel dp = ClusterJob.dataParallel(recipe, allReduce, settings.stepTimeout());
+            long params = 0;
+            for (Tensor p : dev.phalanx.bench.ModelZoo.get(recipe.model()).build(new dev.phalanx.tensor.Generator(0)).parameters()) params += p.numel();
+            return new ClusterSteps(nodes, self, system, leader, channel, allReduce, dp, settings.stepTimeout(), out, recipe.replicas(), params * Float.BYTES);
+        } catch (Exception | Error e) {
+            if (allReduce != null) allReduce.close();
+            if (channel != null) channel.close();
+            if (system != null) {
+                system.terminate();
+                system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            }
+            throw e;
+        }
+    }
+
+    /** Waits for {@code f}; a failure of {@code ready} first (the join deadline, a node lost) is the error. */
+    private static <T> T await(CompletableFuture<T> f, Duration timeout, CompletableFuture<Void> ready) throws Exception {
+        try {
+            CompletableFuture.anyOf(f, ready).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            if (ready.isCompletedExceptionally()) ready.join();
+            return f.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (CompletionException | ExecutionException e) {
+            if (e.getCause() instanceof Exception c) throw c;
+            throw e;
+        }
+    }
+
+    @Override
+    public Result step(Tensor inputs, Tensor labels) {
+        throw new UnsupportedOperationException("cluster mode steps by batch position (epoch, batch index), so workers read their own rows");
+    }
+
+    @Override
+    public Result step(int epoch, Batch batch) {
+        long id = ++steps;
+        int rows = batch.size();
+        List<Shards.Range> ranges = Shards.split(rows, nodes);
+        if (ranges.size() < nodes) {
+            throw new IllegalArgumentException("batch " + batch.index() + " has " + rows + " rows, fewer than the " + nodes + " nodes");
+        }
+        if (id == 2) bytesAtFirstStep = allReduce.bytesSent(); // the first step warms up; count from the second
+        CompletionStage<LeaderCommand.StepGathered> others = AskPattern.ask(leader,
+                (ActorRef<LeaderCommand.StepGathered> r) -> new LeaderCommand.StartStep(id, epoch, batch.index(), rows, ranges.subList(1, nodes), r),
+                stepTimeout.plusSeconds(10), system.scheduler());
+        Shards.Range mine = ranges.get(0);
+        float share = mine.rows() / (float) rows;
+        allReduce.beginStep(id, share);
+        Coordinator.StepOutcome local;
+        try {
+            local = replicas.stepWithOutputs(batch.inputs().narrow(0, 0, mine.rows()), batch.labels().narrow(0, 0, mine.rows()))
+                    .toCompletableFuture().join();
+        } catch (CompletionException e) {
+            throw new IllegalStateException("cluster step " + id + " failed on the coordinator's replicas: " + e.getCause().getMessage(), e.getCause());
+        }
+        LeaderCommand.StepGathered g;
+        try {
+            g = others.toCompletableFuture().join();
+        } catch (CompletionException e) {
+            throw new IllegalStateException("cluster step " + id + ": the workers did not answer: " + e.getCause().getMessage(), e.getCause());
+        }
+        if (!g.error().isEmpty()) throw new IllegalStateException("cluster step " + id + " failed: " + g.error());
+        if (local.timing() != null && id > 1) {
+            wallNanos += local.timing().wallNanos();
+            outsideNanos += local.timing().outsideComputeNanos();
+        }
+        return new Result((float) (local.loss() * (double) share + g.weightedLoss()), null);
+    }
+
+    @Override
+    public Tensor forward(Tensor inputs) {
+        return replicas.forward(inputs);
+    }
+
+    @Override
+    public Replica.Snapshot snapshot() {
+        return replicas.snapshot();
+    }
+
+    @Override
+    public void load(Replica.Snapshot state) {
+        throw new UnsupportedOperationException("resuming a cluster job is not built yet: resume it with `phalanx train --resume` on one node");
+    }
+
+    @Override
+    public String describe() {
+        return "Using " + nodes + " nodes (coordinator " + self + " with " + replicasHere + (replicasHere == 1 ? " replica" : " replicas")
+                + " on cpu); gradients by ring all-reduce on the data channel";
+    }
+
+    /** Bytes this node sent on the data channel per step (after the first), next to the ring's bound 2(N-1)/N of the gradients. */
+    public String traffic() {
+        long counted = steps - 1;
+        if (counted < 1 || bytesAtFirstStep < 0) return "data channel: too few steps to measure";
+        double perStep = (allReduce.bytesSent() - bytesAtFirstStep) / (double) counted;
+        double bound = 2.0 * (nodes - 1) / nodes * gradientBytes;
+        return String.format(Locale.ROOT, "data channel: %.0f bytes sent per step by this node (ring bound 2(N-1)/N x %d gradient bytes = %.0f); "
+                + "%.1f %% of each step outside compute", perStep, gradientBytes, bound, wallNanos == 0 ? 0 : 100.0 * outsideNanos / wallNanos);
+    }
+
+    @Override
+    public void close() {
+        try {
+            if (nodes > 1 && steps > 1) out.println(traffic());
+            CompletableFuture<Void> done = new CompletableFuture<>();
+            leader.tell(new LeaderCommand.Stop("", done));
+            done.get(10, TimeUnit.SECONDS);
+            Thread.sleep(500); // the Finish messages go out before the cluster shuts down
+        } catch (Exception e) {
+            out.println("warning: could not tell every node that the job is over: " + e.getMessage());
+        } finally {
+            replicas.close();
+            allReduce.close();
+            channel.close();
+            system.terminate();
+            try {
+                system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                out.println("warning: the cluster did not shut down within 30 s");
+            }
+        }
+    }
+}

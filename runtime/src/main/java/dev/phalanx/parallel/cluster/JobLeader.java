@@ -1,0 +1,276 @@
+package dev.phalanx.parallel.cluster;
+
+import java.io.PrintStream;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+
+import org.apache.pekko.actor.Address;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Down;
+import org.apache.pekko.cluster.typed.Subscribe;
+
+import dev.phalanx.parallel.Shards;
+
+/**
+ * The coordinator node's actor in cluster mode. Its behaviours, one per state:
+ * <ul>
+ * <li>{@link #gathering}: nodes join; each is checked (shared secret, then the digest of its
+ * copy of the data set, after it has the recipe) and accepted or refused;</li>
+ * <li>{@link #formingRing}: the K nodes are told their ring neighbours and connect;</li>
+ * <li>{@link #training} and {@link #stepping}: every step, each worker gets its rows and
+ * reports its weighted loss;</li>
+ * <li>{@link #stopped}: the job is over, or could not go on.</li>
+ * </ul>
+ * The coordinator's own replicas run outside this actor, in the training loop (rank 0).
+ */
+final class JobLeader {
+
+    /** How worker nodes find the coordinator. */
+    static final ServiceKey<LeaderCommand> KEY = ServiceKey.create(LeaderCommand.class, "phalanx-coordinator");
+
+    /** Where the coordinator's own replicas connect once the ring is formed: its right neighbour's data channel. */
+    record RingPlan(int size, String rightHost, int rightPort) { }
+
+    /** What the training loop hands over: the job, and futures it waits on. */
+    record Job(int nodes, String recipe, String dataDigest, String self, String dataHost, int dataPort,
+               CompletableFuture<RingPlan> formed, CompletableFuture<Void> ready, PrintStream out) { }
+
+    /** A worker node that asked to join. */
+    private record Worker(String node, int replicas, String device, String dataHost, int dataPort, ActorRef<NodeCommand> ref) { }
+
+    private final ActorContext<LeaderCommand> ctx;
+    private final TimerScheduler<LeaderCommand> timers;
+    private final ClusterSettings settings;
+    private final Job job;
+    private final Map<String, Worker> checking = new LinkedHashMap<>(); // sent the recipe, waiting for the data digest
+    private final List<Worker> workers = new ArrayList<>(); // accepted, in rank order (rank = index + 1)
+    private final Set<String> lost = new HashSet<>();
+
+    static Behavior<LeaderCommand> create(ClusterSettings settings, Job job) {
+        return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new JobLeader(ctx, timers, settings, job).start()));
+    }
+
+    private JobLeader(ActorContext<LeaderCommand> ctx, TimerScheduler<LeaderCommand> timers, ClusterSettings settings, Job job) {
+        this.ctx = ctx;
+        this.timers = timers;
+        this.settings = settings;
+        this.job = job;
+    }
+
+    private Behavior<LeaderCommand> start() {
+        ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
+        ActorRef<ClusterEvent.MemberRemoved> removed = ctx.messageAdapter(ClusterEvent.MemberRemoved.class,
+                e -> new LeaderCommand.MemberGone(node(e.member().address()), "left the cluster"));
+        Cluster.get(ctx.getSystem()).subscriptions().tell(Subscribe.create(removed, ClusterEvent.MemberRemoved.class));
+        // only removal counts (the split-brain resolver downs a node that stays unreachable): a node paused
+        // for a while on a busy machine is not lost; the step timeout covers a node that hangs
+        if (job.nodes() == 1) return formRing();
+        timers.startSingleTimer(new LeaderCommand.JoinDeadline(), settings.joinTimeout());
+        return gathering();
+    }
+
+    static String node(Address a) {
+        return a.getHost().orElse("?") + ":" + (a.getPort().isPresent() ? a.getPort().get() : 0);
+    }
+
+    private Behavior<LeaderCommand> gathering() {
+        return Behaviors.receive(LeaderCommand.class)
+                .onMessage(LeaderCommand.Join.class, this::onJoin)
+                .onMessage(LeaderCommand.DataReady.class, m -> {
+                    Worker w = checking.remove(m.node());
+                    if (w == null) return Behaviors.same();
+                    if (!m.error().isEmpty()) return refuse(w, "it has no usable copy of the data set: " + m.error());
+                    if (!m.digest().equals(job.dataDigest())) {
+                        return refuse(w, "its copy of the data set differs from the coordinator's (SHA-256 " + m.digest() + ", the coordinator's "
+                                + job.dataDigest() + ")");
+                    }
+                    workers.add(w);
+                    job.out().println("node " + w.node() + " joined: " + w.replicas() + (w.replicas() == 1 ? " replica on " : " replicas on ") + w.device());
+                    return workers.size() == job.nodes() - 1 ? formRing() : Behaviors.same();
+                })
+                .onMessage(LeaderCommand.MemberGone.class, m -> {
+                    Worker w = checking.remove(m.node());
+                    if (w == null) for (Worker a : workers) if (a.node().equals(m.node())) w = a;
+                    if (w != null) {
+                        workers.remove(w);
+                        job.out().println("node " + m.node() + " left: it " + m.why());
+                    }
+                    return Behaviors.same();
+                })
+                .onMessage(LeaderCommand.JoinDeadline.class, m -> {
+                    List<String> joined = new ArrayList<>(List.of(job.self() + " (the coordinator)"));
+                    for (Worker w : workers) joined.add(w.node());
+                    String still = checking.isEmpty() ? "" : "; still checking the data of " + String.join(", ", checking.keySet());
+                    job.ready().completeExceptionally(new IllegalStateException("only " + joined.size() + " of " + job.nodes() + " nodes joined within "
+                            + settings.joinTimeout().toSeconds() + " s (joined: " + String.join(", ", joined) + "); missing: "
+                            + (job.nodes() - joined.size()) + " more (start each with: phalanx node --join " + job.self() + ")" + still));
+                    return stopped();
+                })
+                .onMessage(LeaderCommand.Stop.class, this::onStop)
+                .build();
+    }
+
+    private Behavior<LeaderCommand> onJoin(LeaderCommand.Join m) {
+        Worker w = new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo());
+        if (!MessageDigest.isEqual(m.secretDigest(), settings.secretDigest())) {
+            return refuse(w, m.secretDigest().length == 0 ? "it presented no shared secret, and this cluster requires one (phalanx.cluster.secret)"
+                    : "its shared secret does not match the coordinator's (phalanx.cluster.secret)");
+        }
+        if (workers.size() + checking.size() >= job.nodes() - 1) return refuse(w, "the job already has its " + job.nodes() + " nodes");
+        checking.put(w.node(), w);
+        w.ref().tell(new NodeCommand.JobRecipe(job.recipe()));
+        return Behaviors.same();
+    }
+
+    /** Tells the node why, logs it, and downs it, so that it leaves the cluster. */
+    private Behavior<LeaderCommand> refuse(Worker w, String why) {
+        ctx.getLog().warn("refused node {}: {}", w.node(), why);
+        job.out().println("node " + w.node() + " refused: " + why);
+        w.ref().tell(new NodeCommand.Refused(why));
+        Address a = w.ref().path().address();
+        // a moment later, so that the refusal reaches it before it is downed
+        ctx.getSystem().scheduler().scheduleOnce(Duration.ofSeconds(1), () -> Cluster.get(ctx.getSystem()).manager().tell(new Down(a)),
+                ctx.getExecutionContext());
+        return Behaviors.same();
+    }
+
+    private Behavior<LeaderCommand> formRing() {
+        int k = job.nodes();
+        List<String[]> data = new ArrayList<>();
+        data.add(new String[] {job.dataHost(), String.valueOf(job.dataPort())});
+        for (Worker w : workers) data.add(new String[] {w.dataHost(), String.valueOf(w.dataPort())});
+        for (int i = 0; i < workers.size(); i++) {
+            String[] right = data.get((i + 2) % k);
+            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1])));
+        }
+        String[] right = data.get(1 % k);
+        job.formed().complete(new RingPlan(k, right[0], Integer.parseInt(right[1])));
+        if (workers.isEmpty()) return ready();
+        Set<String> waiting = new HashSet<>();
+        for (Worker w : workers) waiting.add(w.node());
+        return formingRing(waiting);
+    }
+
+    private Behavior<LeaderCommand> formingRing(Set<String> waiting) {
+        return Behaviors.receive(LeaderCommand.class)
+                .onMessage(LeaderCommand.RingReady.class, m -> {
+                    waiting.remove(m.node());
+                    return waiting.isEmpty() ? ready() : Behaviors.same();
+                })
+                .onMessage(LeaderCommand.MemberGone.class, m -> {
+                    job.out().println("node " + m.node() + " left: it " + m.why());
+                    job.ready().completeExceptionally(new IllegalStateException("node " + m.node() + " " + m.why() + " while the ring was forming"));
+                    return stopped();
+                })
+                .onMessage(LeaderCommand.JoinDeadline.class, m -> {
+                    job.ready().completeExceptionally(new IllegalStateException("the ring did not form within " + settings.joinTimeout().toSeconds()
+                            + " s: no data channel connection from " + String.join(", ", waiting)));
+                    return stopped();
+                })
+                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
+                        "the job already has its " + job.nodes() + " nodes"))
+                .onMessage(LeaderCommand.Stop.class, this::onStop)
+                .build();
+    }
+
+    private Behavior<LeaderCommand> ready() {
+        timers.cancelAll();
+        job.ready().complete(null);
+        return training();
+    }
+
+    private Behavior<LeaderCommand> training() {
+        return Behaviors.receive(LeaderCommand.class)
+                .onMessage(LeaderCommand.StartStep.class, m -> {
+                    if (!lost.isEmpty()) {
+                        m.replyTo().tell(new LeaderCommand.StepGathered(m.step(), Double.NaN, "node(s) " + String.join(", ", lost) + " left the cluster"));
+                        return Behaviors.same();
+                    }
+                    for (int i = 0; i < workers.size(); i++) {
+                        Shards.Range r = m.workerRows().get(i);
+                        workers.get(i).ref().tell(new NodeCommand.RunStep(m.step(), m.epoch(), m.batch(), r.begin(), r.end(), m.batchSize()));
+                    }
+                    timers.startSingleTimer(new LeaderCommand.StepDeadline(m.step()), settings.stepTimeout());
+                    return stepping(m, new HashSet<>(), new double[] {0});
+                })
+                .onMessage(LeaderCommand.MemberGone.class, this::onGone)
+                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
+                        "the job already has its " + job.nodes() + " nodes and is training"))
+                .onMessage(LeaderCommand.Stop.class, this::onStop)
+                .build();
+    }
+
+    private Behavior<LeaderCommand> stepping(LeaderCommand.StartStep step, Set<String> reported, double[] loss) {
+        return Behaviors.receive(LeaderCommand.class)
+                .onMessage(LeaderCommand.StepReport.class, m -> m.step() == step.step(), m -> {
+                    if (!m.error().isEmpty()) return endStep(step, Double.NaN, "node " + m.node() + " failed in step " + m.step() + ": " + m.error());
+                    reported.add(m.node());
+                    loss[0] += m.weightedLoss();
+                    return reported.size() == workers.size() ? endStep(step, loss[0], "") : Behaviors.same();
+                })
+                .onMessage(LeaderCommand.MemberGone.class, m -> {
+                    onGone(m);
+                    return lost.isEmpty() ? Behaviors.same() : endStep(step, Double.NaN, "node " + m.node() + " " + m.why() + " during step " + step.step());
+                })
+                .onMessage(LeaderCommand.StepDeadline.class, m -> m.step() == step.step(), m -> {
+                    List<String> missing = new ArrayList<>();
+                    for (Worker w : workers) if (!reported.contains(w.node())) missing.add(w.node());
+                    return endStep(step, Double.NaN, "node(s) " + String.join(", ", missing) + " did not report step " + step.step() + " within "
+                            + settings.stepTimeout().toSeconds() + " s");
+                })
+                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
+                        "the job already has its " + job.nodes() + " nodes and is training"))
+                .onMessage(LeaderCommand.Stop.class, this::onStop)
+                .build();
+    }
+
+    private Behavior<LeaderCommand> endStep(LeaderCommand.StartStep step, double loss, String error) {
+        timers.cancelAll();
+        step.replyTo().tell(new LeaderCommand.StepGathered(step.step(), loss, error));
+        return training();
+    }
+
+    private Behavior<LeaderCommand> onGone(LeaderCommand.MemberGone m) {
+        for (Worker w : workers) {
+            if (w.node().equals(m.node()) && lost.add(m.node())) job.out().println("node " + m.node() + " left: it " + m.why());
+        }
+        return Behaviors.same();
+    }
+
+    private Behavior<LeaderCommand> onStop(LeaderCommand.Stop m) {
+        for (Worker w : workers) if (!lost.contains(w.node())) w.ref().tell(new NodeCommand.Finish(m.reason()));
+        for (Worker w : checking.values()) w.ref().tell(new NodeCommand.Finish(m.reason()));
+        m.done().complete(null);
+        return stopped();
+    }
+
+    private Behavior<LeaderCommand> stopped() {
+        timers.cancelAll();
+        return Behaviors.receive(LeaderCommand.class)
+                .onMessage(LeaderCommand.Stop.class, m -> {
+                    m.done().complete(null);
+                    return Behaviors.same();
+                })
+                .onMessage(LeaderCommand.StartStep.class, m -> {
+                    m.replyTo().tell(new LeaderCommand.StepGathered(m.step(), Double.NaN, "the cluster job has stopped"));
+                    return Behaviors.same();
+                })
+                .onMessage(LeaderCommand.class, m -> Behaviors.same())
+                .build();
+    }
+}

@@ -1,0 +1,43 @@
+package dev.phalanx.parallel.cluster;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+import org.apache.pekko.actor.typed.ActorRef;
+
+/** What the {@link JobLeader} (the coordinator's node) hears: from worker nodes, from the training loop, and from the cluster. */
+public sealed interface LeaderCommand {
+
+    /** A node asks to take part; {@code secretDigest}: SHA-256 of its shared secret (empty: none). */
+    record Join(String node, int replicas, String device, byte[] secretDigest, String dataHost, int dataPort,
+                ActorRef<NodeCommand> replyTo) implements LeaderCommand, ClusterMessage { }
+
+    /** The digest of the node's copy of the data set, or ({@code error} not empty) why it has none. */
+    record DataReady(String node, String digest, String error) implements LeaderCommand, ClusterMessage { }
+
+    /** The node is connected to its right neighbour on the data channel. */
+    record RingReady(String node) implements LeaderCommand, ClusterMessage { }
+
+    /** A node's part of a step: its loss weighted by its share of the batch, or its error. */
+    record StepReport(long step, String node, double weightedLoss, String error, long dataBytesSent)
+            implements LeaderCommand, ClusterMessage { }
+
+    /** From the training loop: every worker trains on its rows of this batch; the reply sums their weighted losses. */
+    record StartStep(long step, int epoch, int batch, int batchSize, List<dev.phalanx.parallel.Shards.Range> workerRows,
+                     ActorRef<StepGathered> replyTo) implements LeaderCommand { }
+
+    /** The workers' part of a step: the sum of their weighted losses, or why the step failed. */
+    record StepGathered(long step, double weightedLoss, String error) { }
+
+    /** From the training loop: tell every worker the job is over ({@code reason} empty) or stopped. */
+    record Stop(String reason, CompletableFuture<Void> done) implements LeaderCommand { }
+
+    /** A node left the cluster, or was downed. */
+    record MemberGone(String node, String why) implements LeaderCommand { }
+
+    /** The time for nodes to join has passed. */
+    record JoinDeadline() implements LeaderCommand { }
+
+    /** The step has not finished in time. */
+    record StepDeadline(long step) implements LeaderCommand { }
+}

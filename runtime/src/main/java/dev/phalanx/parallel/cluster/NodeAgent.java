@@ -1,0 +1,199 @@
+package dev.phalanx.parallel.cluster;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+import org.apache.pekko.actor.Address;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Subscribe;
+
+import dev.phalanx.data.ImageDataset;
+import dev.phalanx.parallel.DataParallel;
+import dev.phalanx.tensor.Tensor;
+import dev.phalanx.train.Recipe;
+import dev.phalanx.train.Trainer;
+
+/**
+ * A worker node's actor ({@code phalanx node --join}). Its behaviours, one per state:
+ * <ul>
+ * <li>{@link #findingLeader}: waits for the coordinator to appear in the receptionist, then asks to join;</li>
+ * <li>{@link #awaitingRecipe}: the coordinator checks the secret and sends the job's recipe; the
+ * node finds its own copy of the data set and answers with its digest;</li>
+ * <li>{@link #awaitingRing}: connects its data channel to its right neighbour;</li>
+ * <li>{@link #training}: trains on the rows each step names, its replicas summing through the ring.</li>
+ * </ul>
+ * It ends by completing {@code exit} with the process's exit code.
+ */
+final class NodeAgent {
+
+    /** What the command line gave the node. */
+    record Options(int replicas, int threads, Path data, PrintStream out, PrintStream err) { }
+
+    private final ActorContext<NodeCommand> ctx;
+    private final TimerScheduler<NodeCommand> timers;
+    private final ClusterSettings settings;
+    private final Options options;
+    private final TcpDataChannel channel;
+    private final CompletableFuture<Integer> exit;
+    private final String self;
+    private Address leaderAddress;
+    // the job, once the recipe has come
+    private Recipe recipe;
+    private ImageDataset data;
+    private ClusterAllReduce allReduce;
+    private DataParallel replicas;
+    private final Map<Integer, int[]> orders = new HashMap<>();
+
+    static Behavior<NodeCommand> create(ClusterSettings settings, Options options, TcpDataChannel channel, CompletableFuture<Integer> exit) {
+        return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new NodeAgent(ctx, timers, settings, options, channel, exit).findingLeader()));
+    }
+
+    private NodeAgent(ActorContext<NodeCommand> ctx, TimerScheduler<NodeCommand> timers, ClusterSettings settings, Options options,
+                      TcpDataChannel channel, CompletableFuture<Integer> exit) {
+        this.ctx = ctx;
+        this.timers = timers;
+        this.settings = settings;
+        this.options = options;
+        this.channel = channel;
+        this.exit = exit;
+        this.self = JobLeader.node(Cluster.get(ctx.getSystem()).selfMember().address());
+    }
+
+    private Behavior<NodeCommand> findingLeader() {
+        ActorRef<Receptionist.Listing> listings = ctx.messageAdapter(Receptionist.Listing.class,
+                l -> new NodeCommand.LeadersListed(l.getServiceInstances(JobLeader.KEY)));
+        ctx.getSystem().receptionist().tell(Receptionist.subscribe(JobLeader.KEY, listings));
+        ActorRef<ClusterEvent.MemberRemoved> removed = ctx.messageAdapter(ClusterEvent.MemberRemoved.class,
+                e -> e.member().address().equals(leaderAddress) ? new NodeCommand.LeaderGone("left the cluster") : new NodeCommand.LeadersListed(null));
+        Cluster.get(ctx.getSystem()).subscriptions().tell(Subscribe.create(removed, ClusterEvent.MemberRemoved.class));
+        timers.startSingleTimer(new NodeCommand.JoinDeadline(), settings.joinTimeout());
+        return Behaviors.receive(NodeCommand.class)
+                .onMessage(NodeCommand.LeadersListed.class, m -> m.leaders() != null && !m.leaders().isEmpty(), m -> {
+                    ActorRef<LeaderCommand> leader = m.leaders().iterator().next();
+                    leaderAddress = leader.path().address();
+                    leader.tell(new LeaderCommand.Join(self, options.replicas(), "cpu", settings.secretDigest(), channel.localAddress().getHostString(),
+                            channel.localAddress().getPort(), ctx.getSelf()));
+                    return awaitingRecipe(leader);
+                })
+                .onMessage(NodeCommand.JoinDeadline.class, m -> exit(1, "phalanx node: no coordinator answered within "
+                        + settings.joinTimeout().toSeconds() + " s; is `phalanx train ... --nodes K` running at the address given to --join?"))
+                .onMessage(NodeCommand.class, m -> Behaviors.same())
+                .build();
+    }
+
+    private Behavior<NodeCommand> awaitingRecipe(ActorRef<LeaderCommand> leader) {
+        return Behaviors.receive(NodeCommand.class)
+                .onMessage(NodeCommand.JobRecipe.class, m -> {
+                    String digest = "", error = "";
+                    try {
+                        Map<String, Object> over = new LinkedHashMap<>();
+                        over.put("runtime.replicas", options.replicas());
+                        over.put("runtime.threads", options.threads());
+                        if (options.data() != null) over.put("data.path", options.data().toString());
+                        recipe = Recipe.parse(m.recipe(), "the coordinator's recipe").with(over);
+                        data = Trainer.data(recipe, true, options.out());
+                        digest = ClusterJob.digest(data);
+                    } catch (Exception e) {
+                        error = e.getMessage() == null ? e.toString() : e.getMessage();
+                    }
+                    leader.tell(new LeaderCommand.DataReady(self, digest, error));
+                    return awaitingRing(leader);
+                })
+                .onMessage(NodeCommand.Refused.class, this::refused)
+                .onMessage(NodeCommand.Finish.class, this::finish)
+                .onMessage(NodeCommand.LeaderGone.class, this::leaderGone)
+                .onMessage(NodeCommand.JoinDeadline.class, m -> exit(1, "phalanx node: the coordinator did not accept this node within "
+                        + settings.joinTimeout().toSeconds() + " s"))
+                .onMessage(NodeCommand.class, m -> Behaviors.same())
+                .build();
+    }
+
+    private Behavior<NodeCommand> awaitingRing(ActorRef<LeaderCommand> leader) {
+        return Behaviors.receive(NodeCommand.class)
+                .onMessage(NodeCommand.RingFormed.class, m -> {
+                    timers.cancelAll();
+                    try {
+                        channel.connect(m.rightHost(), m.rightPort(), settings.joinTimeout());
+                        allReduce = new ClusterAllReduce(recipe.replicas(), ClusterJob.bucketCount(recipe), new RingAllReduce(m.rank(), m.size(), channel),
+                                settings.stepTimeout());
+                        replicas = ClusterJob.dataParallel(recipe, allReduce, settings.stepTimeout());
+                    } catch (Exception e) {
+                        return exit(1, "phalanx node: could not join the ring (data channel to " + m.rightHost() + ":" + m.rightPort() + "): " + e.getMessage());
+                    }
+                    options.out().println("node " + self + ": rank " + m.rank() + " of " + m.size() + ", " + recipe.replicas()
+                            + (recipe.replicas() == 1 ? " replica" : " replicas") + " on cpu");
+                    leader.tell(new LeaderCommand.RingReady(self));
+                    return training(leader);
+                })
+                .onMessage(NodeCommand.Refused.class, this::refused)
+                .onMessage(NodeCommand.Finish.class, this::finish)
+                .onMessage(NodeCommand.LeaderGone.class, this::leaderGone)
+                .onMessage(NodeCommand.JoinDeadline.class, m -> exit(1, "phalanx node: the ring did not form within "
+                        + settings.joinTimeout().toSeconds() + " s"))
+                .onMessage(NodeCommand.class, m -> Behaviors.same())
+                .build();
+    }
+
+    private Behavior<NodeCommand> training(ActorRef<LeaderCommand> leader) {
+        return Behaviors.receive(NodeCommand.class)
+                .onMessage(NodeCommand.RunStep.class, m -> {
+                    float share = (m.end() - m.begin()) / (float) m.batchSize();
+                    try {
+                        int[] order = orders.computeIfAbsent(m.epoch(), e -> ClusterJob.order(data, recipe, e));
+                        if (orders.size() > 2) orders.keySet().removeIf(e -> e < m.epoch()); // keep the current epoch's order only
+                        Tensor[] rows = ClusterJob.rows(data, order, m.batch(), recipe.batchSize(), m.begin(), m.end());
+                        allReduce.beginStep(m.step(), share);
+                        ctx.pipeToSelf(replicas.stepWithOutputs(rows[0], rows[1]),
+                                (o, e) -> new NodeCommand.LocalStepDone(m.step(), e == null ? o.loss() * (double) share : Double.NaN, e));
+                    } catch (RuntimeException e) {
+                        ctx.getSelf().tell(new NodeCommand.LocalStepDone(m.step(), Double.NaN, e));
+                    }
+                    return Behaviors.same();
+                })
+                .onMessage(NodeCommand.LocalStepDone.class, m -> {
+                    Throwable e = m.error() instanceof java.util.concurrent.CompletionException c && c.getCause() != null ? c.getCause() : m.error();
+                    leader.tell(new LeaderCommand.StepReport(m.step(), self, m.weightedLoss(), e == null ? "" : String.valueOf(e.getMessage()),
+                            allReduce.bytesSent()));
+                    return Behaviors.same();
+                })
+                .onMessage(NodeCommand.Finish.class, this::finish)
+                .onMessage(NodeCommand.LeaderGone.class, this::leaderGone)
+                .onMessage(NodeCommand.class, m -> Behaviors.same())
+                .build();
+    }
+
+    private Behavior<NodeCommand> refused(NodeCommand.Refused m) {
+        return exit(1, "phalanx node: refused by the coordinator: " + m.reason());
+    }
+
+    private Behavior<NodeCommand> finish(NodeCommand.Finish m) {
+        if (m.reason().isEmpty()) {
+            options.out().println("node " + self + ": the job is done; leaving the cluster");
+            return exit(0, null);
+        }
+        return exit(1, "phalanx node: the job stopped: " + m.reason());
+    }
+
+    private Behavior<NodeCommand> leaderGone(NodeCommand.LeaderGone m) {
+        return exit(1, "phalanx node: the coordinator's node " + m.why() + "; this node stops (the coordinator's last checkpoint is the job's state)");
+    }
+
+    private Behavior<NodeCommand> exit(int code, String message) {
+        if (message != null) options.err().println(message);
+        if (replicas != null) replicas.close();
+        if (allReduce != null) allReduce.close();
+        exit.complete(code);
+        return Behaviors.stopped();
+    }
+}

@@ -1,0 +1,36 @@
+package dev.phalanx.parallel.cluster;
+
+import java.util.Set;
+
+import org.apache.pekko.actor.typed.ActorRef;
+
+/** What a worker node's {@link NodeAgent} hears: from the coordinator's node, and from itself. */
+public sealed interface NodeCommand {
+
+    /** The job's recipe (HOCON), sent once the node's secret is checked. */
+    record JobRecipe(String recipe) implements NodeCommand, ClusterMessage { }
+
+    /** The node may not take part, and why. */
+    record Refused(String reason) implements NodeCommand, ClusterMessage { }
+
+    /** The ring is formed: this node's rank and where its right neighbour listens. */
+    record RingFormed(int rank, int size, String rightHost, int rightPort) implements NodeCommand, ClusterMessage { }
+
+    /** Train on rows [begin, end) of batch {@code batch} of epoch {@code epoch}, of a batch of {@code batchSize} rows. */
+    record RunStep(long step, int epoch, int batch, int begin, int end, int batchSize) implements NodeCommand, ClusterMessage { }
+
+    /** The job is over ({@code reason} empty) or stopped: leave the cluster. */
+    record Finish(String reason) implements NodeCommand, ClusterMessage { }
+
+    /** The coordinators the receptionist knows of. */
+    record LeadersListed(Set<ActorRef<LeaderCommand>> leaders) implements NodeCommand { }
+
+    /** This node's part of a step is done: its loss weighted by its share, or its error. */
+    record LocalStepDone(long step, double weightedLoss, Throwable error) implements NodeCommand { }
+
+    /** The coordinator's node left or became unreachable. */
+    record LeaderGone(String why) implements NodeCommand { }
+
+    /** No coordinator answered in time. */
+    record JoinDeadline() implements NodeCommand { }
+}

@@ -1,0 +1,51 @@
+package dev.phalanx.parallel.cluster;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.pekko.actor.typed.ActorSystem;
+
+/**
+ * {@code phalanx node --join HOST:PORT}: a worker node. It joins the coordinator's cluster,
+ * gets the job's recipe from it, trains its rows of every batch on its replicas, and leaves
+ * the cluster when the job ends. Returns the process's exit code.
+ */
+public final class NodeMain {
+
+    /** How long the node takes to leave the cluster before it exits anyway. */
+    static final Duration LEAVE_TIMEOUT = Duration.ofSeconds(15);
+
+    private NodeMain() { }
+
+    /** {@code join}: the coordinator's HOST:PORT. The node listens on the settings' bind host and port. */
+    public static int run(ClusterSettings settings, String join, int replicas, int threads, Path data, PrintStream out, PrintStream err)
+            throws Exception {
+        if (replicas < 1) throw new IllegalArgumentException("--replicas must be >= 1, got " + replicas);
+        if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
+        CompletableFuture<Integer> exit = new CompletableFuture<>();
+        ActorSystem<Void> system = null;
+        TcpDataChannel channel = null;
+        try {
+            system = ActorSystem.create(org.apache.pekko.actor.typed.javadsl.Behaviors.empty(), ClusterSettings.SYSTEM_NAME, settings.pekko(join));
+            channel = TcpDataChannel.bind(system, settings.bindHost(), settings.dataPort(), settings.joinTimeout());
+            TcpDataChannel ch = channel;
+            system.systemActorOf(NodeAgent.create(settings, new NodeAgent.Options(replicas, threads, data, out, err), ch, exit), "node",
+                    org.apache.pekko.actor.typed.Props.empty());
+            int code = exit.get();
+            return code;
+        } finally {
+            if (channel != null) channel.close();
+            if (system != null) {
+                system.terminate(); // runs the coordinated shutdown: the node leaves the cluster first
+                try {
+                    system.getWhenTerminated().toCompletableFuture().get(LEAVE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                } catch (Exception e) {
+                    err.println("phalanx node: did not leave the cluster within " + LEAVE_TIMEOUT.toSeconds() + " s; exiting anyway");
+                }
+            }
+        }
+    }
+}
