@@ -9,6 +9,7 @@ import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.nn.F;
 import dev.phalanx.nn.models.LeNet;
@@ -31,6 +32,17 @@ class GoldenLeNetTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("backends")
     void lenetStepMatchesPyTorch(CpuBackend backend) {
+        check(backend, false);
+    }
+
+    /** Issue #13's reproducible mode: the batch as one shard, gradients finished from the sample tree. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("backends")
+    void lenetStepMatchesPyTorchInReproducibleMode(CpuBackend backend) {
+        check(backend, true);
+    }
+
+    private static void check(CpuBackend backend, boolean reproducible) {
         Map<String, Tensor> g = Golden.load("lenet_step.safetensors");
         Tensor x = g.get("x"), labels = g.get("labels");
         Tensor conv1w = g.get("param.conv1.weight"), fc1w = g.get("param.fc1.weight"), fc3w = g.get("param.fc3.weight");
@@ -43,7 +55,7 @@ class GoldenLeNetTest {
         // the golden file's momentum and learning rate are in config_A.json: lr 0.01, momentum 0.9
         SGD opt = new SGD(net.parameters(), 0.01f, 0.9f);
         int steps = g.get("losses").numel();
-        try (backend; var scope = Backends.use(backend)) {
+        try (backend; var scope = Backends.use(backend); var forward = reproducible ? Reproducible.bind(0, x.size(0), x.size(0)) : null) {
             // activations, layer by layer, as the golden README records them
             Tensor c1 = net.conv1.forward(x);
             assertClose("act.conv1", g.get("act.conv1"), c1);
@@ -60,19 +72,22 @@ class GoldenLeNetTest {
             assertClose("logits", g.get("logits"), net.fc3.forward(f2));
 
             for (int step = 0; step < steps; step++) {
-                opt.zeroGrad();
-                Tensor logits = net.forward(x);
-                Tensor loss = F.crossEntropy(logits, labels);
-                loss.backward();
-                if (step == 0) {
-                    assertClose("logits", g.get("logits"), logits);
-                    assertClose("loss", g.get("loss"), loss);
-                    for (var e : net.namedParameters().entrySet()) {
-                        assertClose("grad." + e.getKey(), g.get("grad." + e.getKey()), e.getValue().grad());
+                // each step its own shard binding: a shard records each parameter's tree pieces once
+                try (var repro = reproducible ? Reproducible.bind(0, x.size(0), x.size(0)) : null) {
+                    opt.zeroGrad();
+                    Tensor logits = net.forward(x);
+                    Tensor loss = F.crossEntropy(logits, labels);
+                    loss.backward();
+                    if (step == 0) {
+                        assertClose("logits", g.get("logits"), logits);
+                        assertClose("loss", g.get("loss"), loss);
+                        for (var e : net.namedParameters().entrySet()) {
+                            assertClose("grad." + e.getKey(), g.get("grad." + e.getKey()), e.getValue().grad());
+                        }
                     }
+                    assertClose("losses[" + step + "]", Tensor.scalar(g.get("losses").data()[step]), Tensor.scalar(loss.item()));
+                    opt.step();
                 }
-                assertClose("losses[" + step + "]", Tensor.scalar(g.get("losses").data()[step]), Tensor.scalar(loss.item()));
-                opt.step();
             }
         }
         for (var e : net.namedParameters().entrySet()) {

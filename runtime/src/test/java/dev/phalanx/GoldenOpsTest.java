@@ -11,6 +11,7 @@ import java.util.TreeSet;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.nn.F;
 import dev.phalanx.ops.PoolOps;
@@ -32,6 +33,17 @@ class GoldenOpsTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("backends")
     void everyOpMatchesPyTorch(CpuBackend backend) {
+        check(backend, false);
+    }
+
+    /** Issue #13's reproducible mode: each op on its own one-shard batch, sums along the sample tree. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("backends")
+    void everyOpMatchesPyTorchInReproducibleMode(CpuBackend backend) {
+        check(backend, true);
+    }
+
+    private static void check(CpuBackend backend, boolean reproducible) {
         Map<String, Tensor> g = Golden.load("ops.safetensors");
         TreeSet<String> groups = Golden.groups(g);
         assertFalse(groups.isEmpty(), "ops.safetensors holds no groups");
@@ -39,15 +51,18 @@ class GoldenOpsTest {
         try (backend; var scope = Backends.use(backend)) {
             for (String op : groups) {
                 String p = op + ".";
-                if (g.containsKey(p + "stride") && g.containsKey(p + "weight")) conv(op, g);
-                else if (g.containsKey(p + "kernel_size")) maxPool(op, g);
-                else if (g.containsKey(p + "a") && g.containsKey(p + "b")) matmul(op, g);
-                else if (g.containsKey(p + "weight")) linear(op, g);
-                else if (g.containsKey(p + "target") && g.get(p + "target").dtype() == dev.phalanx.tensor.DType.INT64) crossEntropy(op, g);
-                else if (g.containsKey(p + "target")) mse(op, g);
-                else if (op.startsWith("relu")) unary(op, g, Tensor::relu);
-                else if (op.startsWith("log_softmax")) unary(op, g, x -> F.logSoftmax(x, -1));
-                else throw new AssertionError("golden group '" + op + "' is of no kind this test knows");
+                int rows = g.containsKey(p + "x") && g.get(p + "x").dim() > 0 ? g.get(p + "x").size(0) : 0;
+                try (var repro = reproducible && rows > 0 ? Reproducible.bind(0, rows, rows) : null) {
+                    if (g.containsKey(p + "stride") && g.containsKey(p + "weight")) conv(op, g);
+                    else if (g.containsKey(p + "kernel_size")) maxPool(op, g);
+                    else if (g.containsKey(p + "a") && g.containsKey(p + "b")) matmul(op, g);
+                    else if (g.containsKey(p + "weight")) linear(op, g);
+                    else if (g.containsKey(p + "target") && g.get(p + "target").dtype() == dev.phalanx.tensor.DType.INT64) crossEntropy(op, g);
+                    else if (g.containsKey(p + "target")) mse(op, g);
+                    else if (op.startsWith("relu")) unary(op, g, Tensor::relu);
+                    else if (op.startsWith("log_softmax")) unary(op, g, x -> F.logSoftmax(x, -1));
+                    else throw new AssertionError("golden group '" + op + "' is of no kind this test knows");
+                }
                 checked++;
             }
         }

@@ -27,8 +27,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "64", description = "images per step (default: ${DEFAULT-VALUE})")
     int batchSize;
 
-    @Option(names = "--threads", defaultValue = "1", description = "intra-op CPU threads (default: ${DEFAULT-VALUE})")
-    int threads;
+    /** As PyTorch does: every core, or with --replicas the cores shared out between the replicas. */
+    @Option(names = "--threads", description = "intra-op CPU threads (per replica with --replicas; default: the machine's cores, "
+            + "divided between the replicas)")
+    Integer threads;
 
     @Option(names = "--mode", defaultValue = "train", description = "train or infer (default: ${DEFAULT-VALUE})")
     Benchmark.Mode mode;
@@ -47,23 +49,29 @@ final class BenchCommand implements Callable<Integer> {
                     + "of a step spent outside compute (default: 0, the model in this thread)")
     int replicas;
 
+    @Option(names = "--reproducible", description = "train in the reproducible mode (samples one by one, gradients along the sample tree)")
+    boolean reproducible;
+
     @Override
     public Integer call() {
         Integer stop = DeviceOption.check(device, null, null, device != null ? System.err : null, System.err);
         if (stop != null) return stop;
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
+        int cores = Runtime.getRuntime().availableProcessors();
+        int threads = this.threads != null ? this.threads : Math.max(1, replicas > 0 ? cores / replicas : cores);
         if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         if (!(seconds > 0)) throw new IllegalArgumentException("--seconds must be > 0, got " + seconds);
         ModelZoo.Spec m = ModelZoo.get(model);
         PrintWriter out = spec.commandLine().getOut();
         try (CpuBackend backend = CpuBackend.create(threads, kernels)) {
             out.println(backend.describe());
-            out.printf(Locale.ROOT, "model %s (%s), %s, batch %d%n", m.name(), m.description(), mode.name().toLowerCase(Locale.ROOT), batchSize);
+            out.printf(Locale.ROOT, "model %s (%s), %s, batch %d, %s%n", m.name(), m.description(), mode.name().toLowerCase(Locale.ROOT), batchSize,
+                    reproducible ? "reproducible mode" : "default mode");
             out.flush();
             if (replicas > 0 && mode != Benchmark.Mode.TRAIN) throw new IllegalArgumentException("--replicas measures training only; drop --mode infer");
             Benchmark.Result r = replicas > 0
-                    ? Benchmark.runParallel(m, batchSize, replicas, threads, kernels, seconds, null)
-                    : Benchmark.run(m, mode, batchSize, backend, seconds, null);
+                    ? Benchmark.runParallel(m, batchSize, replicas, threads, kernels, seconds, null, reproducible)
+                    : Benchmark.run(m, mode, batchSize, backend, seconds, null, reproducible);
             out.printf(Locale.ROOT, "steps: %d, %.3f ms per step%n", r.steps(), r.msPerStep());
             if (r.splitMs() != null) {
                 double[] s = r.splitMs();
@@ -72,6 +80,7 @@ final class BenchCommand implements Callable<Integer> {
                         + "all-reduce wait %.3f ms, outside compute (all-reduce, split, gather, messages) %.3f ms = %.1f %%%n",
                         replicas, threads, wall, s[0], s[1], s[2], s[3], 100 * s[3] / wall);
             }
+            out.printf(Locale.ROOT, "this thread's CPU time: %.0f images per CPU-second%n", r.imagesPerCpuSecond());
             out.printf(Locale.ROOT, "throughput: %.0f images/s%n", r.imagesPerSecond());
         }
         return 0;

@@ -59,7 +59,10 @@ final class EvalCommand implements Callable<Integer> {
             }, loader, test.classes());
             System.out.print(e.report());
             // the blitz's imshow(make_grid(images)) with its GroundTruth/Predicted lines, for the first row of the grid
-            Path grid = SampleGrid.write(recipeFile.toAbsolutePath().getParent(), test, e.samplePredictions(), r.mean(), r.std());
+            // into the run folder: where recipe.conf was found, else the checkpoint's own folder
+            Path runFolder = recipe == null ? recipeFile.toAbsolutePath().getParent()
+                    : Files.isDirectory(checkpoint) ? checkpoint : checkpoint.toAbsolutePath().getParent();
+            Path grid = SampleGrid.write(runFolder, test, e.samplePredictions(), r.mean(), r.std());
             StringBuilder truth = new StringBuilder("GroundTruth: "), predicted = new StringBuilder("Predicted:   ");
             for (int i = 0; i < Math.min(SampleGrid.PER_ROW, e.samplePredictions().length); i++) {
                 truth.append(String.format(java.util.Locale.ROOT, " %-11s", test.classes().get(test.label(i))));
@@ -67,7 +70,7 @@ final class EvalCommand implements Callable<Integer> {
             }
             System.out.println(truth.toString().stripTrailing());
             System.out.println(predicted.toString().stripTrailing());
-            System.out.println("Image grid of the first " + e.samplePredictions().length + " test images (green: right, red: wrong): " + grid);
+            System.out.println("Image grid of the first " + e.samplePredictions().length + " test images, framed green where right and red where wrong: " + grid);
         }
         return 0;
     }

@@ -46,6 +46,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "CPU threads per replica")
     Integer threads;
 
+    @Option(names = "--reproducible", negatable = true,
+            description = "bitwise the same parameters for any replica count (runtime.reproducible; DESIGN.md says what is exact)")
+    Boolean reproducible;
+
     @Option(names = "--log-every", description = "mini-batches per loss line")
     Integer logEvery;
 
@@ -64,10 +68,20 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
     String device;
 
-    @Option(names = "--resume", arity = "0..1", paramLabel = "STEP", fallbackValue = "-1",
+    @Option(names = "--resume", arity = "0..1", paramLabel = "STEP", fallbackValue = "-1", preprocessor = AttachedStepOnly.class,
             description = {"continue the run in the run folder from its newest checkpoint that verifies, or from the checkpoint of STEP;",
                 "the run's own recipe.conf is the base: changed values are printed and recorded, a changed model or data set is refused"})
     Long resume;
+
+    /** {@code --resume} takes a step only as {@code --resume=STEP}: {@code --resume RECIPE.conf} leaves the recipe to the recipe. */
+    static final class AttachedStepOnly implements picocli.CommandLine.IParameterPreprocessor {
+        @Override
+        public boolean preprocess(java.util.Stack<String> args, picocli.CommandLine.Model.CommandSpec command,
+                                  picocli.CommandLine.Model.ArgSpec arg, Map<String, Object> info) {
+            if (" ".equals(info.get("separator"))) args.push("-1"); // not attached: as if --resume=-1 (the newest that verifies)
+            return false;
+        }
+    }
 
     @Option(names = "--overwrite", description = "start over in a run folder that holds another run: deletes its checkpoints, weights and metrics")
     boolean overwrite;
@@ -95,6 +109,7 @@ final class TrainCommand implements Callable<Integer> {
         if (seed != null) over.put("train.seed", seed);
         if (replicas != null) over.put("runtime.replicas", replicas);
         if (threads != null) over.put("runtime.threads", threads);
+        if (reproducible != null) over.put("runtime.reproducible", reproducible);
         if (logEvery != null) over.put("train.log-every", logEvery);
         if (checkpointEvery != null) over.put("train.checkpoint-every", checkpointEvery);
         if (data != null) over.put("data.path", data.toString());

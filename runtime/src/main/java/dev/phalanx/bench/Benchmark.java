@@ -4,6 +4,7 @@ import java.io.PrintStream;
 import java.util.Locale;
 
 import dev.phalanx.autograd.GradMode;
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.nn.F;
 import dev.phalanx.nn.Module;
@@ -21,8 +22,13 @@ public final class Benchmark {
 
     public enum Mode { TRAIN, INFER }
 
-    /** Throughput; for data-parallel runs also the mean step split (ms): compute, optimizer, all-reduce wait, outside compute. */
-    public record Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs) { }
+    /**
+     * Throughput; for data-parallel runs also the mean step split (ms): compute, optimizer,
+     * all-reduce wait, outside compute. {@code imagesPerCpuSecond} counts only the CPU time of the
+     * calling thread over the timed windows: on a shared machine it is steadier than the wall
+     * clock, and with one thread it is the whole of the compute.
+     */
+    public record Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs, double imagesPerCpuSecond) { }
 
     private Benchmark() { }
 
@@ -42,6 +48,8 @@ public final class Benchmark {
         int windows = 5;
         double[] rates = new double[windows];
         int total = 0;
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        long cpuStart = mx.getCurrentThreadCpuTime();
         for (int w = 0; w < windows; w++) {
             long start = System.nanoTime(), end = start + (long) (seconds / windows * 1e9);
             int n = 0;
@@ -56,21 +64,28 @@ public final class Benchmark {
             total += n;
             if (log != null) log.printf(Locale.ROOT, "window %d: %d steps, %.0f images/s%n", w + 1, n, rates[w]);
         }
+        long cpu = mx.getCurrentThreadCpuTime() - cpuStart;
         if (split != null) for (int i = 0; i < split.length; i++) split[i] /= total;
         java.util.Arrays.sort(rates);
         double median = rates[windows / 2];
-        return new Result(median, 1000.0 * batch / median, total, split);
+        return new Result(median, 1000.0 * batch / median, total, split, cpu > 0 ? (double) total * batch / (cpu / 1e9) : Double.NaN);
     }
 
     /** Training through the actor runtime: {@code replicas} replicas of {@code threads} threads each. */
     public static Result runParallel(ModelZoo.Spec spec, int batch, int replicas, int threads, CpuBackend.Kernels kernels, double seconds,
                                      PrintStream log) {
+        return runParallel(spec, batch, replicas, threads, kernels, seconds, log, false);
+    }
+
+    /** As above, in the reproducible mode of issue #13 when {@code reproducible}. */
+    public static Result runParallel(ModelZoo.Spec spec, int batch, int replicas, int threads, CpuBackend.Kernels kernels, double seconds,
+                                     PrintStream log, boolean reproducible) {
         Generator gen = new Generator(0);
         Tensor x = Tensor.randn(gen, batch, spec.channels(), spec.size(), spec.size());
         Tensor y = Tensor.randint(gen, 0, spec.classes(), batch);
         try (dev.phalanx.parallel.DataParallel dp = dev.phalanx.parallel.DataParallel.builder(() -> spec.build(new Generator(0)))
                 .replicas(replicas).threadsPerReplica(threads).kernels(kernels).optimizer(p -> new SGD(p, 0.001f, 0.9f))
-                .checksumEvery(0).build()) {
+                .checksumEvery(0).reproducible(reproducible).build()) {
             double[] split = new double[4];
             return timed(batch, seconds, log, () -> dp.stepWithOutputs(x, y).toCompletableFuture().join().timing(), t -> {
                 split[0] += t.computeNanos() / 1e6;
@@ -82,6 +97,11 @@ public final class Benchmark {
     }
 
     public static Result run(ModelZoo.Spec spec, Mode mode, int batch, CpuBackend backend, double seconds, PrintStream log) {
+        return run(spec, mode, batch, backend, seconds, log, false);
+    }
+
+    /** As above; with {@code reproducible}, training runs in the reproducible mode of issue #13 (the batch as one shard). */
+    public static Result run(ModelZoo.Spec spec, Mode mode, int batch, CpuBackend backend, double seconds, PrintStream log, boolean reproducible) {
         Generator gen = new Generator(0);
         Module model = spec.build(gen);
         Tensor x = Tensor.randn(gen, batch, spec.channels(), spec.size(), spec.size());
@@ -89,7 +109,10 @@ public final class Benchmark {
         SGD opt = new SGD(model.parameters(), 0.001f, 0.9f);
         Runnable step = mode == Mode.TRAIN ? () -> {
             opt.zeroGrad();
-            F.crossEntropy(model.forward(x), y).backward();
+            try (var repro = reproducible ? Reproducible.bind(0, batch, batch) : null) {
+                F.crossEntropy(model.forward(x), y).backward();
+                if (repro != null) repro.shard().finishGradients(model.parameters());
+            }
             opt.step();
         } : () -> {
             try (var scope = GradMode.noGrad()) {

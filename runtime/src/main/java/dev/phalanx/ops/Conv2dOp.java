@@ -1,6 +1,7 @@
 package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.cpu.ConvGeometry;
 import dev.phalanx.kernels.cpu.ConvKernels;
 import dev.phalanx.tensor.Backends;
@@ -29,6 +30,8 @@ public final class Conv2dOp {
             throw new IllegalArgumentException("conv2d: bias of shape " + Shapes.str(bias.shape()) + " does not match " + ws[0] + " output channels");
         }
         ConvGeometry g = new ConvGeometry(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], sh, sw, ph, pw);
+        Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): images one by one, sums along the tree
+        if (shard != null) return SampleOrdered.conv2d(shard, x, weight, bias, g);
         float[] out = new float[g.n() * g.outImage()];
         ConvKernels.forward(Backends.cpu(), g, x.contiguousFloats(), weight.contiguousFloats(), bias == null ? null : bias.contiguousFloats(), out);
         return Tensor.result(out, new int[] {g.n(), g.cout(), g.oh(), g.ow()}, new ConvolutionBackward(x, weight, bias, g));
@@ -45,6 +48,11 @@ public final class Conv2dOp {
         @Override
         public String name() {
             return "ConvolutionBackward0";
+        }
+
+        @Override
+        protected boolean savesInput(int input) {
+            return input < 2; // the bias's values are not needed
         }
 
         @Override

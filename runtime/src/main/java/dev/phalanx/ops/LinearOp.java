@@ -1,6 +1,7 @@
 package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.cpu.Gemm;
 import dev.phalanx.tensor.Backends;
 import dev.phalanx.tensor.Shapes;
@@ -25,6 +26,8 @@ public final class LinearOp {
         if (bias != null && (bias.dim() != 1 || bias.size(0) != out)) {
             throw new IllegalArgumentException("linear: bias of shape " + Shapes.str(bias.shape()) + " does not match " + out + " output features");
         }
+        Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): samples one by one, sums along the tree
+        if (shard != null) return SampleOrdered.linear(shard, x, weight, bias);
         float[] y = new float[b * out];
         if (bias != null) {
             float[] bd = bias.contiguousFloats();
@@ -42,6 +45,17 @@ public final class LinearOp {
         @Override
         public String name() {
             return inputs()[2] != null ? "AddmmBackward0" : "MmBackward0";
+        }
+
+        /** PyTorch's addmm(bias, x, weight.t()): the bias comes first in next_functions. */
+        @Override
+        protected int[] edgeOrder() {
+            return inputs()[2] != null ? new int[] {2, 0, 1} : new int[] {0, 1, 2};
+        }
+
+        @Override
+        protected boolean savesInput(int input) {
+            return input < 2; // the bias's values are not needed
         }
 
         @Override

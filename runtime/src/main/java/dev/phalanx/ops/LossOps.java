@@ -1,6 +1,7 @@
 package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
@@ -33,6 +34,8 @@ public final class LossOps {
                 throw new IndexOutOfBoundsException("nll_loss: Target " + t[i] + " is out of bounds (row " + i + ", " + c + " classes)");
             }
         }
+        Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): 1/B of the global batch, per sample
+        if (shard != null && reduction == Reduction.MEAN) return SampleOrdered.nllLossMean(shard, logProbs, t, c);
         float[] lp = logProbs.contiguousFloats();
         if (reduction == Reduction.NONE) {
             float[] out = new float[n];
@@ -56,6 +59,8 @@ public final class LossOps {
                     + Shapes.str(target.shape()));
         }
         Checks.float32("mse_loss", input, target);
+        Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): 1/B of the global batch, per sample
+        if (shard != null && reduction == Reduction.MEAN) return SampleOrdered.mseLossMean(shard, input, target);
         float[] a = input.contiguousFloats(), b = target.contiguousFloats();
         if (reduction == Reduction.NONE) {
             float[] out = new float[a.length];

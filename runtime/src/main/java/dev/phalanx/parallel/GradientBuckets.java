@@ -5,6 +5,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -66,6 +67,29 @@ public final class GradientBuckets {
         int off = 0;
         for (Tensor p : buckets.get(bucket)) {
             if (p.grad() != null) System.arraycopy(p.grad().data(), 0, out, off, p.numel());
+            off += p.numel();
+        }
+        return out;
+    }
+
+    /**
+     * Reproducible mode (issue #13): the bucket's per-sample sums for each of the shard's tree
+     * pieces, concatenated like {@link #flatten} (one array per piece, zeros for a parameter the
+     * loss did not use). A gradient that no op summed along the tree cannot be reproduced: refused.
+     */
+    public List<float[]> pieces(int bucket, Reproducible.Shard shard) {
+        int count = shard.blocks().size();
+        List<float[]> out = new ArrayList<>(count);
+        for (int k = 0; k < count; k++) out.add(new float[sizes[bucket]]);
+        int off = 0;
+        for (Tensor p : buckets.get(bucket)) {
+            List<float[]> mine = shard.pieces(p);
+            if (mine == null && p.grad() != null) {
+                throw new IllegalStateException("reproducible mode: a parameter of shape " + java.util.Arrays.toString(p.shape())
+                        + " got a gradient from an op that does not sum over samples along the tree (only linear and conv2d do); "
+                        + "use the default mode for this model");
+            }
+            if (mine != null) for (int k = 0; k < count; k++) System.arraycopy(mine.get(k), 0, out.get(k), off, p.numel());
             off += p.numel();
         }
         return out;

@@ -1,6 +1,7 @@
 package dev.phalanx.parallel;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import org.apache.pekko.actor.typed.Behavior;
@@ -12,6 +13,7 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
 
 import dev.phalanx.autograd.Backward;
 import dev.phalanx.autograd.GradMode;
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.Device;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.nn.Module;
@@ -95,33 +97,47 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
             model.train();
             model.zeroGrad();
             if (c.range().rows() == 0) { // more replicas than shards: contribute zeros, still step
-                for (int b = 0; b < buckets.count(); b++) allReduce.contribute(c.step(), index, b, new float[buckets.size(b)]);
+                for (int b = 0; b < buckets.count(); b++) {
+                    if (spec.reproducible()) allReduce.contributePieces(c.step(), index, b, c.batch(), List.of(), List.of()); // no rows, no pieces
+                    else allReduce.contribute(c.step(), index, b, new float[buckets.size(b)]);
+                }
                 c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, 0f, null, System.nanoTime() - t0));
                 return this;
             }
             Tensor x = c.inputs().narrow(0, c.range().begin(), c.range().rows());
             Tensor y = c.labels().narrow(0, c.range().begin(), c.range().rows());
-            Tensor out = model.forward(x);
-            // weighted by rows/B: the sum over replicas is the gradient of the whole batch's mean loss
-            Tensor loss = spec.loss().apply(out, y).mul(c.range().rows() / (float) c.batch());
-            int[] ready = new int[buckets.count()];
-            boolean[] sent = new boolean[buckets.count()];
-            Backward.run(loss, null, leaf -> {
-                int b = buckets.bucketOf(leaf);
-                if (b >= 0 && ++ready[b] == buckets.params(b).size()) {
-                    allReduce.contribute(c.step(), index, b, buckets.flatten(b));
-                    sent[b] = true;
+            // reproducible mode (#13): the ops work sample by sample and sum gradients along the sample tree
+            try (var repro = spec.reproducible() ? Reproducible.bind(c.range().begin(), c.range().rows(), c.batch()) : null) {
+                Tensor out = model.forward(x);
+                Tensor loss = spec.loss().apply(out, y);
+                // default mode: weighted by rows/B, so the sum over replicas is the gradient of the whole batch's mean
+                // loss; reproducible mode: the loss already scales each sample by 1/B of the global batch
+                if (repro == null) loss = loss.mul(c.range().rows() / (float) c.batch());
+                int[] ready = new int[buckets.count()];
+                boolean[] sent = new boolean[buckets.count()];
+                Backward.run(loss, null, leaf -> {
+                    int b = buckets.bucketOf(leaf);
+                    if (b >= 0 && ++ready[b] == buckets.params(b).size()) {
+                        offer(c, b, repro);
+                        sent[b] = true;
+                    }
+                });
+                for (int b = 0; b < buckets.count(); b++) {
+                    if (!sent[b]) offer(c, b, repro); // parameters the loss did not use
                 }
-            });
-            for (int b = 0; b < buckets.count(); b++) {
-                if (!sent[b]) allReduce.contribute(c.step(), index, b, buckets.flatten(b)); // parameters the loss did not use
+                c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, loss.item(), out.detach(), System.nanoTime() - t0));
             }
-            c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, loss.item(), out.detach(), System.nanoTime() - t0));
         } catch (Throwable e) {
             allReduce.withdraw(c.step(), index);
             c.replyTo().tell(new ReplicaReply.ShardFailed(c.step(), index, e, true));
         }
         return this;
+    }
+
+    /** Offers a bucket: its flat gradients, or in the reproducible mode its sample-tree pieces. */
+    private void offer(ReplicaCommand.Compute c, int bucket, Reproducible.Scope repro) {
+        if (repro == null) allReduce.contribute(c.step(), index, bucket, buckets.flatten(bucket));
+        else allReduce.contributePieces(c.step(), index, bucket, c.batch(), repro.shard().blocks(), buckets.pieces(bucket, repro.shard()));
     }
 
     private Behavior<ReplicaCommand> onApply(ReplicaCommand.Apply a) {

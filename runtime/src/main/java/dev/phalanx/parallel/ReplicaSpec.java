@@ -15,7 +15,8 @@ import dev.phalanx.tensor.Tensor;
  * What every replica is built from: a model factory (each replica owns its copy; replica 0's
  * parameters are broadcast to the others, so the factory need not be deterministic), an
  * optimizer factory, the loss (mean over the rows it is given), CPU threads per replica, the
- * gradient bucket size, how long a replica waits for the all-reduce, and test hooks.
+ * gradient bucket size, how long a replica waits for the all-reduce, test hooks, and whether the
+ * reproducible mode (issue #13: bitwise the same for every replica count) is on.
  */
 public record ReplicaSpec(Supplier<? extends Module> model,
                           Function<List<Tensor>, ? extends Optimizer> optimizer,
@@ -24,7 +25,8 @@ public record ReplicaSpec(Supplier<? extends Module> model,
                           CpuBackend.Kernels kernels,
                           int bucketCapFloats,
                           Duration reduceTimeout,
-                          ReplicaFaults faults) {
+                          ReplicaFaults faults,
+                          boolean reproducible) {
 
     public ReplicaSpec {
         if (threads < 1) throw new IllegalArgumentException("threads per replica must be >= 1, got " + threads);

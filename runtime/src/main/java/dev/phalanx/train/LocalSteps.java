@@ -7,6 +7,7 @@ import java.util.function.BiFunction;
 import java.util.function.Function;
 
 import dev.phalanx.autograd.GradMode;
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.nn.Module;
 import dev.phalanx.optim.Optimizer;
@@ -21,8 +22,11 @@ final class LocalSteps implements StepRunner {
     private final Optimizer optimizer;
     private final BiFunction<Tensor, Tensor, Tensor> loss;
     private final CpuBackend backend;
+    private final boolean reproducible;
 
-    LocalSteps(Module model, Function<List<Tensor>, ? extends Optimizer> optimizer, BiFunction<Tensor, Tensor, Tensor> loss, CpuBackend backend) {
+    LocalSteps(Module model, Function<List<Tensor>, ? extends Optimizer> optimizer, BiFunction<Tensor, Tensor, Tensor> loss, CpuBackend backend,
+               boolean reproducible) {
+        this.reproducible = reproducible;
         this.model = model;
         this.optimizer = optimizer.apply(model.parameters());
         this.loss = loss;
@@ -34,11 +38,16 @@ final class LocalSteps implements StepRunner {
         try (var scope = Backends.use(backend)) {
             model.train();
             model.zeroGrad();
-            Tensor out = model.forward(inputs);
-            Tensor l = loss.apply(out, labels);
-            l.backward();
-            optimizer.step();
-            return new Result(l.item(), out.detach());
+            int rows = inputs.size(0);
+            // reproducible mode (#13): the one shard [0, B) of the batch, its gradients the sample tree's (as N replicas combine it)
+            try (var repro = reproducible ? Reproducible.bind(0, rows, rows) : null) {
+                Tensor out = model.forward(inputs);
+                Tensor l = loss.apply(out, labels);
+                l.backward();
+                if (repro != null) repro.shard().finishGradients(model.parameters());
+                optimizer.step();
+                return new Result(l.item(), out.detach());
+            }
         }
     }
 
@@ -64,7 +73,7 @@ final class LocalSteps implements StepRunner {
 
     @Override
     public String describe() {
-        return "Using 1 replica on cpu (" + backend.describe() + ")";
+        return "Using 1 replica on cpu (" + backend.describe() + ", " + Trainer.modeName(reproducible) + ")";
     }
 
     @Override

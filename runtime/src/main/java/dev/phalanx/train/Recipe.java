@@ -28,7 +28,8 @@ public record Recipe(String source, Config config,
                      long checkpointEvery, int keepCheckpoints, boolean evaluate, int evalBatchSize,
                      String optimizer, float lr, float momentum, float dampening, boolean nesterov, float weightDecay,
                      float beta1, float beta2, float eps, float alpha,
-                     int replicas, int threads, CpuBackend.Kernels kernels, Duration stepTimeout, int checksumEvery) {
+                     int replicas, int threads, CpuBackend.Kernels kernels, Duration stepTimeout, int checksumEvery,
+                     boolean reproducible) {
 
     private static final Config DEFAULTS = ConfigFactory.parseResources(Recipe.class, "recipe-defaults.conf");
 
@@ -158,7 +159,7 @@ public record Recipe(String source, Config config,
                     floats(c, "optimizer.betas")[0], floats(c, "optimizer.betas")[1], (float) c.getDouble("optimizer.eps"),
                     (float) c.getDouble("optimizer.alpha"),
                     c.getInt("runtime.replicas"), c.getInt("runtime.threads"), kernels(c, source), c.getDuration("runtime.step-timeout"),
-                    c.getInt("runtime.checksum-every")).validated();
+                    c.getInt("runtime.checksum-every"), c.getBoolean("runtime.reproducible")).validated();
         } catch (ConfigException.WrongType e) {
             // Typesafe says "<file>: 3: train.epochs has type STRING rather than NUMBER"
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+): (\\S+) has type (\\w+) rather than (\\w+)").matcher(e.getMessage());

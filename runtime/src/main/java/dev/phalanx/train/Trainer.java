@@ -155,7 +155,7 @@ public final class Trainer {
         ModelZoo.Spec spec = ModelZoo.get(r.model());
         if (r.replicas() == 1) {
             CpuBackend backend = CpuBackend.create(r.threads(), r.kernels());
-            return new LocalSteps(spec.build(new Generator(r.seed())), p -> optimizer(r, p), F::crossEntropy, backend);
+            return new LocalSteps(spec.build(new Generator(r.seed())), p -> optimizer(r, p), F::crossEntropy, backend, r.reproducible());
         }
         return new ParallelSteps(parallel(r).build(), backendName(r));
     }
@@ -166,13 +166,18 @@ public final class Trainer {
         return DataParallel.builder(() -> spec.build(new Generator(r.seed())))
                 .replicas(r.replicas()).threadsPerReplica(r.threads()).kernels(r.kernels())
                 .optimizer(p -> optimizer(r, p)).loss(F::crossEntropy)
-                .stepTimeout(r.stepTimeout()).checksumEvery(r.checksumEvery());
+                .stepTimeout(r.stepTimeout()).checksumEvery(r.checksumEvery()).reproducible(r.reproducible());
     }
 
-    /** What each replica's CPU backend is, for the start-up line. */
+    /** Which arithmetic mode runs, for the start-up line. */
+    public static String modeName(boolean reproducible) {
+        return reproducible ? "reproducible mode: bitwise the same for any replica count" : "default mode";
+    }
+
+    /** What each replica's CPU backend is, and the mode, for the start-up line. */
     public static String backendName(Recipe r) {
         try (CpuBackend b = CpuBackend.create(r.threads(), r.kernels())) {
-            return b.describe();
+            return b.describe() + ", " + modeName(r.reproducible());
         }
     }
 

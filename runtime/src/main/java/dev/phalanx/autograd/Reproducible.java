@@ -1,0 +1,150 @@
+package dev.phalanx.autograd;
+
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+import dev.phalanx.kernels.reduce.SampleTree;
+import dev.phalanx.tensor.Tensor;
+
+/**
+ * The reproducible mode of issue #13, per thread like {@link GradMode}: while a {@link Shard} is
+ * bound, the ops do every sample's work in an order that does not depend on how the batch was
+ * cut (row by row), scale the loss by 1/B of the GLOBAL batch per sample, and sum weight and bias
+ * gradients over samples along {@link SampleTree}: each such op records, per parameter, the sums
+ * of the shard's {@linkplain SampleTree#pieces pieces}, which the replica hands to the all-reduce
+ * (or, on 1 replica, combines itself). A replica binds its shard around forward and backward:
+ * {@code try (var scope = Reproducible.bind(offset, rows, batch)) { ... }}. Nothing is global.
+ */
+public final class Reproducible {
+
+    private static final ThreadLocal<Shard> CURRENT = new ThreadLocal<>();
+
+    private Reproducible() { }
+
+    /** The shard bound on this thread, or null outside the reproducible mode. */
+    public static Shard current() {
+        return CURRENT.get();
+    }
+
+    /** Binds rows {@code [offset, offset + rows)} of a global batch of {@code batch} rows to this thread until the scope closes. */
+    public static Scope bind(int offset, int rows, int batch) {
+        Shard previous = CURRENT.get();
+        Shard shard = new Shard(offset, rows, batch);
+        CURRENT.set(shard);
+        return new Scope(shard, previous);
+    }
+
+    /** One shard's place in the global batch, and the tree pieces its ops recorded. */
+    public static final class Shard {
+        private final int offset, rows, batch;
+        private final List<SampleTree.Block> blocks;
+        private final Map<Tensor, List<float[]>> pieces = new IdentityHashMap<>();
+
+        private Shard(int offset, int rows, int batch) {
+            this.blocks = SampleTree.pieces(offset, offset + rows, batch);
+            this.offset = offset;
+            this.rows = rows;
+            this.batch = batch;
+        }
+
+        /** The global index of this shard's first row. */
+        public int offset() {
+            return offset;
+        }
+
+        public int rows() {
+            return rows;
+        }
+
+        /** The global batch size B. */
+        public int batch() {
+            return batch;
+        }
+
+        /** The tree's largest whole subtrees inside this shard, left to right. */
+        public List<SampleTree.Block> blocks() {
+            return blocks;
+        }
+
+        /** A fresh accumulator for per-sample contributions of {@code width} floats over this shard's rows. */
+        public SampleTree.Accumulator accumulator(int width) {
+            return new SampleTree.Accumulator(offset, offset + rows, batch, width);
+        }
+
+        /** Checks that an op sees this shard's rows: anything else would sum samples this shard does not hold. */
+        public void checkRows(String op, int n) {
+            if (n != rows) {
+                throw new IllegalStateException(op + " in reproducible mode: got " + n + " rows, but the shard holds " + rows
+                        + " (rows " + offset + ".." + (offset + rows) + " of " + batch + "); only per-sample models are supported");
+            }
+        }
+
+        /**
+         * Records the per-piece sums of {@code param}'s gradient. A parameter used twice in one
+         * step would need its uses added per sample before the tree, which is not done: refused.
+         */
+        public void record(Tensor param, List<float[]> sums) {
+            if (pieces.putIfAbsent(param, sums) != null) {
+                throw new IllegalStateException("reproducible mode: a parameter of shape " + java.util.Arrays.toString(param.shape())
+                        + " is used twice in one step; its per-sample sums cannot be kept in the tree order (use the default mode)");
+            }
+        }
+
+        /** The per-piece sums recorded for {@code param}, or null when no op recorded any. */
+        public List<float[]> pieces(Tensor param) {
+            return pieces.get(param);
+        }
+
+        /**
+         * Where this shard is the whole batch (1 replica): sets each parameter's gradient to the
+         * tree finished from its pieces, the very bits N replicas' all-reduce gives them.
+         */
+        public void finishGradients(List<Tensor> params) {
+            if (rows != batch) throw new IllegalStateException("rows " + offset + ".." + (offset + rows) + " are not the whole batch of " + batch);
+            for (Tensor p : params) {
+                List<float[]> sums = pieces.get(p);
+                if (sums == null) {
+                    if (p.grad() == null) continue;
+                    throw new IllegalStateException("reproducible mode: a parameter of shape " + java.util.Arrays.toString(p.shape())
+                            + " got a gradient from an op that does not sum over samples along the tree (only linear and conv2d do); "
+                            + "use the default mode for this model");
+                }
+                Map<SampleTree.Block, float[]> byBlock = new java.util.HashMap<>();
+                for (int k = 0; k < sums.size(); k++) byBlock.put(blocks.get(k), sums.get(k));
+                float[] g = SampleTree.combine(batch, byBlock);
+                System.arraycopy(g, 0, p.grad().data(), 0, g.length);
+            }
+        }
+
+        /** Left-to-right sum of the pieces: the shard's own gradient, which the tree's combine later replaces. */
+        public static float[] fold(List<float[]> sums, int width) {
+            float[] out = new float[width];
+            for (float[] s : sums) for (int i = 0; i < width; i++) out[i] += s[i];
+            return out;
+        }
+    }
+
+    /** Restores what was bound before; closing twice is harmless. */
+    public static final class Scope implements AutoCloseable {
+        private final Shard shard;
+        private final Shard previous;
+        private boolean open = true;
+
+        private Scope(Shard shard, Shard previous) {
+            this.shard = shard;
+            this.previous = previous;
+        }
+
+        public Shard shard() {
+            return shard;
+        }
+
+        @Override
+        public void close() {
+            if (!open) return;
+            open = false;
+            if (previous == null) CURRENT.remove(); else CURRENT.set(previous);
+        }
+    }
+}
