@@ -17,7 +17,8 @@ final class DeviceOption {
     private DeviceOption() { }
 
     /**
-     * Resolves the device; the note on why it is not what was asked goes to {@code notes}. Returns
+     * Resolves the device; the note on why it is not what was asked goes to {@code notes} (null: say
+     * nothing, for commands whose output is parsed when the device was not asked for). Returns
      * the exit code to stop with (1, after printing the one-line reason to {@code err}), or null to go on.
      */
     static Integer check(String device, String recipeValue, String recipeKey, PrintStream notes, PrintStream err) {
@@ -25,7 +26,7 @@ final class DeviceOption {
         DeviceChoice.Requested requested = DeviceChoice.parse(text, device != null || recipeKey == null ? "--device" : recipeKey);
         try {
             DeviceChoice c = DeviceChoice.resolve(requested);
-            if (!c.note().isEmpty()) notes.println(c.note());
+            if (!c.note().isEmpty() && notes != null) notes.println(c.note());
             return null;
         } catch (DeviceException e) {
             err.println(e.getMessage());
