@@ -54,7 +54,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Integer stop = DeviceOption.check(device, null, null, System.out, System.err);
+        Integer stop = DeviceOption.check(device, null, null, device != null ? System.out : null, System.err); // the first line stays the backend's
         if (stop != null) return stop;
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         int cores = Runtime.getRuntime().availableProcessors();
