@@ -24,7 +24,7 @@ import picocli.CommandLine.Parameters;
             "Writes samples.png, the first test images as a grid (the blitz's imshow(make_grid(images))), into the run folder."})
 final class EvalCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a run folder, a checkpoint folder, or a model .safetensors file")
+    @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a run folder, a checkpoint folder, or a model .safetensors file (with --model where no recipe.conf lies beside it)")
     Path checkpoint;
 
     @Option(names = "--recipe", description = "the recipe (default: recipe.conf of the run folder)")
@@ -33,14 +33,20 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data", description = "the folder holding the data set's files")
     Path data;
 
+    @Option(names = "--model", description = "the model of a bare weights file with no recipe beside it: cifar-lenet, fashion-lenet or cifar-wide")
+    String model;
+
+    @Option(names = "--data-set", description = "with --model: the data set (default: cifar10 for the cifar models, fashion-mnist for fashion-lenet)")
+    String dataSet;
+
     @Option(names = "--threads", defaultValue = "1", description = "CPU threads (default: ${DEFAULT-VALUE})")
     int threads;
 
     @Override
     public Integer call() throws Exception {
         if (!Files.exists(checkpoint)) throw new IllegalArgumentException("checkpoint " + checkpoint + " not found");
-        Path recipeFile = recipe != null ? recipe : findRecipe(checkpoint);
-        Recipe r = Recipe.load(recipeFile);
+        Path recipeFile = recipe != null ? recipe : model != null ? null : findRecipe(checkpoint);
+        Recipe r = recipeFile != null ? Recipe.load(recipeFile) : recipeForModel();
         if (data != null) r = r.with(java.util.Map.of("data.path", data.toString()));
         Module model = Trainer.loadModel(r, checkpoint).eval();
         ImageDataset test = Trainer.data(r, false, System.out);
@@ -54,7 +60,8 @@ final class EvalCommand implements Callable<Integer> {
             }, loader, test.classes());
             System.out.print(e.report());
             // the blitz's imshow(make_grid(images)) with its GroundTruth/Predicted lines, for the first row of the grid
-            Path grid = SampleGrid.write(recipeFile.toAbsolutePath().getParent(), test, e.samplePredictions(), r.mean(), r.std());
+            Path gridFolder = (recipeFile != null ? recipeFile : checkpoint).toAbsolutePath().getParent();
+            Path grid = SampleGrid.write(gridFolder, test, e.samplePredictions(), r.mean(), r.std());
             StringBuilder truth = new StringBuilder("GroundTruth: "), predicted = new StringBuilder("Predicted:   ");
             for (int i = 0; i < Math.min(SampleGrid.PER_ROW, e.samplePredictions().length); i++) {
                 truth.append(String.format(java.util.Locale.ROOT, " %-11s", test.classes().get(test.label(i))));
@@ -67,12 +74,22 @@ final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** The recipe of a bare weights file: the named model on its usual data set, normalised as the blitz does for CIFAR-10. */
+    private Recipe recipeForModel() {
+        boolean cifar = model.startsWith("cifar");
+        String set = dataSet != null ? dataSet : cifar ? "cifar10" : "fashion-mnist";
+        String hocon = "model = \"" + model + "\"\ndata.set = \"" + set + "\"\n"
+                + (set.startsWith("cifar") ? "data.mean = [0.5, 0.5, 0.5]\ndata.std = [0.5, 0.5, 0.5]\n" : "");
+        return Recipe.parse(hocon, "--model " + model);
+    }
+
     /** recipe.conf in the run folder, which may be the checkpoint's folder or two levels up. */
     private static Path findRecipe(Path checkpoint) {
         Path p = checkpoint.toAbsolutePath();
         for (int i = 0; i < 4 && p != null; i++, p = p.getParent()) {
             if (Files.isRegularFile(p.resolve("recipe.conf"))) return p.resolve("recipe.conf");
         }
-        throw new IllegalArgumentException("no recipe.conf found beside " + checkpoint + "; name the recipe with --recipe");
+        throw new IllegalArgumentException("no recipe.conf found beside " + checkpoint + "; name the recipe with --recipe, or the model "
+                + "with --model (cifar-lenet, fashion-lenet, cifar-wide)");
     }
 }
