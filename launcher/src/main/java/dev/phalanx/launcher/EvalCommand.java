@@ -24,7 +24,7 @@ import picocli.CommandLine.Parameters;
             "Writes samples.png, the first test images as a grid (the blitz's imshow(make_grid(images))), into the run folder."})
 final class EvalCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a run folder, a checkpoint folder, or a model .safetensors file")
+    @Parameters(index = "0", paramLabel = "CHECKPOINT", description = "a run folder, a checkpoint folder, or a model .safetensors file (with --model where no recipe.conf lies beside it)")
     Path checkpoint;
 
     @Option(names = "--recipe", description = "the recipe (default: recipe.conf of the run folder)")
@@ -36,14 +36,20 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
     String device;
 
+    @Option(names = "--model", description = "the model of a bare weights file with no recipe beside it: cifar-lenet, fashion-lenet or cifar-wide")
+    String model;
+
+    @Option(names = "--data-set", description = "with --model: the data set (default: cifar10 for the cifar models, fashion-mnist for fashion-lenet)")
+    String dataSet;
+
     @Option(names = "--threads", defaultValue = "1", description = "CPU threads (default: ${DEFAULT-VALUE})")
     int threads;
 
     @Override
     public Integer call() throws Exception {
         if (!Files.exists(checkpoint)) throw new IllegalArgumentException("checkpoint " + checkpoint + " not found");
-        Path recipeFile = recipe != null ? recipe : findRecipe(checkpoint);
-        Recipe r = Recipe.load(recipeFile);
+        Path recipeFile = recipe != null ? recipe : model != null ? null : findRecipe(checkpoint);
+        Recipe r = recipeFile != null ? Recipe.load(recipeFile) : recipeForModel();
         Integer stop = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", System.out, System.err);
         if (stop != null) return stop;
         if (data != null) r = r.with(java.util.Map.of("data.path", data.toString()));
@@ -60,7 +66,7 @@ final class EvalCommand implements Callable<Integer> {
             System.out.print(e.report());
             // the blitz's imshow(make_grid(images)) with its GroundTruth/Predicted lines, for the first row of the grid
             // into the run folder: where recipe.conf was found, else the checkpoint's own folder
-            Path runFolder = recipe == null ? recipeFile.toAbsolutePath().getParent()
+            Path runFolder = recipe == null && recipeFile != null ? recipeFile.toAbsolutePath().getParent()
                     : Files.isDirectory(checkpoint) ? checkpoint : checkpoint.toAbsolutePath().getParent();
             Path grid = SampleGrid.write(runFolder, test, e.samplePredictions(), r.mean(), r.std());
             StringBuilder truth = new StringBuilder("GroundTruth: "), predicted = new StringBuilder("Predicted:   ");
@@ -75,12 +81,22 @@ final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** The recipe of a bare weights file: the named model on its usual data set, normalised as the blitz does for CIFAR-10. */
+    private Recipe recipeForModel() {
+        boolean cifar = model.startsWith("cifar");
+        String set = dataSet != null ? dataSet : cifar ? "cifar10" : "fashion-mnist";
+        String hocon = "model = \"" + model + "\"\ndata.set = \"" + set + "\"\n"
+                + (set.startsWith("cifar") ? "data.mean = [0.5, 0.5, 0.5]\ndata.std = [0.5, 0.5, 0.5]\n" : "");
+        return Recipe.parse(hocon, "--model " + model);
+    }
+
     /** recipe.conf in the run folder, which may be the checkpoint's folder or two levels up. */
     private static Path findRecipe(Path checkpoint) {
         Path p = checkpoint.toAbsolutePath();
         for (int i = 0; i < 4 && p != null; i++, p = p.getParent()) {
             if (Files.isRegularFile(p.resolve("recipe.conf"))) return p.resolve("recipe.conf");
         }
-        throw new IllegalArgumentException("no recipe.conf found beside " + checkpoint + "; name the recipe with --recipe");
+        throw new IllegalArgumentException("no recipe.conf found beside " + checkpoint + "; name the recipe with --recipe, or the model "
+                + "with --model (cifar-lenet, fashion-lenet, cifar-wide)");
     }
 }

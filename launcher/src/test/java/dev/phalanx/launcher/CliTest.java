@@ -126,6 +126,15 @@ class CliTest {
         java.awt.image.BufferedImage grid = javax.imageio.ImageIO.read(run.resolve("samples.png").toFile());
         assertEquals(8 * 30 + 2, grid.getWidth(), "make_grid: 8 images of 28 pixels and 2 of padding per row");
         assertEquals(4 * 30 + 2, grid.getHeight());
+        // a bare weights file, the model named
+        Path bare = Files.createDirectories(tmp.resolve("bare")).resolve("weights.safetensors");
+        Files.copy(run.resolve("model.safetensors"), bare);
+        Cli.Result refused = Cli.run("eval", bare.toString());
+        assertEquals(1, refused.code());
+        assertTrue(refused.err().contains("name the recipe with --recipe, or the model with --model"), refused.err());
+        Cli.Result named = Cli.run("eval", bare.toString(), "--model", "fashion-lenet", "--data-set", "fashion-mnist-sample");
+        assertEquals(0, named.code(), named.err());
+        assertTrue(named.out().matches("(?s).*Accuracy of the network on the 1000 test images: \\d+ %\n.*"), named.out());
         Cli.Result missing = Cli.run("eval", tmp.resolve("nothing").toString());
         assertEquals(1, missing.code());
         assertTrue(missing.err().contains("checkpoint " + tmp.resolve("nothing") + " not found"), missing.err());

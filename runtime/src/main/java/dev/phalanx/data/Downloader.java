@@ -57,6 +57,25 @@ public final class Downloader {
         return dataDir;
     }
 
+    /**
+     * What went wrong, never "null": the exception's message, or where it has none (Java's HTTP
+     * client throws a bare ConnectException when there is no network) its type and its cause's.
+     */
+    static String cause(Throwable e) {
+        StringBuilder b = new StringBuilder();
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = t.getMessage();
+            if (b.length() > 0) b.append(", caused by ");
+            if (t instanceof java.nio.channels.UnresolvedAddressException || t instanceof java.net.UnknownHostException) {
+                return b.append("the host name could not be resolved (no network or no DNS?)").toString();
+            }
+            b.append(t.getClass().getSimpleName());
+            if (m != null && !m.isBlank()) return b.append(": ").append(m).toString();
+            if (t.getCause() == t) break;
+        }
+        return b.toString();
+    }
+
     /** One file, verified; the target appears only if its checksum matches. */
     public void download(DataSets.Resource r, Path target) throws IOException {
         Path tmp = target.resolveSibling("." + target.getFileName() + ".part");
@@ -68,7 +87,7 @@ public final class Downloader {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while downloading " + r.url(), e);
         } catch (IOException e) {
-            throw new IOException("cannot download " + r.url() + ": " + e.getMessage(), e);
+            throw new IOException("cannot download " + r.url() + ": " + cause(e), e);
         }
         if (response.statusCode() != 200) {
             response.body().close();

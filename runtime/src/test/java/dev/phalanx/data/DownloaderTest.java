@@ -121,6 +121,16 @@ class DownloaderTest {
     }
 
     @Test
+    void networkErrorsNameTheirCauseNeverNull() {
+        // what Java's HTTP client throws without a network: exceptions without messages
+        java.net.ConnectException bare = new java.net.ConnectException();
+        bare.initCause(new java.nio.channels.UnresolvedAddressException());
+        assertEquals("ConnectException, caused by the host name could not be resolved (no network or no DNS?)", Downloader.cause(bare));
+        assertEquals("ConnectException", Downloader.cause(new java.net.ConnectException()));
+        assertEquals("HttpTimeoutException: request timed out", Downloader.cause(new java.net.http.HttpTimeoutException("request timed out")));
+    }
+
+    @Test
     void cifarArchiveIsVerifiedAndUnpacked() throws Exception {
         Map<String, byte[]> members = new LinkedHashMap<>();
         for (int i = 1; i <= 5; i++) members.put("cifar-10-batches-bin/data_batch_" + i + ".bin", TestFiles.cifarRecords(4, i));

@@ -37,7 +37,7 @@ class NoLoggerEmbeddingTest {
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         Process p = new ProcessBuilder(java.toString(), "-cp", String.join(File.pathSeparator, cp), NoLoggerEmbeddingTest.class.getName())
                 .redirectErrorStream(false).start();
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the embedding program did not finish within 60 s");
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "the embedding program did not finish within 120 s");
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, p.exitValue(), err);

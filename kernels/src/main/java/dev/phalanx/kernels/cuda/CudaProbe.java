@@ -59,8 +59,9 @@ public final class CudaProbe {
                     : libs.get("runtime") == null ? "the CUDA 13 runtime (libcudart.so.13) was not found; set CUDA_HOME or install it "
                     + "(pip's nvidia-cuda-runtime, or the CUDA toolkit)"
                     : "the CUDA libraries did not load";
-            // no driver says all; otherwise the loader's own line tells which library failed and where we looked
-            return new Report(List.of(), Map.of(), libs.get("driver") == null ? why : why + " (" + firstLine(e) + "; looked in " + dirs + ")", libs);
+            // no driver says it all: the loader's error would only list java.library.path's folders
+            String detail = libs.get("driver") == null ? "" : " (" + firstLine(e) + "; looked in " + dirs + ")";
+            return new Report(List.of(), Map.of(), why + detail, libs);
         }
         int[] n = new int[1];
         int err = org.bytedeco.cuda.global.cudart.cudaGetDeviceCount(n);

@@ -1,6 +1,7 @@
 package dev.phalanx.kernels.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
@@ -18,6 +19,9 @@ class CudaProbeTest {
             assertTrue(lines.get(0).startsWith("cuda:0: "), lines.toString());
         } else {
             assertTrue(lines.size() == 1 && lines.get(0).startsWith("no CUDA device: ") && !r.reason().isBlank(), lines.toString());
+            if (r.libraries().get("driver") == null) { // one short reason, not the loader's list of folders
+                assertEquals("no CUDA device: the NVIDIA driver (libcuda.so.1) is not installed", lines.get(0));
+            }
         }
     }
 
