@@ -72,6 +72,7 @@ def main():
         step()
     sync()
     rates = []
+    cpu_start, images = time.thread_time(), 0
     for _ in range(5):
         start = time.perf_counter()
         stop = start + a.seconds / 5
@@ -85,8 +86,11 @@ def main():
                 if now >= stop:
                     break
         rates.append(n * a.batch_size / (now - start))
+        images += n * a.batch_size
+    cpu = time.thread_time() - cpu_start
     rates.sort()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {a.model}, {a.mode}, batch {a.batch_size}")
+    print(f"this thread's CPU time: {images / cpu:.0f} images per CPU-second")
     print(f"throughput: {rates[2]:.0f} images/s")
 
 

@@ -22,6 +22,14 @@ public record Device(Kind kind, int index) {
         return new Device(Kind.CUDA, index);
     }
 
+    /**
+     * {@code cuda:0} when a GPU is usable, else {@code cpu}: the blitz's
+     * {@code torch.device("cuda:0" if torch.cuda.is_available() else "cpu")}.
+     */
+    public static Device cudaIfAvailable() {
+        return Cuda.isAvailable() ? cuda(0) : CPU;
+    }
+
     /** Parses {@code cpu}, {@code cuda} (= cuda:0) or {@code cuda:N}, as PyTorch's {@code torch.device}. */
     public static Device parse(String text) {
         String s = text.trim().toLowerCase(java.util.Locale.ROOT);

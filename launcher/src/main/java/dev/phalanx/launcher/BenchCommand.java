@@ -27,8 +27,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "64", description = "images per step (default: ${DEFAULT-VALUE})")
     int batchSize;
 
-    @Option(names = "--threads", defaultValue = "1", description = "intra-op CPU threads (default: ${DEFAULT-VALUE})")
-    int threads;
+    /** As PyTorch does: every core, or with --replicas the cores shared out between the replicas. */
+    @Option(names = "--threads", description = "intra-op CPU threads (per replica with --replicas; default: the machine's cores, "
+            + "divided between the replicas)")
+    Integer threads;
 
     @Option(names = "--mode", defaultValue = "train", description = "train or infer (default: ${DEFAULT-VALUE})")
     Benchmark.Mode mode;
@@ -38,6 +40,9 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--kernels", defaultValue = "auto", description = "auto, native or java (default: ${DEFAULT-VALUE})")
     CpuBackend.Kernels kernels;
+
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
+    String device;
 
     @Option(names = "--replicas", defaultValue = "0",
             description = "train through the actor runtime with this many replicas of --threads threads each, and report the share "
@@ -49,7 +54,11 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        Integer stop = DeviceOption.check(device, null, null, System.err, System.err);
+        if (stop != null) return stop;
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
+        int cores = Runtime.getRuntime().availableProcessors();
+        int threads = this.threads != null ? this.threads : Math.max(1, replicas > 0 ? cores / replicas : cores);
         if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         if (!(seconds > 0)) throw new IllegalArgumentException("--seconds must be > 0, got " + seconds);
         ModelZoo.Spec m = ModelZoo.get(model);
@@ -71,6 +80,7 @@ final class BenchCommand implements Callable<Integer> {
                         + "all-reduce wait %.3f ms, outside compute (all-reduce, split, gather, messages) %.3f ms = %.1f %%%n",
                         replicas, threads, wall, s[0], s[1], s[2], s[3], 100 * s[3] / wall);
             }
+            out.printf(Locale.ROOT, "this thread's CPU time: %.0f images per CPU-second%n", r.imagesPerCpuSecond());
             out.printf(Locale.ROOT, "throughput: %.0f images/s%n", r.imagesPerSecond());
         }
         return 0;

@@ -33,6 +33,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data", description = "the folder holding the data set's files")
     Path data;
 
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
+    String device;
+
     @Option(names = "--threads", defaultValue = "1", description = "CPU threads (default: ${DEFAULT-VALUE})")
     int threads;
 
@@ -41,6 +44,8 @@ final class EvalCommand implements Callable<Integer> {
         if (!Files.exists(checkpoint)) throw new IllegalArgumentException("checkpoint " + checkpoint + " not found");
         Path recipeFile = recipe != null ? recipe : findRecipe(checkpoint);
         Recipe r = Recipe.load(recipeFile);
+        Integer stop = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", System.err, System.err);
+        if (stop != null) return stop;
         if (data != null) r = r.with(java.util.Map.of("data.path", data.toString()));
         Module model = Trainer.loadModel(r, checkpoint).eval();
         ImageDataset test = Trainer.data(r, false, System.out);
@@ -54,7 +59,10 @@ final class EvalCommand implements Callable<Integer> {
             }, loader, test.classes());
             System.out.print(e.report());
             // the blitz's imshow(make_grid(images)) with its GroundTruth/Predicted lines, for the first row of the grid
-            Path grid = SampleGrid.write(recipeFile.toAbsolutePath().getParent(), test, e.samplePredictions(), r.mean(), r.std());
+            // into the run folder: where recipe.conf was found, else the checkpoint's own folder
+            Path runFolder = recipe == null ? recipeFile.toAbsolutePath().getParent()
+                    : Files.isDirectory(checkpoint) ? checkpoint : checkpoint.toAbsolutePath().getParent();
+            Path grid = SampleGrid.write(runFolder, test, e.samplePredictions(), r.mean(), r.std());
             StringBuilder truth = new StringBuilder("GroundTruth: "), predicted = new StringBuilder("Predicted:   ");
             for (int i = 0; i < Math.min(SampleGrid.PER_ROW, e.samplePredictions().length); i++) {
                 truth.append(String.format(java.util.Locale.ROOT, " %-11s", test.classes().get(test.label(i))));
@@ -62,7 +70,7 @@ final class EvalCommand implements Callable<Integer> {
             }
             System.out.println(truth.toString().stripTrailing());
             System.out.println(predicted.toString().stripTrailing());
-            System.out.println("Image grid of the first " + e.samplePredictions().length + " test images (green: right, red: wrong): " + grid);
+            System.out.println("Image grid of the first " + e.samplePredictions().length + " test images, framed green where right and red where wrong: " + grid);
         }
         return 0;
     }

@@ -65,10 +65,23 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", description = "the run folder (default: runs/<recipe name>)")
     Path out;
 
-    @Option(names = "--resume", arity = "0..1", paramLabel = "STEP", fallbackValue = "-1",
+    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
+    String device;
+
+    @Option(names = "--resume", arity = "0..1", paramLabel = "STEP", fallbackValue = "-1", preprocessor = AttachedStepOnly.class,
             description = {"continue the run in the run folder from its newest checkpoint that verifies, or from the checkpoint of STEP;",
                 "the run's own recipe.conf is the base: changed values are printed and recorded, a changed model or data set is refused"})
     Long resume;
+
+    /** {@code --resume} takes a step only as {@code --resume=STEP}: {@code --resume RECIPE.conf} leaves the recipe to the recipe. */
+    static final class AttachedStepOnly implements picocli.CommandLine.IParameterPreprocessor {
+        @Override
+        public boolean preprocess(java.util.Stack<String> args, picocli.CommandLine.Model.CommandSpec command,
+                                  picocli.CommandLine.Model.ArgSpec arg, Map<String, Object> info) {
+            if (" ".equals(info.get("separator"))) args.push("-1"); // not attached: as if --resume=-1 (the newest that verifies)
+            return false;
+        }
+    }
 
     @Option(names = "--overwrite", description = "start over in a run folder that holds another run: deletes its checkpoints, weights and metrics")
     boolean overwrite;
@@ -86,6 +99,8 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (resume != null && overwrite) throw new IllegalArgumentException("--resume and --overwrite exclude each other: continue the run, or start it over");
         Recipe r = Recipe.load(recipe);
+        Integer deviceExit = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", System.out, System.err);
+        if (deviceExit != null) return deviceExit;
         Map<String, Object> over = new LinkedHashMap<>();
         if (epochs != null) over.put("train.epochs", epochs);
         if (batchSize != null) over.put("train.batch-size", batchSize);

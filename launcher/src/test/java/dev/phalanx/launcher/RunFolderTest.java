@@ -80,6 +80,9 @@ class RunFolderTest {
         assertEquals(0, over.code(), over.err());
         assertTrue(over.out().contains("--overwrite: deleted the earlier run's checkpoints"), over.out());
         assertOneLine(Cli.run("train", conf.toString(), "--out", run.toString(), "--overwrite", "--resume"));
+        Cli.Result before = Cli.run("train", "--max-steps", "6", "--out", run.toString(), "--resume", conf.toString());
+        assertEquals(0, before.code(), "--resume takes a step only as --resume=STEP, never the recipe after it: " + before.err());
+        assertTrue(before.out().contains("Resuming from " + run.resolve("checkpoints/step-00000005")), before.out());
     }
 
     @Test

@@ -20,7 +20,15 @@ public final class Backward {
     private Backward() { }
 
     public static void run(Tensor root, Tensor gradient) {
-        run(root, gradient, null);
+        run(root, gradient, false, null);
+    }
+
+    public static void run(Tensor root, Tensor gradient, boolean retainGraph) {
+        run(root, gradient, retainGraph, null);
+    }
+
+    public static void run(Tensor root, Tensor gradient, java.util.function.Consumer<Tensor> onLeafReady) {
+        run(root, gradient, false, onLeafReady);
     }
 
     /**
@@ -28,7 +36,7 @@ public final class Backward {
      * its gradient is complete (every node that uses it has been visited): data-parallel replicas
      * start reducing a bucket of gradients while backward goes on with the earlier layers.
      */
-    public static void run(Tensor root, Tensor gradient, java.util.function.Consumer<Tensor> onLeafReady) {
+    public static void run(Tensor root, Tensor gradient, boolean retainGraph, java.util.function.Consumer<Tensor> onLeafReady) {
         if (!root.requiresGrad()) {
             throw new IllegalStateException("element 0 of tensors does not require grad and does not have a grad_fn");
         }
@@ -56,9 +64,12 @@ public final class Backward {
                 Tensor t = order.get(i);
                 Tensor g = pending.remove(t);
                 if (g == null) continue;
+                if (t.retainsGrad()) accumulate(t, g);
                 Node node = t.gradFn();
+                node.checkUsable();
                 Tensor[] inputs = node.inputs();
                 Tensor[] grads = node.backward(g);
+                if (!retainGraph) node.release();
                 for (int k = 0; k < inputs.length; k++) {
                     Tensor in = inputs[k];
                     if (in == null || !in.requiresGrad()) continue;
@@ -73,11 +84,12 @@ public final class Backward {
         }
     }
 
-    private static void accumulate(Tensor leaf, Tensor g) {
-        if (leaf.grad() == null) {
-            leaf.setGrad(g.clone()); // a copy: backward functions may hand the same tensor to several inputs
+    static void accumulate(Tensor leaf, Tensor g) {
+        Tensor current = leaf.isLeaf() ? leaf.grad() : leaf.retainedGrad();
+        if (current == null) {
+            leaf.setGrad(g.to(leaf.dtype()).clone()); // a copy: backward functions may hand the same tensor to several inputs
         } else {
-            leaf.grad().add_(g);
+            current.add_(g);
         }
     }
 

@@ -1,5 +1,9 @@
 package dev.phalanx.autograd;
 
+import java.util.ArrayList;
+import java.util.List;
+
+import dev.phalanx.tensor.Storage;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -8,13 +12,25 @@ import dev.phalanx.tensor.Tensor;
  *
  * <p>A node belongs to the graph of the tensors it produced, so two replicas that compute on
  * their own tensors have disjoint tapes without any shared registry.
+ *
+ * <p>Guard rails, as in PyTorch: a node remembers the version of every tensor it saves (its
+ * inputs whose values backward reads, see {@link #savesInput(int)}, and its output where
+ * {@link #savesOutput()}), and backward refuses to run if one was modified in place since; after
+ * a backward without {@code retainGraph} the node is released, and a second backward through a
+ * node that saved tensors raises PyTorch's error.
  */
 public abstract class Node {
 
     private final Tensor[] inputs;
+    private final int[] inputVersions;
+    private Storage output;
+    private int outputVersion;
+    private boolean released;
 
     protected Node(Tensor... inputs) {
         this.inputs = inputs;
+        this.inputVersions = new int[inputs.length];
+        for (int i = 0; i < inputs.length; i++) if (inputs[i] != null) inputVersions[i] = inputs[i].storage().version();
     }
 
     /** PyTorch's name for this backward function, e.g. {@code MulBackward0}. */
@@ -39,8 +55,83 @@ public abstract class Node {
         return true;
     }
 
+    /** Whether backward reads the values of the output this node produced (exp, tanh, sigmoid, softmax, ...). */
+    protected boolean savesOutput() {
+        return false;
+    }
+
     public final boolean needsGrad(int input) {
         return inputs[input] != null && inputs[input].requiresGrad();
+    }
+
+    /** Called once by {@link Tensor} when the node becomes an output's {@code gradFn}. */
+    public final void recordOutput(Tensor out) {
+        output = out.storage();
+        outputVersion = output.version();
+    }
+
+    /**
+     * PyTorch's {@code next_functions}: for each input, the node its gradient flows into: the
+     * input's {@code gradFn}, an {@link AccumulateGrad} for a leaf that requires grad, or none.
+     */
+    public final List<Edge> nextFunctions() {
+        List<Edge> out = new ArrayList<>(inputs.length);
+        int[] order = edgeOrder();
+        for (int k = 0; k < inputs.length; k++) {
+            Tensor in = inputs[order == null ? k : order[k]];
+            if (in == null || !in.requiresGrad()) out.add(new Edge(null, 0));
+            else if (in.gradFn() == null) out.add(new Edge(in.gradAccumulator(), 0));
+            else out.add(new Edge(in.gradFn(), 0));
+        }
+        return out;
+    }
+
+    /** The order of {@link #nextFunctions()} where PyTorch's differs from this node's inputs (null: the inputs' order). */
+    protected int[] edgeOrder() {
+        return null;
+    }
+
+    /** One entry of {@link #nextFunctions()}: a node (null for none) and which of its outputs. */
+    public record Edge(Node function, int inputNr) {
+        @Override
+        public String toString() {
+            return "(" + (function == null ? "None" : function.toString()) + ", " + inputNr + ")";
+        }
+    }
+
+    /** Refuses a second backward through a released node that saved tensors, and saved tensors modified in place. */
+    final void checkUsable() {
+        boolean saves = savesOutput();
+        for (int i = 0; i < inputs.length && !saves; i++) saves = inputs[i] != null && savesInput(i);
+        if (released && saves) {
+            throw new IllegalStateException("Trying to backward through the graph a second time (or directly access saved tensors after "
+                    + "they have already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
+                    + "autograd.grad(). Specify retainGraph=true (backward(gradient, true)) if you need to backward through the graph a "
+                    + "second time or if you need to access saved tensors after calling backward.");
+        }
+        for (int i = 0; i < inputs.length; i++) {
+            Tensor in = inputs[i];
+            if (in != null && savesInput(i) && in.storage().version() != inputVersions[i]) {
+                throw modified(in, in.storage().version(), inputVersions[i]);
+            }
+        }
+        if (savesOutput() && output != null && output.version() != outputVersion) {
+            throw new IllegalStateException("one of the variables needed for gradient computation has been modified by an inplace "
+                    + "operation: the output of " + name() + " is at version " + output.version() + "; expected version " + outputVersion
+                    + " instead");
+        }
+    }
+
+    private static IllegalStateException modified(Tensor t, int now, int expected) {
+        String what = "[torch." + t.dtype().scalarTypeName() + "Tensor " + dev.phalanx.tensor.Shapes.str(t.shape()) + "]";
+        String source = t.gradFn() == null ? "" : ", which is output 0 of " + t.gradFn().name() + ",";
+        return new IllegalStateException("one of the variables needed for gradient computation has been modified by an inplace operation: "
+                + what + source + " is at version " + now + "; expected version " + expected + " instead");
+    }
+
+    /** Marks the node's saved values as freed (backward without retainGraph). */
+    final void release() {
+        released = true;
     }
 
     @Override

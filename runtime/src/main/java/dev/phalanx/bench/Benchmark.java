@@ -22,8 +22,13 @@ public final class Benchmark {
 
     public enum Mode { TRAIN, INFER }
 
-    /** Throughput; for data-parallel runs also the mean step split (ms): compute, optimizer, all-reduce wait, outside compute. */
-    public record Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs) { }
+    /**
+     * Throughput; for data-parallel runs also the mean step split (ms): compute, optimizer,
+     * all-reduce wait, outside compute. {@code imagesPerCpuSecond} counts only the CPU time of the
+     * calling thread over the timed windows: on a shared machine it is steadier than the wall
+     * clock, and with one thread it is the whole of the compute.
+     */
+    public record Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs, double imagesPerCpuSecond) { }
 
     private Benchmark() { }
 
@@ -43,6 +48,8 @@ public final class Benchmark {
         int windows = 5;
         double[] rates = new double[windows];
         int total = 0;
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        long cpuStart = mx.getCurrentThreadCpuTime();
         for (int w = 0; w < windows; w++) {
             long start = System.nanoTime(), end = start + (long) (seconds / windows * 1e9);
             int n = 0;
@@ -57,10 +64,11 @@ public final class Benchmark {
             total += n;
             if (log != null) log.printf(Locale.ROOT, "window %d: %d steps, %.0f images/s%n", w + 1, n, rates[w]);
         }
+        long cpu = mx.getCurrentThreadCpuTime() - cpuStart;
         if (split != null) for (int i = 0; i < split.length; i++) split[i] /= total;
         java.util.Arrays.sort(rates);
         double median = rates[windows / 2];
-        return new Result(median, 1000.0 * batch / median, total, split);
+        return new Result(median, 1000.0 * batch / median, total, split, cpu > 0 ? (double) total * batch / (cpu / 1e9) : Double.NaN);
     }
 
     /** Training through the actor runtime: {@code replicas} replicas of {@code threads} threads each. */

@@ -49,6 +49,43 @@ public final class DataLoader implements AutoCloseable {
         }
     }
 
+    /**
+     * Named settings instead of seven positional arguments:
+     * {@code DataLoader.builder(trainset).batchSize(4).shuffle(true).seed(0).workers(2).build()}.
+     * Defaults: batch size 1, no shuffle, seed 0, keep the last short batch, one worker, two batches prefetched.
+     */
+    public static Builder builder(Dataset dataset) {
+        return new Builder(dataset);
+    }
+
+    /** The settings of a {@link DataLoader}, each with its default. */
+    public static final class Builder {
+        private static final int DEFAULT_WORKERS = 1, DEFAULT_PREFETCH = 2;
+        private final Dataset dataset;
+        private int batchSize = 1;
+        private boolean shuffle, dropLast;
+        private long seed;
+        private int workers = DEFAULT_WORKERS, prefetch = DEFAULT_PREFETCH;
+
+        private Builder(Dataset dataset) {
+            this.dataset = dataset;
+        }
+
+        public Builder batchSize(int batchSize) { this.batchSize = batchSize; return this; }
+        public Builder shuffle(boolean shuffle) { this.shuffle = shuffle; return this; }
+        /** The shuffle seed: the order of epoch e depends only on (seed, e). */
+        public Builder seed(long seed) { this.seed = seed; return this; }
+        public Builder dropLast(boolean dropLast) { this.dropLast = dropLast; return this; }
+        /** Background threads assembling batches; 0 assembles them on the caller's thread. */
+        public Builder workers(int workers) { this.workers = workers; return this; }
+        /** Batches assembled ahead of the one being used. */
+        public Builder prefetch(int prefetch) { this.prefetch = prefetch; return this; }
+
+        public DataLoader build() {
+            return new DataLoader(dataset, batchSize, shuffle, seed, dropLast, workers, prefetch);
+        }
+    }
+
     /** Batch size, no shuffle, one background worker. */
     public DataLoader(Dataset dataset, int batchSize) {
         this(dataset, batchSize, false, 0, false, 1, 2);

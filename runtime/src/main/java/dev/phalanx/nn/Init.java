@@ -28,8 +28,8 @@ public final class Init {
         return t;
     }
 
-    /** A generator with an unpredictable seed, for layers built without one. */
+    /** The generator layers built without one draw from: this thread's default ({@code Phalanx.manualSeed} seeds it). */
     static Generator freshGenerator() {
-        return new Generator(java.util.concurrent.ThreadLocalRandom.current().nextLong());
+        return Generator.defaultGenerator();
     }
 }

@@ -26,6 +26,7 @@ public abstract class Module {
     private final Map<String, Tensor> buffers = new LinkedHashMap<>();
     private final Map<String, Module> children = new LinkedHashMap<>();
     private boolean training = true;
+    private boolean fieldsChecked;
 
     /** The forward pass. */
     public abstract Tensor forward(Tensor input);
@@ -67,7 +68,44 @@ public abstract class Module {
         return "";
     }
 
+    /**
+     * PyTorch registers a module or parameter the moment it is assigned to an attribute; Java
+     * cannot, so the first use of the module (its parameters, state dict, children or printout)
+     * checks that every field holding a module, or a tensor that requires grad, was registered:
+     * one that was not would silently be missing from {@code parameters()} and the optimizer.
+     */
+    private void checkFieldsRegistered() {
+        if (fieldsChecked) return;
+        fieldsChecked = true;
+        java.util.Set<Object> registered = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        registered.addAll(parameters.values());
+        registered.addAll(buffers.values());
+        registered.addAll(children.values());
+        for (Class<?> c = getClass(); c != null && c != Module.class; c = c.getSuperclass()) {
+            for (java.lang.reflect.Field f : c.getDeclaredFields()) {
+                if (java.lang.reflect.Modifier.isStatic(f.getModifiers())) continue;
+                boolean module = Module.class.isAssignableFrom(f.getType());
+                if (!module && f.getType() != Tensor.class) continue;
+                Object value;
+                try {
+                    f.setAccessible(true);
+                    value = f.get(this);
+                } catch (RuntimeException | IllegalAccessException e) {
+                    continue; // a field of a class in a module that does not open it: cannot look, so cannot report
+                }
+                if (value == null || registered.contains(value)) continue;
+                if (!module && !((Tensor) value).requiresGrad()) continue; // a constant, not a parameter
+                fieldsChecked = false; // report again on the next use until fixed
+                throw new IllegalStateException(c.getSimpleName() + "." + f.getName() + " holds a " + (module ? value.getClass().getSimpleName()
+                        : "tensor that requires grad") + " that was never registered, so parameters() and the optimizer would miss it; "
+                        + "in the constructor write " + f.getName() + " = " + (module ? "register" : "registerParameter") + "(\"" + f.getName()
+                        + "\", ...)");
+            }
+        }
+    }
+
     public final Map<String, Module> children() {
+        checkFieldsRegistered();
         return java.util.Collections.unmodifiableMap(children);
     }
 
@@ -90,6 +128,7 @@ public abstract class Module {
     }
 
     private void collect(String prefix, Map<String, Tensor> out, boolean withBuffers) {
+        checkFieldsRegistered();
         parameters.forEach((k, v) -> out.put(prefix + k, v));
         if (withBuffers) buffers.forEach((k, v) -> out.put(prefix + k, v));
         children.forEach((k, m) -> m.collect(prefix + k + ".", out, withBuffers));

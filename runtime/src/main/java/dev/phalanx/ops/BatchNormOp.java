@@ -85,6 +85,11 @@ public final class BatchNormOp {
         }
 
         @Override
+        protected boolean savesInput(int input) {
+            return input < 2; // the bias's values are not needed
+        }
+
+        @Override
         public Tensor[] backward(Tensor grad) {
             float[] g = grad.contiguousFloats(), x = inputs()[0].contiguousFloats();
             Tensor w = inputs()[1];

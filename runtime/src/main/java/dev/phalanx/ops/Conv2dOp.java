@@ -51,6 +51,11 @@ public final class Conv2dOp {
         }
 
         @Override
+        protected boolean savesInput(int input) {
+            return input < 2; // the bias's values are not needed
+        }
+
+        @Override
         public Tensor[] backward(Tensor grad) {
             Tensor x = inputs()[0], w = inputs()[1];
             Tensor gx = null, gw = null, gb = null;

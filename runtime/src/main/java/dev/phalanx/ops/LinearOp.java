@@ -47,6 +47,17 @@ public final class LinearOp {
             return inputs()[2] != null ? "AddmmBackward0" : "MmBackward0";
         }
 
+        /** PyTorch's addmm(bias, x, weight.t()): the bias comes first in next_functions. */
+        @Override
+        protected int[] edgeOrder() {
+            return inputs()[2] != null ? new int[] {2, 0, 1} : new int[] {0, 1, 2};
+        }
+
+        @Override
+        protected boolean savesInput(int input) {
+            return input < 2; // the bias's values are not needed
+        }
+
         @Override
         public Tensor[] backward(Tensor g) {
             Tensor x = inputs()[0], w = inputs()[1];

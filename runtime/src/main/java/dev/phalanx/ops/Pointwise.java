@@ -219,6 +219,16 @@ public final class Pointwise {
         }
 
         @Override
+        protected boolean savesInput(int input) {
+            return fn == Unary.LOG || fn == Unary.ABS || fn == Unary.SIN || fn == Unary.COS || fn == Unary.ASIN;
+        }
+
+        @Override
+        protected boolean savesOutput() {
+            return fn == Unary.EXP || fn == Unary.SQRT || fn == Unary.TANH || fn == Unary.SIGMOID || fn == Unary.RELU;
+        }
+
+        @Override
         public Tensor[] backward(Tensor gradOutput) {
             Tensor x = inputs()[0];
             if (y instanceof float[] yf && x.dtype() == DType.FLOAT32) {

@@ -223,6 +223,11 @@ public final class Reduce {
         }
 
         @Override
+        protected boolean savesInput(int input) {
+            return false;
+        }
+
+        @Override
         public Tensor[] backward(Tensor g) {
             return new Tensor[] {Tensor.full(g.item() * scale, inputs()[0].shape())};
         }
@@ -243,6 +248,11 @@ public final class Reduce {
         @Override
         public String name() {
             return name;
+        }
+
+        @Override
+        protected boolean savesInput(int input) {
+            return false;
         }
 
         @Override

@@ -71,6 +71,16 @@ public final class SoftmaxOps {
         }
 
         @Override
+        protected boolean savesInput(int input) {
+            return false;
+        }
+
+        @Override
+        protected boolean savesOutput() {
+            return true;
+        }
+
+        @Override
         public Tensor[] backward(Tensor grad) {
             float[] g = grad.contiguousFloats(), dx = new float[g.length];
             forEachRow(ax, (base, stride) -> {
@@ -98,6 +108,16 @@ public final class SoftmaxOps {
         @Override
         public String name() {
             return "SoftmaxBackward0";
+        }
+
+        @Override
+        protected boolean savesInput(int input) {
+            return false;
+        }
+
+        @Override
+        protected boolean savesOutput() {
+            return true;
         }
 
         @Override

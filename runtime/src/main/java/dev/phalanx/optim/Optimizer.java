@@ -39,6 +39,7 @@ public abstract class Optimizer {
             Tensor p = params.get(i);
             if (p.grad() == null) continue;
             update(p.data(), p.grad().contiguousFloats(), state.get(i));
+            p.storage().bumpVersion(); // an in-place write: a graph that saved p refuses a later backward, as PyTorch's
         }
     }
 

@@ -62,6 +62,7 @@ public final class DataParallel implements AutoCloseable {
         Config config = ConfigFactory.parseString("pekko.loglevel = WARNING\npekko.log-dead-letters = off\n"
                 + "pekko.log-dead-letters-during-shutdown = off\npekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off")
                 .withFallback(ConfigFactory.load());
+        Logging.silenceWithoutBackend();
         this.system = ActorSystem.create(allReduce == null ? Coordinator.create(spec, settings)
                 : Coordinator.create(spec, settings, allReduce), "phalanx", config);
         this.coordinator = system;
@@ -123,7 +124,7 @@ public final class DataParallel implements AutoCloseable {
     }
 
     private CompletionStage<Coordinator.StepOutcome> outcome(Tensor inputs, Tensor labels, boolean train) {
-        if (closed) return CompletableFuture.failedFuture(new IllegalStateException("this DataParallel runtime is closed"));
+        if (closed) return UserFuture.failed(new IllegalStateException("this DataParallel runtime is closed"));
         CompletionStage<Coordinator.StepOutcome> reply = tracked(AskPattern.ask(coordinator,
                 (org.apache.pekko.actor.typed.ActorRef<Coordinator.StepOutcome> replyTo) -> train
                         ? new Coordinator.TrainStep(inputs, labels, replyTo)
@@ -165,7 +166,7 @@ public final class DataParallel implements AutoCloseable {
 
     /** A future of the reply that close() can fail; it completes with the reply when that comes first. */
     private <T> CompletableFuture<T> tracked(CompletionStage<T> ask) {
-        CompletableFuture<T> f = new CompletableFuture<>();
+        CompletableFuture<T> f = new UserFuture<>();
         pending.add(f);
         f.whenComplete((v, e) -> pending.remove(f));
         ask.whenComplete((v, e) -> {
@@ -174,6 +175,36 @@ public final class DataParallel implements AutoCloseable {
         });
         if (closed) failPending(); // close() ran between the check and the add
         return f;
+    }
+
+    /**
+     * The futures DataParallel hands out (and every stage derived from them): {@code join()}
+     * throws the step's own exception (the user's {@code IllegalArgumentException}, a
+     * {@code ReplicaFailedException}, ...) rather than a {@code CompletionException} around it.
+     */
+    static final class UserFuture<T> extends CompletableFuture<T> {
+        static <T> UserFuture<T> failed(Throwable error) {
+            UserFuture<T> f = new UserFuture<>();
+            f.completeExceptionally(error);
+            return f;
+        }
+
+        @Override
+        public <U> CompletableFuture<U> newIncompleteFuture() {
+            return new UserFuture<>();
+        }
+
+        @Override
+        public T join() {
+            try {
+                return super.join();
+            } catch (java.util.concurrent.CompletionException e) {
+                Throwable cause = e.getCause();
+                if (cause instanceof RuntimeException re) throw re;
+                if (cause instanceof Error error) throw error;
+                throw e;
+            }
+        }
     }
 
     private void failPending() {

@@ -7,9 +7,27 @@ package dev.phalanx.tensor;
  */
 public final class Generator {
 
+    /** Each thread's default generator, used where no Generator is given; seeded unpredictably until {@link #manualSeedDefault}. */
+    private static final ThreadLocal<Generator> DEFAULT =
+            ThreadLocal.withInitial(() -> new Generator(java.util.concurrent.ThreadLocalRandom.current().nextLong()));
+
     private long s0, s1, s2, s3;
     private double spareNormal;
     private boolean hasSpare;
+
+    /**
+     * This thread's default generator, the one modules and creation functions draw from when no
+     * Generator is given. It is per thread, so data-parallel replicas (each on its own thread)
+     * never draw from one another's: the one piece of per-thread mutable state besides grad mode.
+     */
+    public static Generator defaultGenerator() {
+        return DEFAULT.get();
+    }
+
+    /** Reseeds this thread's default generator, as {@code torch.manual_seed}; returns it. */
+    public static Generator manualSeedDefault(long seed) {
+        return DEFAULT.get().manualSeed(seed);
+    }
 
     public Generator(long seed) {
         manualSeed(seed);

@@ -4,9 +4,11 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
+import dev.phalanx.autograd.AccumulateGrad;
 import dev.phalanx.autograd.Backward;
 import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Node;
+import dev.phalanx.autograd.Warnings;
 import dev.phalanx.kernels.Device;
 import dev.phalanx.ops.Binary;
 import dev.phalanx.ops.Compare;
@@ -41,6 +43,8 @@ public final class Tensor {
     private boolean requiresGrad;
     private Tensor grad;
     private Node gradFn;
+    private boolean retainsGrad;
+    private AccumulateGrad gradAccumulator;
 
     private Tensor(HostStorage storage, int[] shape, int[] strides, int offset) {
         this.storage = storage;
@@ -155,8 +159,73 @@ public final class Tensor {
         return zeros(t.dtype, t.shape);
     }
 
+    public static Tensor zerosLike(Tensor t, DType dtype) {
+        return zeros(dtype, t.shape);
+    }
+
     public static Tensor onesLike(Tensor t) {
         return zeros(t.dtype, t.shape).fill_(1);
+    }
+
+    public static Tensor onesLike(Tensor t, DType dtype) {
+        return zeros(dtype, t.shape).fill_(1);
+    }
+
+    /** Standard normal of t's shape and dtype, from this thread's default generator ({@code torch.randn_like}). */
+    public static Tensor randnLike(Tensor t) {
+        return randnLike(t, t.dtype);
+    }
+
+    /** {@code torch.randn_like(t, dtype=...)}. */
+    public static Tensor randnLike(Tensor t, DType dtype) {
+        return randn(t.shape).to(dtype);
+    }
+
+    /** Uniform on [0, 1) of t's shape and dtype ({@code torch.rand_like}). */
+    public static Tensor randLike(Tensor t) {
+        return rand(t.shape).to(t.dtype);
+    }
+
+    /**
+     * {@code torch.empty}: a tensor whose values the caller will overwrite. Java arrays start
+     * zeroed, so it holds zeros (PyTorch leaves whatever memory held).
+     */
+    public static Tensor empty(int... shape) {
+        return zeros(shape);
+    }
+
+    public static Tensor empty(DType dtype, int... shape) {
+        return zeros(dtype, shape);
+    }
+
+    /** {@code x.new_ones(shape)}: ones with this tensor's dtype (and device). */
+    public Tensor newOnes(int... shape) {
+        return ones(dtype, shape);
+    }
+
+    /** {@code x.new_ones(shape, dtype=...)}. */
+    public Tensor newOnes(DType dtype, int... shape) {
+        return ones(dtype, shape);
+    }
+
+    /** {@code x.new_zeros(shape)}. */
+    public Tensor newZeros(int... shape) {
+        return zeros(dtype, shape);
+    }
+
+    /** Uniform on [0, 1), from this thread's default generator ({@code Phalanx.manualSeed} seeds it). */
+    public static Tensor rand(int... shape) {
+        return rand(Generator.defaultGenerator(), shape);
+    }
+
+    /** Standard normal, from this thread's default generator. */
+    public static Tensor randn(int... shape) {
+        return randn(Generator.defaultGenerator(), shape);
+    }
+
+    /** Uniform int64 in [low, high), from this thread's default generator. */
+    public static Tensor randint(long low, long high, int... shape) {
+        return randint(Generator.defaultGenerator(), low, high, shape);
     }
 
     /** Uniform on [0, 1). */
@@ -210,6 +279,9 @@ public final class Tensor {
     public int[] shape() { return shape.clone(); }
     public int dim() { return shape.length; }
     public int numel() { return Shapes.numel(shape); }
+
+    /** The shape as PyTorch's {@code torch.Size}, which prints {@code torch.Size([5, 3])}. */
+    public Size size() { return new Size(shape); }
 
     public int size(int dim) {
         return shape[Shapes.wrapDim("size", dim, shape.length)];
@@ -435,7 +507,40 @@ public final class Tensor {
         return this;
     }
 
-    public Tensor grad() { return grad; }
+    /**
+     * The gradient accumulated by backward. On a non-leaf it is null unless {@link #retainGrad()}
+     * was called, and reading it warns once, as PyTorch does.
+     */
+    public Tensor grad() {
+        if (gradFn != null && !retainsGrad) {
+            Warnings.warnOnce("non-leaf grad", "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                    + "attribute won't be populated during autograd.backward(). If you indeed want the .grad field to be populated for a "
+                    + "non-leaf Tensor, use .retainGrad() on the non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure "
+                    + "you access the leaf Tensor instead.");
+        }
+        return grad;
+    }
+
+    /** The gradient of a non-leaf that {@link #retainGrad() retains} it, without the warning; for the autograd engine. */
+    public Tensor retainedGrad() {
+        return grad;
+    }
+
+    /** Keeps this non-leaf's gradient in {@link #grad()} at the next backward, as PyTorch's {@code retain_grad()}. */
+    public Tensor retainGrad() {
+        if (!requiresGrad) throw new IllegalStateException("can't retain_grad on Tensor that has requires_grad=False");
+        if (gradFn != null) retainsGrad = true;
+        return this;
+    }
+
+    public boolean retainsGrad() { return retainsGrad; }
+
+    /** The {@link AccumulateGrad} node of a leaf that requires grad (one per leaf), as seen in {@code next_functions}. */
+    public AccumulateGrad gradAccumulator() {
+        if (gradFn != null || !requiresGrad) return null;
+        if (gradAccumulator == null) gradAccumulator = new AccumulateGrad(this);
+        return gradAccumulator;
+    }
 
     public void setGrad(Tensor g) {
         if (g != null && !Arrays.equals(g.shape, shape)) {
@@ -461,6 +566,14 @@ public final class Tensor {
     /** Backpropagates with an explicit upstream gradient, for non-scalar outputs. */
     public void backward(Tensor gradient) {
         Backward.run(this, gradient);
+    }
+
+    /**
+     * As PyTorch's {@code backward(gradient, retain_graph)}: {@code gradient} may be null for a
+     * one-element tensor; with {@code retainGraph} the graph may be walked again.
+     */
+    public void backward(Tensor gradient, boolean retainGraph) {
+        Backward.run(this, gradient, retainGraph);
     }
 
     /** A tensor sharing this one's storage, cut off from the graph. */
@@ -505,6 +618,7 @@ public final class Tensor {
                 if (in != null && in.requiresGrad) {
                     t.requiresGrad = true;
                     t.gradFn = node;
+                    node.recordOutput(t);
                     break;
                 }
             }
@@ -519,6 +633,7 @@ public final class Tensor {
     public Tensor mul(Tensor other) { return Binary.apply(Binary.Fn.MUL, this, other); }
     public Tensor div(Tensor other) { return Binary.apply(Binary.Fn.DIV, this, other); }
 
+    /** {@code torch.add(a, b, out=out)}: a + b written into {@code out} (which must have the broadcast shape); returns out. */
     public static Tensor add(Tensor a, Tensor b, Tensor out) { return out.copy_(a.add(b)); }
 
     /**
@@ -736,6 +851,16 @@ public final class Tensor {
     }
     /** {@code torch.std_mean}: (sample standard deviation, mean) over all elements. */
     public Tensor[] stdMean() { return new Tensor[] {std(), mean()}; }
+
+    /** {@code torch.std_mean(x, dim, keepdim=...)}: (sample standard deviation, mean) along {@code dim}, Bessel's correction. */
+    public Tensor[] stdMean(int dim, boolean keepdim) {
+        int d = Shapes.wrapDim("std_mean", dim, dim());
+        Tensor mean = mean(d, true);
+        Tensor centered = sub(mean);
+        int n = dim() == 0 ? 1 : shape[d];
+        Tensor std = centered.mul(centered).sum(d, keepdim).div((float) Math.max(1, n - 1)).sqrt();
+        return new Tensor[] {std, keepdim ? mean : mean.squeeze(d)};
+    }
     /** The Euclidean (L2) norm of all elements. */
     public Tensor norm() { return mul(this).sum().sqrt(); }
     /** Sample standard deviation (Bessel's correction), over all elements. */
@@ -790,6 +915,30 @@ public final class Tensor {
 
     /** Elements start, start+step, ... below end along {@code dim}, like {@code x[:, start:end:step]} (a view). */
     public Tensor slice(int dim, int start, int end, int step) { return ShapeOps.slice(this, dim, start, end, step); }
+
+    /**
+     * Python's indexing: {@code x.index(all(), at(1))} is {@code x[:, 1]} (import
+     * {@code static dev.phalanx.tensor.Index.*}); a view. Dimensions not named are kept whole.
+     */
+    public Tensor index(Index... indices) {
+        Tensor t = this;
+        int d = 0;
+        for (Index ix : indices) {
+            if (ix instanceof Index.At at) {
+                t = t.select(d, at.index());
+            } else if (ix instanceof Index.Range r) {
+                t = t.slice(d, r.start(), r.end(), r.step());
+                d++;
+            } else if (ix == Index.newAxis()) {
+                t = t.unsqueeze(d);
+                d++;
+            } else {
+                if (d >= t.dim()) throw new IndexOutOfBoundsException("too many indices for tensor of dimension " + dim());
+                d++;
+            }
+        }
+        return t;
+    }
 
     /** One index along {@code dim}, that dimension removed: {@code x[:, i]} (a view). */
     public Tensor select(int dim, int index) { return ShapeOps.select(this, dim, index); }

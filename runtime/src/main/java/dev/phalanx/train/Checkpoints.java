@@ -158,13 +158,13 @@ public final class Checkpoints {
                 throw new NoSuchFileException(d.toString(), null, "no checkpoint of step " + step.getAsLong() + " in " + dir + " (there are: "
                         + (steps.isEmpty() ? "none" : String.join(", ", steps.stream().map(p -> Long.toString(stepOf(p))).toList())) + ")");
             }
-            return Optional.of(read(d));
+            return Optional.of(readOwn(d));
         }
         if (steps.isEmpty()) return Optional.empty();
         List<String> damaged = new ArrayList<>();
         for (Path d : steps) {
             try {
-                Loaded l = read(d);
+                Loaded l = readOwn(d);
                 for (String w : damaged) warn.accept("skipped a damaged checkpoint: " + w);
                 return Optional.of(l);
             } catch (DamagedException e) {
@@ -189,13 +189,18 @@ public final class Checkpoints {
         }
     }
 
+    /** {@link #read}, for a checkpoint of this run folder: a link to a folder elsewhere is not one. */
+    private Loaded readOwn(Path d) throws IOException {
+        if (!d.toRealPath().getParent().equals(dir.toRealPath())) {
+            throw new DamagedException(d + " is a link to " + d.toRealPath() + ", outside its run folder: a checkpoint lives in its own run folder");
+        }
+        return read(d);
+    }
+
     /** Reads and verifies a checkpoint folder: every file present, every size and CRC-32C as state.json records, every tensor file valid. */
     public static Loaded read(Path checkpointDir) throws IOException {
         Path stateFile = checkpointDir.resolve(STATE);
         if (!Files.isDirectory(checkpointDir)) throw new NoSuchFileException(checkpointDir.toString(), null, "no such checkpoint folder");
-        if (!checkpointDir.toRealPath().getParent().equals(checkpointDir.toAbsolutePath().normalize().getParent().toRealPath())) {
-            throw new DamagedException(checkpointDir + " is a link to " + checkpointDir.toRealPath() + ", outside its run folder");
-        }
         for (String f : List.of(MODEL, OPTIMIZER, STATE)) {
             if (!Files.isRegularFile(checkpointDir.resolve(f))) {
                 throw new DamagedException(checkpointDir.resolve(f) + " is missing: " + checkpointDir + " is not a complete checkpoint (expected "

@@ -37,7 +37,7 @@ public final class SampleGrid {
         BufferedImage img = new BufferedImage(cols * (w + PADDING) + PADDING, rows * (h + PADDING) + PADDING, BufferedImage.TYPE_INT_RGB);
         for (int i = 0; i < n; i++) {
             Example e = test.get(i);
-            float[] x = e.input().data();
+            float[] x = e.input().contiguousFloats();
             int x0 = PADDING + (i % PER_ROW) * (w + PADDING), y0 = PADDING + (i / PER_ROW) * (h + PADDING);
             int frame = predictions[i] == e.label() ? RIGHT : WRONG;
             for (int yy = -PADDING; yy < h + PADDING; yy++) {

@@ -50,7 +50,7 @@ class DataLoaderTest {
     @Test
     void shuffleDependsOnSeedAndEpochOnly() {
         try (DataLoader a = new DataLoader(numbers(50), 8, true, 7, false, 2, 3);
-             DataLoader b = new DataLoader(numbers(50), 8, true, 7, false, 0, 1);
+             DataLoader b = DataLoader.builder(numbers(50)).batchSize(8).shuffle(true).seed(7).workers(0).prefetch(1).build();
              DataLoader c = new DataLoader(numbers(50), 8, true, 8, false, 0, 1)) {
             List<Long> a0 = labels(a.epoch(0));
             assertEquals(a0, labels(b.epoch(0)), "background workers change nothing");

@@ -190,8 +190,11 @@ class CheckpointsTest {
         }
         Files.delete(c.folder().resolve("latest"));
         Files.createSymbolicLink(c.folder().resolve("step-00000060"), foreign);
-        Checkpoints.DamagedException e = assertThrows(Checkpoints.DamagedException.class, () -> Checkpoints.read(c.folder().resolve("step-00000060")));
-        assertTrue(e.getMessage().contains("outside its run folder"), e.getMessage());
+        Checkpoints.DamagedException e = assertThrows(Checkpoints.DamagedException.class, () -> c.resume(java.util.OptionalLong.of(60), w -> { }));
+        assertTrue(e.getMessage().contains("step-00000060 is a link to ") && e.getMessage().contains("outside its run folder"), e.getMessage());
+        List<String> warnings = new java.util.ArrayList<>();
+        assertEquals(10, c.resume(java.util.OptionalLong.empty(), warnings::add).orElseThrow().state().step(), "the run's own checkpoint");
+        assertTrue(warnings.size() == 1 && warnings.get(0).contains("outside its run folder"), warnings.toString());
     }
 
     @Test

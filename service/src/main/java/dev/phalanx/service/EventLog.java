@@ -107,8 +107,13 @@ public final class EventLog {
 
     /** Every event so far, then (unless the run has ended) each new one until it ends. */
     public synchronized void subscribe(Subscriber s) {
+        subscribe(s, 0);
+    }
+
+    /** As {@link #subscribe(Subscriber)}, from the event after {@code afterSeq} (a client reconnecting with Last-Event-ID). */
+    public synchronized void subscribe(Subscriber s, long afterSeq) {
         for (RunEvent e : events) {
-            if (!s.offer(e)) return;
+            if (e.seq() > afterSeq && !s.offer(e)) return;
         }
         if (ended) s.complete();
         else subscribers.add(s);

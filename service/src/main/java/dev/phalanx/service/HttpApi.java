@@ -77,7 +77,7 @@ public final class HttpApi extends AllDirectives {
     private Route run(String id) {
         return concat(
                 pathEnd(() -> get(() -> training.run(id).map(r -> json(200, r)).orElseGet(() -> noRun(id)))),
-                path("events", () -> get(() -> events(id))),
+                path("events", () -> get(() -> optionalHeaderValueByName("Last-Event-ID", last -> events(id, lastEventId(last))))),
                 path("stop", () -> post(() -> act(() -> training.stop(id)))),
                 path("resume", () -> post(() -> act(() -> training.resume(id)))),
                 path("model.safetensors", () -> get(() -> file(id, "model.safetensors", OCTETS))),
@@ -133,7 +133,16 @@ public final class HttpApi extends AllDirectives {
         }
     }
 
-    private Route events(String id) {
+    /** The event a reconnecting client saw last (SSE's Last-Event-ID); 0, from the start, when absent or not a number. */
+    private static long lastEventId(Optional<String> header) {
+        try {
+            return header.map(h -> Long.parseLong(h.trim())).orElse(0L);
+        } catch (NumberFormatException e) {
+            return 0;
+        }
+    }
+
+    private Route events(String id, long afterSeq) {
         Optional<EventLog> log = training.events(id);
         if (log.isEmpty()) return noRun(id);
         int buffer = log.get().events().size() + EVENT_BUFFER;
@@ -158,7 +167,7 @@ public final class HttpApi extends AllDirectives {
                     done.whenComplete((d, err) -> log.get().unsubscribe(sub));
                     return mat;
                 });
-        log.get().subscribe(sub);
+        log.get().subscribe(sub, afterSeq);
         return completeOK(source, EventStreamMarshalling.toEventStream());
     }
 

@@ -16,6 +16,8 @@ import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.SupervisorStrategy;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 
 import dev.phalanx.train.Recipe;
@@ -77,7 +79,9 @@ public final class Training implements AutoCloseable {
         RunStore store = new RunStore(runsDir);
         ConcurrentMap<String, RunEntry> runs = new ConcurrentHashMap<>();
         for (RunRecord r : store.load(System.err)) runs.put(r.id(), new RunEntry(store, r));
-        ActorRef<RunsCommand> manager = system.systemActorOf(RunManager.create(store, runs, maxConcurrent),
+        ActorRef<RunsCommand> manager = system.systemActorOf(
+                // a request that fails (run.json not written: a full disk) is answered by the ask's timeout; the queue goes on
+                Behaviors.supervise(RunManager.create(store, runs, maxConcurrent)).onFailure(Exception.class, SupervisorStrategy.resume()),
                 "phalanx-runs-" + java.util.UUID.randomUUID(), Props.empty()); // unique: a closed one may still be stopping
         return new Training(system, store, runs, manager);
     }

@@ -89,7 +89,14 @@ public final class ServiceClient {
 
     /** Reads the run's event stream until the server ends it (the run ended) or {@code limit} passes. */
     public List<JsonNode> events(String id, Duration limit) throws IOException, InterruptedException {
-        HttpRequest req = request("/api/runs/" + id + "/events").timeout(limit).GET().build();
+        return events(id, limit, 0);
+    }
+
+    /** As {@link #events(String, Duration)}, resuming after event {@code lastEventId} (SSE's Last-Event-ID; 0: from the start). */
+    public List<JsonNode> events(String id, Duration limit, long lastEventId) throws IOException, InterruptedException {
+        HttpRequest.Builder b = request("/api/runs/" + id + "/events").timeout(limit).GET();
+        if (lastEventId > 0) b.header("Last-Event-ID", Long.toString(lastEventId));
+        HttpRequest req = b.build();
         HttpResponse<InputStream> r = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
         if (r.statusCode() != 200) throw new AssertionError("events: " + r.statusCode());
         List<JsonNode> out = new ArrayList<>();

@@ -158,6 +158,21 @@ class ServiceHttpTest {
     }
 
     @Test
+    void aRunThatCannotTrainFailsWithItsReasonAndTheQueueGoesOn() throws Exception {
+        Path empty = Files.createDirectories(runs.resolve("no-data-here"));
+        String broken = api.submit("model = cifar-lenet\ndata.set = cifar10\ndata.mean = [0.5, 0.5, 0.5]\ndata.std = [0.5, 0.5, 0.5]",
+                Map.of("data.path", empty.toString()));
+        String next = api.submit(ServiceClient.TINY, Map.of("train.max-steps", 5, "train.evaluate", false));
+        JsonNode r = api.awaitState(broken, RUN_LIMIT, "failed", "finished");
+        assertEquals("failed", r.get("state").asText());
+        assertTrue(r.get("error").asText().contains(empty.toString()), "the error names the folder it looked in: " + r);
+        assertFalse(r.get("error").asText().contains("\n"), "one line: " + r);
+        assertEquals("finished", api.awaitState(next, RUN_LIMIT, "finished", "failed").get("state").asText(), "the next run still runs");
+        assertEquals(404, api.get("/api/runs/" + broken + "/model.safetensors").status());
+        assertEquals(409, api.post("/api/runs/" + next + "/resume", "").status(), "a finished run is not resumed");
+    }
+
+    @Test
     void theEventStreamDeliversEveryEventInOrder() throws Exception {
         String id = api.submit(ServiceClient.TINY, Map.of("train.max-steps", 30));
         List<JsonNode> events = api.events(id, RUN_LIMIT); // from the start: replayed, then live, until the run ends
@@ -181,6 +196,8 @@ class ServiceHttpTest {
 
         List<JsonNode> replay = api.events(id, Duration.ofSeconds(10)); // an ended run: the whole history, then the stream ends
         assertEquals(events.toString(), replay.toString());
+        List<JsonNode> rest = api.events(id, Duration.ofSeconds(10), 3); // a client reconnecting after event 3
+        assertEquals(events.subList(3, events.size()).toString(), rest.toString());
     }
 
     @Test

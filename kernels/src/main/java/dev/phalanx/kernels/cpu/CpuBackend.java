@@ -39,6 +39,7 @@ public final class CpuBackend implements AutoCloseable {
     private final ExecutorService pool; // null with one thread: everything runs on the caller
     private final String fallbackReason;
     private final DnnlConv dnnlConv; // null: convolutions as im2col + GEMM
+    private final DnnlPool dnnlPool; // null: average pooling in Java
     private final String dnnlName;
 
     private CpuBackend(int threads, Kernels kernels) {
@@ -60,11 +61,13 @@ public final class CpuBackend implements AutoCloseable {
         }
         this.gemm = chosen != null ? chosen : new JavaGemm();
         DnnlConv conv = null;
+        DnnlPool avgPool = null;
         String dnnlName = "";
         if (kernels != Kernels.JAVA && chosen != null) {
             OneDnn.Result r = DnnlHolder.ONEDNN;
             if (r.dnnl().isPresent()) {
                 conv = new DnnlConv(r.dnnl().get(), this);
+                avgPool = new DnnlPool(r.dnnl().get(), this);
                 dnnlName = r.dnnl().get().describe();
             } else if (kernels == Kernels.NATIVE) {
                 throw new IllegalStateException("the native CPU kernels (oneDNN) did not load: " + r.whyNot());
@@ -73,6 +76,7 @@ public final class CpuBackend implements AutoCloseable {
             }
         }
         this.dnnlConv = conv;
+        this.dnnlPool = avgPool;
         this.dnnlName = dnnlName;
         this.fallbackReason = why;
         if (threads == 1) {
@@ -105,6 +109,11 @@ public final class CpuBackend implements AutoCloseable {
         return gemm;
     }
 
+    /** oneDNN's average pooling for this backend, or null where it is not used. */
+    DnnlPool dnnlPool() {
+        return dnnlPool;
+    }
+
     /** oneDNN's convolutions for this backend, or null where they are not used. */
     DnnlConv dnnlConv() {
         return dnnlConv;
@@ -116,7 +125,7 @@ public final class CpuBackend implements AutoCloseable {
 
     /** One line for start-up reports: which kernels and how many threads, and why not native. */
     public String describe() {
-        String convs = dnnlConv != null ? dnnlName + " convolutions, " : "";
+        String convs = dnnlConv != null ? dnnlName + " convolutions and average pooling, " : "";
         String s = "cpu backend: " + convs + gemm.name() + " GEMM, " + threads + (threads == 1 ? " thread" : " threads");
         return fallbackReason.isEmpty() ? s : s + " (native kernels not used: " + fallbackReason + ")";
     }
@@ -203,6 +212,7 @@ public final class CpuBackend implements AutoCloseable {
     @Override
     public void close() {
         if (dnnlConv != null) dnnlConv.close();
+        if (dnnlPool != null) dnnlPool.close();
         if (pool != null) {
             pool.shutdownNow();
             try {

@@ -9,6 +9,7 @@ import org.bytedeco.dnnl.convolution_backward_weights;
 import org.bytedeco.dnnl.convolution_forward;
 import org.bytedeco.dnnl.engine;
 import org.bytedeco.dnnl.memory;
+import org.bytedeco.dnnl.primitive_attr;
 import org.bytedeco.dnnl.stream;
 import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.javacpp.FloatPointer;
@@ -24,6 +25,11 @@ final class DnnlConvPlan implements AutoCloseable {
     private final ConvGeometry g;
     private final engine e;
     private final List<AutoCloseable> owned = new ArrayList<>();
+    /**
+     * Scratchpads are the caller's (one per lane): with the library's own, two threads running
+     * one primitive at once share its scratchpad (seen: wrong bias gradients).
+     */
+    private final primitive_attr attr;
 
     private final convolution_forward.primitive_desc fwdPd;
     private convolution_forward fwd;
@@ -44,8 +50,10 @@ final class DnnlConvPlan implements AutoCloseable {
     DnnlConvPlan(engine e, ConvGeometry g) {
         this.g = g;
         this.e = e;
+        attr = own(new primitive_attr());
+        attr.set_scratchpad_mode(dnnl.scratchpad_mode.user);
         fwdPd = own(new convolution_forward.primitive_desc(e, dnnl.prop_kind.forward_training, dnnl.algorithm.convolution_direct,
-                any(src()), any(weights()), any(bias()), any(dst()), strides(), padding(), padding()));
+                any(src()), any(weights()), any(bias()), any(dst()), strides(), padding(), padding(), attr, false));
     }
 
     /** Which implementation oneDNN picked for the forward pass, e.g. {@code brg_conv_fwd:avx512_core}. */
@@ -81,9 +89,11 @@ final class DnnlConvPlan implements AutoCloseable {
     private final class ForwardLane implements AutoCloseable {
         final DnnlEdge src = new DnnlEdge(e, plain(src(), memory.format_tag.nchw), fwdPd.src_desc(), true);
         final DnnlEdge dst = new DnnlEdge(e, plain(dst(), memory.format_tag.nchw), fwdPd.dst_desc(), false);
+        final memory scratchpad = new memory(fwdPd.scratchpad_desc(), e);
         final IntMemoryMap args = new IntMemoryMap();
 
         ForwardLane() {
+            args.put(dnnl.DNNL_ARG_SCRATCHPAD, scratchpad);
             args.put(dnnl.DNNL_ARG_SRC, src.prim);
             args.put(dnnl.DNNL_ARG_WEIGHTS, fwdWeights.prim);
             args.put(dnnl.DNNL_ARG_BIAS, bias);
@@ -95,6 +105,7 @@ final class DnnlConvPlan implements AutoCloseable {
             args.close();
             src.close();
             dst.close();
+            scratchpad.close();
         }
     }
 
@@ -103,7 +114,7 @@ final class DnnlConvPlan implements AutoCloseable {
     void prepareBackwardData(stream s, float[] weight, int lanes) {
         if (bwdData == null) {
             bwdDataPd = own(new convolution_backward_data.primitive_desc(e, dnnl.algorithm.convolution_direct,
-                    any(src()), any(weights()), any(dst()), strides(), padding(), padding(), fwdPd));
+                    any(src()), any(weights()), any(dst()), strides(), padding(), padding(), fwdPd, attr, false));
             bwdData = own(new convolution_backward_data(bwdDataPd));
             bwdDataWeights = own(new DnnlEdge(e, plain(weights(), memory.format_tag.oihw), bwdDataPd.weights_desc(), true));
         }
@@ -123,9 +134,11 @@ final class DnnlConvPlan implements AutoCloseable {
     private final class DataLane implements AutoCloseable {
         final DnnlEdge diffDst = new DnnlEdge(e, plain(dst(), memory.format_tag.nchw), bwdDataPd.diff_dst_desc(), true);
         final DnnlEdge diffSrc = new DnnlEdge(e, plain(src(), memory.format_tag.nchw), bwdDataPd.diff_src_desc(), false);
+        final memory scratchpad = new memory(bwdDataPd.scratchpad_desc(), e);
         final IntMemoryMap args = new IntMemoryMap();
 
         DataLane() {
+            args.put(dnnl.DNNL_ARG_SCRATCHPAD, scratchpad);
             args.put(dnnl.DNNL_ARG_DIFF_DST, diffDst.prim);
             args.put(dnnl.DNNL_ARG_WEIGHTS, bwdDataWeights.prim);
             args.put(dnnl.DNNL_ARG_DIFF_SRC, diffSrc.prim);
@@ -136,6 +149,7 @@ final class DnnlConvPlan implements AutoCloseable {
             args.close();
             diffDst.close();
             diffSrc.close();
+            scratchpad.close();
         }
     }
 
@@ -144,7 +158,7 @@ final class DnnlConvPlan implements AutoCloseable {
     void prepareBackwardWeights(int lanes) {
         if (bwdWeights == null) {
             bwdWeightsPd = own(new convolution_backward_weights.primitive_desc(e, dnnl.algorithm.convolution_direct,
-                    any(src()), any(weights()), any(bias()), any(dst()), strides(), padding(), padding(), fwdPd));
+                    any(src()), any(weights()), any(bias()), any(dst()), strides(), padding(), padding(), fwdPd, attr, false));
             bwdWeights = own(new convolution_backward_weights(bwdWeightsPd));
         }
         while (weightLanes.size() < lanes) weightLanes.add(own(new WeightLane()));
@@ -169,9 +183,11 @@ final class DnnlConvPlan implements AutoCloseable {
         final DnnlEdge diffWeights = new DnnlEdge(e, plain(weights(), memory.format_tag.oihw), bwdWeightsPd.diff_weights_desc(), false);
         final memory diffBias = new memory(bwdWeightsPd.diff_weights_desc(1), e);
         final FloatPointer diffBiasData = new FloatPointer(diffBias.get_data_handle()).capacity(g.cout());
+        final memory scratchpad = new memory(bwdWeightsPd.scratchpad_desc(), e);
         final IntMemoryMap args = new IntMemoryMap();
 
         WeightLane() {
+            args.put(dnnl.DNNL_ARG_SCRATCHPAD, scratchpad);
             args.put(dnnl.DNNL_ARG_SRC, src.prim);
             args.put(dnnl.DNNL_ARG_DIFF_DST, diffDst.prim);
             args.put(dnnl.DNNL_ARG_DIFF_WEIGHTS, diffWeights.prim);
@@ -185,6 +201,7 @@ final class DnnlConvPlan implements AutoCloseable {
             diffDst.close();
             diffWeights.close();
             diffBias.close();
+            scratchpad.close();
         }
     }
 

@@ -1,6 +1,9 @@
 package dev.phalanx.kernels.cpu;
 
-/** Max and average pooling over planes, forward and backward side by side. */
+/**
+ * Max and average pooling over planes, forward and backward side by side. Average pooling runs
+ * through oneDNN where the backend has it ({@link DnnlPool}); max pooling stays here (see there why).
+ */
 public final class PoolKernels {
 
     private PoolKernels() { }
@@ -99,6 +102,10 @@ public final class PoolKernels {
      * divisor is the window clipped to the padded input.
      */
     public static void avgForward(CpuBackend be, PoolGeometry g, float[] x, float[] out) {
+        if (be.dnnlPool() != null && g.planes() > 0) {
+            be.dnnlPool().avgForward(g, x, out);
+            return;
+        }
         int oh = g.oh(), ow = g.ow(), in = g.h() * g.w(), op = oh * ow;
         be.parallelFor(g.planes(), (long) in * g.kh() * g.kw(), p -> {
             int xo = p * in, oo = p * op;
@@ -115,6 +122,10 @@ public final class PoolKernels {
     }
 
     public static void avgBackward(CpuBackend be, PoolGeometry g, float[] dout, float[] dx) {
+        if (be.dnnlPool() != null && g.planes() > 0) {
+            be.dnnlPool().avgBackward(g, dout, dx);
+            return;
+        }
         int oh = g.oh(), ow = g.ow(), in = g.h() * g.w(), op = oh * ow;
         be.parallelFor(g.planes(), (long) in * g.kh() * g.kw(), p -> {
             int xo = p * in, oo = p * op;

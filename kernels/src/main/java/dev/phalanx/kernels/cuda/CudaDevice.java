@@ -409,11 +409,10 @@ public final class CudaDevice implements DeviceApi {
         checkRange(b.checkOn(this), 4L * k * n);
         checkRange(c.checkOn(this), 4L * m * n);
         bind();
-        // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands, keep the flags.
-        int lda = transA ? m : k, ldb = transB ? k : n;
+        CublasGemmArgs g = CublasGemmArgs.of(transA, transB, m, n, k); // B first: see CublasGemmArgs
         try (FloatPointer al = new FloatPointer(alpha); FloatPointer be = new FloatPointer(beta)) {
-            CudaErrors.cublas(cublasSgemm_v2(s.cublas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, al,
-                    floats(b), ldb, floats(a), lda, be, floats(c), n), "cublasSgemm_v2",
+            CudaErrors.cublas(cublasSgemm_v2(s.cublas, g.transFirst() ? CUBLAS_OP_T : CUBLAS_OP_N, g.transSecond() ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    g.m(), g.n(), g.k(), al, floats(b), g.ldFirst(), floats(a), g.ldSecond(), be, floats(c), g.ldc()), "cublasSgemm_v2",
                     "C[" + m + "x" + n + "] = " + (transA ? "A^T" : "A") + "[" + m + "x" + k + "] " + (transB ? "B^T" : "B") + "[" + k + "x" + n + "]");
         }
         s.enqueued();

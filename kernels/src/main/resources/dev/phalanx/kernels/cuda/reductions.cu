@@ -8,7 +8,7 @@ extern "C" __global__ void argmax_rows(const float* __restrict__ x, long long* _
         float bv = row[0];
         for (int k = 1; k < c; k++) {
             float v = row[k];
-            if (v > bv || (isnan(v) && !isnan(bv))) {
+            if (v > bv || (v != v && bv == bv)) {  // v != v: NaN, without the header NVRTC lacks
                 bv = v;
                 best = k;
             }

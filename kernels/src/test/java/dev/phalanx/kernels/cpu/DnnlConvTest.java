@@ -48,8 +48,11 @@ class DnnlConvTest {
              CpuBackend two = CpuBackend.create(2, CpuBackend.Kernels.AUTO)) {
             assumeOneDnn(one);
             for (ConvGeometry g : SHAPES) {
-                float[][] a = run(one, g, true, 4), b = run(two, g, true, 4);
-                for (int i = 0; i < a.length; i++) assertArrayEquals(a[i], b[i], 0f, "output " + i + " of " + g);
+                float[][] a = run(one, g, true, 4);
+                for (int rep = 0; rep < 3; rep++) { // two threads running one primitive at once: a race would show here
+                    float[][] b = run(two, g, true, 4);
+                    for (int i = 0; i < a.length; i++) assertArrayEquals(a[i], b[i], 0f, "output " + i + " of " + g + ", run " + rep);
+                }
             }
         }
     }
@@ -60,7 +63,7 @@ class DnnlConvTest {
         try (CpuBackend dnnl = CpuBackend.create(2, CpuBackend.Kernels.AUTO);
              CpuBackend java = CpuBackend.create(1, CpuBackend.Kernels.JAVA)) {
             assumeOneDnn(dnnl);
-            for (int seed = 10; seed < 13; seed++) {
+            for (int seed = 10; seed < 12; seed++) {
                 float[][] want = run(java, g, true, seed), got = run(dnnl, g, true, seed);
                 for (int i = 0; i < want.length; i++) assertClose(want[i], got[i], "output " + i + ", call " + seed);
             }
@@ -72,7 +75,7 @@ class DnnlConvTest {
         try (CpuBackend be = CpuBackend.create(1, CpuBackend.Kernels.AUTO)) {
             assumeOneDnn(be);
             String d = be.describe();
-            assertTrue(d.matches("cpu backend: oneDNN \\d+\\.\\d+\\.\\d+ \\((avx|sse|isa)[a-z0-9_ ]*\\) convolutions, OpenBLAS .*"), d);
+            assertTrue(d.matches("cpu backend: oneDNN \\d+\\.\\d+\\.\\d+ \\((avx|sse|isa)[a-z0-9_ ]*\\) convolutions and average pooling, OpenBLAS .*"), d);
         }
         try (CpuBackend be = CpuBackend.create(1, CpuBackend.Kernels.JAVA)) {
             assertEquals("cpu backend: pure Java GEMM, 1 thread (native kernels not used: pure Java kernels were asked for)", be.describe());

@@ -116,6 +116,43 @@ class CudaHostLogicTest {
         return null;
     }
 
+    /** The reference BLAS sgemm, column-major, as cuBLAS defines it: C = alpha op(A) op(B) + beta C. */
+    private static void columnMajorSgemm(boolean ta, boolean tb, int m, int n, int k, float alpha, float[] a, int lda, float[] b, int ldb,
+                                         float beta, float[] c, int ldc) {
+        for (int j = 0; j < n; j++) {
+            for (int i = 0; i < m; i++) {
+                double s = 0;
+                for (int p = 0; p < k; p++) s += (double) (ta ? a[p + i * lda] : a[i + p * lda]) * (tb ? b[j + p * ldb] : b[p + j * ldb]);
+                c[i + j * ldc] = (float) (alpha * s + beta * c[i + j * ldc]);
+            }
+        }
+    }
+
+    @Test
+    void theRowMajorGemmMapsOntoCublassColumnMajorOne() {
+        java.util.Random r = new java.util.Random(3);
+        int m = 4, n = 3, k = 5;
+        for (boolean ta : new boolean[] {false, true}) {
+            for (boolean tb : new boolean[] {false, true}) {
+                float[] a = new float[m * k], b = new float[k * n], c = new float[m * n], expected = new float[m * n];
+                for (int i = 0; i < a.length; i++) a[i] = r.nextFloat();
+                for (int i = 0; i < b.length; i++) b[i] = r.nextFloat();
+                for (int i = 0; i < m; i++) {
+                    for (int j = 0; j < n; j++) {
+                        double s = 0;
+                        for (int p = 0; p < k; p++) s += (double) (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+                        expected[i * n + j] = (float) s;
+                    }
+                }
+                CublasGemmArgs g = CublasGemmArgs.of(ta, tb, m, n, k);
+                columnMajorSgemm(g.transFirst(), g.transSecond(), g.m(), g.n(), g.k(), 1f, b, g.ldFirst(), a, g.ldSecond(), 0f, c, g.ldc());
+                for (int i = 0; i < c.length; i++) {
+                    assertEquals(expected[i], c[i], 1e-5f, "transA=" + ta + " transB=" + tb + " element " + i);
+                }
+            }
+        }
+    }
+
     @Test
     void versionsOtherThanThePresetsNeedAreRefusedWithTheReason() {
         assertTrue(CudaVersions.problem(13000, 13000, 91900).isEmpty());

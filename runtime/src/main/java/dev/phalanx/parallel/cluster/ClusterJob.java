@@ -51,7 +51,7 @@ final class ClusterJob {
             buf.putInt(d.size());
             for (int i = 0; i < d.size(); i++) {
                 Example e = d.get(i);
-                float[] x = e.input().data();
+                float[] x = e.input().contiguousFloats();
                 if (buf.remaining() < 8) flush(sha, buf);
                 buf.putLong(e.label());
                 for (float v : x) {
@@ -91,7 +91,7 @@ final class ClusterJob {
         long[] labels = new long[n];
         for (int i = 0; i < n; i++) {
             Example e = i == 0 ? first : d.get(order[from + i]);
-            System.arraycopy(e.input().data(), 0, inputs, i * each, each);
+            System.arraycopy(e.input().contiguousFloats(), 0, inputs, i * each, each);
             labels[i] = e.label();
         }
         int[] shape = first.input().shape();

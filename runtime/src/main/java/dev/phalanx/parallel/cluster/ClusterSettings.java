@@ -24,7 +24,7 @@ import com.typesafe.config.ConfigValue;
  * built from them.
  */
 public record ClusterSettings(String bindHost, int bindPort, int dataPort, Duration joinTimeout, Duration stepTimeout, String secret,
-                              Tls tls, String downingStrategy, Duration stableAfter, Duration heartbeatPause) {
+                              Tls tls, String downingStrategy, Duration stableAfter, Duration heartbeatPause, Config pekkoSettings) {
 
     /** The ActorSystem name, the same on every node (Pekko requires it). */
     public static final String SYSTEM_NAME = "phalanx";
@@ -52,6 +52,7 @@ public record ClusterSettings(String bindHost, int bindPort, int dataPort, Durat
     /** {@code file} (null: conf/cluster.conf if it exists) over the defaults; an unknown key is an error naming it. */
     public static ClusterSettings load(Path file) {
         Config defaults = defaults();
+        Config known = defaults.resolve(); // the keys there are, whatever the environment holds
         Config user = ConfigFactory.empty();
         Path f = file != null ? file : Files.isRegularFile(DEFAULT_FILE) ? DEFAULT_FILE : null;
         if (file != null && !Files.isRegularFile(file)) throw new IllegalArgumentException("cluster settings " + file + ": no such file");
@@ -62,7 +63,9 @@ public record ClusterSettings(String bindHost, int bindPort, int dataPort, Durat
                 throw new IllegalArgumentException("cluster settings " + f + ": " + e.getMessage(), e);
             }
             Set<String> unknown = new TreeSet<>();
-            for (Map.Entry<String, ConfigValue> e : user.entrySet()) if (!defaults.hasPath(e.getKey())) unknown.add(e.getKey());
+            for (Map.Entry<String, ConfigValue> e : user.entrySet()) {
+                if (!known.hasPath(e.getKey()) && !e.getKey().startsWith("pekko.")) unknown.add(e.getKey());
+            }
             if (!unknown.isEmpty()) {
                 throw new IllegalArgumentException("cluster settings " + f + ": unknown key(s) " + String.join(", ", unknown)
                         + " (every key is documented in conf/cluster.conf)");
@@ -79,7 +82,8 @@ public record ClusterSettings(String bindHost, int bindPort, int dataPort, Durat
                     c.getDuration("join-timeout"), c.getDuration("step-timeout"), c.getString("secret"),
                     new Tls(t.getString("key-store"), t.getString("key-store-password"), t.getString("key-password"), t.getString("trust-store"),
                             t.getString("trust-store-password"), t.getString("protocol")),
-                    c.getString("downing.active-strategy"), c.getDuration("downing.stable-after"), c.getDuration("acceptable-heartbeat-pause"));
+                    c.getString("downing.active-strategy"), c.getDuration("downing.stable-after"), c.getDuration("acceptable-heartbeat-pause"),
+                    all.hasPath("pekko") ? all.getConfig("pekko").atPath("pekko") : ConfigFactory.empty());
             if (s.tls.on() && (s.tls.keyStore.isEmpty() || s.tls.trustStore.isEmpty())) {
                 throw new IllegalArgumentException("cluster settings " + source + ": TLS needs both tls.key-store and tls.trust-store");
             }
@@ -104,7 +108,8 @@ public record ClusterSettings(String bindHost, int bindPort, int dataPort, Durat
     }
 
     public ClusterSettings withBind(String host, int port) {
-        return new ClusterSettings(host, port, dataPort, joinTimeout, stepTimeout, secret, tls, downingStrategy, stableAfter, heartbeatPause);
+        return new ClusterSettings(host, port, dataPort, joinTimeout, stepTimeout, secret, tls, downingStrategy, stableAfter, heartbeatPause,
+                pekkoSettings);
     }
 
     /** SHA-256 of the secret; empty without one. */
@@ -117,7 +122,11 @@ public record ClusterSettings(String bindHost, int bindPort, int dataPort, Durat
         }
     }
 
-    /** The Pekko configuration of a node that listens on bindHost:bindPort and joins {@code seed} ("host:port"). */
+    /**
+     * The Pekko configuration of a node that listens on bindHost:bindPort and joins {@code seed}
+     * ("host:port"). Keys under {@code pekko} in the cluster settings file go to Pekko as they
+     * are, over these (Pekko Management's Cluster Bootstrap, for one, in the README's Kubernetes example).
+     */
     public Config pekko(String seed) {
         List<String> lines = new ArrayList<>();
         lines.add("pekko.actor.provider = cluster");
@@ -151,7 +160,7 @@ public record ClusterSettings(String bindHost, int bindPort, int dataPort, Durat
         } else {
             lines.add("pekko.remote.artery.transport = tcp");
         }
-        return ConfigFactory.parseString(String.join("\n", lines)).withFallback(ConfigFactory.load());
+        return pekkoSettings.withFallback(ConfigFactory.parseString(String.join("\n", lines))).withFallback(ConfigFactory.load());
     }
 
     private static String quote(String s) {

@@ -143,8 +143,8 @@ public final class ClusterSteps implements StepRunner {
         try {
             local = replicas.stepWithOutputs(batch.inputs().narrow(0, 0, mine.rows()), batch.labels().narrow(0, 0, mine.rows()))
                     .toCompletableFuture().join();
-        } catch (CompletionException e) {
-            throw new IllegalStateException("cluster step " + id + " failed on the coordinator's replicas: " + e.getCause().getMessage(), e.getCause());
+        } catch (RuntimeException e) { // DataParallel's join() throws the step's own exception
+            throw new IllegalStateException("cluster step " + id + " failed on the coordinator's replicas: " + e.getMessage(), e);
         }
         LeaderCommand.StepGathered g;
         try {

@@ -99,6 +99,7 @@ class EmbeddingGuideTest {
             left = threadNames();
             left.removeAll(threadsBefore);
             left.removeIf(n -> n.startsWith("ForkJoinPool.commonPool")); // the JVM's shared pool, not ours
+            left.remove("JavaCPP Deallocator"); // one per JVM, started by the native libraries' first use, not per run
             if (left.isEmpty()) break;
             Thread.sleep(100);
         } while (System.nanoTime() < end);

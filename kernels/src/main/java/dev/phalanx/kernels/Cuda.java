@@ -1,0 +1,27 @@
+package dev.phalanx.kernels;
+
+import dev.phalanx.kernels.cuda.CudaProbe;
+
+/**
+ * What {@code torch.cuda} answers about this machine: whether a usable GPU is there, how many, and
+ * if none, why. Probing loads the CUDA runtime once per process; it never throws.
+ */
+public final class Cuda {
+
+    private Cuda() { }
+
+    /** Whether the driver, the CUDA 13 runtime and at least one GPU are there. */
+    public static boolean isAvailable() {
+        return CudaProbe.probe().available();
+    }
+
+    /** How many GPUs there are; 0 when CUDA is not usable. */
+    public static int deviceCount() {
+        return CudaProbe.probe().gpus().size();
+    }
+
+    /** Why there is no usable GPU, in one line; empty when there is one. */
+    public static String unavailableReason() {
+        return CudaProbe.probe().reason();
+    }
+}

@@ -1,0 +1,99 @@
+package dev.phalanx.parallel.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.ObjectOutputStream;
+import java.io.Serializable;
+import java.util.List;
+
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.serialization.Serialization;
+import org.apache.pekko.serialization.SerializationExtension;
+import org.apache.pekko.serialization.Serializer;
+import org.apache.pekko.serialization.Serializers;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every message that crosses a node boundary goes through {@link ClusterSerializer} to its
+ * Protobuf message and back, actor references included; Java serialization is off, so a
+ * Java-serialized message is not accepted.
+ */
+class ClusterSerializerTest {
+
+    private static ActorTestKit kit;
+    private static Serialization serialization;
+
+    @BeforeAll
+    static void start() {
+        // the configuration a cluster node runs with, on a free port, joining nobody
+        kit = ActorTestKit.create(com.typesafe.config.ConfigFactory.parseString("pekko.cluster.seed-nodes = []")
+                .withFallback(ClusterSettings.load(null).withBind("127.0.0.1", 0).pekko("127.0.0.1:1")));
+        serialization = SerializationExtension.get(kit.system());
+    }
+
+    @AfterAll
+    static void stop() {
+        kit.shutdownTestKit();
+    }
+
+    private static Object roundTrip(Object m) {
+        Serializer s = serialization.findSerializerFor(m);
+        assertEquals(ClusterSerializer.IDENTIFIER, s.identifier(), m.getClass().getSimpleName() + " is not serialized by Phalanx's Protobuf serializer");
+        byte[] bytes = serialization.serialize(m).get();
+        return serialization.deserialize(bytes, s.identifier(), Serializers.manifestFor(s, m)).get();
+    }
+
+    @Test
+    void everyClusterMessageSurvivesTheTrip() {
+        TestProbe<NodeCommand> node = kit.createTestProbe();
+        LeaderCommand.Join join = new LeaderCommand.Join("127.0.0.1:25521", 2, "cpu", new byte[] {1, 2, 3}, "127.0.0.1", 40001, node.getRef());
+        LeaderCommand.Join back = (LeaderCommand.Join) roundTrip(join);
+        assertEquals(join.node(), back.node());
+        assertEquals(2, back.replicas());
+        assertArrayEquals(join.secretDigest(), back.secretDigest());
+        assertEquals(40001, back.dataPort());
+        assertEquals(node.getRef(), back.replyTo(), "the actor reference resolves to the same actor");
+        List<Object> records = List.of(
+                new LeaderCommand.DataReady("n", "abc", ""),
+                new LeaderCommand.RingReady("n"),
+                new LeaderCommand.StepReport(7, "n", 0.25, "", 1234),
+                new NodeCommand.JobRecipe("model = fashion-lenet\n"),
+                new NodeCommand.Refused("no"),
+                new NodeCommand.RingFormed(1, 3, "127.0.0.1", 40002),
+                new NodeCommand.RunStep(3, 0, 2, 10, 20, 30),
+                new NodeCommand.Finish(""));
+        for (Object m : records) assertEquals(m, roundTrip(m));
+    }
+
+    /** A Serializable stand-in for a message someone sends with Java serialization. */
+    record Sneaky(String payload) implements Serializable { }
+
+    @Test
+    void javaSerializationIsOffBothWays() throws Exception {
+        Object sneaky = new Sneaky("rm -rf /");
+        // sending: nothing serializes it
+        assertThrows(Exception.class, () -> serialization.serialize(sneaky).get());
+        // receiving: bytes that claim Java serialization (serializer id 1) are not deserialized
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+            out.writeObject(sneaky);
+        }
+        Exception e = assertThrows(Exception.class, () -> serialization.deserialize(bytes.toByteArray(), 1, "").get());
+        assertTrue(String.valueOf(e.getMessage()).toLowerCase().contains("java serialization") || e instanceof java.io.NotSerializableException
+                || e.getClass().getSimpleName().contains("Disabled"), e.toString());
+    }
+
+    @Test
+    void anUnknownManifestIsRefusedWithItsName() throws Exception {
+        ClusterSerializer s = (ClusterSerializer) serialization.serializerFor(NodeCommand.Finish.class);
+        java.io.NotSerializableException e = assertThrows(java.io.NotSerializableException.class, () -> s.fromBinary(new byte[0], "Evil"));
+        assertTrue(e.getMessage().contains("Evil"), e.getMessage());
+    }
+}
