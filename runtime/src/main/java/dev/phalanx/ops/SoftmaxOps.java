@@ -1,6 +1,7 @@
 package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -16,12 +17,13 @@ public final class SoftmaxOps {
         Checks.float32("log_softmax", x);
         Reduce.Axis ax = Reduce.Axis.of("log_softmax", x, dim);
         float[] in = x.contiguousFloats(), out = new float[in.length];
+        boolean strict = Reproducible.current() != null;
         forEachRow(ax, (base, stride) -> {
             float max = Float.NEGATIVE_INFINITY;
             for (int k = 0; k < ax.size(); k++) max = Math.max(max, in[base + k * stride]);
             double s = 0;
-            for (int k = 0; k < ax.size(); k++) s += Math.exp(in[base + k * stride] - max);
-            float lse = max + (float) Math.log(s);
+            for (int k = 0; k < ax.size(); k++) s += exp(in[base + k * stride] - max, strict);
+            float lse = max + (float) (strict ? StrictMath.log(s) : Math.log(s));
             for (int k = 0; k < ax.size(); k++) out[base + k * stride] = in[base + k * stride] - lse;
         });
         return Tensor.result(out, x.shape(), new LogSoftmaxBackward(x, ax, out));
@@ -44,6 +46,14 @@ public final class SoftmaxOps {
             for (int k = 0; k < ax.size(); k++) out[base + k * stride] *= inv;
         });
         return Tensor.result(out, x.shape(), new SoftmaxBackward(x, ax, out));
+    }
+
+    /**
+     * e^v; in the reproducible mode (issue #13) {@code StrictMath}'s, whose bits the Java spec
+     * fixes on every machine ({@code Math.exp} is a HotSpot intrinsic that may differ by 1 ulp).
+     */
+    private static double exp(double v, boolean strict) {
+        return strict ? StrictMath.exp(v) : Math.exp(v);
     }
 
     interface Row {
@@ -83,12 +93,13 @@ public final class SoftmaxOps {
         @Override
         public Tensor[] backward(Tensor grad) {
             float[] g = grad.contiguousFloats(), dx = new float[g.length];
+            boolean strict = Reproducible.current() != null;
             forEachRow(ax, (base, stride) -> {
                 float s = 0;
                 for (int k = 0; k < ax.size(); k++) s += g[base + k * stride];
                 for (int k = 0; k < ax.size(); k++) {
                     int i = base + k * stride;
-                    dx[i] = g[i] - (float) Math.exp(y[i]) * s;
+                    dx[i] = g[i] - (float) exp(y[i], strict) * s;
                 }
             });
             return new Tensor[] {Tensor.of(dx, grad.shape())};
