@@ -19,6 +19,29 @@ import dev.phalanx.tensor.Tensor;
 class DTypesTest {
 
     @Test
+    void catPromotesAsPyTorchDoesAndGivesEachInputItsOwnGradientDtype() {
+        Tensor ints = Tensor.ofLongs(16777217, -2), floats = Tensor.of(0.5f);
+        Tensor c = Tensor.cat(java.util.List.of(ints, floats), 0);
+        assertEquals(DType.FLOAT32, c.dtype(), "torch.cat([int64, float32]) is float32");
+        assertEquals(16777216f, c.get(0), "16777217 rounds to float32 as torch.cat rounds it");
+        assertEquals(0.5f, c.get(2));
+        assertEquals(DType.INT32, Tensor.cat(java.util.List.of(Tensor.ofInts(1), Tensor.ofLongs(2).to(DType.BOOL)), 0).dtype());
+
+        Tensor a = Tensor.of(1f, 2f).requiresGrad(true), b = Tensor.ofDoubles(3).requiresGrad(true);
+        Tensor joined = Tensor.cat(java.util.List.of(a, b), 0);
+        assertEquals(DType.FLOAT64, joined.dtype());
+        joined.mul(Tensor.ofDoubles(10, 20, 30)).sum().backward();
+        assertEquals(DType.FLOAT32, a.grad().dtype(), "each input's gradient has that input's dtype");
+        assertEquals(DType.FLOAT64, b.grad().dtype());
+        assertEquals(20f, a.grad().get(1));
+        assertEquals(30.0, b.grad().doubleData()[0]);
+
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Tensor.cat(java.util.List.of(Tensor.zeros(2, 2), Tensor.zeros(2)), 0));
+        assertTrue(e.getMessage().startsWith("cat(): Tensors must have same number of dimensions: got 2 and 1"), e.getMessage());
+    }
+
+    @Test
     void printsTheDtypeWhereTheValuesDoNotShowIt() {
         assertEquals("tensor([[1., 1.],\n        [1., 1.]], dtype=torch.float64)", Tensor.ones(DType.FLOAT64, 2, 2).toString());
         assertEquals("tensor([1, 2], dtype=torch.int32)", Tensor.ofInts(1, 2).toString());

@@ -250,14 +250,16 @@ public final class ShapeOps {
         int d = Shapes.wrapDim("cat", dim, first.dim());
         int[] shape = first.shape();
         int total = 0;
+        DType dtype = first.dtype(); // PyTorch's cat promotes: cat([int64, float32]) is float32
         for (int t = 0; t < tensors.size(); t++) {
             Tensor x = tensors.get(t);
             Tensor.checkSameDevice("cat", first, x);
             int[] s = x.shape();
-            if (s.length != shape.length || x.dtype() != first.dtype()) {
-                throw new IllegalArgumentException("cat(): tensor " + t + " has shape " + Shapes.str(s) + " and dtype " + x.dtype().torchName()
-                        + ", expected " + shape.length + " dimensions and " + first.dtype().torchName());
+            if (s.length != shape.length) {
+                throw new IllegalArgumentException("cat(): Tensors must have same number of dimensions: got " + shape.length + " and " + s.length
+                        + " (tensor " + t + " has shape " + Shapes.str(s) + ")");
             }
+            dtype = DType.promote(dtype, x.dtype());
             for (int i = 0; i < s.length; i++) {
                 if (i != d && s[i] != shape[i]) {
                     throw new IllegalArgumentException("cat(): Sizes of tensors must match except in dimension " + d + ". Expected size "
@@ -267,7 +269,7 @@ public final class ShapeOps {
             total += s[d];
         }
         shape[d] = total;
-        Tensor out = Tensor.zeros(first.dtype(), shape);
+        Tensor out = Tensor.zeros(dtype, shape);
         try (GradMode.Scope ignored = GradMode.noGrad()) {
             int offset = 0;
             for (Tensor x : tensors) {
@@ -275,7 +277,7 @@ public final class ShapeOps {
                 offset += x.size(d);
             }
         }
-        return Tensor.result(first.dtype(), ((HostStorage) out.storage()).array(), shape, new CatBackward(tensors.toArray(new Tensor[0]), d));
+        return Tensor.result(dtype, ((HostStorage) out.storage()).array(), shape, new CatBackward(tensors.toArray(new Tensor[0]), d));
     }
 
     // ---------------------------------------------------------------- backward functions
@@ -445,12 +447,17 @@ public final class ShapeOps {
     private static final class CatBackward extends Node {
         private final int dim;
         private final int[] sizes;
+        private final DType[] dtypes;
 
         CatBackward(Tensor[] inputs, int dim) {
             super(inputs);
             this.dim = dim;
             this.sizes = new int[inputs.length];
-            for (int i = 0; i < inputs.length; i++) sizes[i] = inputs[i].size(dim);
+            this.dtypes = new DType[inputs.length];
+            for (int i = 0; i < inputs.length; i++) {
+                sizes[i] = inputs[i].size(dim);
+                dtypes[i] = inputs[i].dtype();
+            }
         }
 
         @Override
@@ -468,7 +475,7 @@ public final class ShapeOps {
             Tensor[] out = new Tensor[sizes.length];
             int offset = 0;
             for (int i = 0; i < sizes.length; i++) {
-                if (needsGrad(i)) out[i] = g.narrow(dim, offset, sizes[i]);
+                if (needsGrad(i)) out[i] = g.narrow(dim, offset, sizes[i]).to(dtypes[i]); // back to each input's own dtype
                 offset += sizes[i];
             }
             return out;
