@@ -10,56 +10,45 @@ public final class DeviceTransfers {
     private DeviceTransfers() { }
 
     public static void upload(DeviceApi d, Stream s, float[] src, DeviceBuffer dst) {
-        HostBuffer h = d.mallocHost((long) src.length * Float.BYTES);
-        try {
-            h.putFloats(src);
-            d.copyHostToDevice(h, 0, dst, (long) src.length * Float.BYTES, s);
-            d.synchronize(s);
-        } finally {
-            d.freeHost(h);
-        }
+        upload(d, s, (long) src.length * Float.BYTES, h -> h.putFloats(src), dst);
     }
 
     public static void upload(DeviceApi d, Stream s, long[] src, DeviceBuffer dst) {
-        HostBuffer h = d.mallocHost((long) src.length * Long.BYTES);
-        try {
-            h.putLongs(0, src, 0, src.length);
-            d.copyHostToDevice(h, 0, dst, (long) src.length * Long.BYTES, s);
-            d.synchronize(s);
-        } finally {
-            d.freeHost(h);
-        }
+        upload(d, s, (long) src.length * Long.BYTES, h -> h.putLongs(0, src, 0, src.length), dst);
     }
 
     /** Waits for {@code s}, then returns the first {@code count} floats of {@code src}. */
     public static float[] download(DeviceApi d, Stream s, DeviceBuffer src, int count) {
-        HostBuffer h = d.mallocHost((long) count * Float.BYTES);
-        try {
-            d.copyDeviceToHost(src, h, 0, (long) count * Float.BYTES, s);
-            d.synchronize(s);
-            return h.getFloats(0, count);
-        } finally {
-            d.freeHost(h);
-        }
+        return download(d, s, src, (long) count * Float.BYTES, h -> h.getFloats(0, count));
     }
 
     public static int[] downloadInts(DeviceApi d, Stream s, DeviceBuffer src, int count) {
-        HostBuffer h = d.mallocHost((long) count * Integer.BYTES);
+        return download(d, s, src, (long) count * Integer.BYTES, h -> h.getInts(0, count));
+    }
+
+    public static long[] downloadLongs(DeviceApi d, Stream s, DeviceBuffer src, int count) {
+        return download(d, s, src, (long) count * Long.BYTES, h -> h.getLongs(0, count));
+    }
+
+    /** Fills a pinned staging buffer of {@code bytes}, copies it to {@code dst} and waits for the copy. */
+    private static void upload(DeviceApi d, Stream s, long bytes, java.util.function.Consumer<HostBuffer> fill, DeviceBuffer dst) {
+        HostBuffer h = d.mallocHost(bytes);
         try {
-            d.copyDeviceToHost(src, h, 0, (long) count * Integer.BYTES, s);
+            fill.accept(h);
+            d.copyHostToDevice(h, 0, dst, bytes, s);
             d.synchronize(s);
-            return h.getInts(0, count);
         } finally {
             d.freeHost(h);
         }
     }
 
-    public static long[] downloadLongs(DeviceApi d, Stream s, DeviceBuffer src, int count) {
-        HostBuffer h = d.mallocHost((long) count * Long.BYTES);
+    /** Copies {@code bytes} of {@code src} into a pinned staging buffer, waits, and reads them out. */
+    private static <T> T download(DeviceApi d, Stream s, DeviceBuffer src, long bytes, java.util.function.Function<HostBuffer, T> read) {
+        HostBuffer h = d.mallocHost(bytes);
         try {
-            d.copyDeviceToHost(src, h, 0, (long) count * Long.BYTES, s);
+            d.copyDeviceToHost(src, h, 0, bytes, s);
             d.synchronize(s);
-            return h.getLongs(0, count);
+            return read.apply(h);
         } finally {
             d.freeHost(h);
         }
