@@ -116,7 +116,44 @@ def main(out):
     y[..., ::2] *= -1
     y.narrow(1, 2, 1).copy_(torch.tensor([7.0, 8.0, 9.0, 10.0]))
     g["write.result"] = y
+    layers(g)
     save(out, g)
+
+
+def layers(g):
+    """Layer ops on dtypes other than float32 (issue #8): matmul in float64 and in integers
+    (exact, wrapping), and the float32-only layers on float64 inputs with their gradients."""
+    a = torch.tensor([[1.0 + 2 ** -40, 3.0, -2.0], [0.5, 2 ** -30, 7.0]], dtype=torch.float64)
+    b = torch.tensor([[1.0, -1.0], [2 ** -35, 4.0], [3.0, 1.0 + 2 ** -45]], dtype=torch.float64)
+    g["mm.a.F64"], g["mm.b.F64"], g["mm.F64"] = a, b, a @ b
+    ia = torch.tensor([[2 ** 62, 3, -1], [5, 2 ** 40, 7]], dtype=torch.int64)
+    ib = torch.tensor([[4, 1], [2 ** 30, -2], [9, 2 ** 33]], dtype=torch.int64)
+    g["mm.a.I64"], g["mm.b.I64"], g["mm.I64"] = ia, ib, ia @ ib
+    ja, jb = torch.tensor([[100, -7], [3, 90]], dtype=torch.int32), torch.tensor([[30000000, 2], [1, 40000000]], dtype=torch.int32)
+    g["mm.a.I32"], g["mm.b.I32"], g["mm.I32"] = ja, jb, ja @ jb
+    ka, kb = torch.tensor([[100, -7], [3, 90]], dtype=torch.int8), torch.tensor([[2, 2], [1, 3]], dtype=torch.int8)
+    g["mm.a.I8"], g["mm.b.I8"], g["mm.I8"] = ka, kb, ka @ kb
+    # the layers on float64: values that float32 holds exactly, so that float32 compute differs from
+    # PyTorch's float64 only by float32's rounding of the results
+    x = (torch.arange(2 * 2 * 6 * 6, dtype=torch.float64).view(2, 2, 6, 6) % 7 - 3) / 4
+    w = (torch.arange(3 * 2 * 3 * 3, dtype=torch.float64).view(3, 2, 3, 3) % 5 - 2) / 8
+    bias = torch.tensor([0.5, -0.25, 0.125], dtype=torch.float64)
+    lw = (torch.arange(4 * 12, dtype=torch.float64).view(4, 12) % 9 - 4) / 16
+    target = torch.tensor([1, 3])
+    for t in (x, w, bias, lw):
+        t.requires_grad_(True)
+    h = torch.nn.functional.conv2d(x, w, bias, padding=1)
+    p = torch.nn.functional.max_pool2d(torch.relu(h), 2)
+    q = torch.nn.functional.adaptive_avg_pool2d(p, (2, 2))
+    logits = torch.nn.functional.linear(q.flatten(1), lw)
+    loss = torch.nn.functional.cross_entropy(logits, target)
+    loss.backward()
+    g["layers.x.F64"], g["layers.w.F64"], g["layers.bias.F64"], g["layers.lw.F64"] = x, w, bias, lw
+    g["layers.target"] = target
+    g["layers.conv.F64"], g["layers.logits.F64"], g["layers.loss.F64"] = h, logits, loss
+    g["layers.softmax.F64"] = torch.softmax(logits, 1)
+    g["layers.grad.x.F64"], g["layers.grad.w.F64"] = x.grad, w.grad
+    g["layers.grad.bias.F64"], g["layers.grad.lw.F64"] = bias.grad, lw.grad
 
 
 if __name__ == "__main__":

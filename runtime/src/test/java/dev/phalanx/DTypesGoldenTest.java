@@ -15,6 +15,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import dev.phalanx.io.SafeTensors;
+import dev.phalanx.nn.F;
+import dev.phalanx.ops.PoolOps;
 import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Tensor;
 
@@ -164,6 +166,52 @@ class DTypesGoldenTest {
             y.narrow(1, 2, 1).copy_(Tensor.of(7, 8, 9, 10));
             return y;
         });
+        assertNone(problems);
+    }
+
+    @Test
+    void matmulIsExactInFloat64AndWrapsInIntegers() {
+        List<String> problems = new ArrayList<>();
+        for (String k : new String[] {"F64", "I64", "I32", "I8"}) {
+            check(problems, "mm." + k, () -> get("mm.a." + k).matmul(get("mm.b." + k)));
+        }
+        assertNone(problems);
+    }
+
+    /**
+     * The float32-only layers on float64 tensors compute in float32 (DESIGN.md): the results and
+     * every gradient come back in float64 and agree with PyTorch's float64 to float32's rounding.
+     */
+    @Test
+    void layersOnFloat64ComputeInFloat32AndGiveFloat64Gradients() {
+        Tensor x = get("layers.x.F64").clone().requiresGrad(true), w = get("layers.w.F64").clone().requiresGrad(true);
+        Tensor bias = get("layers.bias.F64").clone().requiresGrad(true), lw = get("layers.lw.F64").clone().requiresGrad(true);
+        Tensor h = F.conv2d(x, w, bias, 1, 1, 1, 1);
+        Tensor p = F.maxPool2d(h.relu(), 2);
+        Tensor q = PoolOps.adaptiveAvgPool2d(p, 2, 2);
+        Tensor logits = F.linear(q.flatten(1), lw, null);
+        Tensor loss = F.crossEntropy(logits, get("layers.target"));
+        loss.backward();
+        Map<String, Tensor> actual = Map.of("conv", h, "logits", logits, "loss", loss, "softmax", F.softmax(logits.detach(), 1),
+                "grad.x", x.grad(), "grad.w", w.grad(), "grad.bias", bias.grad(), "grad.lw", lw.grad());
+        List<String> problems = new ArrayList<>();
+        for (var e : actual.entrySet()) {
+            Tensor expected = get("layers." + e.getKey() + ".F64");
+            Tensor a = e.getValue();
+            if (a.dtype() != DType.FLOAT64) {
+                problems.add(e.getKey() + ": dtype " + a.dtype() + ", PyTorch gives float64");
+                continue;
+            }
+            double[] ev = expected.contiguousDoubles(), av = a.contiguousDoubles();
+            double scale = 0;
+            for (double v : ev) scale = Math.max(scale, Math.abs(v));
+            for (int i = 0; i < ev.length; i++) {
+                if (Math.abs(ev[i] - av[i]) > 1e-6 * scale + 1e-7) { // float32's rounding, accumulated over a few hundred terms
+                    problems.add(e.getKey() + "[" + i + "] is " + av[i] + ", PyTorch's float64 gives " + ev[i]);
+                    break;
+                }
+            }
+        }
         assertNone(problems);
     }
 

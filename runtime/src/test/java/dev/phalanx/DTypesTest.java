@@ -1,5 +1,6 @@
 package dev.phalanx;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -10,9 +11,12 @@ import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 
+import dev.phalanx.autograd.GradMode;
 import dev.phalanx.io.SafeTensors;
 import dev.phalanx.kernels.Device;
+import dev.phalanx.nn.F;
 import dev.phalanx.tensor.DType;
+import dev.phalanx.tensor.Generator;
 import dev.phalanx.tensor.Tensor;
 
 /** dtypes beyond the golden file: printing, item(), in-place casting rules, safetensors, autograd in float64. */
@@ -108,10 +112,48 @@ class DTypesTest {
     }
 
     @Test
-    void opsWithoutKernelsForADtypeSaySo() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> Tensor.ones(DType.FLOAT64, 2, 2).matmul(Tensor.ones(DType.FLOAT64, 2, 2)));
-        assertTrue(e.getMessage().startsWith("matmul: expected float32 tensors, got one of torch.float64"), e.getMessage());
+    void layerOpsRefuseIntegersAndMixedDtypesSayingWhatToConvert() {
+        Tensor ints = Tensor.ones(DType.INT64, 1, 1, 4, 4), w = Tensor.ones(1, 1, 3, 3);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> F.conv2d(ints, w.to(DType.INT64), null, 1, 1, 0, 0));
+        assertTrue(e.getMessage().startsWith("conv2d: not implemented for torch.int64 (PyTorch: \"conv2d\" not implemented for 'Long')"),
+                e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> F.conv2d(ints.to(DType.FLOAT64), w, null, 1, 1, 0, 0));
+        assertEquals("conv2d: expected all tensors to have the same dtype, but got torch.float64 and torch.float32; convert one of them "
+                + "with to(DType.FLOAT64)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Tensor.ones(DType.FLOAT64, 2, 2).matmul(Tensor.ones(2, 2)));
+        assertTrue(e.getMessage().startsWith("matmul: expected m1 and m2 to have the same dtype, but got: torch.float64 != torch.float32"),
+                e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Tensor.ones(DType.BOOL, 2, 2).matmul(Tensor.ones(DType.BOOL, 2, 2)));
+        assertTrue(e.getMessage().contains("not implemented for torch.bool"), e.getMessage());
+    }
+
+    /** float16 and bfloat16 are storage formats: a layer computes in float32 and rounds its result once, and so does its gradient. */
+    @Test
+    void halfPrecisionLayersAreTheFloat32LayerRoundedOnce() {
+        Generator gen = new Generator(7);
+        Tensor x32 = Tensor.randn(gen, 3, 2, 5, 5), w32 = Tensor.randn(gen, 4, 2, 3, 3), lw32 = Tensor.randn(gen, 5, 36);
+        for (DType half : new DType[] {DType.FLOAT16, DType.BFLOAT16}) {
+            Tensor x = x32.to(half).requiresGrad(true), w = w32.to(half), lw = lw32.to(half);
+            Tensor y = F.linear(F.conv2d(x, w, null, 1, 1, 0, 0).flatten(1).narrow(1, 0, 36), lw, null);
+            Tensor expected;
+            try (GradMode.Scope ignored = GradMode.noGrad()) {
+                Tensor h = F.conv2d(x.to(DType.FLOAT32), w.to(DType.FLOAT32), null, 1, 1, 0, 0).to(half).to(DType.FLOAT32);
+                expected = F.linear(h.flatten(1).narrow(1, 0, 36), lw.to(DType.FLOAT32), null).to(half);
+            }
+            assertEquals(half, y.dtype());
+            assertArrayEquals(expected.contiguousDoubles(), y.contiguousDoubles(), half.toString()); // the same bits
+            y.sum().backward();
+            assertEquals(half, x.grad().dtype());
+            assertArrayEquals(x.shape(), x.grad().shape());
+        }
+    }
+
+    @Test
+    void matmulOfInt64KeepsEveryBit() {
+        Tensor a = Tensor.ofLongs(new long[] {16777217L, 1, 3, (1L << 53) + 1}, 2, 2);
+        Tensor r = a.matmul(Tensor.ofLongs(new long[] {1, 0, 0, 1}, 2, 2));
+        assertEquals(DType.INT64, r.dtype());
+        assertArrayEquals(a.contiguousLongs(), r.contiguousLongs());
     }
 
     @Test

@@ -1,6 +1,8 @@
 package dev.phalanx.ops;
 
+import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Node;
+import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
 
@@ -15,7 +17,10 @@ public final class BatchNormOp {
 
     public static Tensor apply(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
                                boolean training, float momentum, float eps) {
-        Checks.float32("batch_norm", x, weight, bias);
+        DType dtype = Float32Edge.dtype("batch_norm", x, weight, bias);
+        if (dtype != DType.FLOAT32 || isOtherThanFloat32(runningMean) || isOtherThanFloat32(runningVar)) {
+            return inFloat32(x, runningMean, runningVar, weight, bias, training, momentum, eps, dtype);
+        }
         int[] s = x.shape();
         if (s.length < 2) throw new IllegalArgumentException("batch_norm: expected at least 2-D input [N, C, ...], got " + Shapes.str(s));
         int n = s[0], c = s[1], inner = x.numel() / Math.max(1, n * c);
@@ -62,6 +67,27 @@ public final class BatchNormOp {
             }
         }
         return Tensor.result(out, s, new BatchNormBackward(x, weight, bias, mean, invstd, training, n, c, inner));
+    }
+
+    private static boolean isOtherThanFloat32(Tensor t) {
+        return t != null && t.dtype() != DType.FLOAT32;
+    }
+
+    /**
+     * Batch norm for another floating dtype (Float32Edge): the running statistics are updated
+     * in float32 copies and written back into the module's own tensors, so training in float64
+     * keeps them moving.
+     */
+    private static Tensor inFloat32(Tensor x, Tensor runningMean, Tensor runningVar, Tensor weight, Tensor bias,
+                                    boolean training, float momentum, float eps, DType dtype) {
+        Float32Edge.dtype("batch_norm", runningMean, runningVar);
+        Tensor mean = Float32Edge.in(runningMean), var = Float32Edge.in(runningVar);
+        Tensor y = apply(Float32Edge.in(x), mean, var, Float32Edge.in(weight), Float32Edge.in(bias), training, momentum, eps);
+        try (GradMode.Scope ignored = GradMode.noGrad()) {
+            if (runningMean != null && mean != runningMean) runningMean.copy_(mean);
+            if (runningVar != null && var != runningVar) runningVar.copy_(var);
+        }
+        return Float32Edge.out(y, dtype);
     }
 
     private static final class BatchNormBackward extends Node {

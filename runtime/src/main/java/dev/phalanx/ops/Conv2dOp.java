@@ -6,6 +6,7 @@ import dev.phalanx.kernels.cpu.ConvGeometry;
 import dev.phalanx.kernels.cpu.ConvKernels;
 import dev.phalanx.tensor.Backends;
 import dev.phalanx.tensor.Shapes;
+import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Tensor;
 
 /** 2-d convolution (NCHW, zero padding): forward, backward-data and backward-weight. */
@@ -15,7 +16,10 @@ public final class Conv2dOp {
 
     public static Tensor apply(Tensor x, Tensor weight, Tensor bias, int sh, int sw, int ph, int pw) {
         Tensor.checkSameDevice("conv2d", x, weight);
-        Checks.float32("conv2d", x, weight, bias);
+        DType dtype = Float32Edge.dtype("conv2d", x, weight, bias);
+        if (dtype != DType.FLOAT32) {
+            return Float32Edge.out(apply(Float32Edge.in(x), Float32Edge.in(weight), Float32Edge.in(bias), sh, sw, ph, pw), dtype);
+        }
         int[] ws = weight.shape(), xs = x.shape();
         if (ws.length != 4) throw new IllegalArgumentException("conv2d: weight must be 4-D [out, in, kh, kw], got " + Shapes.str(ws));
         if (xs.length != 4) {

@@ -2,6 +2,7 @@ package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
 import dev.phalanx.tensor.Generator;
+import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Tensor;
 
 /** Inverted dropout: keep each element with probability 1-p and scale it by 1/(1-p). */
@@ -11,7 +12,8 @@ public final class DropoutOp {
 
     public static Tensor apply(Tensor x, float p, Generator gen) {
         if (p < 0 || p > 1) throw new IllegalArgumentException("dropout probability has to be between 0 and 1, but got " + p);
-        Checks.float32("dropout", x);
+        DType dtype = Float32Edge.dtype("dropout", x);
+        if (dtype != DType.FLOAT32) return Float32Edge.out(apply(Float32Edge.in(x), p, gen), dtype);
         float[] in = x.contiguousFloats(), out = new float[in.length], mask = new float[in.length];
         float scale = p == 1f ? 0f : 1f / (1f - p);
         for (int i = 0; i < in.length; i++) {

@@ -5,6 +5,7 @@ import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.cpu.Gemm;
 import dev.phalanx.tensor.Backends;
 import dev.phalanx.tensor.Shapes;
+import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -17,7 +18,8 @@ public final class LinearOp {
 
     public static Tensor apply(Tensor x, Tensor weight, Tensor bias) {
         Tensor.checkSameDevice("linear", x, weight);
-        Checks.float32("linear", x, weight, bias);
+        DType dtype = Float32Edge.dtype("linear", x, weight, bias);
+        if (dtype != DType.FLOAT32) return Float32Edge.out(apply(Float32Edge.in(x), Float32Edge.in(weight), Float32Edge.in(bias)), dtype);
         if (x.dim() != 2 || weight.dim() != 2 || weight.size(1) != x.size(1)) {
             int[] wt = weight.dim() == 2 ? new int[] {weight.size(1), weight.size(0)} : weight.shape();
             throw new IllegalArgumentException("mat1 and mat2 shapes cannot be multiplied (" + Shapes.x(x.shape()) + " and " + Shapes.x(wt) + ")");

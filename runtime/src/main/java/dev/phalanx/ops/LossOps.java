@@ -21,7 +21,8 @@ public final class LossOps {
         if (target.dtype() != DType.INT64) {
             throw new IllegalArgumentException("nll_loss: expected target of dtype torch.int64 (class indices), got " + target.dtype().torchName());
         }
-        Checks.float32("nll_loss", logProbs);
+        DType dtype = Float32Edge.dtype("nll_loss", logProbs);
+        if (dtype != DType.FLOAT32) return Float32Edge.out(nllLoss(Float32Edge.in(logProbs), target, reduction), dtype);
         int n = logProbs.size(0), c = logProbs.size(1);
         if (target.dim() != 1 || target.size(0) != n) {
             throw new IllegalArgumentException("nll_loss: Expected input batch_size (" + n + ") to match target batch_size ("
@@ -58,7 +59,8 @@ public final class LossOps {
             throw new IllegalArgumentException("mse_loss: input and target shapes must match, got " + Shapes.str(input.shape()) + " and "
                     + Shapes.str(target.shape()));
         }
-        Checks.float32("mse_loss", input, target);
+        DType dtype = Float32Edge.dtype("mse_loss", input, target);
+        if (dtype != DType.FLOAT32) return Float32Edge.out(mseLoss(Float32Edge.in(input), Float32Edge.in(target), reduction), dtype);
         Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): 1/B of the global batch, per sample
         if (shard != null && reduction == Reduction.MEAN) return SampleOrdered.mseLossMean(shard, input, target);
         float[] a = input.contiguousFloats(), b = target.contiguousFloats();

@@ -4,6 +4,7 @@ import dev.phalanx.autograd.Node;
 import dev.phalanx.kernels.cpu.PoolGeometry;
 import dev.phalanx.kernels.cpu.PoolKernels;
 import dev.phalanx.tensor.Backends;
+import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
 
@@ -15,8 +16,8 @@ public final class PoolOps {
     /** What {@code max_pool2d(..., return_indices=True)} returns. */
     public record MaxPoolResult(Tensor output, Tensor indices) { }
 
+    /** Refuses what pooling cannot take; a floating dtype other than float32 is converted by the caller (Float32Edge). */
     private static int[] checkInput(String op, Tensor x) {
-        Checks.float32(op, x);
         int[] s = x.shape();
         if (s.length == 3) return new int[] {1, s[0], s[1], s[2]};
         if (s.length != 4) throw new IllegalArgumentException(op + ": Expected 3D or 4D (batch mode) tensor for input, got " + Shapes.str(s));
@@ -31,6 +32,11 @@ public final class PoolOps {
     }
 
     public static MaxPoolResult maxPool2d(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {
+        DType dtype = Float32Edge.dtype("max_pool2d", x);
+        if (dtype != DType.FLOAT32) {
+            MaxPoolResult r = maxPool2d(Float32Edge.in(x), kh, kw, sh, sw, ph, pw);
+            return new MaxPoolResult(Float32Edge.out(r.output(), dtype), r.indices());
+        }
         int[] s = checkInput("max_pool2d", x);
         PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
         float[] out = new float[g.planes() * g.oh() * g.ow()];
@@ -44,6 +50,8 @@ public final class PoolOps {
     }
 
     public static Tensor avgPool2d(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {
+        DType dtype = Float32Edge.dtype("avg_pool2d", x);
+        if (dtype != DType.FLOAT32) return Float32Edge.out(avgPool2d(Float32Edge.in(x), kh, kw, sh, sw, ph, pw), dtype);
         int[] s = checkInput("avg_pool2d", x);
         PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
         float[] out = new float[g.planes() * g.oh() * g.ow()];
@@ -52,6 +60,8 @@ public final class PoolOps {
     }
 
     public static Tensor adaptiveAvgPool2d(Tensor x, int oh, int ow) {
+        DType dtype = Float32Edge.dtype("adaptive_avg_pool2d", x);
+        if (dtype != DType.FLOAT32) return Float32Edge.out(adaptiveAvgPool2d(Float32Edge.in(x), oh, ow), dtype);
         int[] s = checkInput("adaptive_avg_pool2d", x);
         if (oh < 1 || ow < 1) throw new IllegalArgumentException("adaptive_avg_pool2d: output size must be >= 1, got (" + oh + ", " + ow + ")");
         float[] out = new float[s[0] * s[1] * oh * ow];

@@ -2,6 +2,7 @@ package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
 import dev.phalanx.autograd.Reproducible;
+import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -14,7 +15,8 @@ public final class SoftmaxOps {
     private SoftmaxOps() { }
 
     public static Tensor logSoftmax(Tensor x, int dim) {
-        Checks.float32("log_softmax", x);
+        DType dtype = Float32Edge.dtype("log_softmax", x);
+        if (dtype != DType.FLOAT32) return Float32Edge.out(logSoftmax(Float32Edge.in(x), dim), dtype);
         Reduce.Axis ax = Reduce.Axis.of("log_softmax", x, dim);
         float[] in = x.contiguousFloats(), out = new float[in.length];
         boolean strict = Reproducible.current() != null;
@@ -30,7 +32,8 @@ public final class SoftmaxOps {
     }
 
     public static Tensor softmax(Tensor x, int dim) {
-        Checks.float32("softmax", x);
+        DType dtype = Float32Edge.dtype("softmax", x);
+        if (dtype != DType.FLOAT32) return Float32Edge.out(softmax(Float32Edge.in(x), dim), dtype);
         Reduce.Axis ax = Reduce.Axis.of("softmax", x, dim);
         float[] in = x.contiguousFloats(), out = new float[in.length];
         forEachRow(ax, (base, stride) -> {
