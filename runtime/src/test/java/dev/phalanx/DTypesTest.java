@@ -15,6 +15,7 @@ import dev.phalanx.autograd.GradMode;
 import dev.phalanx.io.SafeTensors;
 import dev.phalanx.kernels.Device;
 import dev.phalanx.nn.F;
+import dev.phalanx.ops.BatchNormOp;
 import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Generator;
 import dev.phalanx.tensor.Tensor;
@@ -146,6 +147,22 @@ class DTypesTest {
             assertEquals(half, x.grad().dtype());
             assertArrayEquals(x.shape(), x.grad().shape());
         }
+    }
+
+    /** Batch norm on float64: the float32 kernel's result comes back in float64, and the float64 running statistics still move. */
+    @Test
+    void batchNormInFloat64UpdatesItsFloat64RunningStatistics() {
+        Tensor x = Tensor.randn(new Generator(3), 4, 2, 3, 3);
+        Tensor mean32 = Tensor.zeros(2), var32 = Tensor.ones(2);
+        Tensor expected = BatchNormOp.apply(x, mean32, var32, null, null, true, 0.1f, 1e-5f);
+        Tensor mean64 = Tensor.zeros(DType.FLOAT64, 2), var64 = Tensor.ones(DType.FLOAT64, 2);
+        Tensor y = BatchNormOp.apply(x.to(DType.FLOAT64), mean64, var64, null, null, true, 0.1f, 1e-5f);
+        assertEquals(DType.FLOAT64, y.dtype());
+        assertEquals(DType.FLOAT64, mean64.dtype());
+        assertArrayEquals(expected.contiguousDoubles(), y.contiguousDoubles());
+        assertArrayEquals(mean32.contiguousDoubles(), mean64.contiguousDoubles());
+        assertArrayEquals(var32.contiguousDoubles(), var64.contiguousDoubles());
+        assertTrue(mean64.getDouble(0) != 0 && var64.getDouble(1) != 1, "the running statistics moved");
     }
 
     @Test
