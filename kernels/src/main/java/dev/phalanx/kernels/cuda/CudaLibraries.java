@@ -77,6 +77,33 @@ public final class CudaLibraries {
         return out;
     }
 
+    /**
+     * NVRTC's builtins library ({@code libnvrtc-builtins.so.13.0}) in the folder that holds
+     * {@code libnvrtc.so.13}, or null. NVRTC opens it by its full version at its first compile;
+     * the presets preload {@code libnvrtc-builtins.so.13.1} only (what they were built with), so
+     * on a CUDA 13.0 machine nothing loads it unless its folder is on {@code LD_LIBRARY_PATH}.
+     * When several versions lie there, the highest.
+     */
+    public static Path builtinsOfNvrtc(Path nvrtcFolder) {
+        if (nvrtcFolder == null || !Files.isDirectory(nvrtcFolder)) return null;
+        Path best = null;
+        int[] bestVersion = null;
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(nvrtcFolder, "libnvrtc-builtins.so." + CudaVersions.CUDA_MAJOR + ".*")) {
+            for (Path f : files) {
+                String rest = f.getFileName().toString().substring("libnvrtc-builtins.so.".length());
+                if (!rest.matches("\\d+\\.\\d+")) continue; // not libnvrtc-builtins.so.13.0.alt or the like
+                int[] v = {Integer.parseInt(rest.substring(0, rest.indexOf('.'))), Integer.parseInt(rest.substring(rest.indexOf('.') + 1))};
+                if (bestVersion == null || v[1] > bestVersion[1]) {
+                    best = f;
+                    bestVersion = v;
+                }
+            }
+        } catch (IOException e) {
+            return null;
+        }
+        return best;
+    }
+
     /** For each library, the first folder holding its soname, or null when none does. */
     public static Map<String, Path> locate(List<Path> dirs) {
         Map<String, Path> found = new LinkedHashMap<>();
