@@ -14,7 +14,8 @@ import java.util.Map;
  * Where the CUDA libraries are on this machine. The JavaCPP presets load them by soname, so
  * their folders must be known before the first load: {@code $CUDA_HOME/lib64},
  * {@code /usr/local/cuda/lib64}, the {@code nvidia/<package>/lib} folders of any Python
- * site-packages (where pip puts them for PyTorch), and {@code LD_LIBRARY_PATH}.
+ * site-packages (where pip puts them for PyTorch), {@code LD_LIBRARY_PATH}, the system's folder and
+ * {@code /usr/local/nvidia/lib64} (the driver, as container images mount it).
  */
 public final class CudaLibraries {
 
@@ -47,6 +48,8 @@ public final class CudaLibraries {
         String ld = System.getenv("LD_LIBRARY_PATH");
         if (ld != null) for (String d : ld.split(":")) if (!d.isBlank()) dirs.add(Path.of(d));
         dirs.add(Path.of("/usr/lib/x86_64-linux-gnu"));
+        dirs.add(Path.of("/usr/local/nvidia/lib64")); // where NVIDIA's container runtime mounts the driver (the GPU machine's image)
+        dirs.add(Path.of("/usr/local/nvidia/lib"));
         List<Path> out = new ArrayList<>();
         for (Path d : dirs) if (Files.isDirectory(d)) out.add(d);
         return out;
