@@ -38,13 +38,26 @@ public abstract class Optimizer {
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
             if (p.grad() == null) continue;
-            update(p.data(), p.grad().contiguousFloats(), state.get(i));
+            if (!p.device().isCpu()) {
+                Tensor.checkSameDevice(getClass().getSimpleName() + ".step (parameter " + i + " and its gradient)", p, p.grad());
+                updateOnDevice(p, p.grad(), state.get(i));
+            } else {
+                update(p.data(), p.grad().contiguousFloats(), state.get(i));
+            }
             p.storage().bumpVersion(); // an in-place write: a graph that saved p refuses a later backward, as PyTorch's
         }
     }
 
     /** The rule: update {@code p} in place from gradient {@code g}, using and updating {@code st}. */
     protected abstract void update(float[] p, float[] g, Map<String, Tensor> st);
+
+    /**
+     * The rule for a parameter in device memory, enqueued on its device's stream (one fused
+     * kernel). Only the optimizers with a device kernel wired up override it.
+     */
+    protected void updateOnDevice(Tensor p, Tensor g, Map<String, Tensor> st) {
+        throw new IllegalStateException(getClass().getSimpleName() + " has no " + p.device() + " update yet (SGD has); train on the cpu, or use SGD");
+    }
 
     /** The state buffer {@code name} of one parameter, created as zeros of n elements on first use. */
     protected static float[] buffer(Map<String, Tensor> st, String name, int n) {

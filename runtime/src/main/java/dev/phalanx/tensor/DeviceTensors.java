@@ -40,6 +40,14 @@ public final class DeviceTensors {
         return ds.use(s).slice(c.storageOffset() * size, c.numel() * size);
     }
 
+    /** As {@link #buffer} for a tensor an op writes in place: a strided view (which would be written through a copy) is refused. */
+    public static DeviceBuffer writableBuffer(Tensor t, Stream s, String op) {
+        if (!t.isContiguous()) {
+            throw new IllegalStateException(op + " on " + t.device() + " writes contiguous tensors only, got strides " + Shapes.str(t.stride()));
+        }
+        return buffer(t, s);
+    }
+
     /** A new storage of {@code n} elements on {@code context}'s device, for an op's output on its stream (values undefined). */
     public static DeviceStorage allocate(DeviceContext context, DType dtype, int n) {
         return DeviceStorage.allocate(context, dtype, n, context.stream());
