@@ -172,4 +172,46 @@ class DeviceTensorTest {
             releaser.join();
         }
     }
+
+    @Test
+    void aDeviceTensorIsSavedFromAHostCopy() {
+        Tensor d = Tensor.of(new float[] {1, 2, 3, 4}, 2, 2).to(SIM);
+        byte[] file = dev.phalanx.io.SafeTensors.serialize(java.util.Map.of("d", d), java.util.Map.of());
+        assertArrayEquals(new float[] {1, 2, 3, 4}, dev.phalanx.io.SafeTensors.parse(file, "test").tensors().get("d").data());
+    }
+
+    /** An op without a device kernel, given a device tensor, raises an error naming the device and the way out; never a ClassCastException. */
+    @Test
+    void opsWithoutADeviceKernelSaySoClearly() {
+        Tensor d = Tensor.of(new float[] {1, 2, 3, 4}, 2, 2).to(SIM), h = Tensor.ones(2, 2);
+        java.util.Map<String, Runnable> ops = new java.util.LinkedHashMap<>();
+        ops.put("sum", d::sum);
+        ops.put("mean", d::mean);
+        ops.put("max", d::max);
+        ops.put("max(dim)", () -> d.max(1, false));
+        ops.put("argmax", () -> d.argmax(1));
+        ops.put("exp", d::exp);
+        ops.put("neg", d::neg);
+        ops.put("add", () -> d.add(d));
+        ops.put("mul(float)", () -> d.mul(2f));
+        ops.put("pow", () -> d.pow(2f));
+        ops.put("matmul", () -> d.matmul(d));
+        ops.put("eq", () -> d.eq(d));
+        ops.put("softmax", () -> dev.phalanx.nn.F.softmax(d, 1));
+        ops.put("cat", () -> Tensor.cat(java.util.List.of(d, d), 0));
+        ops.put("to(float64)", () -> d.to(DType.FLOAT64));
+        ops.put("mse", () -> dev.phalanx.nn.F.mseLoss(d, d));
+        ops.put("avg_pool2d", () -> dev.phalanx.nn.F.avgPool2d(d.view(1, 1, 2, 2), 2));
+        ops.put("set", () -> d.set(1f, 0, 0));
+        ops.put("add_(float)", () -> d.add_(1f));
+        ops.put("mul_(device, host)", () -> d.mul_(h));
+        for (var e : ops.entrySet()) {
+            try {
+                e.getValue().run();
+            } catch (IllegalStateException | IllegalArgumentException | UnsupportedOperationException ex) {
+                assertTrue(ex.getMessage() != null && (ex.getMessage().contains("sim:0") || ex.getMessage().contains("to(Device.CPU)")),
+                        e.getKey() + ": " + ex.getMessage());
+            }
+        }
+    }
 }
