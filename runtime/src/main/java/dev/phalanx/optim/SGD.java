@@ -40,12 +40,9 @@ public final class SGD extends Optimizer {
     /** The fused {@code sgd_step} kernel; its momentum buffer lives on the parameter's device. */
     @Override
     protected void updateOnDevice(Tensor p, Tensor g, Map<String, Tensor> st) {
-        if (p.dtype() != dev.phalanx.tensor.DType.FLOAT32 || g.dtype() != dev.phalanx.tensor.DType.FLOAT32) {
-            throw new IllegalStateException("SGD on " + p.device() + " updates float32 parameters, got " + p.dtype().torchName());
-        }
+        var context = deviceOf(p, g);
         boolean first = momentum != 0 && !st.containsKey("momentum_buffer");
-        Tensor buf = momentum != 0 ? st.computeIfAbsent("momentum_buffer", k -> Tensor.zerosLike(p)) : null;
-        var context = DeviceTensors.context(p);
+        Tensor buf = momentum != 0 ? deviceBuffer(st, "momentum_buffer", p) : null;
         var s = context.stream();
         context.ops().sgdStep(s, p.numel(), DeviceTensors.writableBuffer(p, s, "SGD.step"), DeviceTensors.buffer(g, s), buf == null ? null : DeviceTensors.buffer(buf, s),
                 lr, momentum, dampening, weightDecay, nesterov, first);
