@@ -34,6 +34,21 @@ public final class DeviceContexts {
         return OPEN.computeIfAbsent(device, DeviceContexts::open);
     }
 
+    /**
+     * Opens {@code sim:index} with {@code options} (a small memory, other delays) instead of the
+     * defaults, for tests; fails if that device is open already.
+     */
+    public static DeviceContext openSimulated(int index, SimulatedDevice.Options options) {
+        Device device = Device.sim(index);
+        DeviceContext fresh = new DeviceContext(device, new SimulatedDevice(index, options));
+        DeviceContext had = OPEN.putIfAbsent(device, fresh);
+        if (had != null) {
+            fresh.api().close();
+            throw new IllegalStateException(device + " is open already, with the options it was opened with");
+        }
+        return fresh;
+    }
+
     /** The context of {@code device} if a tensor has been there, else null (asks nothing of the driver). */
     public static DeviceContext ifOpen(Device device) {
         return OPEN.get(device);

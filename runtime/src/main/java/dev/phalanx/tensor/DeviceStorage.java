@@ -8,6 +8,7 @@ import dev.phalanx.kernels.DeviceContext;
 import dev.phalanx.kernels.device.CachingAllocator;
 import dev.phalanx.kernels.device.DeviceApi;
 import dev.phalanx.kernels.device.DeviceBuffer;
+import dev.phalanx.kernels.device.DeviceOutOfMemoryError;
 import dev.phalanx.kernels.device.Event;
 import dev.phalanx.kernels.device.HostBuffer;
 import dev.phalanx.kernels.device.Stream;
@@ -25,6 +26,11 @@ import dev.phalanx.kernels.device.Stream;
  * still queued on it is safe.
  */
 public final class DeviceStorage implements Storage {
+
+    /** How many garbage collections an allocation that finds the device full runs before it fails. */
+    static final int OOM_COLLECTIONS = 10;
+    /** How long after each of them the cleaner gets to return the blocks it found. */
+    static final long OOM_WAIT_MILLIS = 20;
 
     /** One daemon thread for the process, returning unreachable device storages' blocks to their allocators. */
     private static final Cleaner CLEANER = Cleaner.create();
@@ -49,20 +55,22 @@ public final class DeviceStorage implements Storage {
     /** {@code n} elements of uninitialised device memory, for work on {@code stream}. */
     static DeviceStorage allocate(DeviceContext context, DType dtype, int n, Stream stream) {
         long bytes = (long) n * dtype.bytes();
-        DeviceBuffer b;
-        try {
-            b = context.allocator().allocate(bytes, stream);
-        } catch (dev.phalanx.kernels.device.DeviceOutOfMemoryError e) {
-            // blocks come back when their tensors are collected: give the collector one chance before failing
-            System.gc();
+        for (int attempt = 1; ; attempt++) {
             try {
-                Thread.sleep(50);
-            } catch (InterruptedException ie) {
-                Thread.currentThread().interrupt();
+                return new DeviceStorage(context, dtype, n, context.allocator().allocate(bytes, stream), stream);
+            } catch (DeviceOutOfMemoryError e) {
+                // blocks come back when their tensors are collected (Java has no reference counts): run the collector, give
+                // the cleaner a moment to return what it found, and try again; the allocator's own error after that is the answer
+                if (attempt > OOM_COLLECTIONS) throw e;
+                System.gc();
+                try {
+                    Thread.sleep(OOM_WAIT_MILLIS);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
             }
-            b = context.allocator().allocate(bytes, stream);
         }
-        return new DeviceStorage(context, dtype, n, b, stream);
     }
 
     /** A device copy of {@code host}'s elements, copied on the context's copy stream; returns when the copy is done. */

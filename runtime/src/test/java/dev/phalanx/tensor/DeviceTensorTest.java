@@ -214,4 +214,26 @@ class DeviceTensorTest {
             }
         }
     }
+
+    /**
+     * Device blocks come back when their tensors are collected: a loop that drops each tensor
+     * runs in a device far smaller than what it allocates in all, and holding more than the
+     * device has fails with the allocator's error naming the device and the size.
+     */
+    @Test
+    void unreachableTensorsGiveTheirMemoryBackAndTooMuchIsANamedError() {
+        int index = 8;
+        DeviceContexts.openSimulated(index, SimulatedDevice.Options.defaults().withMemory(4 << 20).withDelay(0));
+        Device d = Device.sim(index);
+        for (int i = 0; i < 200; i++) { // 200 x 256 KiB = 50 MiB through a 4 MiB device
+            Tensor t = Tensor.zeros(64 * 1024).to(d);
+            t.mul_(2f);
+        }
+        java.util.List<Tensor> kept = new java.util.ArrayList<>();
+        dev.phalanx.kernels.device.DeviceOutOfMemoryError e = assertThrows(dev.phalanx.kernels.device.DeviceOutOfMemoryError.class, () -> {
+            for (int i = 0; i < 20; i++) kept.add(Tensor.zeros(64 * 1024).to(d));
+        });
+        assertTrue(e.getMessage().contains("sim:8") && e.getMessage().contains("256.0 KiB"), e.getMessage());
+        assertThrows(IllegalStateException.class, () -> DeviceContexts.openSimulated(index, SimulatedDevice.Options.defaults()));
+    }
 }
