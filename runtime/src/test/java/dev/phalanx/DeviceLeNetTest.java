@@ -23,14 +23,25 @@ import dev.phalanx.tensor.Tensor;
  */
 class DeviceLeNetTest {
 
-    /** Relative tolerance on every loss and parameter after the steps (measured: see the report of the test's message). */
-    private static final double RTOL = 1e-5;
+    /** The device: {@code sim:1} here, {@code cuda:0} in {@link DeviceLeNetGpuTest}. */
+    protected Device device() {
+        return Device.sim(1);
+    }
+
+    /** Relative tolerance on every loss and parameter after the steps (measured on the simulated device: 1.8e-7). */
+    protected double rtol() {
+        return 1e-5;
+    }
+
     /** Absolute floor for parameters near zero, where a relative bound means nothing. */
-    private static final double ATOL = 1e-7;
+    protected double atol() {
+        return 1e-7;
+    }
 
     @Test
-    void lenetTrainsOnTheSimulatedDeviceAsOnTheCpu() {
-        Device sim = Device.sim(1);
+    void lenetTrainsOnTheDeviceAsOnTheCpu() {
+        Device sim = device();
+        double RTOL = rtol(), ATOL = atol();
         LeNet cpu = LeNet.cifar(new Generator(7)), dev = LeNet.cifar(new Generator(7));
         dev.to(sim);
         SGD optCpu = new SGD(cpu.parameters(), 0.01f, 0.9f), optDev = new SGD(dev.parameters(), 0.01f, 0.9f);
@@ -61,7 +72,7 @@ class DeviceLeNetTest {
                 if (Math.abs(exp[i]) > 1e-3) worst = Math.max(worst, err / Math.abs(exp[i]));
             }
         }
-        System.out.println("DeviceLeNetTest: largest relative parameter difference after 4 steps: " + worst);
+        System.out.println(getClass().getSimpleName() + " on " + sim + ": largest relative parameter difference after 4 steps: " + worst);
         assertTrue(Cuda.memoryAllocated(sim) > 0 && Cuda.memoryReserved(sim) >= Cuda.memoryAllocated(sim));
     }
 }

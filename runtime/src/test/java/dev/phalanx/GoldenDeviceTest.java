@@ -28,19 +28,31 @@ import dev.phalanx.testing.Golden;
  */
 class GoldenDeviceTest {
 
-    private static final Device SIM = Device.sim(2);
-
-    private static Tensor leaf(Map<String, Tensor> g, String name) {
-        return g.get(name).to(SIM).requiresGrad(true);
+    /** The device the tests run on: {@code sim:2} here, {@code cuda:0} in {@link GoldenCudaGpuTest}. */
+    protected Device device() {
+        return Device.sim(2);
     }
 
-    private static Tensor on(Map<String, Tensor> g, String name) {
-        return g.get(name).to(SIM);
+    /** The golden tolerances: the CPU's on the simulated device (it computes with the CPU kernels), 1e-4 relative on a GPU. */
+    protected double atol() {
+        return Golden.ATOL;
     }
 
-    private static void assertClose(String what, Tensor expected, Tensor onDevice) {
-        assertEquals(SIM, onDevice.device(), what + " ran on the device");
-        Golden.assertClose(what, expected, onDevice.to(Device.CPU));
+    protected double rtol() {
+        return Golden.RTOL;
+    }
+
+    private Tensor leaf(Map<String, Tensor> g, String name) {
+        return g.get(name).to(device()).requiresGrad(true);
+    }
+
+    private Tensor on(Map<String, Tensor> g, String name) {
+        return g.get(name).to(device());
+    }
+
+    private void assertClose(String what, Tensor expected, Tensor onDevice) {
+        assertEquals(device(), onDevice.device(), what + " ran on the device");
+        Golden.assertClose(what, expected, onDevice.to(Device.CPU), atol(), rtol());
     }
 
     @Test
@@ -63,10 +75,10 @@ class GoldenDeviceTest {
         }
         assertEquals(new TreeSet<>(java.util.List.of("conv2d", "cross_entropy", "linear", "max_pool2d", "relu")), ran.keySet(),
                 "each kind with a device kernel ran at least once: " + ran);
-        System.out.println("GoldenDeviceTest: on " + SIM + ": " + ran + "; no device kernel yet: " + notOnDevice);
+        System.out.println(getClass().getSimpleName() + ": on " + device() + ": " + ran + "; no device kernel yet: " + notOnDevice);
     }
 
-    private static String conv(String op, Map<String, Tensor> g) {
+    private String conv(String op, Map<String, Tensor> g) {
         String p = op + ".";
         Tensor x = leaf(g, p + "x"), w = leaf(g, p + "weight");
         Tensor b = g.containsKey(p + "bias") ? leaf(g, p + "bias") : null;
@@ -80,19 +92,19 @@ class GoldenDeviceTest {
         return "conv2d";
     }
 
-    private static String maxPool(String op, Map<String, Tensor> g) {
+    private String maxPool(String op, Map<String, Tensor> g) {
         String p = op + ".";
         Tensor x = leaf(g, p + "x");
         long[] k = g.get(p + "kernel_size").longData(), s = g.get(p + "stride").longData(), pad = g.get(p + "padding").longData();
         PoolOps.MaxPoolResult r = F.maxPool2dWithIndices(x, (int) k[0], (int) k[1], (int) s[0], (int) s[1], (int) pad[0], (int) pad[1]);
-        Golden.assertClose(p + "out", g.get(p + "out"), r.output().to(Device.CPU), 0, 0);
+        Golden.assertClose(p + "out", g.get(p + "out"), r.output().to(Device.CPU), 0, 0); // max copies input values: exact everywhere
         Golden.assertClose(p + "indices", g.get(p + "indices"), r.indices().to(Device.CPU), 0, 0); // int32 on the device
         r.output().backward(on(g, p + "grad_out"));
         assertClose(p + "grad_x", g.get(p + "grad_x"), x.grad());
         return "max_pool2d";
     }
 
-    private static String linear(String op, Map<String, Tensor> g) {
+    private String linear(String op, Map<String, Tensor> g) {
         String p = op + ".";
         Tensor x = leaf(g, p + "x"), w = leaf(g, p + "weight"), b = leaf(g, p + "bias");
         Tensor out = F.linear(x, w, b);
@@ -105,7 +117,7 @@ class GoldenDeviceTest {
         return "linear";
     }
 
-    private static String relu(String op, Map<String, Tensor> g) {
+    private String relu(String op, Map<String, Tensor> g) {
         String p = op + ".";
         Tensor x = leaf(g, p + "x");
         Tensor out = x.relu();
@@ -115,7 +127,7 @@ class GoldenDeviceTest {
         return "relu";
     }
 
-    private static String crossEntropy(String op, Map<String, Tensor> g) {
+    private String crossEntropy(String op, Map<String, Tensor> g) {
         String p = op + ".";
         Tensor x = leaf(g, p + "x");
         Tensor loss = F.crossEntropy(x, on(g, p + "target"));
@@ -128,13 +140,14 @@ class GoldenDeviceTest {
     @Test
     void theLenetStepMatchesPyTorch() {
         Map<String, Tensor> g = Golden.load("lenet_step.safetensors");
-        Tensor x = g.get("x").to(SIM), labels = g.get("labels").to(SIM);
+        Device dev = device();
+        Tensor x = g.get("x").to(dev), labels = g.get("labels").to(dev);
         Tensor conv1w = g.get("param.conv1.weight"), fc3w = g.get("param.fc3.weight");
         LeNet net = new LeNet(conv1w.size(1), x.size(2), fc3w.size(0), conv1w.size(0), g.get("param.conv2.weight").size(0), new Generator(0));
         Map<String, Tensor> params = new LinkedHashMap<>();
         net.stateDict().keySet().forEach(k -> params.put(k, g.get("param." + k)));
         net.loadStateDict(params);
-        net.to(SIM);
+        net.to(dev);
         SGD opt = new SGD(net.parameters(), 0.01f, 0.9f); // config_A.json: lr 0.01, momentum 0.9
         int steps = g.get("losses").numel();
         for (int step = 0; step < steps; step++) {
@@ -147,7 +160,7 @@ class GoldenDeviceTest {
                 assertClose("loss", g.get("loss"), loss);
                 for (var e : net.namedParameters().entrySet()) assertClose("grad." + e.getKey(), g.get("grad." + e.getKey()), e.getValue().grad());
             }
-            Golden.assertClose("losses[" + step + "]", Tensor.scalar(g.get("losses").data()[step]), Tensor.scalar(loss.item()));
+            Golden.assertClose("losses[" + step + "]", Tensor.scalar(g.get("losses").data()[step]), Tensor.scalar(loss.item()), atol(), rtol());
             opt.step();
         }
         for (var e : net.namedParameters().entrySet()) assertClose("step3." + e.getKey(), g.get("step3." + e.getKey()), e.getValue());
