@@ -10,7 +10,6 @@ import dev.phalanx.kernels.device.DeviceApi;
 import dev.phalanx.kernels.device.DeviceBuffer;
 import dev.phalanx.kernels.device.DeviceOutOfMemoryError;
 import dev.phalanx.kernels.device.Event;
-import dev.phalanx.kernels.device.HostBuffer;
 import dev.phalanx.kernels.device.Stream;
 
 /**
@@ -80,15 +79,12 @@ public final class DeviceStorage implements Storage {
         long bytes = d.bytes();
         if (bytes == 0) return d;
         DeviceApi api = context.api();
-        HostBuffer staging = api.mallocHost(bytes);
-        try {
+        return context.withStaging(bytes, staging -> {
             put(staging.buffer(), host);
             api.copyHostToDevice(staging, 0, d.buffer, bytes, copies);
             api.synchronize(copies);
-        } finally {
-            api.freeHost(staging);
-        }
-        return d;
+            return d;
+        });
     }
 
     /** A host copy of every element, read on the context's copy stream after the work that last used this storage. */
@@ -108,15 +104,12 @@ public final class DeviceStorage implements Storage {
         DeviceApi api = context.api();
         Stream copies = context.copyStream();
         DeviceBuffer src = orderAfterLastUse ? use(copies) : buffer;
-        HostBuffer staging = api.mallocHost(bytes);
-        try {
+        return context.withStaging(bytes, staging -> {
             api.copyDeviceToHost(src, staging, 0, bytes, copies);
             api.synchronize(copies);
             get(staging.buffer(), out);
-        } finally {
-            api.freeHost(staging);
-        }
-        return out;
+            return out;
+        });
     }
 
     /**
