@@ -93,6 +93,23 @@ class DeviceTensorTest {
     }
 
     @Test
+    void aGradientOnAnotherDeviceAndDataOfAnotherShapeAreRefusedByName() {
+        Tensor x = Tensor.of(1f, 2f).to(SIM).requiresGrad(true);
+        Tensor y = x.relu();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> y.backward(Tensor.ones(2)));
+        assertTrue(e.getMessage().contains("cpu") && e.getMessage().contains("sim:0"), e.getMessage());
+        IllegalArgumentException shape = assertThrows(IllegalArgumentException.class, () -> Tensor.zeros(3).setData(Tensor.zeros(2).to(SIM)));
+        assertTrue(shape.getMessage().contains("[2]") && shape.getMessage().contains("[3]"), shape.getMessage());
+    }
+
+    @Test
+    void dataParallelSaysReplicasOnADeviceAreNotBuiltYet() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> dev.phalanx.parallel.DataParallel.builder(() -> new Linear(2, 2, new Generator(0))).devices(java.util.List.of(SIM)));
+        assertTrue(e.getMessage().contains("sim:0") && e.getMessage().contains("use cpu"), e.getMessage());
+    }
+
+    @Test
     void inPlaceWritesFillsCopiesAndGradientAccumulationOnTheDevice() {
         Tensor d = Tensor.of(1f, 2f, 3f).to(SIM);
         d.add_(Tensor.of(10f, 20f, 30f).to(SIM));
