@@ -157,7 +157,10 @@ grep '^\[smoke\]' "$out/smoke.log" | tee -a "$summary"
 [[ $smoke_only == 1 ]] && { note "total: $((SECONDS - started)) s"; exit 0; }
 
 # 4. Every gpu-tagged test: the device contract on cuda:0 (the tests the simulated device passes
-#    in mvn test, unchanged), discovery, and the smoke test again.
+#    in mvn test, unchanged), discovery, the smoke test again, and (runtime module) tensors on
+#    cuda:0: the golden ops that have device kernels, the golden LeNet step and optimizers, and
+#    LeNet trained on cuda:0 against the CPU (GoldenCudaGpuTest, GoldenDeviceOptimGpuTest,
+#    DeviceLeNetGpuTest).
 left=$((290 - (SECONDS - started)))
 (( left < TESTS_LIMIT )) && TESTS_LIMIT=$left
 run_tests gpu-tests "$TESTS_LIMIT" --include-tag gpu
@@ -168,6 +171,6 @@ else
   note "gpu tests: FAIL (exit $rc; $(counts "$out/gpu-tests.log")); see gpu-tests.log"
   grep -E '✘' "$out/gpu-tests.log" | head -n 20 | tee -a "$summary"
 fi
-note "not built yet, so not run: golden tests on the CUDA backend, LeNet on cuda against the CPU, the benchmark"
+note "not built yet, so not run: golden tests of the ops without device kernels, replicas on one GPU through DataParallel, the benchmark"
 note "total: $((SECONDS - started)) s"
 [[ $rc == 0 ]]

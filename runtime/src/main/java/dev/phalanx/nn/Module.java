@@ -189,9 +189,20 @@ public abstract class Module {
         return training;
     }
 
-    /** Moves parameters and buffers to a device; only cpu exists in this build. */
+    /**
+     * Moves parameters and buffers (and gradients there are) to {@code device} in place, as
+     * PyTorch's {@code module.to(device)}: each tensor object stays, its data is copied there
+     * ({@link Tensor#setData}), so layers and optimizers built on them keep working.
+     */
     public Module to(Device device) {
-        for (Tensor t : stateDict().values()) t.to(device);
+        try (var ignored = GradMode.noGrad()) {
+            for (Tensor t : stateDict().values()) {
+                if (t.device().equals(device)) continue; // also a tensor shared by two modules, moved once
+                t.setData(t.detach().to(device));
+                Tensor g = t.isLeaf() ? t.grad() : null;
+                if (g != null) g.setData(g.to(device));
+            }
+        }
         return this;
     }
 
