@@ -9,6 +9,7 @@ import java.util.TreeSet;
 
 import dev.phalanx.autograd.GradMode;
 import dev.phalanx.kernels.Device;
+import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
 
@@ -204,6 +205,33 @@ public abstract class Module {
             }
         }
         return this;
+    }
+
+    /**
+     * PyTorch's {@code module.to(dtype)} ({@code module.double()} is {@code to(DType.FLOAT64)}):
+     * every floating-point parameter and buffer, and their gradients, converted in place
+     * ({@link Tensor#setData}); integer buffers such as {@code num_batches_tracked} keep their
+     * dtype. The layers compute in float32 and give results in the parameters' dtype (DESIGN.md,
+     * "Tensors and their storage"), so a float64 model trains at float32's precision.
+     */
+    public Module to(DType dtype) {
+        if (!dtype.isFloatingPoint()) {
+            throw new IllegalArgumentException("nn.Module.to only accepts floating point dtypes, but got desired dtype=" + dtype.torchName());
+        }
+        try (var ignored = GradMode.noGrad()) {
+            for (Tensor t : stateDict().values()) {
+                if (!t.dtype().isFloatingPoint() || t.dtype() == dtype) continue; // a tensor shared by two modules converts once
+                t.setData(t.detach().to(dtype));
+                Tensor g = t.isLeaf() ? t.grad() : null;
+                if (g != null) g.setData(g.to(dtype));
+            }
+        }
+        return this;
+    }
+
+    /** {@code module.to(device, dtype)}: moves, then converts. */
+    public Module to(Device device, DType dtype) {
+        return to(device).to(dtype);
     }
 
     /** The module tree, exactly as PyTorch prints it. */

@@ -6,6 +6,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import dev.phalanx.autograd.GradMode;
+import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -41,10 +43,29 @@ public abstract class Optimizer {
             if (!p.device().isCpu()) {
                 Tensor.checkSameDevice(getClass().getSimpleName() + ".step (parameter " + i + " and its gradient)", p, p.grad());
                 updateOnDevice(p, p.grad(), state.get(i));
-            } else {
+            } else if (p.dtype() == DType.FLOAT32) {
                 update(p.data(), p.grad().contiguousFloats(), state.get(i));
+            } else {
+                updateInFloat32(p, state.get(i));
             }
             p.storage().bumpVersion(); // an in-place write: a graph that saved p refuses a later backward, as PyTorch's
+        }
+    }
+
+    /**
+     * A parameter of another floating dtype (a model converted with {@code Module.to(dtype)}): the
+     * rule runs in float32, as the layers do (DESIGN.md, "float32 compute where no kernel
+     * exists"), on a float32 copy that is written back in the parameter's dtype; the state
+     * buffers are float32.
+     */
+    private void updateInFloat32(Tensor p, Map<String, Tensor> st) {
+        if (!p.dtype().isFloatingPoint()) {
+            throw new IllegalStateException(getClass().getSimpleName() + ": parameters must be floating point, got one of " + p.dtype().torchName());
+        }
+        float[] values = p.contiguousFloats(); // a copy: p is not float32
+        update(values, p.grad().contiguousFloats(), st);
+        try (var ignored = GradMode.noGrad()) {
+            p.copy_(Tensor.of(values, p.shape()));
         }
     }
 

@@ -35,7 +35,7 @@ public final class Tensor {
     private Storage storage;
     /** The storage when it is host memory, else null: the CPU ops' arrays without a cast. */
     private HostStorage host;
-    private final DType dtype;
+    private DType dtype; // not final: Module.to(dtype) converts a parameter in place (setData)
     private final int[] shape;
     private int[] strides;
     private int offset;
@@ -1069,14 +1069,17 @@ public final class Tensor {
 
     /**
      * Points this tensor at {@code src}'s data, as PyTorch's {@code param.data = src}: what
-     * {@code Module.to(device)} does to each parameter so that modules and optimizers keep the
-     * same tensor objects. Shapes and dtypes must be equal; the autograd fields stay.
+     * {@code Module.to(device)} and {@code Module.to(dtype)} do to each parameter so that modules
+     * and optimizers keep the same tensor objects. Shapes must be equal; the dtype may change
+     * between floating dtypes only (a parameter stays a float); the autograd fields stay.
      */
     public void setData(Tensor src) {
-        if (!Arrays.equals(src.shape, shape) || src.dtype != dtype) {
+        boolean dtypeOk = src.dtype == dtype || (src.dtype.isFloatingPoint() && dtype.isFloatingPoint());
+        if (!Arrays.equals(src.shape, shape) || !dtypeOk) {
             throw new IllegalArgumentException("setData: the new data is " + src.dtype.torchName() + " " + Shapes.str(src.shape) + " but this tensor is "
                     + dtype.torchName() + " " + Shapes.str(shape));
         }
+        dtype = src.dtype;
         point(src.storage, src.strides, src.offset);
     }
 
