@@ -54,12 +54,11 @@ final class SampleOrdered {
                 SampleOrderedKernels.linearBackwardData(Backends.cpu(), b, in, out, gd, w.contiguousFloats(), d);
                 gx = Tensor.of(d, b, in);
             }
-            SampleTree.Accumulator aw = needsGrad(1) ? shard.accumulator(out * in) : null;
-            SampleTree.Accumulator ab = needsGrad(2) ? shard.accumulator(out) : null;
-            if (aw != null || ab != null) {
-                SampleOrderedKernels.linearWeight(Backends.cpu(), b, in, out, gd, x.contiguousFloats(), aw, ab, shard.offset());
-            }
-            return new Tensor[] {gx, recorded(shard, w, aw), recorded(shard, bias, ab)};
+            List<SampleTree.Block> pieces = shard.blocks();
+            Tensor gw = needsGrad(1) ? recorded(shard, w,
+                    SampleOrderedKernels.linearWeight(Backends.cpu(), in, out, gd, x.contiguousFloats(), pieces, shard.offset())) : null;
+            Tensor gb = needsGrad(2) ? recorded(shard, bias, SampleOrderedKernels.linearBias(Backends.cpu(), out, gd, pieces, shard.offset())) : null;
+            return new Tensor[] {gx, gw, gb};
         }
     }
 
@@ -201,8 +200,11 @@ final class SampleOrdered {
 
     /** Records the accumulator's pieces for {@code param} and returns the shard's own sum as its gradient. */
     private static Tensor recorded(Reproducible.Shard shard, Tensor param, SampleTree.Accumulator acc) {
-        if (acc == null) return null;
-        List<float[]> sums = acc.sums();
+        return acc == null ? null : recorded(shard, param, acc.sums());
+    }
+
+    /** Records the sums of the shard's pieces for {@code param} and returns the shard's own sum as its gradient. */
+    private static Tensor recorded(Reproducible.Shard shard, Tensor param, List<float[]> sums) {
         shard.record(param, sums);
         return Tensor.of(Reproducible.Shard.fold(sums, param.numel()), param.shape());
     }
