@@ -111,8 +111,12 @@ final class SampleOrdered {
         int n = target.length;
         shard.checkRows("nll_loss", n);
         SampleTree.Accumulator acc = shard.accumulator(1);
-        for (int i = 0; i < n; i++) acc.add(shard.offset() + i, new float[] {-logProbs[i * classes + (int) target[i]]});
-        float value = Reproducible.Shard.fold(acc.sums(), 1)[0] / shard.batch();
+        float[] leaf = new float[1];
+        for (int i = 0; i < n; i++) {
+            leaf[0] = -logProbs[i * classes + (int) target[i]];
+            acc.add(shard.offset() + i, leaf);
+        }
+        float value = lossValue(shard, acc.sums(), shard.batch());
         return Tensor.result(new float[] {value}, new int[0], new NllLossMeanBackward(logProbsTensor, target, classes, shard.batch()));
     }
 
@@ -148,13 +152,15 @@ final class SampleOrdered {
         shard.checkRows("mse_loss", n);
         float[] a = input.contiguousFloats(), b = target.contiguousFloats();
         SampleTree.Accumulator acc = shard.accumulator(1);
+        float[] leaf = new float[1];
         for (int r = 0; r < n; r++) {
             float s = 0f;
             for (int i = r * per; i < (r + 1) * per; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
-            acc.add(shard.offset() + r, new float[] {s});
+            leaf[0] = s;
+            acc.add(shard.offset() + r, leaf);
         }
         float count = (float) shard.batch() * per;
-        float value = Reproducible.Shard.fold(acc.sums(), 1)[0] / count;
+        float value = lossValue(shard, acc.sums(), count);
         return Tensor.result(new float[] {value}, new int[0], new MseLossMeanBackward(input, target, count));
     }
 
@@ -188,6 +194,16 @@ final class SampleOrdered {
     }
 
     // ---- helpers ----
+
+    /**
+     * Records the loss's pieces in the shard (the replicas' gatherer finishes the tree from
+     * them, {@link Reproducible.LossTree#value}) and returns this shard's share: on the whole
+     * batch the tree's root divided once, the very value N replicas' pieces give.
+     */
+    private static float lossValue(Reproducible.Shard shard, List<float[]> sums, float divisor) {
+        shard.recordLoss(sums, divisor);
+        return shard.rows() == shard.batch() ? sums.get(0)[0] / divisor : Reproducible.Shard.fold(sums, 1)[0] / divisor;
+    }
 
     private static Reproducible.Shard bound(String op) {
         Reproducible.Shard shard = Reproducible.current();
