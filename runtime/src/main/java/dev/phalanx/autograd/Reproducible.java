@@ -136,6 +136,7 @@ public final class Reproducible {
 
         /** Left-to-right sum of the pieces: the shard's own gradient, which the tree's combine later replaces. */
         public static float[] fold(List<float[]> sums, int width) {
+            if (sums.size() == 1) return sums.get(0).clone();    // one piece (1 replica: the root), replaced all the same
             float[] out = new float[width];
             for (float[] s : sums) for (int i = 0; i < width; i++) out[i] += s[i];
             return out;

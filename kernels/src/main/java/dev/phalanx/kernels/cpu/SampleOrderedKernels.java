@@ -27,8 +27,10 @@ public final class SampleOrderedKernels {
     /** y[r] = x[r] W^T + bias, each row alone (see {@link #rowTimes}). W is [out, in]. Overwrites y. */
     public static void linearForward(CpuBackend be, int rows, int in, int out, float[] x, float[] w, float[] bias, float[] y) {
         float[][] wt = new float[in][out];                  // W^T's rows, each its own array: copied once for every row
-        for (int o = 0; o < out; o++)
-            for (int i = 0; i < in; i++) wt[i][o] = w[o * in + i];
+        for (int i = 0; i < in; i++) {                      // written row by row: W's `out` lines being read stay in cache
+            float[] t = wt[i];
+            for (int o = 0; o < out; o++) t[o] = w[o * in + i];
+        }
         be.parallelFor(rows, 2L * in * out, r -> {
             float[] acc = bias != null ? bias.clone() : new float[out];
             rowTimes(in, out, x, r * in, wt, acc);
