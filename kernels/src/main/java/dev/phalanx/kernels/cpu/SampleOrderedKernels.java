@@ -26,11 +26,7 @@ public final class SampleOrderedKernels {
 
     /** y[r] = x[r] W^T + bias, each row alone (see {@link #rowTimes}). W is [out, in]. Overwrites y. */
     public static void linearForward(CpuBackend be, int rows, int in, int out, float[] x, float[] w, float[] bias, float[] y) {
-        float[][] wt = new float[in][out];                  // W^T's rows, each its own array: copied once for every row
-        for (int i = 0; i < in; i++) {                      // written row by row: W's `out` lines being read stay in cache
-            float[] t = wt[i];
-            for (int o = 0; o < out; o++) t[o] = w[o * in + i];
-        }
+        float[][] wt = transposedRows(w, out, in);          // W^T's rows, each its own array: copied once for every row
         be.parallelFor(rows, 2L * in * out, r -> {
             float[] acc = bias != null ? bias.clone() : new float[out];
             rowTimes(in, out, x, r * in, wt, acc);
@@ -74,6 +70,22 @@ public final class SampleOrderedKernels {
         }
     }
 
+    /** Columns of W^T written per pass of {@link #transposedRows}: their cache lines stay in L1 while W is read along its rows. */
+    private static final int TRANSPOSE_TILE = 16;
+
+    /** The rows of the transpose of a row-major [rows, cols] matrix, each its own array, in tiles of columns. */
+    private static float[][] transposedRows(float[] a, int rows, int cols) {
+        float[][] t = new float[cols][rows];
+        for (int c0 = 0; c0 < cols; c0 += TRANSPOSE_TILE) {
+            int c1 = Math.min(cols, c0 + TRANSPOSE_TILE);
+            for (int r = 0; r < rows; r++) {
+                int base = r * cols;
+                for (int c = c0; c < c1; c++) t[c][r] = a[base + c];
+            }
+        }
+        return t;
+    }
+
     /** The rows of a row-major [rows, cols] matrix, each its own array. */
     private static float[][] rowsOf(float[] a, int rows, int cols) {
         float[][] out = new float[rows][];
@@ -97,13 +109,37 @@ public final class SampleOrderedKernels {
         List<float[]> sums = newSums(pieces, out * in);
         int depth = SampleTree.depth(pieces);
         // column range o: row o of the [out, in] gradient, whose leaves are g[r][o] * x[r]
-        be.parallelFor(out, 2L * samples * in, o -> SampleTree.sumColumns(pieces, sums, o * in, (o + 1) * in, (sample, from, to, dst) -> {
+        int blocks = (out + WEIGHT_ROW_BLOCK - 1) / WEIGHT_ROW_BLOCK;
+        be.parallelFor(blocks, 2L * WEIGHT_ROW_BLOCK * samples * in, blk -> {
+            float[][] scratch = new float[depth][in];       // reused by the block's rows
+            for (int o = blk * WEIGHT_ROW_BLOCK; o < Math.min(out, (blk + 1) * WEIGHT_ROW_BLOCK); o++) {
+                SampleTree.sumColumns(pieces, sums, o * in, (o + 1) * in, new OuterProductRow(g, out, o, xRows, firstIndex), scratch);
+            }
+        });
+        return sums;
+    }
+
+    /** Rows of a linear weight gradient summed along the tree by one task, with one scratch. */
+    private static final int WEIGHT_ROW_BLOCK = 8;
+
+    /** The leaves of row o of a linear weight gradient: {@code g[r][o] * x[r]} for sample r. */
+    private record OuterProductRow(float[] g, int out, int o, float[][] xRows, int firstIndex) implements SampleTree.Leaves {
+        @Override
+        public void write(int sample, int from, int to, float[] dst) {
             int r = sample - firstIndex;
             float go = g[r * out + o];
             float[] xr = xRows[r];
-            for (int i = 0; i < in; i++) dst[i] = go * xr[i];
-        }, new float[depth][in]));
-        return sums;
+            for (int i = 0; i < xr.length; i++) dst[i] = go * xr[i];
+        }
+
+        /** The two products rounded, then added (Java never fuses them): the tree's first node in one pass. */
+        @Override
+        public void writePair(int sample, int from, int to, float[] dst, float[] spare) {
+            int r = sample - firstIndex;
+            float g0 = g[r * out + o], g1 = g[(r + 1) * out + o];
+            float[] x0 = xRows[r], x1 = xRows[r + 1];
+            for (int i = 0; i < x0.length; i++) dst[i] = g0 * x0[i] + g1 * x1[i];
+        }
     }
 
     /** The sums along the tree of each row's bias gradient {@code g[r]}, as {@link #linearWeight}. */

@@ -102,6 +102,18 @@ public final class SampleTree {
     @FunctionalInterface
     public interface Leaves {
         void write(int sample, int from, int to, float[] dst);
+
+        /**
+         * Samples {@code sample} and {@code sample + 1}'s values added, {@code dst[k] = leaf(sample)[k]
+         * + leaf(sample + 1)[k]} (their node of the tree); {@code spare} is free to use. An
+         * implementation may compute it in one pass, as long as each value is the same two
+         * roundings and one addition.
+         */
+        default void writePair(int sample, int from, int to, float[] dst, float[] spare) {
+            write(sample, from, to, dst);
+            write(sample + 1, from, to, spare);
+            addRange(dst, spare, to - from);
+        }
     }
 
     /** How many partial sums {@link #sumColumns} keeps alive at most for pieces of these blocks. */
@@ -128,9 +140,15 @@ public final class SampleTree {
         for (int k = 0; k < pieces.size(); k++) {
             Block piece = pieces.get(k);
             int top = 0;
-            for (int sample = piece.start(); sample < piece.end(); sample++) {
-                leaves.write(sample, from, to, scratch[top]);
-                levels[top++] = 0;
+            // samples two by two from the piece's (aligned) start: each pair is a node of the tree
+            for (int sample = piece.start(); sample < piece.end(); sample += 2) {
+                if (sample + 1 < piece.end()) {
+                    leaves.writePair(sample, from, to, scratch[top], scratch[top + 1]);
+                    levels[top++] = 1;
+                } else {
+                    leaves.write(sample, from, to, scratch[top]);
+                    levels[top++] = 0;
+                }
                 // siblings: two sums of the same level (as in Accumulator.add)
                 while (top >= 2 && levels[top - 1] == levels[top - 2]) {
                     addRange(scratch[top - 2], scratch[top - 1], width);
@@ -143,7 +161,7 @@ public final class SampleTree {
         }
     }
 
-    private static void addRange(float[] into, float[] x, int n) {
+    static void addRange(float[] into, float[] x, int n) {
         for (int i = 0; i < n; i++) into[i] += x[i];
     }
 
