@@ -80,7 +80,7 @@ final class BenchCommand implements Callable<Integer> {
                         + "all-reduce wait %.3f ms, outside compute (all-reduce, split, gather, messages) %.3f ms = %.1f %%%n",
                         replicas, threads, wall, s[0], s[1], s[2], s[3], 100 * s[3] / wall);
             }
-            out.printf(Locale.ROOT, "this thread's CPU time: %.0f images per CPU-second%n", r.imagesPerCpuSecond());
+            out.printf(Locale.ROOT, "compute CPU time (this thread and the backend's workers): %.0f images per CPU-second%n", r.imagesPerCpuSecond());
             out.printf(Locale.ROOT, "throughput: %.0f images/s%n", r.imagesPerSecond());
         }
         return 0;

@@ -40,6 +40,7 @@ public final class Reproducible {
         private final int offset, rows, batch;
         private final List<SampleTree.Block> blocks;
         private final Map<Tensor, List<float[]>> pieces = new IdentityHashMap<>();
+        private LossTree loss;
 
         private Shard(int offset, int rows, int batch) {
             this.blocks = SampleTree.pieces(offset, offset + rows, batch);
@@ -70,6 +71,22 @@ public final class Reproducible {
         /** A fresh accumulator for per-sample contributions of {@code width} floats over this shard's rows. */
         public SampleTree.Accumulator accumulator(int width) {
             return new SampleTree.Accumulator(offset, offset + rows, batch, width);
+        }
+
+        /**
+         * Records the sums of the mean loss's per-sample values over this shard's pieces and
+         * the divisor of the mean (the last loss op of a forward wins), so that whoever gathers
+         * the shards can finish the loss along the tree: {@link LossTree#value}.
+         */
+        public void recordLoss(List<float[]> sums, float divisor) {
+            Map<SampleTree.Block, float[]> byBlock = new java.util.LinkedHashMap<>();
+            for (int k = 0; k < sums.size(); k++) byBlock.put(blocks.get(k), sums.get(k));
+            loss = new LossTree(batch, byBlock, divisor);
+        }
+
+        /** The loss's tree pieces recorded by a mean loss op, or null where none ran. */
+        public LossTree loss() {
+            return loss;
         }
 
         /** Checks that an op sees this shard's rows: anything else would sum samples this shard does not hold. */
@@ -119,9 +136,33 @@ public final class Reproducible {
 
         /** Left-to-right sum of the pieces: the shard's own gradient, which the tree's combine later replaces. */
         public static float[] fold(List<float[]> sums, int width) {
+            if (sums.size() == 1) return sums.get(0).clone();    // one piece (1 replica: the root), replaced all the same
             float[] out = new float[width];
             for (float[] s : sums) for (int i = 0; i < width; i++) out[i] += s[i];
             return out;
+        }
+    }
+
+    /**
+     * A shard's part of a mean loss: the sums of the per-sample losses over its tree pieces
+     * (one float each) and the mean's divisor (B, or B times the elements per sample). The
+     * loss of the whole batch is the tree finished from every shard's pieces, divided once:
+     * the same float operations for any replica count, so the logged loss is bitwise the same.
+     */
+    public record LossTree(int batch, Map<SampleTree.Block, float[]> pieces, float divisor) {
+
+        /** The batch's mean loss from the parts of shards that cover it exactly. */
+        public static float value(List<LossTree> parts) {
+            if (parts.isEmpty()) throw new IllegalArgumentException("no shard recorded a loss");
+            Map<SampleTree.Block, float[]> all = new java.util.HashMap<>();
+            for (LossTree t : parts) {
+                if (t.batch() != parts.get(0).batch() || t.divisor() != parts.get(0).divisor()) {
+                    throw new IllegalArgumentException("loss parts of different batches: " + t.batch() + " / " + t.divisor() + " and "
+                            + parts.get(0).batch() + " / " + parts.get(0).divisor());
+                }
+                all.putAll(t.pieces());
+            }
+            return SampleTree.combine(parts.get(0).batch(), all)[0] / parts.get(0).divisor();
         }
     }
 

@@ -24,9 +24,10 @@ public final class Benchmark {
 
     /**
      * Throughput; for data-parallel runs also the mean step split (ms): compute, optimizer,
-     * all-reduce wait, outside compute. {@code imagesPerCpuSecond} counts only the CPU time of the
-     * calling thread over the timed windows: on a shared machine it is steadier than the wall
-     * clock, and with one thread it is the whole of the compute.
+     * all-reduce wait, outside compute. {@code imagesPerCpuSecond} counts the CPU time of the
+     * calling thread and of the CPU backends' worker threads ({@code phalanx-cpu-*}) over the
+     * timed windows: on a shared machine it is steadier than the wall clock, and in a run in
+     * this thread it is the whole of the compute, with one intra-op thread or more.
      */
     public record Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs, double imagesPerCpuSecond) { }
 
@@ -49,7 +50,7 @@ public final class Benchmark {
         double[] rates = new double[windows];
         int total = 0;
         java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
-        long cpuStart = mx.getCurrentThreadCpuTime();
+        long cpuStart = computeCpuNanos(mx);
         for (int w = 0; w < windows; w++) {
             long start = System.nanoTime(), end = start + (long) (seconds / windows * 1e9);
             int n = 0;
@@ -64,11 +65,20 @@ public final class Benchmark {
             total += n;
             if (log != null) log.printf(Locale.ROOT, "window %d: %d steps, %.0f images/s%n", w + 1, n, rates[w]);
         }
-        long cpu = mx.getCurrentThreadCpuTime() - cpuStart;
+        long cpu = computeCpuNanos(mx) - cpuStart;
         if (split != null) for (int i = 0; i < split.length; i++) split[i] /= total;
         java.util.Arrays.sort(rates);
         double median = rates[windows / 2];
         return new Result(median, 1000.0 * batch / median, total, split, cpu > 0 ? (double) total * batch / (cpu / 1e9) : Double.NaN);
+    }
+
+    /** CPU time so far of this thread and of the CPU backends' worker threads (the compute of a run in this thread). */
+    private static long computeCpuNanos(java.lang.management.ThreadMXBean mx) {
+        long sum = mx.getCurrentThreadCpuTime();
+        for (java.lang.management.ThreadInfo t : mx.getThreadInfo(mx.getAllThreadIds())) {
+            if (t != null && t.getThreadName().startsWith("phalanx-cpu-")) sum += Math.max(0, mx.getThreadCpuTime(t.getThreadId()));
+        }
+        return sum;
     }
 
     /** Training through the actor runtime: {@code replicas} replicas of {@code threads} threads each. */

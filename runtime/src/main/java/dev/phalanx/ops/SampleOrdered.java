@@ -54,12 +54,11 @@ final class SampleOrdered {
                 SampleOrderedKernels.linearBackwardData(Backends.cpu(), b, in, out, gd, w.contiguousFloats(), d);
                 gx = Tensor.of(d, b, in);
             }
-            SampleTree.Accumulator aw = needsGrad(1) ? shard.accumulator(out * in) : null;
-            SampleTree.Accumulator ab = needsGrad(2) ? shard.accumulator(out) : null;
-            if (aw != null || ab != null) {
-                SampleOrderedKernels.linearWeight(Backends.cpu(), b, in, out, gd, x.contiguousFloats(), aw, ab, shard.offset());
-            }
-            return new Tensor[] {gx, recorded(shard, w, aw), recorded(shard, bias, ab)};
+            List<SampleTree.Block> pieces = shard.blocks();
+            Tensor gw = needsGrad(1) ? recorded(shard, w,
+                    SampleOrderedKernels.linearWeight(Backends.cpu(), in, out, gd, x.contiguousFloats(), pieces, shard.offset())) : null;
+            Tensor gb = needsGrad(2) ? recorded(shard, bias, SampleOrderedKernels.linearBias(Backends.cpu(), out, gd, pieces, shard.offset())) : null;
+            return new Tensor[] {gx, gw, gb};
         }
     }
 
@@ -112,8 +111,12 @@ final class SampleOrdered {
         int n = target.length;
         shard.checkRows("nll_loss", n);
         SampleTree.Accumulator acc = shard.accumulator(1);
-        for (int i = 0; i < n; i++) acc.add(shard.offset() + i, new float[] {-logProbs[i * classes + (int) target[i]]});
-        float value = Reproducible.Shard.fold(acc.sums(), 1)[0] / shard.batch();
+        float[] leaf = new float[1];
+        for (int i = 0; i < n; i++) {
+            leaf[0] = -logProbs[i * classes + (int) target[i]];
+            acc.add(shard.offset() + i, leaf);
+        }
+        float value = lossValue(shard, acc.sums(), shard.batch());
         return Tensor.result(new float[] {value}, new int[0], new NllLossMeanBackward(logProbsTensor, target, classes, shard.batch()));
     }
 
@@ -149,13 +152,15 @@ final class SampleOrdered {
         shard.checkRows("mse_loss", n);
         float[] a = input.contiguousFloats(), b = target.contiguousFloats();
         SampleTree.Accumulator acc = shard.accumulator(1);
+        float[] leaf = new float[1];
         for (int r = 0; r < n; r++) {
             float s = 0f;
             for (int i = r * per; i < (r + 1) * per; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
-            acc.add(shard.offset() + r, new float[] {s});
+            leaf[0] = s;
+            acc.add(shard.offset() + r, leaf);
         }
         float count = (float) shard.batch() * per;
-        float value = Reproducible.Shard.fold(acc.sums(), 1)[0] / count;
+        float value = lossValue(shard, acc.sums(), count);
         return Tensor.result(new float[] {value}, new int[0], new MseLossMeanBackward(input, target, count));
     }
 
@@ -190,6 +195,16 @@ final class SampleOrdered {
 
     // ---- helpers ----
 
+    /**
+     * Records the loss's pieces in the shard (the replicas' gatherer finishes the tree from
+     * them, {@link Reproducible.LossTree#value}) and returns this shard's share: on the whole
+     * batch the tree's root divided once, the very value N replicas' pieces give.
+     */
+    private static float lossValue(Reproducible.Shard shard, List<float[]> sums, float divisor) {
+        shard.recordLoss(sums, divisor);
+        return shard.rows() == shard.batch() ? sums.get(0)[0] / divisor : Reproducible.Shard.fold(sums, 1)[0] / divisor;
+    }
+
     private static Reproducible.Shard bound(String op) {
         Reproducible.Shard shard = Reproducible.current();
         if (shard == null) {
@@ -201,8 +216,11 @@ final class SampleOrdered {
 
     /** Records the accumulator's pieces for {@code param} and returns the shard's own sum as its gradient. */
     private static Tensor recorded(Reproducible.Shard shard, Tensor param, SampleTree.Accumulator acc) {
-        if (acc == null) return null;
-        List<float[]> sums = acc.sums();
+        return acc == null ? null : recorded(shard, param, acc.sums());
+    }
+
+    /** Records the sums of the shard's pieces for {@code param} and returns the shard's own sum as its gradient. */
+    private static Tensor recorded(Reproducible.Shard shard, Tensor param, List<float[]> sums) {
         shard.record(param, sums);
         return Tensor.of(Reproducible.Shard.fold(sums, param.numel()), param.shape());
     }

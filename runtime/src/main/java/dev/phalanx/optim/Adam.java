@@ -48,6 +48,16 @@ public class Adam extends Optimizer {
                 DeviceTensors.buffer(m, s), DeviceTensors.buffer(v, s), lr, beta1, beta2, eps, weightDecay, t, decoupled);
     }
 
+    /**
+     * {@code 1 - beta^t} through {@code StrictMath.pow}, whose bits the Java spec fixes (fdlibm's
+     * algorithm): {@code Math.pow} may differ from it by an ulp, and between the interpreter,
+     * the JIT and one CPU and another, so the optimizer's update, elementwise and otherwise
+     * exact IEEE arithmetic, would not be a constant of the code (issue #13's reproducible mode).
+     */
+    static double biasCorrection(float beta, int t) {
+        return 1 - StrictMath.pow(beta, t);
+    }
+
     @Override
     protected void update(float[] p, float[] g, Map<String, Tensor> st) {
         int n = p.length;
@@ -57,7 +67,7 @@ public class Adam extends Optimizer {
             float keep = 1 - lr * weightDecay;
             for (int i = 0; i < n; i++) p[i] *= keep;
         }
-        double bias1 = 1 - Math.pow(beta1, t), bias2 = 1 - Math.pow(beta2, t);
+        double bias1 = biasCorrection(beta1, t), bias2 = biasCorrection(beta2, t);
         float stepSize = (float) (lr / bias1);
         float bias2Sqrt = (float) Math.sqrt(bias2);
         for (int i = 0; i < n; i++) {

@@ -89,7 +89,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
             if (!c.train()) {
                 try (var scope = GradMode.noGrad()) {
                     Tensor out = model.forward(c.inputs().narrow(0, c.range().begin(), c.range().rows()));
-                    c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, 0f, out, System.nanoTime() - t0));
+                    c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, 0f, null, out, System.nanoTime() - t0));
                 }
                 return this;
             }
@@ -101,7 +101,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
                     if (spec.reproducible()) allReduce.contributePieces(c.step(), index, b, c.batch(), List.of(), List.of()); // no rows, no pieces
                     else allReduce.contribute(c.step(), index, b, new float[buckets.size(b)]);
                 }
-                c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, 0f, null, System.nanoTime() - t0));
+                c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, 0f, null, null, System.nanoTime() - t0));
                 return this;
             }
             Tensor x = c.inputs().narrow(0, c.range().begin(), c.range().rows());
@@ -125,7 +125,8 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
                 for (int b = 0; b < buckets.count(); b++) {
                     if (!sent[b]) offer(c, b, repro); // parameters the loss did not use
                 }
-                c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, loss.item(), out.detach(), System.nanoTime() - t0));
+                c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, loss.item(),
+                        repro == null ? null : repro.shard().loss(), out.detach(), System.nanoTime() - t0));
             }
         } catch (Throwable e) {
             allReduce.withdraw(c.step(), index);

@@ -1,5 +1,6 @@
 package dev.phalanx.parallel;
 
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -8,8 +9,13 @@ import dev.phalanx.tensor.Tensor;
  */
 public sealed interface ReplicaReply {
 
-    /** {@code nanos}: the replica's forward and backward, bucket hand-offs included. */
-    record ShardComputed(long step, int replica, float weightedLoss, Tensor outputs, long nanos) implements ReplicaReply { }
+    /**
+     * {@code nanos}: the replica's forward and backward, bucket hand-offs included.
+     * {@code lossTree}: in the reproducible mode, the shard's part of the loss along the sample
+     * tree (null otherwise, and for a replica without rows).
+     */
+    record ShardComputed(long step, int replica, float weightedLoss, Reproducible.LossTree lossTree, Tensor outputs, long nanos)
+            implements ReplicaReply { }
 
     /** {@code computing}: failed in the first phase (nothing changed yet), or while applying. */
     record ShardFailed(long step, int replica, Throwable error, boolean computing) implements ReplicaReply { }

@@ -10,6 +10,7 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
+import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -50,6 +51,7 @@ final class StepRun {
     private final TimerScheduler<ReplicaReply> timers;
     private final List<Shards.Range> ranges;
     private final float[] losses;
+    private final Reproducible.LossTree[] lossTrees;
     private final Tensor[] outputs;
     private final boolean[] computed, applied;
     private final int[] failures;
@@ -77,6 +79,7 @@ final class StepRun {
         int n = replicas.size();
         this.ranges = Shards.split(plan.inputs().size(0), n);
         losses = new float[n];
+        lossTrees = new Reproducible.LossTree[n];
         outputs = new Tensor[n];
         computed = new boolean[n];
         applied = new boolean[n];
@@ -232,6 +235,7 @@ final class StepRun {
     private void record(ReplicaReply.ShardComputed m) {
         computed[m.replica()] = true;
         losses[m.replica()] = m.weightedLoss();
+        lossTrees[m.replica()] = m.lossTree();
         outputs[m.replica()] = m.outputs();
         computeNanos = Math.max(computeNanos, m.nanos());
     }
@@ -255,10 +259,14 @@ final class StepRun {
         } else {
             float loss = 0f;
             List<Tensor> outs = new ArrayList<>();
+            List<Reproducible.LossTree> trees = new ArrayList<>();
             for (int r = 0; r < ranges.size(); r++) {
                 loss += losses[r];
                 outs.add(outputs[r]);
+                if (lossTrees[r] != null) trees.add(lossTrees[r]);
             }
+            // reproducible mode (#13): the loss finished along the sample tree, bitwise that of 1 replica
+            if (!trees.isEmpty() && trees.size() == ranges.size()) loss = Reproducible.LossTree.value(trees);
             Coordinator.Timing t = new Coordinator.Timing(System.nanoTime() - started, computeNanos, optimizerNanos, waitNanos);
             replyTo.tell(new Coordinator.StepOutcome(plan.id(), loss, Tensor.cat(outs, 0), null, t));
         }

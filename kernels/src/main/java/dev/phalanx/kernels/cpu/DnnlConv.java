@@ -118,6 +118,49 @@ final class DnnlConv implements AutoCloseable {
         }
     }
 
+    // ---- the reproducible mode (issue #13): each image alone, through the one-image plan ----
+
+    /**
+     * As {@link #forward}, but every image through the same one-image primitive: an image's
+     * bits then depend on its own values only, never on how many images share the call.
+     */
+    synchronized void forwardEachImage(ConvGeometry g, float[] x, float[] weight, float[] bias, float[] out) {
+        dnnl.oneThreadHere();
+        DnnlConvPlan one = plan(g, 1);
+        int lanes = backend.partsFor(g.n(), forwardWork(g));
+        one.prepareForward(streams[0], weight, bias, lanes);
+        backend.parallelForParts(g.n(), forwardWork(g), (lane, img) -> {
+            dnnl.oneThreadHere();
+            one.forward(lane, streams[lane], x, out, img);
+        });
+    }
+
+    /** As {@link #backwardData}, every image through the one-image primitive. */
+    synchronized void backwardDataEachImage(ConvGeometry g, float[] dout, float[] weight, float[] dx) {
+        dnnl.oneThreadHere();
+        DnnlConvPlan one = plan(g, 1);
+        int lanes = backend.partsFor(g.n(), forwardWork(g));
+        one.prepareBackwardData(streams[0], weight, lanes);
+        backend.parallelForParts(g.n(), forwardWork(g), (lane, img) -> {
+            dnnl.oneThreadHere();
+            one.backwardData(lane, streams[lane], dout, dx, img);
+        });
+    }
+
+    /**
+     * The weight and bias gradients of images {@code [from, from + count)}, each image alone
+     * through the one-image primitive: image {@code from + j}'s into {@code dw[j]} and {@code db[j]}.
+     */
+    synchronized void backwardWeightsEachImage(ConvGeometry g, float[] x, float[] dout, int from, int count, float[][] dw, float[][] db) {
+        dnnl.oneThreadHere();
+        DnnlConvPlan one = plan(g, 1);
+        one.prepareBackwardWeights(backend.partsFor(count, forwardWork(g)));
+        backend.parallelForParts(count, forwardWork(g), (lane, j) -> {
+            dnnl.oneThreadHere();
+            one.backwardWeights(lane, streams[lane], x, dout, from + j, dw[j], 0, db[j], 0);
+        });
+    }
+
     @Override
     public synchronized void close() {
         for (DnnlConvPlan plan : plans.values()) plan.close();

@@ -1,5 +1,6 @@
 package dev.phalanx.kernels.reduce;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -95,10 +96,82 @@ public final class SampleTree {
     }
 
     /**
+     * The values of one sample's contribution, columns {@code [from, to)} of it, written to
+     * {@code dst[0 .. to - from)}; each value computed from that sample alone.
+     */
+    @FunctionalInterface
+    public interface Leaves {
+        void write(int sample, int from, int to, float[] dst);
+
+        /**
+         * Samples {@code sample} and {@code sample + 1}'s values added, {@code dst[k] = leaf(sample)[k]
+         * + leaf(sample + 1)[k]} (their node of the tree); {@code spare} is free to use. An
+         * implementation may compute it in one pass, as long as each value is the same two
+         * roundings and one addition.
+         */
+        default void writePair(int sample, int from, int to, float[] dst, float[] spare) {
+            write(sample, from, to, dst);
+            write(sample + 1, from, to, spare);
+            addRange(dst, spare, to - from);
+        }
+    }
+
+    /** How many partial sums {@link #sumColumns} keeps alive at most for pieces of these blocks. */
+    public static int depth(List<Block> pieces) {
+        int largest = 1;
+        for (Block p : pieces) largest = Math.max(largest, p.size());
+        int depth = 1;                                      // a piece of up to 2^k samples: k + 1 partial sums
+        while (1 << (depth - 1) < largest) depth++;
+        return depth;
+    }
+
+    /**
+     * Columns {@code [from, to)} of the pieces' sums ({@code sums.get(k)[from .. to)} for piece
+     * {@code k}), each piece summed along the tree from the leaves that {@code leaves} writes:
+     * the same additions, in the same grouping, as {@link Accumulator} performs on whole
+     * contributions, one column range at a time so that the partial sums stay in cache and no
+     * array is made per sample. Column ranges are independent, so callers may run them on
+     * different threads. {@code scratch} holds at least {@link #depth} arrays of
+     * {@code to - from} floats.
+     */
+    public static void sumColumns(List<Block> pieces, List<float[]> sums, int from, int to, Leaves leaves, float[][] scratch) {
+        int width = to - from;
+        int[] levels = new int[scratch.length];
+        for (int k = 0; k < pieces.size(); k++) {
+            Block piece = pieces.get(k);
+            int top = 0;
+            // samples two by two from the piece's (aligned) start: each pair is a node of the tree
+            for (int sample = piece.start(); sample < piece.end(); sample += 2) {
+                if (sample + 1 < piece.end()) {
+                    leaves.writePair(sample, from, to, scratch[top], scratch[top + 1]);
+                    levels[top++] = 1;
+                } else {
+                    leaves.write(sample, from, to, scratch[top]);
+                    levels[top++] = 0;
+                }
+                // siblings: two sums of the same level (as in Accumulator.add)
+                while (top >= 2 && levels[top - 1] == levels[top - 2]) {
+                    addRange(scratch[top - 2], scratch[top - 1], width);
+                    levels[top - 2]++;
+                    top--;
+                }
+            }
+            for (int t = top - 2; t >= 0; t--) addRange(scratch[t], scratch[t + 1], width); // fold the leftover right-nested nodes
+            System.arraycopy(scratch[0], 0, sums.get(k), from, width);
+        }
+    }
+
+    static void addRange(float[] into, float[] x, int n) {
+        for (int i = 0; i < n; i++) into[i] += x[i];
+    }
+
+    /**
      * Sums the per-sample contributions of rows {@code [a, b)}, given one sample at a time in
      * order, into the sums of {@link #pieces}{@code (a, b, batch)}, with at most log2(B) + 1
      * buffers alive at once. Within a piece, two partial sums are added as soon as they are
      * siblings, and what is left at the piece's end is folded from the right: exactly the tree.
+     * Buffers freed by an addition are reused for later samples, so feeding a sample makes no
+     * new array (only each piece's sum is new).
      */
     public static final class Accumulator {
         private final int width;
@@ -106,6 +179,7 @@ public final class SampleTree {
         private final List<float[]> done = new ArrayList<>();
         private final List<float[]> stack = new ArrayList<>();
         private final List<Integer> levels = new ArrayList<>();
+        private final ArrayDeque<float[]> free = new ArrayDeque<>();
         private int piece, next;
 
         public Accumulator(int a, int b, int batch, int width) {
@@ -120,7 +194,9 @@ public final class SampleTree {
                 throw new IllegalStateException("sample " + index + " out of order: expected " + (piece >= pieces.size() ? "none" : next));
             }
             if (contribution.length != width) throw new IllegalArgumentException("a contribution of " + contribution.length + " elements, expected " + width);
-            stack.add(contribution.clone());
+            float[] leaf = free.isEmpty() ? new float[width] : free.pop();
+            System.arraycopy(contribution, 0, leaf, 0, width);
+            stack.add(leaf);
             levels.add(0);
             next++;
             // siblings: two sums of the same level whose left one is aligned to twice that level
@@ -128,6 +204,7 @@ public final class SampleTree {
                 float[] right = stack.remove(stack.size() - 1);
                 int level = levels.remove(levels.size() - 1);
                 SampleTree.add(stack.get(stack.size() - 1), right);
+                free.push(right);
                 levels.set(levels.size() - 1, level + 1);
             }
             Block current = pieces.get(piece);
@@ -136,10 +213,11 @@ public final class SampleTree {
                 while (!stack.isEmpty()) {                  // fold the leftover right-nested nodes
                     float[] left = stack.remove(stack.size() - 1);
                     SampleTree.add(left, acc);
+                    free.push(acc);
                     acc = left;
                 }
                 levels.clear();
-                done.add(acc);
+                done.add(acc);                              // handed out by sums(): never reused here
                 piece++;
             }
         }

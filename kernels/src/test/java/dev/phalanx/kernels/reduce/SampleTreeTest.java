@@ -97,6 +97,31 @@ class SampleTreeTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 5, 8})
+    void columnSumsAreTheAccumulatorsBits(int shards) {
+        for (int batch : new int[] {1, 7, 30, 64, 100}) {
+            float[][] samples = samples(batch, 37, batch * 17L + shards);
+            int per = (batch + shards - 1) / shards;
+            for (int a = 0; a < batch; a += per) {
+                int b = Math.min(batch, a + per);
+                SampleTree.Accumulator acc = new SampleTree.Accumulator(a, b, batch, 37);
+                for (int i = a; i < b; i++) acc.add(i, samples[i]);
+                List<Block> pieces = SampleTree.pieces(a, b, batch);
+                List<float[]> sums = new java.util.ArrayList<>();
+                for (int k = 0; k < pieces.size(); k++) sums.add(new float[37]);
+                for (int from = 0; from < 37; from += 10) {        // uneven column ranges, as threads would take them
+                    int to = Math.min(37, from + 10);
+                    SampleTree.sumColumns(pieces, sums, from, to,
+                            (sample, f, t, dst) -> System.arraycopy(samples[sample], f, dst, 0, t - f), new float[SampleTree.depth(pieces)][to - from]);
+                }
+                for (int k = 0; k < pieces.size(); k++) {
+                    assertArrayEquals(acc.sums().get(k), sums.get(k), 0f, "piece " + pieces.get(k) + " of rows " + a + ".." + b + " of " + batch);
+                }
+            }
+        }
+    }
+
     @Test
     void aLeftToRightSumWouldDifferSoTheTreeMatters() {
         float[][] samples = samples(30, 64, 5);
