@@ -59,7 +59,7 @@ public final class CpuBackend implements AutoCloseable {
         } else {
             why = "pure Java kernels were asked for";
         }
-        this.gemm = chosen != null ? chosen : new JavaGemm();
+        this.gemm = chosen != null ? chosen : JavaKernels.gemm();
         DnnlConv conv = null;
         DnnlPool avgPool = null;
         String dnnlName = "";
@@ -129,7 +129,9 @@ public final class CpuBackend implements AutoCloseable {
     /** One line for start-up reports: which kernels and how many threads, and why not native. */
     public String describe() {
         String convs = dnnlConv != null ? dnnlName + " convolutions and average pooling, " : "";
-        String s = "cpu backend: " + convs + gemm.name() + " GEMM, " + threads + (threads == 1 ? " thread" : " threads");
+        String gemmName = gemm instanceof JavaGemm ? gemm.name() + " (scalar: java --add-modules " + JavaKernels.VECTOR_MODULE
+                + " runs it on the Vector API)" : gemm.name();
+        String s = "cpu backend: " + convs + gemmName + " GEMM, " + threads + (threads == 1 ? " thread" : " threads");
         return fallbackReason.isEmpty() ? s : s + " (native kernels not used: " + fallbackReason + ")";
     }
 
