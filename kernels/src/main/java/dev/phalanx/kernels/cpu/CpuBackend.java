@@ -41,6 +41,8 @@ public final class CpuBackend implements AutoCloseable {
     private final DnnlConv dnnlConv; // null: convolutions as im2col + GEMM
     private final DnnlPool dnnlPool; // null: average pooling in Java
     private final String dnnlName;
+    /** The pure-Java convolutions' im2col buffers, per lane (see ConvKernels). */
+    private final LaneScratch convScratch;
 
     private CpuBackend(int threads, Kernels kernels) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
@@ -79,6 +81,7 @@ public final class CpuBackend implements AutoCloseable {
         this.dnnlPool = avgPool;
         this.dnnlName = dnnlName;
         this.fallbackReason = why;
+        this.convScratch = new LaneScratch(threads, ConvKernels.SCRATCH_SLOTS);
         if (threads == 1) {
             pool = null;
         } else {
@@ -120,6 +123,10 @@ public final class CpuBackend implements AutoCloseable {
     /** oneDNN's convolutions for this backend, or null where they are not used. */
     DnnlConv dnnlConv() {
         return dnnlConv;
+    }
+
+    LaneScratch convScratch() {
+        return convScratch;
     }
 
     public int threads() {
