@@ -103,11 +103,13 @@ public final class ConvKernels {
                 int first = group * WEIGHT_GRAD_GROUP, end = Math.min(g.n(), first + WEIGHT_GRAD_GROUP);
                 for (int from = first; from < end; from += CHUNK) {
                     int cn = Math.min(end, from + CHUNK) - from, cols = cn * plane;
-                    float[] col = scratch.get(lane, COLUMNS, patch * cols);
-                    for (int j = 0; j < cn; j++) unfold(g, x, (from + j) * g.inImage(), col, j * plane, cols);
+                    // the columns transposed (one row of patch values per pixel): the GEMM's B as it reads
+                    // it, so no GEMM transposes a copy of its own; the same products in the same order
+                    float[] rows = scratch.get(lane, COLUMNS, patch * cols);
+                    for (int j = 0; j < cn; j++) unfoldRows(g, x, (from + j) * g.inImage(), rows, j * plane);
                     float[] a = cn == 1 ? dout : gatherOutput(g, dout, from, cn);
                     int aOff = cn == 1 ? from * g.outImage() : 0;
-                    be.gemm().sgemm(false, true, g.cout(), patch, cols, a, aOff, col, 0, acc, 0, from > first);
+                    be.gemm().sgemm(false, false, g.cout(), patch, cols, a, aOff, rows, 0, acc, 0, from > first);
                 }
                 partial[group] = acc;
             });
@@ -170,6 +172,41 @@ public final class ConvKernels {
                             for (int ox = 0; ox < ow; ox++) {
                                 int ix = ox * g.sw() - g.pw() + kj;
                                 col[dst + ox] = ix >= 0 && ix < g.w() ? x[src + ix] : 0f;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * im2row of one image: the transpose of {@link #unfold}, row {@code rowOff + pixel} holding
+     * that output pixel's patch, {@code rows[(rowOff + oy*ow + ox) * patch + (c, ki, kj)]}.
+     * Each (c, ki) is a run of kw inputs of one input row, copied whole where the window lies
+     * inside the image.
+     */
+    static void unfoldRows(ConvGeometry g, float[] x, int xOff, float[] rows, int rowOff) {
+        int patch = g.patch(), kw = g.kw(), w = g.w(), h = g.h();
+        for (int oy = 0; oy < g.oh(); oy++) {
+            for (int ox = 0; ox < g.ow(); ox++) {
+                int dst = (rowOff + oy * g.ow() + ox) * patch;
+                int ix0 = ox * g.sw() - g.pw();
+                boolean inside = ix0 >= 0 && ix0 + kw <= w;
+                for (int c = 0; c < g.cin(); c++) {
+                    int xc = xOff + c * h * w;
+                    for (int ki = 0; ki < g.kh(); ki++, dst += kw) {
+                        int iy = oy * g.sh() - g.ph() + ki;
+                        if (iy < 0 || iy >= h) {
+                            java.util.Arrays.fill(rows, dst, dst + kw, 0f);
+                        } else if (inside) {
+                            int src = xc + iy * w + ix0;
+                            for (int kj = 0; kj < kw; kj++) rows[dst + kj] = x[src + kj];
+                        } else {
+                            int src = xc + iy * w;
+                            for (int kj = 0; kj < kw; kj++) {
+                                int ix = ix0 + kj;
+                                rows[dst + kj] = ix >= 0 && ix < w ? x[src + ix] : 0f;
                             }
                         }
                     }
