@@ -27,9 +27,14 @@ if [[ "$blas_real" != *openblas* ]]; then
 fi
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-phalanx() { # threads model mode batch [kernels]
-  java -jar "$jar" bench --threads "$1" --model "$2" --mode "$3" --batch-size "$4" --kernels "${5:-auto}" --seconds "$secs" \
-    | awk '/^throughput:/ {print $2}'
+# the pure-Java kernels run on the Vector API where the JVM has its module (a jar cannot add it);
+# the JVM's one warning about an incubating module is dropped, anything else on stderr is shown
+vector=(--add-modules jdk.incubator.vector)
+phalanx() { # threads model mode batch [kernels] [java options...]
+  local t=$1 m=$2 mode=$3 b=$4 k=${5:-auto}
+  shift $(( $# > 5 ? 5 : $# ))
+  java "$@" -jar "$jar" bench --threads "$t" --model "$m" --mode "$mode" --batch-size "$b" --kernels "$k" --seconds "$secs" \
+    2> >(grep -v 'Using incubator modules' >&2) | awk '/^throughput:/ {print $2}'
 }
 pytorch() { # threads model mode batch
   OMP_NUM_THREADS="$1" OPENBLAS_NUM_THREADS="$1" "$py" bench/pytorch_bench.py --threads "$1" --model "$2" --mode "$3" \
@@ -43,12 +48,13 @@ row() { # threads model mode batch
   printf '| %s | %s %s, batch %s | %s (%s) | %s (%s) | %.2fx |\n' "$1" "$2" "$3" "$4" "$ma" "${a[*]}" "$mb" "${b[*]}" \
     "$(echo "$ma / $mb" | bc -l)"
 }
-fallback_row() { # threads
-  local a=() b=() i
-  for ((i = 0; i < repeats; i++)); do a+=("$(phalanx "$1" cifar-lenet train 64 java)"); b+=("$(phalanx "$1" cifar-lenet train 64 native)"); done
+fallback_row() { # threads label [java options...]: the pure-Java kernels against the native ones, in turn
+  local t=$1 label=$2 a=() b=() i
+  shift 2
+  for ((i = 0; i < repeats; i++)); do a+=("$(phalanx "$t" cifar-lenet train 64 java "$@")"); b+=("$(phalanx "$t" cifar-lenet train 64 native)"); done
   local ma mb
   ma=$(median "${a[@]}"); mb=$(median "${b[@]}")
-  printf '| %s | pure-Java fallback, cifar-lenet train, batch 64 | %s (%s) | native: %s (%s) | %.2fx of native |\n' "$1" \
+  printf '| %s | %s, cifar-lenet train, batch 64 | %s (%s) | native: %s (%s) | %.2fx of native |\n' "$t" "$label" \
     "$ma" "${a[*]}" "$mb" "${b[*]}" "$(echo "$ma / $mb" | bc -l)"
 }
 
@@ -56,6 +62,7 @@ echo "CPU: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(nproc
   "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|fma|amx)' | tr '\n' ' ')"
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-unset}; libblas.so.3 -> $blas_real"
 java -jar "$jar" bench --threads 1 --seconds 0.01 --batch-size 2 2>/dev/null | sed -n 1p
+java "${vector[@]}" -jar "$jar" bench --threads 1 --seconds 0.01 --batch-size 2 --kernels java 2>/dev/null | sed -n 1p
 "$py" -c 'import torch; print("torch", torch.__version__)'
 echo "each cell: median images/s (the $repeats runs of $secs s), Phalanx and PyTorch in turn"
 echo
@@ -65,5 +72,6 @@ for t in "${threads[@]}"; do
   for b in 4 64 256; do row "$t" cifar-lenet train "$b"; done
   row "$t" cifar-lenet infer 256
   row "$t" cifar-wide train 64
-  fallback_row "$t"
+  fallback_row "$t" "pure-Java fallback (Vector API)" "${vector[@]}"
+  fallback_row "$t" "pure-Java fallback (scalar, no --add-modules)"
 done

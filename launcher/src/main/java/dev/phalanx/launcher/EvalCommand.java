@@ -42,8 +42,8 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data-set", description = "with --model: the data set (default: cifar10 for the cifar models, fashion-mnist for fashion-lenet)")
     String dataSet;
 
-    @Option(names = "--threads", defaultValue = "1", description = "CPU threads (default: ${DEFAULT-VALUE})")
-    int threads;
+    @Option(names = "--threads", description = "CPU threads (default: the machine's cores, as PyTorch's; results do not depend on it)")
+    Integer threads;
 
     @Override
     public Integer call() throws Exception {
@@ -55,6 +55,8 @@ final class EvalCommand implements Callable<Integer> {
         if (data != null) r = r.with(java.util.Map.of("data.path", data.toString()));
         Module model = Trainer.loadModel(r, checkpoint).eval();
         ImageDataset test = Trainer.data(r, false, System.out);
+        int threads = this.threads != null ? this.threads : Recipe.autoThreads(1);
+        if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         try (CpuBackend backend = CpuBackend.create(threads, r.kernels());
              DataLoader loader = new DataLoader(test, r.evalBatchSize(), false, 0, false, 1, 2);
              var scope = Backends.use(backend)) {

@@ -43,7 +43,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--replicas", description = "data-parallel replicas (default: the recipe's runtime.replicas; one per GPU once GPUs are supported)")
     Integer replicas;
 
-    @Option(names = "--threads", description = "CPU threads per replica")
+    @Option(names = "--threads", description = "CPU threads per replica (default: the recipe's runtime.threads, whose default, auto, "
+            + "is the machine's cores divided between the replicas, as PyTorch's; results do not depend on it)")
     Integer threads;
 
     @Option(names = "--reproducible", negatable = true,

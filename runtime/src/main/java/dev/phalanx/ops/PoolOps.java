@@ -13,8 +13,31 @@ public final class PoolOps {
 
     private PoolOps() { }
 
-    /** What {@code max_pool2d(..., return_indices=True)} returns. */
-    public record MaxPoolResult(Tensor output, Tensor indices) { }
+    /**
+     * What {@code max_pool2d(..., return_indices=True)} returns. The int64 indices tensor is
+     * built on first use: {@code F.maxPool2d} and {@code MaxPool2d} never ask for it, and
+     * converting every step's indices to int64 cost a few percent of a LeNet step.
+     */
+    public static final class MaxPoolResult {
+        private final Tensor output;
+        private final java.util.function.Supplier<Tensor> indicesOf;
+        private Tensor indices;
+
+        MaxPoolResult(Tensor output, java.util.function.Supplier<Tensor> indices) {
+            this.output = output;
+            this.indicesOf = indices;
+        }
+
+        public Tensor output() {
+            return output;
+        }
+
+        /** PyTorch's flat indices within each input plane, int64, shaped as the output. */
+        public synchronized Tensor indices() {
+            if (indices == null) indices = indicesOf.get();
+            return indices;
+        }
+    }
 
     /** Refuses what pooling cannot take; a floating dtype other than float32 is converted by the caller (Float32Edge). */
     private static int[] checkInput(String op, Tensor x) {
@@ -35,7 +58,7 @@ public final class PoolOps {
         DType dtype = Float32Edge.dtype("max_pool2d", x);
         if (dtype != DType.FLOAT32) {
             MaxPoolResult r = maxPool2d(Float32Edge.in(x), kh, kw, sh, sw, ph, pw);
-            return new MaxPoolResult(Float32Edge.out(r.output(), dtype), r.indices());
+            return new MaxPoolResult(Float32Edge.out(r.output(), dtype), r::indices);
         }
         int[] s = checkInput("max_pool2d", x);
         PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
@@ -44,10 +67,12 @@ public final class PoolOps {
         int[] idx = new int[out.length];
         PoolKernels.maxForward(Backends.cpu(), g, x.contiguousFloats(), out, idx);
         int[] shape = outShape(x, g.oh(), g.ow());
-        long[] li = new long[idx.length];
-        for (int i = 0; i < idx.length; i++) li[i] = idx[i];
         Tensor y = Tensor.result(out, shape, new MaxPoolBackward(x, g, idx));
-        return new MaxPoolResult(y, Tensor.ofLongs(li, shape));
+        return new MaxPoolResult(y, () -> {
+            long[] li = new long[idx.length];
+            for (int i = 0; i < idx.length; i++) li[i] = idx[i];
+            return Tensor.ofLongs(li, shape);
+        });
     }
 
     public static Tensor avgPool2d(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {

@@ -158,7 +158,7 @@ public record Recipe(String source, Config config,
                     (float) c.getDouble("optimizer.dampening"), c.getBoolean("optimizer.nesterov"), (float) c.getDouble("optimizer.weight-decay"),
                     floats(c, "optimizer.betas")[0], floats(c, "optimizer.betas")[1], (float) c.getDouble("optimizer.eps"),
                     (float) c.getDouble("optimizer.alpha"),
-                    c.getInt("runtime.replicas"), c.getInt("runtime.threads"), kernels(c, source), c.getDuration("runtime.step-timeout"),
+                    c.getInt("runtime.replicas"), threads(c, source), kernels(c, source), c.getDuration("runtime.step-timeout"),
                     c.getInt("runtime.checksum-every"), c.getBoolean("runtime.reproducible")).validated();
         } catch (ConfigException.WrongType e) {
             // Typesafe says "<file>: 3: train.epochs has type STRING rather than NUMBER"
@@ -178,6 +178,30 @@ public record Recipe(String source, Config config,
         float[] out = new float[list.size()];
         for (int i = 0; i < out.length; i++) out[i] = list.get(i).floatValue();
         return out;
+    }
+
+    /** The word that asks for the machine's cores, divided between the replicas. */
+    public static final String AUTO_THREADS = "auto";
+
+    /**
+     * {@code runtime.threads}: a count, or {@value #AUTO_THREADS} (the default), the machine's
+     * cores divided between the replicas, at least 1, as PyTorch uses every core by default.
+     * Results do not depend on it (the kernels cut work by shape, not by thread count).
+     */
+    private static int threads(Config c, String source) {
+        ConfigValue v = c.getValue("runtime.threads");
+        if (v.valueType() == com.typesafe.config.ConfigValueType.STRING && AUTO_THREADS.equals(v.unwrapped())) {
+            return autoThreads(c.getInt("runtime.replicas"));
+        }
+        if (v.valueType() == com.typesafe.config.ConfigValueType.STRING) {
+            throw new RecipeException(source + ": runtime.threads must be a number or auto, got '" + v.unwrapped() + "'" + line(c, "runtime.threads"));
+        }
+        return c.getInt("runtime.threads");
+    }
+
+    /** The machine's cores divided between {@code replicas} replicas, at least 1 each. */
+    public static int autoThreads(int replicas) {
+        return Math.max(1, Runtime.getRuntime().availableProcessors() / Math.max(1, replicas));
     }
 
     private static CpuBackend.Kernels kernels(Config c, String source) {

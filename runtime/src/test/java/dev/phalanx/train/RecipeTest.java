@@ -45,6 +45,18 @@ class RecipeTest {
     }
 
     @Test
+    void threadsDefaultToTheMachinesCoresDividedBetweenTheReplicas() throws IOException {
+        int cores = Runtime.getRuntime().availableProcessors();
+        assertEquals(cores, Recipe.defaults().threads());
+        assertEquals(Math.max(1, cores / 2), Recipe.load(write("runtime.replicas = 2\n")).threads());
+        assertEquals(Math.max(1, cores / 2), Recipe.load(write("runtime { replicas = 2, threads = auto }\n")).threads());
+        assertEquals(3, Recipe.load(write("runtime.threads = 3\n")).threads());
+        Path f = write("runtime.threads = many\n");
+        assertEquals(f + ": runtime.threads must be a number or auto, got 'many' (line 1)",
+                assertThrows(Recipe.RecipeException.class, () -> Recipe.load(f)).getMessage());
+    }
+
+    @Test
     void anIllTypedValueNamesTheKeyAndTheFile() throws IOException {
         Path f = write("train.epochs = two\n");
         Recipe.RecipeException e = assertThrows(Recipe.RecipeException.class, () -> Recipe.load(f));

@@ -16,6 +16,10 @@ public final class ConvKernels {
     static final int CHUNK = 1;
     /** Images per partial weight gradient. */
     static final int WEIGHT_GRAD_GROUP = 8;
+    /** The lane scratch slot of the unfolded columns (forward, backward-weight) or their gradient (backward-data). */
+    private static final int COLUMNS = 0;
+    /** Scratch arrays per lane (CpuBackend keeps them). */
+    static final int SCRATCH_SLOTS = 1;
 
     private ConvKernels() { }
 
@@ -35,25 +39,28 @@ public final class ConvKernels {
             return;
         }
         int patch = g.patch(), plane = g.outPlane();
-        be.parallelFor(chunks(g), gemmWork(g) * CHUNK, chunk -> {
-            int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
-            float[] col = new float[patch * cols];
-            for (int j = 0; j < cn; j++) unfold(g, x, (from + j) * g.inImage(), col, j * plane, cols);
-            float[] y = cn == 1 ? out : new float[g.cout() * cols];
-            int yOff = cn == 1 ? from * g.outImage() : 0;
-            be.gemm().sgemm(false, false, g.cout(), cols, patch, weight, 0, col, 0, y, yOff, false);
-            for (int j = 0; j < cn; j++) {
-                int o = (from + j) * g.outImage();
-                for (int co = 0; co < g.cout(); co++) {
-                    int dst = o + co * plane, src = yOff + co * cols + j * plane;
-                    if (cn > 1) System.arraycopy(y, src, out, dst, plane);
-                    if (bias != null) {
-                        float b = bias[co];
-                        for (int i = 0; i < plane; i++) out[dst + i] += b;
+        LaneScratch scratch = be.convScratch();
+        synchronized (scratch) {
+            be.parallelForParts(chunks(g), gemmWork(g) * CHUNK, (lane, chunk) -> {
+                int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
+                float[] col = scratch.get(lane, COLUMNS, patch * cols);
+                for (int j = 0; j < cn; j++) unfold(g, x, (from + j) * g.inImage(), col, j * plane, cols);
+                float[] y = cn == 1 ? out : new float[g.cout() * cols];
+                int yOff = cn == 1 ? from * g.outImage() : 0;
+                be.gemm().sgemm(false, false, g.cout(), cols, patch, weight, 0, col, 0, y, yOff, false);
+                for (int j = 0; j < cn; j++) {
+                    int o = (from + j) * g.outImage();
+                    for (int co = 0; co < g.cout(); co++) {
+                        int dst = o + co * plane, src = yOff + co * cols + j * plane;
+                        if (cn > 1) System.arraycopy(y, src, out, dst, plane);
+                        if (bias != null) {
+                            float b = bias[co];
+                            for (int i = 0; i < plane; i++) out[dst + i] += b;
+                        }
                     }
                 }
-            }
-        });
+            });
+        }
     }
 
     /** dx[n] = fold(W^T x dout[n]). Overwrites dx. */
@@ -63,17 +70,21 @@ public final class ConvKernels {
             return;
         }
         int patch = g.patch(), plane = g.outPlane();
-        be.parallelFor(chunks(g), gemmWork(g) * CHUNK, chunk -> {
-            int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
-            float[] a = gatherOutput(g, dout, from, cn);
-            float[] dcol = new float[patch * cols];
-            be.gemm().sgemm(true, false, patch, cols, g.cout(), weight, 0, a, 0, dcol, 0, false);
-            for (int j = 0; j < cn; j++) {
-                int xo = (from + j) * g.inImage();
-                java.util.Arrays.fill(dx, xo, xo + g.inImage(), 0f);
-                fold(g, dcol, j * plane, cols, dx, xo);
-            }
-        });
+        LaneScratch scratch = be.convScratch();
+        synchronized (scratch) {
+            be.parallelForParts(chunks(g), gemmWork(g) * CHUNK, (lane, chunk) -> {
+                int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
+                float[] a = cn == 1 ? dout : gatherOutput(g, dout, from, cn);
+                int aOff = cn == 1 ? from * g.outImage() : 0;
+                float[] dcol = scratch.get(lane, COLUMNS, patch * cols);
+                be.gemm().sgemm(true, false, patch, cols, g.cout(), weight, 0, a, aOff, dcol, 0, false);
+                for (int j = 0; j < cn; j++) {
+                    int xo = (from + j) * g.inImage();
+                    java.util.Arrays.fill(dx, xo, xo + g.inImage(), 0f);
+                    fold(g, dcol, j * plane, cols, dx, xo);
+                }
+            });
+        }
     }
 
     /** dW = sum over images of dout[n] x unfold(x[n])^T; db = sum over n and pixels of dout. Overwrites both. */
@@ -85,19 +96,24 @@ public final class ConvKernels {
         int patch = g.patch(), plane = g.outPlane(), wsize = g.cout() * patch;
         int groups = (g.n() + WEIGHT_GRAD_GROUP - 1) / WEIGHT_GRAD_GROUP;
         float[][] partial = new float[groups][];
-        be.parallelFor(groups, gemmWork(g) * WEIGHT_GRAD_GROUP, group -> {
-            float[] acc = group == 0 ? dweight : new float[wsize];
-            int first = group * WEIGHT_GRAD_GROUP, end = Math.min(g.n(), first + WEIGHT_GRAD_GROUP);
-            for (int from = first; from < end; from += CHUNK) {
-                int cn = Math.min(end, from + CHUNK) - from, cols = cn * plane;
-                float[] col = new float[patch * cols];
-                for (int j = 0; j < cn; j++) unfold(g, x, (from + j) * g.inImage(), col, j * plane, cols);
-                float[] a = cn == 1 ? dout : gatherOutput(g, dout, from, cn);
-                int aOff = cn == 1 ? from * g.outImage() : 0;
-                be.gemm().sgemm(false, true, g.cout(), patch, cols, a, aOff, col, 0, acc, 0, from > first);
-            }
-            partial[group] = acc;
-        });
+        LaneScratch scratch = be.convScratch();
+        synchronized (scratch) {
+            be.parallelForParts(groups, gemmWork(g) * WEIGHT_GRAD_GROUP, (lane, group) -> {
+                float[] acc = group == 0 ? dweight : new float[wsize];
+                int first = group * WEIGHT_GRAD_GROUP, end = Math.min(g.n(), first + WEIGHT_GRAD_GROUP);
+                for (int from = first; from < end; from += CHUNK) {
+                    int cn = Math.min(end, from + CHUNK) - from, cols = cn * plane;
+                    // the columns transposed (one row of patch values per pixel): the GEMM's B as it reads
+                    // it, so no GEMM transposes a copy of its own; the same products in the same order
+                    float[] rows = scratch.get(lane, COLUMNS, patch * cols);
+                    for (int j = 0; j < cn; j++) unfoldRows(g, x, (from + j) * g.inImage(), rows, j * plane);
+                    float[] a = cn == 1 ? dout : gatherOutput(g, dout, from, cn);
+                    int aOff = cn == 1 ? from * g.outImage() : 0;
+                    be.gemm().sgemm(false, false, g.cout(), patch, cols, a, aOff, rows, 0, acc, 0, from > first);
+                }
+                partial[group] = acc;
+            });
+        }
         for (int c = 1; c < groups; c++) {
             float[] p = partial[c];
             for (int i = 0; i < wsize; i++) dweight[i] += p[i];
@@ -156,6 +172,41 @@ public final class ConvKernels {
                             for (int ox = 0; ox < ow; ox++) {
                                 int ix = ox * g.sw() - g.pw() + kj;
                                 col[dst + ox] = ix >= 0 && ix < g.w() ? x[src + ix] : 0f;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * im2row of one image: the transpose of {@link #unfold}, row {@code rowOff + pixel} holding
+     * that output pixel's patch, {@code rows[(rowOff + oy*ow + ox) * patch + (c, ki, kj)]}.
+     * Each (c, ki) is a run of kw inputs of one input row, copied whole where the window lies
+     * inside the image.
+     */
+    static void unfoldRows(ConvGeometry g, float[] x, int xOff, float[] rows, int rowOff) {
+        int patch = g.patch(), kw = g.kw(), w = g.w(), h = g.h();
+        for (int oy = 0; oy < g.oh(); oy++) {
+            for (int ox = 0; ox < g.ow(); ox++) {
+                int dst = (rowOff + oy * g.ow() + ox) * patch;
+                int ix0 = ox * g.sw() - g.pw();
+                boolean inside = ix0 >= 0 && ix0 + kw <= w;
+                for (int c = 0; c < g.cin(); c++) {
+                    int xc = xOff + c * h * w;
+                    for (int ki = 0; ki < g.kh(); ki++, dst += kw) {
+                        int iy = oy * g.sh() - g.ph() + ki;
+                        if (iy < 0 || iy >= h) {
+                            java.util.Arrays.fill(rows, dst, dst + kw, 0f);
+                        } else if (inside) {
+                            int src = xc + iy * w + ix0;
+                            for (int kj = 0; kj < kw; kj++) rows[dst + kj] = x[src + kj];
+                        } else {
+                            int src = xc + iy * w;
+                            for (int kj = 0; kj < kw; kj++) {
+                                int ix = ix0 + kj;
+                                rows[dst + kj] = ix >= 0 && ix < w ? x[src + ix] : 0f;
                             }
                         }
                     }

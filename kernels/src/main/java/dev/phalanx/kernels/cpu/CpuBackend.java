@@ -41,6 +41,8 @@ public final class CpuBackend implements AutoCloseable {
     private final DnnlConv dnnlConv; // null: convolutions as im2col + GEMM
     private final DnnlPool dnnlPool; // null: average pooling in Java
     private final String dnnlName;
+    /** The pure-Java convolutions' im2col buffers, per lane (see ConvKernels). */
+    private final LaneScratch convScratch;
 
     private CpuBackend(int threads, Kernels kernels) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
@@ -59,7 +61,7 @@ public final class CpuBackend implements AutoCloseable {
         } else {
             why = "pure Java kernels were asked for";
         }
-        this.gemm = chosen != null ? chosen : new JavaGemm();
+        this.gemm = chosen != null ? chosen : JavaKernels.gemm();
         DnnlConv conv = null;
         DnnlPool avgPool = null;
         String dnnlName = "";
@@ -79,6 +81,7 @@ public final class CpuBackend implements AutoCloseable {
         this.dnnlPool = avgPool;
         this.dnnlName = dnnlName;
         this.fallbackReason = why;
+        this.convScratch = new LaneScratch(threads, ConvKernels.SCRATCH_SLOTS);
         if (threads == 1) {
             pool = null;
         } else {
@@ -122,6 +125,10 @@ public final class CpuBackend implements AutoCloseable {
         return dnnlConv;
     }
 
+    LaneScratch convScratch() {
+        return convScratch;
+    }
+
     public int threads() {
         return threads;
     }
@@ -129,7 +136,9 @@ public final class CpuBackend implements AutoCloseable {
     /** One line for start-up reports: which kernels and how many threads, and why not native. */
     public String describe() {
         String convs = dnnlConv != null ? dnnlName + " convolutions and average pooling, " : "";
-        String s = "cpu backend: " + convs + gemm.name() + " GEMM, " + threads + (threads == 1 ? " thread" : " threads");
+        String gemmName = gemm instanceof JavaGemm ? gemm.name() + " (scalar: java --add-modules " + JavaKernels.VECTOR_MODULE
+                + " runs it on the Vector API)" : gemm.name();
+        String s = "cpu backend: " + convs + gemmName + " GEMM, " + threads + (threads == 1 ? " thread" : " threads");
         return fallbackReason.isEmpty() ? s : s + " (native kernels not used: " + fallbackReason + ")";
     }
 

@@ -76,4 +76,43 @@ class ConvKernelsTest {
         for (int i = 0; i < n; i++) d[i] = (float) r.nextGaussian();
         return d;
     }
+
+    /** im2row is unfold's transpose, padding and strides included. */
+    @Test
+    void unfoldRowsIsTheTransposeOfUnfold() {
+        ConvGeometry[] gs = {G, new ConvGeometry(1, 3, 32, 32, 6, 5, 5, 1, 1, 0, 0), new ConvGeometry(1, 2, 7, 9, 3, 3, 4, 2, 3, 2, 1),
+                             new ConvGeometry(1, 1, 5, 5, 1, 5, 5, 1, 1, 4, 4)};
+        java.util.Random r = new java.util.Random(9);
+        for (ConvGeometry g : gs) {
+            float[] x = new float[g.inImage() + 3];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            int patch = g.patch(), plane = g.outPlane();
+            float[] col = new float[patch * plane], rows = new float[patch * (plane + 2)];
+            java.util.Arrays.fill(rows, Float.NaN); // everything it owns gets written
+            ConvKernels.unfold(g, x, 3, col, 0, plane);
+            ConvKernels.unfoldRows(g, x, 3, rows, 2);
+            for (int q = 0; q < patch; q++) {
+                for (int pix = 0; pix < plane; pix++) {
+                    assertEquals(Float.floatToIntBits(col[q * plane + pix]), Float.floatToIntBits(rows[(2 + pix) * patch + q]), g + " q=" + q + " pixel=" + pix);
+                }
+            }
+        }
+    }
+
+    /** The pure-Java weight gradient of one image is the GEMM of dout and the transposed columns, bit for bit. */
+    @Test
+    void pureJavaWeightGradientIsTheGemmOfTheColumns() {
+        ConvGeometry g = new ConvGeometry(1, 3, 12, 10, 5, 3, 3, 1, 1, 1, 1);
+        java.util.Random r = new java.util.Random(4);
+        float[] x = new float[g.inImage()], dout = new float[g.outImage()];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        for (int i = 0; i < dout.length; i++) dout[i] = (float) r.nextGaussian();
+        float[] col = new float[g.patch() * g.outPlane()], want = new float[g.cout() * g.patch()], dw = new float[want.length];
+        ConvKernels.unfold(g, x, 0, col, 0, g.outPlane());
+        new JavaGemm().sgemm(false, true, g.cout(), g.patch(), g.outPlane(), dout, 0, col, 0, want, 0, false);
+        try (CpuBackend be = CpuBackend.create(1, CpuBackend.Kernels.JAVA)) {
+            ConvKernels.backwardWeight(be, g, x, dout, dw, null);
+        }
+        assertArrayEquals(want, dw);
+    }
 }

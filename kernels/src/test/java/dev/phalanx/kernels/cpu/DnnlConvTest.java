@@ -78,7 +78,8 @@ class DnnlConvTest {
             assertTrue(d.matches("cpu backend: oneDNN \\d+\\.\\d+\\.\\d+ \\((avx|sse|isa)[a-z0-9_ ]*\\) convolutions and average pooling, OpenBLAS .*"), d);
         }
         try (CpuBackend be = CpuBackend.create(1, CpuBackend.Kernels.JAVA)) {
-            assertEquals("cpu backend: pure Java GEMM, 1 thread (native kernels not used: pure Java kernels were asked for)", be.describe());
+            assertEquals("cpu backend: " + JavaKernels.gemm().name() + (JavaKernels.vectorApi() ? "" : " (scalar: java --add-modules jdk.incubator.vector runs it on the Vector API)")
+                    + " GEMM, 1 thread (native kernels not used: pure Java kernels were asked for)", be.describe());
         }
     }
 

@@ -51,4 +51,33 @@ class PoolKernelsTest {
         for (int i = 0; i < out.length; i++) if (!Float.isNaN(want[i])) assertEquals(want[i], out[i], 0f);
         assertTrue(Float.isNaN(out[0]), "NaN propagates: x[7] is in the first window");
     }
+
+    /**
+     * Signed zeros, infinities of both signs in one row (their sum is NaN, so the row is looked
+     * at again, finding no NaN), an odd input size (the last row and column in no window), and
+     * NaN next to infinities: indices as the general loop, and each output the input at its index.
+     */
+    @Test
+    void twoByTwoKeepsTheWinnersBitsAndSurvivesInfinities() {
+        PoolGeometry g = new PoolGeometry(3, 7, 9, 2, 2, 2, 2, 0, 0);
+        Random r = new Random(5);
+        float[] x = new float[3 * 7 * 9];
+        float[] special = {-0f, 0f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 1f, -1f};
+        for (int i = 0; i < x.length; i++) x[i] = special[r.nextInt(special.length)];
+        x[0] = -0f; x[1] = 0f; x[9] = -0f; x[10] = 0f; // the first window: a tie of zeros, the first (-0) wins
+        x[70] = Float.NaN;
+        float[] out = new float[3 * 3 * 4], want = new float[out.length];
+        int[] idx = new int[out.length], wantIdx = new int[out.length];
+        try (CpuBackend be = CpuBackend.create(1)) {
+            PoolKernels.maxForward(be, g, x, out, idx);
+        }
+        general(g, x, want, wantIdx);
+        assertArrayEquals(wantIdx, idx);
+        for (int p = 0, o = 0; p < 3; p++) {
+            for (int i = 0; i < 12; i++, o++) {
+                assertEquals(Float.floatToIntBits(x[p * 63 + idx[o]]), Float.floatToIntBits(out[o]), "output " + o + " is its input");
+            }
+        }
+        assertEquals(Float.floatToIntBits(-0f), Float.floatToIntBits(out[0]), "-0 wins the tie, as in PyTorch");
+    }
 }
