@@ -192,7 +192,7 @@ public final class DeviceLayers {
         Tensor idx = Tensor.result(on.storage(DType.INT32, Shapes.numel(outShape)), outShape, null);
         on.ops.maxPoolForward(on.stream, g, on.buf(x), on.buf(y), on.buf(idx));
         Tensor out = Tensor.result((DeviceStorage) y.storage(), outShape, new MaxPoolBackward(x, g, idx));
-        return new PoolOps.MaxPoolResult(out, idx);
+        return new PoolOps.MaxPoolResult(out, () -> idx);
     }
 
     private static final class MaxPoolBackward extends Node {
