@@ -135,6 +135,59 @@ class ClusterTest {
         }
     }
 
+    /** Steps of the reproducible run: enough for ties to flip in the default mode (DESIGN.md), few for 2 cores. */
+    private static final int REPRODUCIBLE_STEPS = 30;
+
+    /**
+     * Issue #13 across JVMs: 3 nodes of 1 replica each in the reproducible mode end with exactly the
+     * bytes of 1 replica in one JVM: model.safetensors and optimizer.safetensors.
+     */
+    @Test
+    void threeNodesInTheReproducibleModeGiveTheBytesOfOneReplica() throws Exception {
+        Path recipe = dir.resolve("repro.conf");
+        Files.writeString(recipe, "model = fashion-lenet\ndata.set = fashion-mnist-sample\nruntime.reproducible = true\n"
+                + "train { epochs = 1, batch-size = 30, max-steps = " + REPRODUCIBLE_STEPS + ", log-every = 10, checkpoint-every = 10, "
+                + "keep-checkpoints = 20, evaluate = false }\n");
+        Path conf = clusterConf("cluster.conf", "s3cret");
+        String seed = "127.0.0.1:" + freePort();
+        Path coordLog = dir.resolve("coordinator.log"), node1Log = dir.resolve("node1.log"), node2Log = dir.resolve("node2.log");
+        List<Process> all = new ArrayList<>();
+        try {
+            all.add(Cli.start(coordLog, "train", recipe.toString(), "--nodes", "3", "--bind", seed, "--cluster-conf", conf.toString(),
+                    "--out", dir.resolve("cluster-run").toString()));
+            all.add(Cli.start(node1Log, "node", "--join", seed, "--cluster-conf", conf.toString()));
+            all.add(Cli.start(node2Log, "node", "--join", seed, "--cluster-conf", conf.toString()));
+            Cli.Result one = Cli.run("train", recipe.toString(), "--out", dir.resolve("one-run").toString());
+            assertEquals(0, one.code(), one.err());
+            assertEquals(0, await(all.get(0), coordLog), Cli.read(coordLog));
+            assertEquals(0, await(all.get(1), node1Log), Cli.read(node1Log));
+            assertEquals(0, await(all.get(2), node2Log), Cli.read(node2Log));
+            String out = Cli.read(coordLog);
+            assertTrue(out.contains("Using 3 nodes") && out.contains("reproducible mode"), out);
+            assertSameBytes(dir.resolve("one-run"), dir.resolve("cluster-run"), REPRODUCIBLE_STEPS);
+        } finally {
+            for (Process p : all) p.destroyForcibly();
+        }
+    }
+
+    /** The final checkpoints of two runs hold the same bytes: model and optimizer state. */
+    private static void assertSameBytes(Path expectedRun, Path run, int step) throws IOException {
+        Path a = expectedRun.resolve("checkpoints").resolve(String.format("step-%08d", step));
+        Path b = run.resolve("checkpoints").resolve(String.format("step-%08d", step));
+        for (String file : List.of("model.safetensors", "optimizer.safetensors")) {
+            byte[] x = Files.readAllBytes(a.resolve(file)), y = Files.readAllBytes(b.resolve(file));
+            if (!java.util.Arrays.equals(x, y)) {
+                StringBuilder why = new StringBuilder(file + " after " + step + " steps differs from 1 replica's:");
+                Map<String, Tensor> tx = SafeTensors.read(a.resolve(file)).tensors(), ty = SafeTensors.read(b.resolve(file)).tensors();
+                for (var e : tx.entrySet()) {
+                    Tensor other = ty.get(e.getKey());
+                    why.append(' ').append(e.getKey()).append('=').append(other == null ? "missing" : maxRelativeDifference(e.getValue(), other));
+                }
+                throw new AssertionError(why.toString());
+            }
+        }
+    }
+
     @Test
     void aNodeWithTheWrongSecretIsRefusedAndTheCoordinatorSaysWhoIsMissing() throws Exception {
         Path recipe = recipe();

@@ -45,13 +45,14 @@ public final class ClusterSteps implements StepRunner {
     private final Duration stepTimeout;
     private final PrintStream out;
     private final int replicasHere;
+    private final Recipe recipe;
     private final long gradientBytes;
     private long steps, wallNanos, outsideNanos;
     private long bytesAtFirstStep = -1;
     private String stopReason = ""; // empty: the job ended as planned
 
     private ClusterSteps(int nodes, String self, ActorSystem<Void> system, ActorRef<LeaderCommand> leader, TcpDataChannel channel, ClusterAllReduce allReduce,
-                         DataParallel replicas, Duration stepTimeout, PrintStream out, int replicasHere, long gradientBytes) {
+                         DataParallel replicas, Duration stepTimeout, PrintStream out, Recipe recipe, long gradientBytes) {
         this.nodes = nodes;
         this.self = self;
         this.system = system;
@@ -61,7 +62,8 @@ public final class ClusterSteps implements StepRunner {
         this.replicas = replicas;
         this.stepTimeout = stepTimeout;
         this.out = out;
-        this.replicasHere = replicasHere;
+        this.recipe = recipe;
+        this.replicasHere = recipe.replicas();
         this.gradientBytes = gradientBytes;
     }
 
@@ -96,7 +98,7 @@ public final class ClusterSteps implements StepRunner {
             DataParallel dp = ClusterJob.dataParallel(recipe, allReduce, settings.stepTimeout());
             long params = 0;
             for (Tensor p : dev.phalanx.bench.ModelZoo.get(recipe.model()).build(new dev.phalanx.tensor.Generator(0)).parameters()) params += p.numel();
-            return new ClusterSteps(nodes, self, system, leader, channel, allReduce, dp, settings.stepTimeout(), out, recipe.replicas(), params * Float.BYTES);
+            return new ClusterSteps(nodes, self, system, leader, channel, allReduce, dp, settings.stepTimeout(), out, recipe, params * Float.BYTES);
         } catch (Exception | Error e) {
             if (allReduce != null) allReduce.close();
             if (channel != null) channel.close();
@@ -150,7 +152,7 @@ public final class ClusterSteps implements StepRunner {
         float share = mine.rows() / (float) rows;
         allReduce.beginStep(id, share);
         CompletableFuture<Coordinator.StepOutcome> mineDone = replicas.stepWithOutputs(batch.inputs().narrow(0, 0, mine.rows()),
-                batch.labels().narrow(0, 0, mine.rows())).toCompletableFuture();
+                batch.labels().narrow(0, 0, mine.rows()), new Coordinator.GlobalRows(0, rows)).toCompletableFuture();
         CompletableFuture<LeaderCommand.StepGathered> othersDone = others.toCompletableFuture();
         // a worker that fails or leaves ends the step at once: this node's ring would only wait for it until its timeout
         CompletableFuture.anyOf(mineDone, othersDone.thenCompose(g -> g.error().isEmpty() ? new CompletableFuture<>()
@@ -176,7 +178,7 @@ public final class ClusterSteps implements StepRunner {
             wallNanos += local.timing().wallNanos();
             outsideNanos += local.timing().outsideComputeNanos();
         }
-        return new Result((float) (local.loss() * (double) share + g.weightedLoss()), null);
+        return new Result((float) (ClusterJob.weightedLoss(recipe, local.loss(), share) + g.weightedLoss()), null);
     }
 
     @Override
@@ -197,7 +199,7 @@ public final class ClusterSteps implements StepRunner {
     @Override
     public String describe() {
         return "Using " + nodes + " nodes (coordinator " + self + " with " + replicasHere + (replicasHere == 1 ? " replica" : " replicas")
-                + " on cpu); gradients by ring all-reduce on the data channel";
+                + " on cpu, " + dev.phalanx.train.Trainer.modeName(recipe.reproducible()) + "); gradients by ring all-reduce on the data channel";
     }
 
     /** Bytes this node sent on the data channel per step (after the first), next to the ring's bound 2(N-1)/N of the gradients. */

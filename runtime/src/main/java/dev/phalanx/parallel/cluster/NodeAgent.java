@@ -154,8 +154,8 @@ final class NodeAgent {
                         if (orders.size() > 2) orders.keySet().removeIf(e -> e < m.epoch()); // keep the current epoch's order only
                         Tensor[] rows = ClusterJob.rows(data, order, m.batch(), recipe.batchSize(), m.begin(), m.end());
                         allReduce.beginStep(m.step(), share);
-                        ctx.pipeToSelf(replicas.stepWithOutputs(rows[0], rows[1]),
-                                (o, e) -> new NodeCommand.LocalStepDone(m.step(), e == null ? o.loss() * (double) share : Double.NaN, e));
+                        ctx.pipeToSelf(replicas.stepWithOutputs(rows[0], rows[1], new dev.phalanx.parallel.Coordinator.GlobalRows(m.begin(), m.batchSize())),
+                                (o, e) -> new NodeCommand.LocalStepDone(m.step(), e == null ? ClusterJob.weightedLoss(recipe, o.loss(), share) : Double.NaN, e));
                     } catch (RuntimeException e) {
                         ctx.getSelf().tell(new NodeCommand.LocalStepDone(m.step(), Double.NaN, e));
                     }

@@ -111,7 +111,9 @@ public final class TcpDataChannel implements RingLink {
         } catch (Exception e) {
             throw new IllegalStateException("could not send on the data channel: " + e, e);
         }
-        bytesSent.addAndGet(chunk.getValues().size());
+        long payload = chunk.getValues().size();
+        for (var p : chunk.getPiecesList()) payload += p.getValues().size();
+        bytesSent.addAndGet(payload);
     }
 
     @Override
