@@ -170,6 +170,70 @@ class ClusterTest {
         }
     }
 
+    /** Steps of the resumed job: the coordinator is killed after step KILL_AFTER's checkpoint, well before the end. */
+    private static final int RESUMED_STEPS = 60, KILL_AFTER = 10;
+
+    /**
+     * Issue #10: the coordinator's node dies (SIGKILL) mid-run; its workers stop; {@code --resume}
+     * on a new cluster continues from the last checkpoint, every node loading the state from the
+     * data channel. In the reproducible mode the end is byte-identical to an uninterrupted run of 1
+     * replica in one JVM, so nothing was lost, repeated or skipped.
+     */
+    @Test
+    void aClusterJobWhoseCoordinatorWasKilledResumesOnANewClusterWithTheBytesOfAnUninterruptedRun() throws Exception {
+        Path recipe = dir.resolve("resumed.conf");
+        Files.writeString(recipe, "model = fashion-lenet\ndata.set = fashion-mnist-sample\nruntime.reproducible = true\n"
+                + "train { epochs = 1, batch-size = 30, max-steps = " + RESUMED_STEPS + ", log-every = 10, checkpoint-every = 5, "
+                + "keep-checkpoints = 20, evaluate = false }\n");
+        Path conf = dir.resolve("cluster.conf");
+        Files.writeString(conf, "phalanx.cluster { join-timeout = 90s, step-timeout = 120s, secret = \"s3cret\", downing.stable-after = 3s }\n");
+        Path run = dir.resolve("cluster-run");
+        List<Process> all = new ArrayList<>();
+        try {
+            String seed = "127.0.0.1:" + freePort();
+            Path coordLog = dir.resolve("coordinator.log"), node1Log = dir.resolve("node1.log"), node2Log = dir.resolve("node2.log");
+            all.add(Cli.start(coordLog, "train", recipe.toString(), "--nodes", "3", "--bind", seed, "--cluster-conf", conf.toString(), "--out", run.toString()));
+            all.add(Cli.start(node1Log, "node", "--join", seed, "--cluster-conf", conf.toString()));
+            all.add(Cli.start(node2Log, "node", "--join", seed, "--cluster-conf", conf.toString()));
+            Path killAt = run.resolve("checkpoints").resolve(String.format("step-%08d", KILL_AFTER)).resolve("state.json");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(PROCESS_WAIT_SECONDS);
+            while (!Files.exists(killAt) && all.get(0).isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+            assertTrue(all.get(0).isAlive(), "the coordinator ended before it could be killed:\n" + Cli.read(coordLog));
+            assertTrue(Files.exists(killAt), "no checkpoint of step " + KILL_AFTER + " within " + PROCESS_WAIT_SECONDS + " s:\n" + Cli.read(coordLog));
+            all.get(0).destroyForcibly();
+            assertTrue(all.get(0).waitFor(30, TimeUnit.SECONDS));
+
+            // meanwhile, the reference: 1 replica in this JVM, uninterrupted
+            Cli.Result one = Cli.run("train", recipe.toString(), "--out", dir.resolve("one-run").toString());
+            assertEquals(0, one.code(), one.err());
+            // the workers notice that the coordinator is gone, and stop
+            for (Path log : List.of(node1Log, node2Log)) {
+                int code = await(all.get(log == node1Log ? 1 : 2), log);
+                assertEquals(1, code, Cli.read(log));
+                assertTrue(Cli.read(log).contains("the coordinator's node"), Cli.read(log));
+            }
+
+            String seed2 = "127.0.0.1:" + freePort();
+            Path coordLog2 = dir.resolve("coordinator2.log"), node3Log = dir.resolve("node3.log"), node4Log = dir.resolve("node4.log");
+            all.add(Cli.start(coordLog2, "train", recipe.toString(), "--nodes", "3", "--bind", seed2, "--cluster-conf", conf.toString(), "--out", run.toString(),
+                    "--resume"));
+            all.add(Cli.start(node3Log, "node", "--join", seed2, "--cluster-conf", conf.toString()));
+            all.add(Cli.start(node4Log, "node", "--join", seed2, "--cluster-conf", conf.toString()));
+            assertEquals(0, await(all.get(3), coordLog2), Cli.read(coordLog2));
+            assertEquals(0, await(all.get(4), node3Log), Cli.read(node3Log));
+            assertEquals(0, await(all.get(5), node4Log), Cli.read(node4Log));
+            String out = Cli.read(coordLog2);
+            Matcher resumed = Pattern.compile("Resuming from .* \\(step (\\d+),").matcher(out);
+            assertTrue(resumed.find() && out.contains("every node loaded the job's state"), out);
+            int from = Integer.parseInt(resumed.group(1));
+            assertTrue(from >= KILL_AFTER && from < RESUMED_STEPS, "resumed from step " + from);
+            assertTrue(Cli.read(node3Log).contains("loaded the job's state from the coordinator"), Cli.read(node3Log));
+            assertSameBytes(dir.resolve("one-run"), run, RESUMED_STEPS);
+        } finally {
+            for (Process p : all) p.destroyForcibly();
+        }
+    }
+
     /** The final checkpoints of two runs hold the same bytes: model and optimizer state. */
     private static void assertSameBytes(Path expectedRun, Path run, int step) throws IOException {
         Path a = expectedRun.resolve("checkpoints").resolve(String.format("step-%08d", step));

@@ -15,10 +15,12 @@ import dev.phalanx.protocol.cluster.DataReady;
 import dev.phalanx.protocol.cluster.Finish;
 import dev.phalanx.protocol.cluster.JobRecipe;
 import dev.phalanx.protocol.cluster.JoinRequest;
+import dev.phalanx.protocol.cluster.LoadState;
 import dev.phalanx.protocol.cluster.Refused;
 import dev.phalanx.protocol.cluster.RingFormed;
 import dev.phalanx.protocol.cluster.RingReady;
 import dev.phalanx.protocol.cluster.RunStep;
+import dev.phalanx.protocol.cluster.StateLoaded;
 import dev.phalanx.protocol.cluster.StepReport;
 
 /**
@@ -78,6 +80,8 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
             return RunStep.newBuilder().setStep(m.step()).setEpoch(m.epoch()).setBatch(m.batch()).setBegin(m.begin()).setEnd(m.end())
                     .setBatchSize(m.batchSize()).build().toByteArray();
         }
+        if (o instanceof LeaderCommand.StateLoaded m) return StateLoaded.newBuilder().setNode(m.node()).setError(m.error()).build().toByteArray();
+        if (o instanceof NodeCommand.LoadState m) return LoadState.newBuilder().setFrames(m.frames()).setBytes(m.bytes()).build().toByteArray();
         if (o instanceof NodeCommand.Finish m) return Finish.newBuilder().setReason(m.reason()).build().toByteArray();
         throw new IllegalArgumentException("no Protobuf mapping for " + o.getClass().getName() + ": it must not cross a node boundary");
     }
@@ -110,6 +114,14 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                 case "RunStep" -> {
                     RunStep m = RunStep.parseFrom(bytes);
                     yield new NodeCommand.RunStep(m.getStep(), m.getEpoch(), m.getBatch(), m.getBegin(), m.getEnd(), m.getBatchSize());
+                }
+                case "StateLoaded" -> {
+                    StateLoaded m = StateLoaded.parseFrom(bytes);
+                    yield new LeaderCommand.StateLoaded(m.getNode(), m.getError());
+                }
+                case "LoadState" -> {
+                    LoadState m = LoadState.parseFrom(bytes);
+                    yield new NodeCommand.LoadState(m.getFrames(), m.getBytes());
                 }
                 case "Finish" -> new NodeCommand.Finish(Finish.parseFrom(bytes).getReason());
                 default -> throw new NotSerializableException("unknown Phalanx cluster message " + manifest);

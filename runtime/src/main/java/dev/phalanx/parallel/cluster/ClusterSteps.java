@@ -191,9 +191,29 @@ public final class ClusterSteps implements StepRunner {
         return replicas.snapshot();
     }
 
+    /**
+     * Resuming: this node's replicas load the checkpoint's state, and every worker gets it round
+     * the ring on the data channel ({@link StateBroadcast}), never as a cluster message.
+     */
     @Override
     public void load(Replica.Snapshot state) {
-        throw new UnsupportedOperationException("resuming a cluster job is not built yet: resume it with `phalanx train --resume` on one node");
+        replicas.load(state);
+        if (nodes == 1) return;
+        byte[] bytes = StateBroadcast.encode(state);
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        leader.tell(new LeaderCommand.BroadcastState(StateBroadcast.frames(bytes), bytes.length, done));
+        StateBroadcast.send(channel, bytes);
+        try {
+            done.get(stepTimeout.plusSeconds(10).toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("resuming the cluster job: " + e.getCause().getMessage(), e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("resuming the cluster job: the nodes did not load its state within " + stepTimeout.plusSeconds(10).toSeconds() + " s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while the nodes loaded the job's state", e);
+        }
+        out.println("every node loaded the job's state (" + bytes.length + " bytes on the data channel)");
     }
 
     @Override

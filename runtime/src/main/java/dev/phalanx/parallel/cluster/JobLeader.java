@@ -34,6 +34,8 @@ import dev.phalanx.parallel.Shards;
  * <li>{@link #formingRing}: the K nodes are told their ring neighbours and connect;</li>
  * <li>{@link #training} and {@link #stepping}: every step, each worker gets its rows and
  * reports its weighted loss;</li>
+ * <li>{@link #loadingState}: on a resume, every worker takes the checkpoint's state from the
+ * data channel and loads it;</li>
  * <li>{@link #stopped}: the job is over, or could not go on.</li>
  * </ul>
  * The coordinator's own replicas run outside this actor, in the training loop (rank 0).
@@ -208,10 +210,60 @@ final class JobLeader {
                     timers.startSingleTimer(new LeaderCommand.StepDeadline(m.step()), settings.stepTimeout());
                     return stepping(m, new HashSet<>(), new double[] {0});
                 })
+                .onMessage(LeaderCommand.BroadcastState.class, m -> {
+                    if (!lost.isEmpty()) {
+                        m.done().completeExceptionally(new IllegalStateException("node(s) " + String.join(", ", lost) + " left the cluster"));
+                        return Behaviors.same();
+                    }
+                    if (workers.isEmpty()) {
+                        m.done().complete(null);
+                        return Behaviors.same();
+                    }
+                    for (Worker w : workers) w.ref().tell(new NodeCommand.LoadState(m.frames(), m.bytes()));
+                    timers.startSingleTimer(new LeaderCommand.StateDeadline(), settings.stepTimeout());
+                    Set<String> waiting = new HashSet<>();
+                    for (Worker w : workers) waiting.add(w.node());
+                    return loadingState(waiting, m.done());
+                })
                 .onMessage(LeaderCommand.MemberGone.class, this::onGone)
                 .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
                         "the job already has its " + job.nodes() + " nodes and is training"))
                 .onMessage(LeaderCommand.Stop.class, this::onStop)
+                .build();
+    }
+
+    private Behavior<LeaderCommand> loadingState(Set<String> waiting, CompletableFuture<Void> done) {
+        return Behaviors.receive(LeaderCommand.class)
+                .onMessage(LeaderCommand.StateLoaded.class, m -> {
+                    if (!m.error().isEmpty()) {
+                        timers.cancelAll();
+                        done.completeExceptionally(new IllegalStateException("node " + m.node() + " could not load the job's state: " + m.error()));
+                        return training();
+                    }
+                    waiting.remove(m.node());
+                    if (!waiting.isEmpty()) return Behaviors.same();
+                    timers.cancelAll();
+                    done.complete(null);
+                    return training();
+                })
+                .onMessage(LeaderCommand.MemberGone.class, m -> {
+                    onGone(m);
+                    if (lost.isEmpty()) return Behaviors.same();
+                    timers.cancelAll();
+                    done.completeExceptionally(new IllegalStateException("node " + m.node() + " " + m.why() + " while taking the job's state"));
+                    return training();
+                })
+                .onMessage(LeaderCommand.StateDeadline.class, m -> {
+                    done.completeExceptionally(new IllegalStateException("node(s) " + String.join(", ", waiting) + " did not load the job's state within "
+                            + settings.stepTimeout().toSeconds() + " s"));
+                    return training();
+                })
+                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
+                        "the job already has its " + job.nodes() + " nodes and is training"))
+                .onMessage(LeaderCommand.Stop.class, m -> {
+                    done.completeExceptionally(new IllegalStateException("the job stopped while the nodes took its state"));
+                    return onStop(m);
+                })
                 .build();
     }
 
@@ -268,6 +320,10 @@ final class JobLeader {
                 })
                 .onMessage(LeaderCommand.StartStep.class, m -> {
                     m.replyTo().tell(new LeaderCommand.StepGathered(m.step(), Double.NaN, "the cluster job has stopped"));
+                    return Behaviors.same();
+                })
+                .onMessage(LeaderCommand.BroadcastState.class, m -> {
+                    m.done().completeExceptionally(new IllegalStateException("the cluster job has stopped"));
                     return Behaviors.same();
                 })
                 .onMessage(LeaderCommand.class, m -> Behaviors.same())

@@ -32,6 +32,18 @@ public sealed interface LeaderCommand {
     /** From the training loop: tell every worker the job is over ({@code reason} empty) or stopped. */
     record Stop(String reason, CompletableFuture<Void> done) implements LeaderCommand { }
 
+    /**
+     * From the training loop (a resume): the job's state follows on the data channel in
+     * {@code frames} frames; every worker loads it. {@code done} completes when all have.
+     */
+    record BroadcastState(int frames, long bytes, CompletableFuture<Void> done) implements LeaderCommand { }
+
+    /** A worker has loaded the job's state ({@code error} empty), or why it could not. */
+    record StateLoaded(String node, String error) implements LeaderCommand, ClusterMessage { }
+
+    /** The workers did not all load the state in time. */
+    record StateDeadline() implements LeaderCommand { }
+
     /** A node left the cluster, or was downed. */
     record MemberGone(String node, String why) implements LeaderCommand { }
 

@@ -31,7 +31,8 @@ import dev.phalanx.train.Trainer;
  * <li>{@link #awaitingRecipe}: the coordinator checks the secret and sends the job's recipe; the
  * node finds its own copy of the data set and answers with its digest;</li>
  * <li>{@link #awaitingRing}: connects its data channel to its right neighbour;</li>
- * <li>{@link #training}: trains on the rows each step names, its replicas summing through the ring.</li>
+ * <li>{@link #training}: trains on the rows each step names, its replicas summing through the ring;
+ * on a resumed job it first takes the checkpoint's state from the data channel.</li>
  * </ul>
  * It ends by completing {@code exit} with the process's exit code.
  */
@@ -54,6 +55,7 @@ final class NodeAgent {
     private ClusterAllReduce allReduce;
     private DataParallel replicas;
     private final Map<Integer, int[]> orders = new HashMap<>();
+    private int rank, ringSize;
 
     static Behavior<NodeCommand> create(ClusterSettings settings, Options options, TcpDataChannel channel, CompletableFuture<Integer> exit) {
         return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new NodeAgent(ctx, timers, settings, options, channel, exit).findingLeader()));
@@ -131,6 +133,8 @@ final class NodeAgent {
                     } catch (Exception e) {
                         return exit(1, "phalanx node: could not join the ring (data channel to " + m.rightHost() + ":" + m.rightPort() + "): " + e.getMessage());
                     }
+                    rank = m.rank();
+                    ringSize = m.size();
                     options.out().println("node " + self + ": rank " + m.rank() + " of " + m.size() + ", " + recipe.replicas()
                             + (recipe.replicas() == 1 ? " replica" : " replicas") + " on cpu");
                     leader.tell(new LeaderCommand.RingReady(self));
@@ -159,6 +163,24 @@ final class NodeAgent {
                     } catch (RuntimeException e) {
                         ctx.getSelf().tell(new NodeCommand.LocalStepDone(m.step(), Double.NaN, e));
                     }
+                    return Behaviors.same();
+                })
+                .onMessage(NodeCommand.LoadState.class, m -> {
+                    // off the actor's thread: it waits for the frames; the last node of the ring passes nothing on (its right is the coordinator)
+                    boolean forward = rank + 1 < ringSize;
+                    ctx.pipeToSelf(CompletableFuture.runAsync(() -> {
+                        try {
+                            replicas.load(StateBroadcast.receive(channel, m.frames(), forward, settings.stepTimeout()));
+                        } catch (Exception e) {
+                            throw new java.util.concurrent.CompletionException(e);
+                        }
+                    }), (v, e) -> new NodeCommand.StateTaken(e));
+                    return Behaviors.same();
+                })
+                .onMessage(NodeCommand.StateTaken.class, m -> {
+                    Throwable e = m.error() instanceof java.util.concurrent.CompletionException c && c.getCause() != null ? c.getCause() : m.error();
+                    if (e == null) options.out().println("node " + self + ": loaded the job's state from the coordinator");
+                    leader.tell(new LeaderCommand.StateLoaded(self, e == null ? "" : String.valueOf(e.getMessage())));
                     return Behaviors.same();
                 })
                 .onMessage(NodeCommand.LocalStepDone.class, m -> {

@@ -19,6 +19,12 @@ public sealed interface NodeCommand {
     /** Train on rows [begin, end) of batch {@code batch} of epoch {@code epoch}, of a batch of {@code batchSize} rows. */
     record RunStep(long step, int epoch, int batch, int begin, int end, int batchSize) implements NodeCommand, ClusterMessage { }
 
+    /** The job's state follows on the data channel in {@code frames} frames: load it (a resumed job). */
+    record LoadState(int frames, long bytes) implements NodeCommand, ClusterMessage { }
+
+    /** This node has taken and loaded the state, or ({@code error} not null) could not. */
+    record StateTaken(Throwable error) implements NodeCommand { }
+
     /** The job is over ({@code reason} empty) or stopped: leave the cluster. */
     record Finish(String reason) implements NodeCommand, ClusterMessage { }
 

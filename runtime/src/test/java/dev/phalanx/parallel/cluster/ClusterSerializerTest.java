@@ -68,6 +68,8 @@ class ClusterSerializerTest {
                 new NodeCommand.Refused("no"),
                 new NodeCommand.RingFormed(1, 3, "127.0.0.1", 40002),
                 new NodeCommand.RunStep(3, 0, 2, 10, 20, 30),
+                new NodeCommand.LoadState(3, 9_000_000),
+                new LeaderCommand.StateLoaded("n", "disk full"),
                 new NodeCommand.Finish(""));
         for (Object m : records) assertEquals(m, roundTrip(m));
     }
