@@ -234,6 +234,46 @@ class ClusterTest {
         }
     }
 
+    /**
+     * Issue #10: a worker is killed (SIGKILL) at step 20 of 60; the split-brain resolver downs it,
+     * the step in flight is retried on the 2 nodes that remain, and the job completes with no step
+     * skipped: in the reproducible mode its end is byte-identical to 1 replica's run.
+     */
+    @Test
+    void aWorkerKilledMidRunIsDownedAndTheJobCompletesOnTheOthersWithTheBytesOfOneReplica() throws Exception {
+        Path recipe = dir.resolve("killed.conf");
+        Files.writeString(recipe, "model = fashion-lenet\ndata.set = fashion-mnist-sample\nruntime.reproducible = true\n"
+                + "train { epochs = 1, batch-size = 30, max-steps = " + RESUMED_STEPS + ", log-every = 5, checkpoint-every = 30, "
+                + "keep-checkpoints = 20, evaluate = false }\n");
+        Path conf = dir.resolve("cluster.conf");
+        Files.writeString(conf, "phalanx.cluster { join-timeout = 90s, step-timeout = 120s, secret = \"s3cret\", downing.stable-after = 3s }\n");
+        List<Process> all = new ArrayList<>();
+        try {
+            String seed = "127.0.0.1:" + freePort();
+            Path coordLog = dir.resolve("coordinator.log"), node1Log = dir.resolve("node1.log"), node2Log = dir.resolve("node2.log");
+            all.add(Cli.start(coordLog, "train", recipe.toString(), "--nodes", "3", "--bind", seed, "--cluster-conf", conf.toString(),
+                    "--out", dir.resolve("cluster-run").toString()));
+            all.add(Cli.start(node1Log, "node", "--join", seed, "--cluster-conf", conf.toString()));
+            all.add(Cli.start(node2Log, "node", "--join", seed, "--cluster-conf", conf.toString()));
+            Pattern step20 = Pattern.compile("^\\[1, +20\\] loss", Pattern.MULTILINE);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(PROCESS_WAIT_SECONDS);
+            while (!step20.matcher(Cli.read(coordLog)).find() && all.get(0).isAlive() && System.nanoTime() < deadline) Thread.sleep(10);
+            assertTrue(all.get(0).isAlive() && step20.matcher(Cli.read(coordLog)).find(), "no step 20 to kill a worker at:\n" + Cli.read(coordLog));
+            all.get(2).destroyForcibly();
+
+            Cli.Result one = Cli.run("train", recipe.toString(), "--out", dir.resolve("one-run").toString());
+            assertEquals(0, one.code(), one.err());
+            assertEquals(0, await(all.get(0), coordLog), Cli.read(coordLog));
+            assertEquals(0, await(all.get(1), node1Log), Cli.read(node1Log));
+            String out = Cli.read(coordLog);
+            assertTrue(out.contains("lost in step") && out.contains("the job goes on with 2 nodes"), out);
+            assertEquals(RESUMED_STEPS / 5, losses(out).size(), "a loss line every 5 steps, none skipped:\n" + out);
+            assertSameBytes(dir.resolve("one-run"), dir.resolve("cluster-run"), RESUMED_STEPS);
+        } finally {
+            for (Process p : all) p.destroyForcibly();
+        }
+    }
+
     /** The final checkpoints of two runs hold the same bytes: model and optimizer state. */
     private static void assertSameBytes(Path expectedRun, Path run, int step) throws IOException {
         Path a = expectedRun.resolve("checkpoints").resolve(String.format("step-%08d", step));

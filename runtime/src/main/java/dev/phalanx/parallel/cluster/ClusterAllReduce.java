@@ -31,7 +31,7 @@ import dev.phalanx.parallel.AllReduce;
 public final class ClusterAllReduce implements AllReduce, AutoCloseable {
 
     private final int replicas, buckets;
-    private final RingAllReduce ring;
+    private RingAllReduce ring; // replaced when the ring is re-formed after a node was lost; guarded by this
     private final Duration timeout;
     private final BlockingQueue<Long> steps = new LinkedBlockingQueue<>();
     private final Thread worker;
@@ -47,6 +47,7 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
     private int[] lengths;
     private int batch;
     private Throwable failure;
+    private boolean aborted, ringBusy;
     private volatile boolean closed;
 
     /** {@code buckets}: how many gradient buckets each replica offers per step (the same on every node). */
@@ -73,11 +74,45 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
         localPieces = newPieces(buckets);
         lengths = new int[buckets];
         failure = null;
+        aborted = false;
         steps.add(globalStep);
     }
 
-    public long bytesSent() {
+    public synchronized long bytesSent() {
         return ring.bytesSent();
+    }
+
+    /** Whether the step in flight failed on the ring (a neighbour lost, the ring aborted), rather than in this node's replicas. */
+    public synchronized boolean ringFailed() {
+        return failure != null;
+    }
+
+    /**
+     * A node was lost: the step in flight fails at once on this node (its replicas get an error
+     * rather than wait for sums that will not come), and the ring's thread stops waiting.
+     */
+    public void abort(String why, TcpDataChannel channel) {
+        synchronized (this) {
+            aborted = true;
+            if (failure == null) failure = new IllegalStateException(why);
+            notifyAll();
+        }
+        channel.interrupt(why);
+    }
+
+    /** Waits until the ring's thread has left the aborted step (then the data channel may be drained). */
+    public synchronized void awaitIdle(Duration wait) throws TimeoutException, InterruptedException {
+        long deadline = System.nanoTime() + wait.toNanos();
+        while (ringBusy) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) throw new TimeoutException("the ring's thread did not leave the aborted step within " + wait.toMillis() + " ms");
+            wait(Math.max(1, left / 1_000_000));
+        }
+    }
+
+    /** The re-formed ring, from the next step on. */
+    public synchronized void useRing(RingAllReduce ring) {
+        this.ring = ring;
     }
 
     @Override
@@ -174,6 +209,11 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
             } catch (InterruptedException e) {
                 return;
             }
+            RingAllReduce r;
+            synchronized (this) {
+                ringBusy = true;
+                r = ring;
+            }
             try {
                 for (int b = 0; b < buckets; b++) {
                     float[] local;
@@ -181,18 +221,19 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
                     int treeBatch, length;
                     synchronized (this) {
                         long deadline = System.nanoTime() + timeout.toNanos();
-                        while (localSums[b] == null && localPieces[b] == null && step == s) {
+                        while (localSums[b] == null && localPieces[b] == null && step == s && !aborted) {
                             long left = deadline - System.nanoTime();
                             if (left <= 0) throw new TimeoutException("this node's replicas did not offer bucket " + b + " of step " + s);
                             wait(Math.max(1, left / 1_000_000));
                         }
                         if (step != s) break;
+                        if (aborted) throw new IllegalStateException(String.valueOf(failure.getMessage()));
                         local = localSums[b];
                         tree = localPieces[b];
                         treeBatch = batch;
                         length = lengths[b];
                     }
-                    float[] sum = tree != null ? ring.allReduceTree(s, b, treeBatch, tree, length, timeout) : ring.allReduce(s, b, local.clone(), timeout);
+                    float[] sum = tree != null ? r.allReduceTree(s, b, treeBatch, tree, length, timeout) : r.allReduce(s, b, local.clone(), timeout);
                     synchronized (this) {
                         if (step == s) {
                             sums[b] = sum;
@@ -204,10 +245,15 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
                 return;
             } catch (Exception e) {
                 synchronized (this) {
-                    if (step == s) {
+                    if (step == s && failure == null) {
                         failure = e;
                         notifyAll();
                     }
+                }
+            } finally {
+                synchronized (this) {
+                    ringBusy = false;
+                    notifyAll();
                 }
             }
         }

@@ -68,7 +68,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
         if (o instanceof LeaderCommand.RingReady m) return RingReady.newBuilder().setNode(m.node()).build().toByteArray();
         if (o instanceof LeaderCommand.StepReport m) {
             return StepReport.newBuilder().setStep(m.step()).setNode(m.node()).setWeightedLoss(m.weightedLoss()).setError(m.error())
-                    .setDataBytesSent(m.dataBytesSent()).build().toByteArray();
+                    .setDataBytesSent(m.dataBytesSent()).setRingFailure(m.ringFailure()).build().toByteArray();
         }
         if (o instanceof NodeCommand.JobRecipe m) return JobRecipe.newBuilder().setRecipe(m.recipe()).build().toByteArray();
         if (o instanceof NodeCommand.Refused m) return Refused.newBuilder().setReason(m.reason()).build().toByteArray();
@@ -103,7 +103,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                 case "RingReady" -> new LeaderCommand.RingReady(RingReady.parseFrom(bytes).getNode());
                 case "StepReport" -> {
                     StepReport m = StepReport.parseFrom(bytes);
-                    yield new LeaderCommand.StepReport(m.getStep(), m.getNode(), m.getWeightedLoss(), m.getError(), m.getDataBytesSent());
+                    yield new LeaderCommand.StepReport(m.getStep(), m.getNode(), m.getWeightedLoss(), m.getError(), m.getDataBytesSent(), m.getRingFailure());
                 }
                 case "JobRecipe" -> new NodeCommand.JobRecipe(JobRecipe.parseFrom(bytes).getRecipe());
                 case "Refused" -> new NodeCommand.Refused(Refused.parseFrom(bytes).getReason());

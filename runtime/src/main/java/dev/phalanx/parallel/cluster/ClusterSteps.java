@@ -35,7 +35,7 @@ import dev.phalanx.train.StepRunner;
  */
 public final class ClusterSteps implements StepRunner {
 
-    private final int nodes;
+    private int nodes; // the ring's size: fewer once nodes were lost
     private final String self;
     private final ActorSystem<Void> system;
     private final ActorRef<LeaderCommand> leader;
@@ -137,16 +137,31 @@ public final class ClusterSteps implements StepRunner {
         }
     }
 
+    /**
+     * One step of the batch over the nodes. When nodes are lost meanwhile (downed by the
+     * split-brain resolver), the ring is formed again without them, every node takes the
+     * coordinator's state, and the step is retried on the nodes that remain, unless the
+     * coordinator had already applied it (then the sums were complete, and the step is done).
+     */
     private Result clusterStep(int epoch, Batch batch) {
-        long id = ++steps;
-        int rows = batch.size();
-        List<Shards.Range> ranges = Shards.split(rows, nodes);
-        if (ranges.size() < nodes) {
-            throw new IllegalArgumentException("batch " + batch.index() + " has " + rows + " rows, fewer than the " + nodes + " nodes");
+        while (true) {
+            Result r = attempt(epoch, batch);
+            if (r != null) return r;
+            out.println("step of batch " + batch.index() + " retried on " + nodes + (nodes == 1 ? " node" : " nodes"));
+        }
+    }
+
+    /** The step's result, or null when nodes were lost and the step is to be retried on those that remain. */
+    private Result attempt(int epoch, Batch batch) {
+        long id = ++steps; // a retry gets a new number: frames left from the attempt that failed are told apart
+        int rows = batch.size(), k = nodes;
+        List<Shards.Range> ranges = Shards.split(rows, k);
+        if (ranges.size() < k) {
+            throw new IllegalArgumentException("batch " + batch.index() + " has " + rows + " rows, fewer than the " + k + " nodes");
         }
         if (id == 2) bytesAtFirstStep = allReduce.bytesSent(); // the first step warms up; count from the second
         CompletionStage<LeaderCommand.StepGathered> others = AskPattern.ask(leader,
-                (ActorRef<LeaderCommand.StepGathered> r) -> new LeaderCommand.StartStep(id, epoch, batch.index(), rows, ranges.subList(1, nodes), r),
+                (ActorRef<LeaderCommand.StepGathered> r) -> new LeaderCommand.StartStep(id, epoch, batch.index(), rows, ranges.subList(1, k), r),
                 stepTimeout.plusSeconds(10), system.scheduler());
         Shards.Range mine = ranges.get(0);
         float share = mine.rows() / (float) rows;
@@ -154,31 +169,77 @@ public final class ClusterSteps implements StepRunner {
         CompletableFuture<Coordinator.StepOutcome> mineDone = replicas.stepWithOutputs(batch.inputs().narrow(0, 0, mine.rows()),
                 batch.labels().narrow(0, 0, mine.rows()), new Coordinator.GlobalRows(0, rows)).toCompletableFuture();
         CompletableFuture<LeaderCommand.StepGathered> othersDone = others.toCompletableFuture();
-        // a worker that fails or leaves ends the step at once: this node's ring would only wait for it until its timeout
-        CompletableFuture.anyOf(mineDone, othersDone.thenCompose(g -> g.error().isEmpty() ? new CompletableFuture<>()
+        // a worker that fails or is lost ends the step at once: this node's ring would only wait for it until its timeout
+        CompletableFuture.anyOf(mineDone, othersDone.thenCompose(g -> g.error().isEmpty() && g.lost().isEmpty() ? new CompletableFuture<>()
                 : CompletableFuture.completedFuture(g))).exceptionally(e -> null).join();
-        if (othersDone.isDone() && !othersDone.isCompletedExceptionally() && !othersDone.join().error().isEmpty()) {
-            throw new IllegalStateException("cluster step " + id + " failed: " + othersDone.join().error());
-        }
-        Coordinator.StepOutcome local;
-        try {
-            local = mineDone.join();
-        } catch (RuntimeException e) { // DataParallel's futures fail with the step's own exception
-            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-            throw new IllegalStateException("cluster step " + id + " failed on the coordinator's replicas: " + cause.getMessage(), cause);
-        }
+        if (mineDone.isCompletedExceptionally() && !allReduce.ringFailed()) throw localFailure(id, mineDone); // this node's own error
         LeaderCommand.StepGathered g;
         try {
-            g = othersDone.join();
+            g = othersDone.join(); // a broken ring: the verdict (a node downed, or the deadline) decides
         } catch (CompletionException e) {
             throw new IllegalStateException("cluster step " + id + ": the workers did not answer: " + e.getCause().getMessage(), e.getCause());
         }
+        if (!g.lost().isEmpty()) return recover(id, g, mineDone, rows, mine.rows(), share);
         if (!g.error().isEmpty()) throw new IllegalStateException("cluster step " + id + " failed: " + g.error());
+        if (mineDone.isCompletedExceptionally()) throw localFailure(id, mineDone);
+        Coordinator.StepOutcome local = mineDone.join();
         if (local.timing() != null && id > 1) {
             wallNanos += local.timing().wallNanos();
             outsideNanos += local.timing().outsideComputeNanos();
         }
         return new Result((float) (ClusterJob.weightedLoss(recipe, local.loss(), share) + g.weightedLoss()), null);
+    }
+
+    private static IllegalStateException localFailure(long id, CompletableFuture<Coordinator.StepOutcome> mineDone) {
+        try {
+            mineDone.join();
+            throw new IllegalStateException("cluster step " + id + " did not fail");
+        } catch (RuntimeException e) { // DataParallel's futures fail with the step's own exception
+            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+            return new IllegalStateException("cluster step " + id + " failed on the coordinator's replicas: " + cause.getMessage(), cause);
+        }
+    }
+
+    /**
+     * Nodes were lost in step {@code id}: the ring is aborted everywhere and formed again without
+     * them, and every node takes the coordinator's state (a worker may have applied the step while
+     * the coordinator did not, or the other way round: the coordinator's state is the job's).
+     * Returns the step's result when the coordinator had applied it, else null: retry.
+     */
+    private Result recover(long id, LeaderCommand.StepGathered g, CompletableFuture<Coordinator.StepOutcome> mineDone, int rows, int mineRows, float share) {
+        String who = String.join(", ", g.lost());
+        out.println("node(s) " + who + " lost in step " + id + ": re-forming the ring without them");
+        allReduce.abort("node(s) " + who + " lost", channel);
+        Coordinator.StepOutcome local;
+        try {
+            local = mineDone.get(stepTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            local = null; // the step failed here: nothing was applied
+        } catch (Exception e) {
+            throw new IllegalStateException("after node(s) " + who + " were lost, this node's replicas did not leave step " + id + ": " + e, e);
+        }
+        LeaderCommand.Reformed reformed;
+        try {
+            allReduce.awaitIdle(stepTimeout);
+            channel.drain();
+            reformed = AskPattern.<LeaderCommand, LeaderCommand.Reformed>ask(leader, LeaderCommand.Reform::new, stepTimeout.plusSeconds(30),
+                    system.scheduler()).toCompletableFuture().get();
+            if (!reformed.error().isEmpty()) throw new IllegalStateException(reformed.error());
+            JobLeader.RingPlan plan = reformed.plan();
+            if (plan.size() > 1) channel.connect(plan.rightHost(), plan.rightPort(), stepTimeout);
+            allReduce.useRing(new RingAllReduce(0, plan.size(), channel));
+            nodes = plan.size();
+        } catch (Exception e) {
+            Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            throw new IllegalStateException("node(s) " + who + " were lost in step " + id + " and the ring could not be formed again: " + cause.getMessage(), cause);
+        }
+        broadcast(replicas.snapshot());
+        if (local == null) return null;
+        // the coordinator applied the step: the sums were complete; the loss of the lost nodes' rows is not known
+        int reported = mineRows + g.rowsReported();
+        double loss = ClusterJob.weightedLoss(recipe, local.loss(), share) + g.weightedLoss();
+        out.println("step " + id + " was applied before node(s) " + who + " were lost; its logged loss covers " + reported + " of its " + rows + " rows");
+        return new Result((float) (loss * rows / reported), null);
     }
 
     @Override
@@ -198,6 +259,11 @@ public final class ClusterSteps implements StepRunner {
     @Override
     public void load(Replica.Snapshot state) {
         replicas.load(state);
+        broadcast(state);
+    }
+
+    /** Every worker takes {@code state} from the data channel and loads it. */
+    private void broadcast(Replica.Snapshot state) {
         if (nodes == 1) return;
         byte[] bytes = StateBroadcast.encode(state);
         CompletableFuture<Void> done = new CompletableFuture<>();
@@ -229,7 +295,8 @@ public final class ClusterSteps implements StepRunner {
         double perStep = (allReduce.bytesSent() - bytesAtFirstStep) / (double) counted;
         double bound = 2.0 * (nodes - 1) / nodes * gradientBytes;
         return String.format(Locale.ROOT, "data channel: %.0f bytes sent per step by this node (ring bound 2(N-1)/N x %d gradient bytes = %.0f); "
-                + "%.1f %% of each step outside compute", perStep, gradientBytes, bound, wallNanos == 0 ? 0 : 100.0 * outsideNanos / wallNanos);
+                + "%.1f %% of each step outside compute%s", perStep, gradientBytes, bound, wallNanos == 0 ? 0 : 100.0 * outsideNanos / wallNanos,
+                recipe.reproducible() ? " (the reproducible mode passes the sample tree's pieces round the ring: more than the bound)" : "");
     }
 
     @Override

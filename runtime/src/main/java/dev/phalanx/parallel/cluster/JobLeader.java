@@ -34,8 +34,10 @@ import dev.phalanx.parallel.Shards;
  * <li>{@link #formingRing}: the K nodes are told their ring neighbours and connect;</li>
  * <li>{@link #training} and {@link #stepping}: every step, each worker gets its rows and
  * reports its weighted loss;</li>
- * <li>{@link #loadingState}: on a resume, every worker takes the checkpoint's state from the
- * data channel and loads it;</li>
+ * <li>{@link #loadingState}: on a resume, and after a node was lost, every worker takes the
+ * coordinator's state from the data channel and loads it;</li>
+ * <li>{@link #reforming}: a node was lost (downed by the split-brain resolver); the ring is
+ * formed again from the nodes that remain;</li>
  * <li>{@link #stopped}: the job is over, or could not go on.</li>
  * </ul>
  * The coordinator's own replicas run outside this actor, in the training loop (rank 0).
@@ -77,7 +79,8 @@ final class JobLeader {
     private Behavior<LeaderCommand> start() {
         ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
         ActorRef<ClusterEvent.MemberRemoved> removed = ctx.messageAdapter(ClusterEvent.MemberRemoved.class,
-                e -> new LeaderCommand.MemberGone(node(e.member().address()), "left the cluster"));
+                e -> new LeaderCommand.MemberGone(node(e.member().address()), e.previousStatus() == org.apache.pekko.cluster.MemberStatus.down()
+                        ? "was downed by the split-brain resolver (unreachable)" : "left the cluster"));
         Cluster.get(ctx.getSystem()).subscriptions().tell(Subscribe.create(removed, ClusterEvent.MemberRemoved.class));
         // only removal counts (the split-brain resolver downs a node that stays unreachable): a node paused
         // for a while on a busy machine is not lost; the step timeout covers a node that hangs
@@ -199,8 +202,8 @@ final class JobLeader {
     private Behavior<LeaderCommand> training() {
         return Behaviors.receive(LeaderCommand.class)
                 .onMessage(LeaderCommand.StartStep.class, m -> {
-                    if (!lost.isEmpty()) {
-                        m.replyTo().tell(new LeaderCommand.StepGathered(m.step(), Double.NaN, "node(s) " + String.join(", ", lost) + " left the cluster"));
+                    if (!lost.isEmpty()) { // lost between steps: the ring must be formed again first
+                        m.replyTo().tell(new LeaderCommand.StepGathered(m.step(), Double.NaN, "", List.copyOf(lost), 0));
                         return Behaviors.same();
                     }
                     for (int i = 0; i < workers.size(); i++) {
@@ -208,8 +211,10 @@ final class JobLeader {
                         workers.get(i).ref().tell(new NodeCommand.RunStep(m.step(), m.epoch(), m.batch(), r.begin(), r.end(), m.batchSize()));
                     }
                     timers.startSingleTimer(new LeaderCommand.StepDeadline(m.step()), settings.stepTimeout());
-                    return stepping(m, new HashSet<>(), new double[] {0});
+                    return stepping(m, new HashSet<>(), new double[] {0}, new int[] {0}, new ArrayList<>());
                 })
+                .onMessage(LeaderCommand.Reform.class, this::reform)
+                .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same()) // of a step given up when a node was lost
                 .onMessage(LeaderCommand.BroadcastState.class, m -> {
                     if (!lost.isEmpty()) {
                         m.done().completeExceptionally(new IllegalStateException("node(s) " + String.join(", ", lost) + " left the cluster"));
@@ -234,6 +239,7 @@ final class JobLeader {
 
     private Behavior<LeaderCommand> loadingState(Set<String> waiting, CompletableFuture<Void> done) {
         return Behaviors.receive(LeaderCommand.class)
+                .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same()) // of a step given up when a node was lost
                 .onMessage(LeaderCommand.StateLoaded.class, m -> {
                     if (!m.error().isEmpty()) {
                         timers.cancelAll();
@@ -267,23 +273,37 @@ final class JobLeader {
                 .build();
     }
 
-    private Behavior<LeaderCommand> stepping(LeaderCommand.StartStep step, Set<String> reported, double[] loss) {
+    /**
+     * {@code ringFailures}: workers whose ring broke (a neighbour is gone); the step then waits for
+     * the split-brain resolver to down the lost node, and only a deadline without one fails it.
+     */
+    private Behavior<LeaderCommand> stepping(LeaderCommand.StartStep step, Set<String> reported, double[] loss, int[] rows, List<String> ringFailures) {
         return Behaviors.receive(LeaderCommand.class)
                 .onMessage(LeaderCommand.StepReport.class, m -> m.step() == step.step(), m -> {
+                    if (m.ringFailure()) {
+                        ringFailures.add(m.node() + ": " + m.error());
+                        return Behaviors.same();
+                    }
                     if (!m.error().isEmpty()) return endStep(step, Double.NaN, "node " + m.node() + " failed in step " + m.step() + ": " + m.error());
                     reported.add(m.node());
                     loss[0] += m.weightedLoss();
+                    for (int i = 0; i < workers.size(); i++) if (workers.get(i).node().equals(m.node())) rows[0] += step.workerRows().get(i).rows();
                     return reported.size() == workers.size() ? endStep(step, loss[0], "") : Behaviors.same();
                 })
+                .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same()) // of a step given up earlier
                 .onMessage(LeaderCommand.MemberGone.class, m -> {
                     onGone(m);
-                    return lost.isEmpty() ? Behaviors.same() : endStep(step, Double.NaN, "node " + m.node() + " " + m.why() + " during step " + step.step());
+                    if (lost.isEmpty()) return Behaviors.same();
+                    timers.cancelAll();
+                    step.replyTo().tell(new LeaderCommand.StepGathered(step.step(), loss[0], "", List.copyOf(lost), rows[0]));
+                    return training();
                 })
                 .onMessage(LeaderCommand.StepDeadline.class, m -> m.step() == step.step(), m -> {
                     List<String> missing = new ArrayList<>();
                     for (Worker w : workers) if (!reported.contains(w.node())) missing.add(w.node());
                     return endStep(step, Double.NaN, "node(s) " + String.join(", ", missing) + " did not report step " + step.step() + " within "
-                            + settings.stepTimeout().toSeconds() + " s");
+                            + settings.stepTimeout().toSeconds() + " s" + (ringFailures.isEmpty() ? ""
+                            : "; the ring broke (" + String.join("; ", ringFailures) + ") but no node was downed"));
                 })
                 .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
                         "the job already has its " + job.nodes() + " nodes and is training"))
@@ -295,6 +315,62 @@ final class JobLeader {
         timers.cancelAll();
         step.replyTo().tell(new LeaderCommand.StepGathered(step.step(), loss, error));
         return training();
+    }
+
+    /** Forms the ring again from the nodes that remain: ranks in the old order, the coordinator 0. */
+    private Behavior<LeaderCommand> reform(LeaderCommand.Reform m) {
+        workers.removeIf(w -> lost.contains(w.node()));
+        String gone = String.join(", ", lost);
+        lost.clear();
+        int k = workers.size() + 1;
+        List<String[]> data = new ArrayList<>();
+        data.add(new String[] {job.dataHost(), String.valueOf(job.dataPort())});
+        for (Worker w : workers) data.add(new String[] {w.dataHost(), String.valueOf(w.dataPort())});
+        for (int i = 0; i < workers.size(); i++) {
+            String[] right = data.get((i + 2) % k);
+            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1])));
+        }
+        String[] right = data.get(1 % k);
+        JobLeader.RingPlan plan = new RingPlan(k, right[0], Integer.parseInt(right[1]));
+        job.out().println("the job goes on with " + k + (k == 1 ? " node" : " nodes") + " (without " + gone + ")");
+        if (workers.isEmpty()) {
+            m.replyTo().tell(new LeaderCommand.Reformed(plan, ""));
+            return training();
+        }
+        Set<String> waiting = new HashSet<>();
+        for (Worker w : workers) waiting.add(w.node());
+        timers.startSingleTimer(new LeaderCommand.JoinDeadline(), settings.joinTimeout());
+        return reforming(waiting, plan, m.replyTo());
+    }
+
+    private Behavior<LeaderCommand> reforming(Set<String> waiting, RingPlan plan, ActorRef<LeaderCommand.Reformed> replyTo) {
+        return Behaviors.receive(LeaderCommand.class)
+                .onMessage(LeaderCommand.RingReady.class, m -> {
+                    waiting.remove(m.node());
+                    if (!waiting.isEmpty()) return Behaviors.same();
+                    timers.cancelAll();
+                    replyTo.tell(new LeaderCommand.Reformed(plan, ""));
+                    return training();
+                })
+                .onMessage(LeaderCommand.MemberGone.class, m -> {
+                    onGone(m);
+                    if (lost.isEmpty()) return Behaviors.same();
+                    replyTo.tell(new LeaderCommand.Reformed(null, "node " + m.node() + " " + m.why() + " while the ring re-formed"));
+                    return stopped();
+                })
+                .onMessage(LeaderCommand.JoinDeadline.class, m -> {
+                    replyTo.tell(new LeaderCommand.Reformed(null, "the ring did not re-form within " + settings.joinTimeout().toSeconds()
+                            + " s: no data channel connection from " + String.join(", ", waiting)));
+                    return stopped();
+                })
+                .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same())
+                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
+                        "the job is training"))
+                .onMessage(LeaderCommand.Stop.class, m -> {
+                    replyTo.tell(new LeaderCommand.Reformed(null, "the job stopped"));
+                    return onStop(m);
+                })
+                .build();
     }
 
     private Behavior<LeaderCommand> onGone(LeaderCommand.MemberGone m) {
@@ -324,6 +400,10 @@ final class JobLeader {
                 })
                 .onMessage(LeaderCommand.BroadcastState.class, m -> {
                     m.done().completeExceptionally(new IllegalStateException("the cluster job has stopped"));
+                    return Behaviors.same();
+                })
+                .onMessage(LeaderCommand.Reform.class, m -> {
+                    m.replyTo().tell(new LeaderCommand.Reformed(null, "the cluster job has stopped"));
                     return Behaviors.same();
                 })
                 .onMessage(LeaderCommand.class, m -> Behaviors.same())

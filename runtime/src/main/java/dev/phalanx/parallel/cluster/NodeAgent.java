@@ -56,6 +56,7 @@ final class NodeAgent {
     private DataParallel replicas;
     private final Map<Integer, int[]> orders = new HashMap<>();
     private int rank, ringSize;
+    private CompletableFuture<?> inFlight = CompletableFuture.completedFuture(null); // this node's part of the step in flight
 
     static Behavior<NodeCommand> create(ClusterSettings settings, Options options, TcpDataChannel channel, CompletableFuture<Integer> exit) {
         return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new NodeAgent(ctx, timers, settings, options, channel, exit).findingLeader()));
@@ -158,11 +159,40 @@ final class NodeAgent {
                         if (orders.size() > 2) orders.keySet().removeIf(e -> e < m.epoch()); // keep the current epoch's order only
                         Tensor[] rows = ClusterJob.rows(data, order, m.batch(), recipe.batchSize(), m.begin(), m.end());
                         allReduce.beginStep(m.step(), share);
-                        ctx.pipeToSelf(replicas.stepWithOutputs(rows[0], rows[1], new dev.phalanx.parallel.Coordinator.GlobalRows(m.begin(), m.batchSize())),
+                        CompletableFuture<dev.phalanx.parallel.Coordinator.StepOutcome> local = replicas.stepWithOutputs(rows[0], rows[1],
+                                new dev.phalanx.parallel.Coordinator.GlobalRows(m.begin(), m.batchSize())).toCompletableFuture();
+                        inFlight = local;
+                        ctx.pipeToSelf(local,
                                 (o, e) -> new NodeCommand.LocalStepDone(m.step(), e == null ? ClusterJob.weightedLoss(recipe, o.loss(), share) : Double.NaN, e));
                     } catch (RuntimeException e) {
                         ctx.getSelf().tell(new NodeCommand.LocalStepDone(m.step(), Double.NaN, e));
                     }
+                    return Behaviors.same();
+                })
+                .onMessage(NodeCommand.RingFormed.class, m -> {
+                    // a node was lost: give up the step in flight, and once this node's replicas have left it, join the new ring
+                    allReduce.abort("the ring is re-formed without a lost node", channel);
+                    ctx.pipeToSelf(inFlight.handle((v, e) -> null).thenRunAsync(() -> {
+                        try {
+                            allReduce.awaitIdle(settings.stepTimeout());
+                            channel.drain();
+                            channel.connect(m.rightHost(), m.rightPort(), settings.joinTimeout());
+                            allReduce.useRing(new RingAllReduce(m.rank(), m.size(), channel));
+                        } catch (Exception e) {
+                            throw new java.util.concurrent.CompletionException(e);
+                        }
+                    }), (v, e) -> new NodeCommand.Reformed(m.rank(), m.size(), e));
+                    return Behaviors.same();
+                })
+                .onMessage(NodeCommand.Reformed.class, m -> {
+                    if (m.error() != null) {
+                        Throwable e = m.error() instanceof java.util.concurrent.CompletionException c && c.getCause() != null ? c.getCause() : m.error();
+                        return exit(1, "phalanx node: could not join the re-formed ring: " + e.getMessage());
+                    }
+                    rank = m.rank();
+                    ringSize = m.size();
+                    options.out().println("node " + self + ": rank " + rank + " of " + ringSize + " in the re-formed ring");
+                    leader.tell(new LeaderCommand.RingReady(self));
                     return Behaviors.same();
                 })
                 .onMessage(NodeCommand.LoadState.class, m -> {
@@ -186,7 +216,7 @@ final class NodeAgent {
                 .onMessage(NodeCommand.LocalStepDone.class, m -> {
                     Throwable e = m.error() instanceof java.util.concurrent.CompletionException c && c.getCause() != null ? c.getCause() : m.error();
                     leader.tell(new LeaderCommand.StepReport(m.step(), self, m.weightedLoss(), e == null ? "" : String.valueOf(e.getMessage()),
-                            allReduce.bytesSent()));
+                            allReduce.bytesSent(), e != null && allReduce.ringFailed()));
                     return Behaviors.same();
                 })
                 .onMessage(NodeCommand.Finish.class, this::finish)

@@ -13,7 +13,7 @@ public sealed interface NodeCommand {
     /** The node may not take part, and why. */
     record Refused(String reason) implements NodeCommand, ClusterMessage { }
 
-    /** The ring is formed: this node's rank and where its right neighbour listens. */
+    /** The ring is formed (or formed again, without a lost node): this node's rank and where its right neighbour listens. */
     record RingFormed(int rank, int size, String rightHost, int rightPort) implements NodeCommand, ClusterMessage { }
 
     /** Train on rows [begin, end) of batch {@code batch} of epoch {@code epoch}, of a batch of {@code batchSize} rows. */
@@ -33,6 +33,9 @@ public sealed interface NodeCommand {
 
     /** This node's part of a step is done: its loss weighted by its share, or its error. */
     record LocalStepDone(long step, double weightedLoss, Throwable error) implements NodeCommand { }
+
+    /** This node has joined the re-formed ring as {@code rank} of {@code size}, or ({@code error} not null) could not. */
+    record Reformed(int rank, int size, Throwable error) implements NodeCommand { }
 
     /** The coordinator's node left or became unreachable. */
     record LeaderGone(String why) implements NodeCommand { }

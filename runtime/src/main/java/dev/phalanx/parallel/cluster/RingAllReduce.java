@@ -118,7 +118,7 @@ public final class RingAllReduce {
 
     private Map<SampleTree.Block, float[]> receivePieces(long step, int bucket, int phase, int chunk, int length, Duration timeout)
             throws TimeoutException, InterruptedException {
-        RingChunk c = link.receive(timeout);
+        RingChunk c = next(step, timeout);
         int expected = start(chunk + 1, length) - start(chunk, length);
         boolean sizes = c.getValues().isEmpty() && c.getPiecesList().stream().allMatch(p -> p.getValues().size() == expected * Float.BYTES);
         if (c.getStep() != step || c.getBucket() != bucket || c.getPhase() != phase || c.getChunk() != chunk || !sizes) {
@@ -133,6 +133,20 @@ public final class RingAllReduce {
             out.put(new SampleTree.Block(p.getStart(), p.getEnd()), v);
         }
         return out;
+    }
+
+    /**
+     * The next frame of step {@code step} or later from the left neighbour. Frames of earlier steps
+     * are what is left of a step aborted when a node was lost (it is retried under a new number): dropped.
+     */
+    private RingChunk next(long step, Duration timeout) throws TimeoutException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) throw new TimeoutException("nothing of step " + step + " came from the left neighbour on the data channel within " + timeout.toMillis() + " ms");
+            RingChunk c = link.receive(Duration.ofNanos(left));
+            if (c.getStep() >= step || c.getBucket() == StateBroadcast.STATE_BUCKET) return c;
+        }
     }
 
     private static ByteString bytes(float[] values, int from, int count) {
@@ -154,7 +168,7 @@ public final class RingAllReduce {
 
     private float[] receive(long step, int bucket, int phase, int chunk, float[] values, Duration timeout)
             throws TimeoutException, InterruptedException {
-        RingChunk c = link.receive(timeout);
+        RingChunk c = next(step, timeout);
         int expected = start(chunk + 1, values.length) - start(chunk, values.length);
         if (c.getStep() != step || c.getBucket() != bucket || c.getPhase() != phase || c.getChunk() != chunk
                 || c.getValues().size() != expected * Float.BYTES) {

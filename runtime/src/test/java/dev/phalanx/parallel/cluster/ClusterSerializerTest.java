@@ -63,7 +63,8 @@ class ClusterSerializerTest {
         List<Object> records = List.of(
                 new LeaderCommand.DataReady("n", "abc", ""),
                 new LeaderCommand.RingReady("n"),
-                new LeaderCommand.StepReport(7, "n", 0.25, "", 1234),
+                new LeaderCommand.StepReport(7, "n", 0.25, "", 1234, false),
+                new LeaderCommand.StepReport(8, "n", Double.NaN, "the ring all-reduce failed", 1234, true),
                 new NodeCommand.JobRecipe("model = fashion-lenet\n"),
                 new NodeCommand.Refused("no"),
                 new NodeCommand.RingFormed(1, 3, "127.0.0.1", 40002),

@@ -69,11 +69,14 @@ class StateBroadcastTest {
     }
 
     @Test
-    void aGradientFrameWhereStateWasExpectedIsAClearError() {
+    void gradientsLeftFromAnAbortedStepAreDroppedAndAStateFrameOutOfOrderIsAClearError() {
+        java.util.ArrayDeque<RingChunk> frames = new java.util.ArrayDeque<>(List.of(
+                RingChunk.newBuilder().setStep(4).setBucket(0).setPhase(1).build(), // left over from a step aborted when a node was lost
+                RingChunk.newBuilder().setBucket(StateBroadcast.STATE_BUCKET).setPhase(1).setChunk(2).build()));
         RingLink link = new RingLink() {
             @Override public void send(RingChunk chunk) { }
             @Override public RingChunk receive(Duration timeout) {
-                return RingChunk.newBuilder().setStep(4).setBucket(0).setPhase(1).build();
+                return frames.remove();
             }
             @Override public long bytesSent() {
                 return 0;
@@ -82,5 +85,6 @@ class StateBroadcastTest {
         };
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> StateBroadcast.receive(link, 2, false, WAIT));
         assertTrue(e.getMessage().contains("expected part 1 of 2 of the job's state"), e.getMessage());
+        assertTrue(frames.isEmpty(), "the gradient frame was passed over");
     }
 }
