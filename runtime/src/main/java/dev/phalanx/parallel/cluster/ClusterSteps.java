@@ -35,7 +35,8 @@ import dev.phalanx.train.StepRunner;
  */
 public final class ClusterSteps implements StepRunner {
 
-    private int nodes; // the ring's size: fewer once nodes were lost
+    private int nodes; // the ring's size: fewer once nodes were lost, more once nodes joined
+    private final java.util.concurrent.atomic.AtomicBoolean joinersWaiting; // set by the JobLeader: nodes wait to enter the ring
     private final String self;
     private final ActorSystem<Void> system;
     private final ActorRef<LeaderCommand> leader;
@@ -52,7 +53,9 @@ public final class ClusterSteps implements StepRunner {
     private String stopReason = ""; // empty: the job ended as planned
 
     private ClusterSteps(int nodes, String self, ActorSystem<Void> system, ActorRef<LeaderCommand> leader, TcpDataChannel channel, ClusterAllReduce allReduce,
-                         DataParallel replicas, Duration stepTimeout, PrintStream out, Recipe recipe, long gradientBytes) {
+                         DataParallel replicas, Duration stepTimeout, PrintStream out, Recipe recipe, long gradientBytes,
+                         java.util.concurrent.atomic.AtomicBoolean joinersWaiting) {
+        this.joinersWaiting = joinersWaiting;
         this.nodes = nodes;
         this.self = self;
         this.system = system;
@@ -81,6 +84,7 @@ public final class ClusterSteps implements StepRunner {
         String digest = ClusterJob.digest(train);
         CompletableFuture<JobLeader.RingPlan> formed = new CompletableFuture<>();
         CompletableFuture<Void> ready = new CompletableFuture<>();
+        java.util.concurrent.atomic.AtomicBoolean joinersWaiting = new java.util.concurrent.atomic.AtomicBoolean();
         ActorSystem<Void> system = null;
         TcpDataChannel channel = null;
         ClusterAllReduce allReduce = null;
@@ -88,7 +92,7 @@ public final class ClusterSteps implements StepRunner {
             system = ActorSystem.create(Behaviors.empty(), ClusterSettings.SYSTEM_NAME, settings.pekko(self));
             channel = TcpDataChannel.bind(system, settings.bindHost(), settings.dataPort(), settings.joinTimeout());
             ActorRef<LeaderCommand> leader = system.systemActorOf(JobLeader.create(settings, new JobLeader.Job(nodes, recipe.render(), digest, self,
-                    settings.bindHost(), channel.localAddress().getPort(), formed, ready, out)), "job-leader", Props.empty());
+                    settings.bindHost(), channel.localAddress().getPort(), formed, ready, out, joinersWaiting)), "job-leader", Props.empty());
             out.println("Coordinator at " + self + ": waiting for " + (nodes - 1) + " more node(s) (phalanx node --join " + self + ")");
             JobLeader.RingPlan plan = await(formed, settings.joinTimeout().plusSeconds(30), ready);
             if (nodes > 1) channel.connect(plan.rightHost(), plan.rightPort(), settings.joinTimeout());
@@ -98,7 +102,8 @@ public final class ClusterSteps implements StepRunner {
             DataParallel dp = ClusterJob.dataParallel(recipe, allReduce, settings.stepTimeout());
             long params = 0;
             for (Tensor p : dev.phalanx.bench.ModelZoo.get(recipe.model()).build(new dev.phalanx.tensor.Generator(0)).parameters()) params += p.numel();
-            return new ClusterSteps(nodes, self, system, leader, channel, allReduce, dp, settings.stepTimeout(), out, recipe, params * Float.BYTES);
+            return new ClusterSteps(nodes, self, system, leader, channel, allReduce, dp, settings.stepTimeout(), out, recipe, params * Float.BYTES,
+                    joinersWaiting);
         } catch (Exception | Error e) {
             if (allReduce != null) allReduce.close();
             if (channel != null) channel.close();
@@ -153,6 +158,10 @@ public final class ClusterSteps implements StepRunner {
 
     /** The step's result, or null when nodes were lost and the step is to be retried on those that remain. */
     private Result attempt(int epoch, Batch batch) {
+        if (joinersWaiting.get()) { // at a step boundary: nodes that joined during training enter the ring and take the job's state
+            reformRing("nodes joined");
+            broadcast(replicas.snapshot());
+        }
         long id = ++steps; // a retry gets a new number: frames left from the attempt that failed are told apart
         int rows = batch.size(), k = nodes;
         List<Shards.Range> ranges = Shards.split(rows, k);
@@ -218,21 +227,7 @@ public final class ClusterSteps implements StepRunner {
         } catch (Exception e) {
             throw new IllegalStateException("after node(s) " + who + " were lost, this node's replicas did not leave step " + id + ": " + e, e);
         }
-        LeaderCommand.Reformed reformed;
-        try {
-            allReduce.awaitIdle(stepTimeout);
-            channel.drain();
-            reformed = AskPattern.<LeaderCommand, LeaderCommand.Reformed>ask(leader, LeaderCommand.Reform::new, stepTimeout.plusSeconds(30),
-                    system.scheduler()).toCompletableFuture().get();
-            if (!reformed.error().isEmpty()) throw new IllegalStateException(reformed.error());
-            JobLeader.RingPlan plan = reformed.plan();
-            if (plan.size() > 1) channel.connect(plan.rightHost(), plan.rightPort(), stepTimeout);
-            allReduce.useRing(new RingAllReduce(0, plan.size(), channel));
-            nodes = plan.size();
-        } catch (Exception e) {
-            Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
-            throw new IllegalStateException("node(s) " + who + " were lost in step " + id + " and the ring could not be formed again: " + cause.getMessage(), cause);
-        }
+        reformRing("node(s) " + who + " were lost in step " + id);
         broadcast(replicas.snapshot());
         if (local == null) return null;
         // the coordinator applied the step: the sums were complete; the loss of the lost nodes' rows is not known
@@ -260,6 +255,28 @@ public final class ClusterSteps implements StepRunner {
     public void load(Replica.Snapshot state) {
         replicas.load(state);
         broadcast(state);
+    }
+
+    /**
+     * Forms the ring again (nodes lost, or joined; {@code why}): once this node's ring has left
+     * any step, its channel is drained, the JobLeader tells every worker its new place, and this
+     * node connects to its new right neighbour.
+     */
+    private void reformRing(String why) {
+        try {
+            allReduce.awaitIdle(stepTimeout);
+            channel.drain();
+            LeaderCommand.Reformed reformed = AskPattern.<LeaderCommand, LeaderCommand.Reformed>ask(leader, LeaderCommand.Reform::new,
+                    stepTimeout.plusSeconds(30), system.scheduler()).toCompletableFuture().get();
+            if (!reformed.error().isEmpty()) throw new IllegalStateException(reformed.error());
+            JobLeader.RingPlan plan = reformed.plan();
+            if (plan.size() > 1) channel.connect(plan.rightHost(), plan.rightPort(), stepTimeout);
+            allReduce.useRing(new RingAllReduce(0, plan.size(), channel));
+            nodes = plan.size();
+        } catch (Exception e) {
+            Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            throw new IllegalStateException(why + " and the ring could not be formed again: " + cause.getMessage(), cause);
+        }
     }
 
     /** Every worker takes {@code state} from the data channel and loads it. */

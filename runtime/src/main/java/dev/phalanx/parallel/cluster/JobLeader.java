@@ -36,8 +36,9 @@ import dev.phalanx.parallel.Shards;
  * reports its weighted loss;</li>
  * <li>{@link #loadingState}: on a resume, and after a node was lost, every worker takes the
  * coordinator's state from the data channel and loads it;</li>
- * <li>{@link #reforming}: a node was lost (downed by the split-brain resolver); the ring is
- * formed again from the nodes that remain;</li>
+ * <li>{@link #reforming}: a node was lost (downed by the split-brain resolver), or nodes joined
+ * during training (checked as in gathering, meanwhile); the ring is formed again from the nodes
+ * that remain and those that joined;</li>
  * <li>{@link #stopped}: the job is over, or could not go on.</li>
  * </ul>
  * The coordinator's own replicas run outside this actor, in the training loop (rank 0).
@@ -50,9 +51,13 @@ final class JobLeader {
     /** Where the coordinator's own replicas connect once the ring is formed: its right neighbour's data channel. */
     record RingPlan(int size, String rightHost, int rightPort) { }
 
-    /** What the training loop hands over: the job, and futures it waits on. */
+    /**
+     * What the training loop hands over: the job, and futures it waits on; {@code joinersWaiting}
+     * is set while nodes that joined during training wait for the next step boundary to enter the ring.
+     */
     record Job(int nodes, String recipe, String dataDigest, String self, String dataHost, int dataPort,
-               CompletableFuture<RingPlan> formed, CompletableFuture<Void> ready, PrintStream out) { }
+               CompletableFuture<RingPlan> formed, CompletableFuture<Void> ready, PrintStream out,
+               java.util.concurrent.atomic.AtomicBoolean joinersWaiting) { }
 
     /** A worker node that asked to join. */
     private record Worker(String node, int replicas, String device, String dataHost, int dataPort, ActorRef<NodeCommand> ref) { }
@@ -63,6 +68,7 @@ final class JobLeader {
     private final Job job;
     private final Map<String, Worker> checking = new LinkedHashMap<>(); // sent the recipe, waiting for the data digest
     private final List<Worker> workers = new ArrayList<>(); // accepted, in rank order (rank = index + 1)
+    private final List<Worker> joiners = new ArrayList<>(); // joined during training, checked, waiting to enter the ring
     private final Set<String> lost = new HashSet<>();
 
     static Behavior<LeaderCommand> create(ClusterSettings settings, Job job) {
@@ -97,13 +103,8 @@ final class JobLeader {
         return Behaviors.receive(LeaderCommand.class)
                 .onMessage(LeaderCommand.Join.class, this::onJoin)
                 .onMessage(LeaderCommand.DataReady.class, m -> {
-                    Worker w = checking.remove(m.node());
+                    Worker w = checked(m);
                     if (w == null) return Behaviors.same();
-                    if (!m.error().isEmpty()) return refuse(w, "it has no usable copy of the data set: " + m.error());
-                    if (!m.digest().equals(job.dataDigest())) {
-                        return refuse(w, "its copy of the data set differs from the coordinator's (SHA-256 " + m.digest() + ", the coordinator's "
-                                + job.dataDigest() + ")");
-                    }
                     workers.add(w);
                     job.out().println("node " + w.node() + " joined: " + w.replicas() + (w.replicas() == 1 ? " replica on " : " replicas on ") + w.device());
                     return workers.size() == job.nodes() - 1 ? formRing() : Behaviors.same();
@@ -128,6 +129,43 @@ final class JobLeader {
                 })
                 .onMessage(LeaderCommand.Stop.class, this::onStop)
                 .build();
+    }
+
+    /** The node whose data digest this is, once it matches; null (the node refused, or unknown) otherwise. */
+    private Worker checked(LeaderCommand.DataReady m) {
+        Worker w = checking.remove(m.node());
+        if (w == null) return null;
+        if (!m.error().isEmpty()) {
+            refuse(w, "it has no usable copy of the data set: " + m.error());
+            return null;
+        }
+        if (!m.digest().equals(job.dataDigest())) {
+            refuse(w, "its copy of the data set differs from the coordinator's (SHA-256 " + m.digest() + ", the coordinator's " + job.dataDigest() + ")");
+            return null;
+        }
+        return w;
+    }
+
+    /** A node joins a job that is training: checked as in gathering; it enters the ring at the next step boundary. */
+    private Behavior<LeaderCommand> onJoinWhileTraining(LeaderCommand.Join m) {
+        Worker w = new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo());
+        if (!MessageDigest.isEqual(m.secretDigest(), settings.secretDigest())) {
+            return refuse(w, m.secretDigest().length == 0 ? "it presented no shared secret, and this cluster requires one (phalanx.cluster.secret)"
+                    : "its shared secret does not match the coordinator's (phalanx.cluster.secret)");
+        }
+        checking.put(w.node(), w);
+        w.ref().tell(new NodeCommand.JobRecipe(job.recipe()));
+        return Behaviors.same();
+    }
+
+    private Behavior<LeaderCommand> onDataReadyWhileTraining(LeaderCommand.DataReady m) {
+        Worker w = checked(m);
+        if (w == null) return Behaviors.same();
+        joiners.add(w);
+        job.out().println("node " + w.node() + " joined: " + w.replicas() + (w.replicas() == 1 ? " replica on " : " replicas on ") + w.device()
+                + "; it takes part from the next step");
+        job.joinersWaiting().set(true);
+        return Behaviors.same();
     }
 
     private Behavior<LeaderCommand> onJoin(LeaderCommand.Join m) {
@@ -231,8 +269,8 @@ final class JobLeader {
                     return loadingState(waiting, m.done());
                 })
                 .onMessage(LeaderCommand.MemberGone.class, this::onGone)
-                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
-                        "the job already has its " + job.nodes() + " nodes and is training"))
+                .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
                 .onMessage(LeaderCommand.Stop.class, this::onStop)
                 .build();
     }
@@ -264,8 +302,8 @@ final class JobLeader {
                             + settings.stepTimeout().toSeconds() + " s"));
                     return training();
                 })
-                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
-                        "the job already has its " + job.nodes() + " nodes and is training"))
+                .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
                 .onMessage(LeaderCommand.Stop.class, m -> {
                     done.completeExceptionally(new IllegalStateException("the job stopped while the nodes took its state"));
                     return onStop(m);
@@ -305,8 +343,8 @@ final class JobLeader {
                             + settings.stepTimeout().toSeconds() + " s" + (ringFailures.isEmpty() ? ""
                             : "; the ring broke (" + String.join("; ", ringFailures) + ") but no node was downed"));
                 })
-                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
-                        "the job already has its " + job.nodes() + " nodes and is training"))
+                .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
                 .onMessage(LeaderCommand.Stop.class, this::onStop)
                 .build();
     }
@@ -320,8 +358,11 @@ final class JobLeader {
     /** Forms the ring again from the nodes that remain: ranks in the old order, the coordinator 0. */
     private Behavior<LeaderCommand> reform(LeaderCommand.Reform m) {
         workers.removeIf(w -> lost.contains(w.node()));
-        String gone = String.join(", ", lost);
+        String gone = String.join(", ", lost), joined = String.join(", ", joiners.stream().map(Worker::node).toList());
         lost.clear();
+        workers.addAll(joiners);
+        joiners.clear();
+        job.joinersWaiting().set(false);
         int k = workers.size() + 1;
         List<String[]> data = new ArrayList<>();
         data.add(new String[] {job.dataHost(), String.valueOf(job.dataPort())});
@@ -332,7 +373,8 @@ final class JobLeader {
         }
         String[] right = data.get(1 % k);
         JobLeader.RingPlan plan = new RingPlan(k, right[0], Integer.parseInt(right[1]));
-        job.out().println("the job goes on with " + k + (k == 1 ? " node" : " nodes") + " (without " + gone + ")");
+        job.out().println("the job goes on with " + k + (k == 1 ? " node" : " nodes") + (gone.isEmpty() ? "" : " (without " + gone + ")")
+                + (joined.isEmpty() ? "" : " (with " + joined + ", which joined)"));
         if (workers.isEmpty()) {
             m.replyTo().tell(new LeaderCommand.Reformed(plan, ""));
             return training();
@@ -364,8 +406,8 @@ final class JobLeader {
                     return stopped();
                 })
                 .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same())
-                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
-                        "the job is training"))
+                .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
                 .onMessage(LeaderCommand.Stop.class, m -> {
                     replyTo.tell(new LeaderCommand.Reformed(null, "the job stopped"));
                     return onStop(m);
@@ -374,6 +416,13 @@ final class JobLeader {
     }
 
     private Behavior<LeaderCommand> onGone(LeaderCommand.MemberGone m) {
+        Worker pending = checking.remove(m.node());
+        for (Worker j : joiners) if (j.node().equals(m.node())) pending = j;
+        if (pending != null) {
+            joiners.remove(pending);
+            if (joiners.isEmpty()) job.joinersWaiting().set(false);
+            job.out().println("node " + m.node() + " left before it took part: it " + m.why());
+        }
         for (Worker w : workers) {
             if (w.node().equals(m.node()) && lost.add(m.node())) job.out().println("node " + m.node() + " left: it " + m.why());
         }
@@ -383,6 +432,7 @@ final class JobLeader {
     private Behavior<LeaderCommand> onStop(LeaderCommand.Stop m) {
         for (Worker w : workers) if (!lost.contains(w.node())) w.ref().tell(new NodeCommand.Finish(m.reason()));
         for (Worker w : checking.values()) w.ref().tell(new NodeCommand.Finish(m.reason()));
+        for (Worker w : joiners) w.ref().tell(new NodeCommand.Finish(m.reason()));
         m.done().complete(null);
         return stopped();
     }
