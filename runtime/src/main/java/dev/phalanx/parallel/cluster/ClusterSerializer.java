@@ -65,7 +65,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
         if (o instanceof LeaderCommand.DataReady m) {
             return DataReady.newBuilder().setNode(m.node()).setDigest(m.digest()).setError(m.error()).build().toByteArray();
         }
-        if (o instanceof LeaderCommand.RingReady m) return RingReady.newBuilder().setNode(m.node()).build().toByteArray();
+        if (o instanceof LeaderCommand.RingReady m) return RingReady.newBuilder().setNode(m.node()).setGeneration(m.generation()).build().toByteArray();
         if (o instanceof LeaderCommand.StepReport m) {
             return StepReport.newBuilder().setStep(m.step()).setNode(m.node()).setWeightedLoss(m.weightedLoss()).setError(m.error())
                     .setDataBytesSent(m.dataBytesSent()).setRingFailure(m.ringFailure()).build().toByteArray();
@@ -73,7 +73,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
         if (o instanceof NodeCommand.JobRecipe m) return JobRecipe.newBuilder().setRecipe(m.recipe()).build().toByteArray();
         if (o instanceof NodeCommand.Refused m) return Refused.newBuilder().setReason(m.reason()).build().toByteArray();
         if (o instanceof NodeCommand.RingFormed m) {
-            return RingFormed.newBuilder().setRank(m.rank()).setSize(m.size()).setRightHost(m.rightHost()).setRightPort(m.rightPort())
+            return RingFormed.newBuilder().setRank(m.rank()).setSize(m.size()).setRightHost(m.rightHost()).setRightPort(m.rightPort()).setGeneration(m.generation())
                     .build().toByteArray();
         }
         if (o instanceof NodeCommand.RunStep m) {
@@ -81,7 +81,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                     .setBatchSize(m.batchSize()).build().toByteArray();
         }
         if (o instanceof LeaderCommand.StateLoaded m) return StateLoaded.newBuilder().setNode(m.node()).setError(m.error()).build().toByteArray();
-        if (o instanceof NodeCommand.LoadState m) return LoadState.newBuilder().setFrames(m.frames()).setBytes(m.bytes()).build().toByteArray();
+        if (o instanceof NodeCommand.LoadState m) return LoadState.newBuilder().setFrames(m.frames()).setBytes(m.bytes()).setId(m.id()).build().toByteArray();
         if (o instanceof NodeCommand.Finish m) return Finish.newBuilder().setReason(m.reason()).build().toByteArray();
         throw new IllegalArgumentException("no Protobuf mapping for " + o.getClass().getName() + ": it must not cross a node boundary");
     }
@@ -100,7 +100,10 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                     DataReady m = DataReady.parseFrom(bytes);
                     yield new LeaderCommand.DataReady(m.getNode(), m.getDigest(), m.getError());
                 }
-                case "RingReady" -> new LeaderCommand.RingReady(RingReady.parseFrom(bytes).getNode());
+                case "RingReady" -> {
+                    RingReady m = RingReady.parseFrom(bytes);
+                    yield new LeaderCommand.RingReady(m.getNode(), m.getGeneration());
+                }
                 case "StepReport" -> {
                     StepReport m = StepReport.parseFrom(bytes);
                     yield new LeaderCommand.StepReport(m.getStep(), m.getNode(), m.getWeightedLoss(), m.getError(), m.getDataBytesSent(), m.getRingFailure());
@@ -109,7 +112,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                 case "Refused" -> new NodeCommand.Refused(Refused.parseFrom(bytes).getReason());
                 case "RingFormed" -> {
                     RingFormed m = RingFormed.parseFrom(bytes);
-                    yield new NodeCommand.RingFormed(m.getRank(), m.getSize(), m.getRightHost(), m.getRightPort());
+                    yield new NodeCommand.RingFormed(m.getRank(), m.getSize(), m.getRightHost(), m.getRightPort(), m.getGeneration());
                 }
                 case "RunStep" -> {
                     RunStep m = RunStep.parseFrom(bytes);
@@ -121,7 +124,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                 }
                 case "LoadState" -> {
                     LoadState m = LoadState.parseFrom(bytes);
-                    yield new NodeCommand.LoadState(m.getFrames(), m.getBytes());
+                    yield new NodeCommand.LoadState(m.getFrames(), m.getBytes(), m.getId());
                 }
                 case "Finish" -> new NodeCommand.Finish(Finish.parseFrom(bytes).getReason());
                 default -> throw new NotSerializableException("unknown Phalanx cluster message " + manifest);

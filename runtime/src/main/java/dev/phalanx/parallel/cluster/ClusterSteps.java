@@ -37,6 +37,7 @@ public final class ClusterSteps implements StepRunner {
 
     private int nodes; // the ring's size: fewer once nodes were lost, more once nodes joined
     private final java.util.concurrent.atomic.AtomicBoolean joinersWaiting; // set by the JobLeader: nodes wait to enter the ring
+    private final CompletableFuture<String> downed; // completes, with why, when this node is removed from the cluster
     private final String self;
     private final ActorSystem<Void> system;
     private final ActorRef<LeaderCommand> leader;
@@ -49,13 +50,15 @@ public final class ClusterSteps implements StepRunner {
     private final Recipe recipe;
     private final long gradientBytes;
     private long steps, wallNanos, outsideNanos;
+    private long broadcasts; // the state broadcasts so far: each numbers its frames
     private long bytesAtFirstStep = -1;
     private String stopReason = ""; // empty: the job ended as planned
 
     private ClusterSteps(int nodes, String self, ActorSystem<Void> system, ActorRef<LeaderCommand> leader, TcpDataChannel channel, ClusterAllReduce allReduce,
                          DataParallel replicas, Duration stepTimeout, PrintStream out, Recipe recipe, long gradientBytes,
-                         java.util.concurrent.atomic.AtomicBoolean joinersWaiting) {
+                         java.util.concurrent.atomic.AtomicBoolean joinersWaiting, CompletableFuture<String> downed) {
         this.joinersWaiting = joinersWaiting;
+        this.downed = downed;
         this.nodes = nodes;
         this.self = self;
         this.system = system;
@@ -97,13 +100,18 @@ public final class ClusterSteps implements StepRunner {
             JobLeader.RingPlan plan = await(formed, settings.joinTimeout().plusSeconds(30), ready);
             if (nodes > 1) channel.connect(plan.rightHost(), plan.rightPort(), settings.joinTimeout());
             await(ready, settings.joinTimeout().plusSeconds(30), ready);
+            CompletableFuture<String> downed = new CompletableFuture<>();
+            org.apache.pekko.cluster.Cluster.get(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system)).registerOnMemberRemoved(() -> downed.complete(
+                    "this node (the coordinator) was removed from the cluster: it lost contact with the majority of the nodes (a network partition, "
+                    + "or a long pause of this process), and the split-brain resolver keeps the majority; the job stops with its last checkpoint "
+                    + "(continue it on a new cluster with --resume)"));
             allReduce = new ClusterAllReduce(recipe.replicas(), ClusterJob.bucketCount(recipe), new RingAllReduce(0, nodes, channel),
                     settings.stepTimeout());
             DataParallel dp = ClusterJob.dataParallel(recipe, allReduce, settings.stepTimeout());
             long params = 0;
             for (Tensor p : dev.phalanx.bench.ModelZoo.get(recipe.model()).build(new dev.phalanx.tensor.Generator(0)).parameters()) params += p.numel();
             return new ClusterSteps(nodes, self, system, leader, channel, allReduce, dp, settings.stepTimeout(), out, recipe, params * Float.BYTES,
-                    joinersWaiting);
+                    joinersWaiting, downed);
         } catch (Exception | Error e) {
             if (allReduce != null) allReduce.close();
             if (channel != null) channel.close();
@@ -158,10 +166,7 @@ public final class ClusterSteps implements StepRunner {
 
     /** The step's result, or null when nodes were lost and the step is to be retried on those that remain. */
     private Result attempt(int epoch, Batch batch) {
-        if (joinersWaiting.get()) { // at a step boundary: nodes that joined during training enter the ring and take the job's state
-            reformRing("nodes joined");
-            broadcast(replicas.snapshot());
-        }
+        if (joinersWaiting.get()) reformAndSync("nodes joined"); // at a step boundary: they enter the ring and take the job's state
         long id = ++steps; // a retry gets a new number: frames left from the attempt that failed are told apart
         int rows = batch.size(), k = nodes;
         List<Shards.Range> ranges = Shards.split(rows, k);
@@ -180,7 +185,11 @@ public final class ClusterSteps implements StepRunner {
         CompletableFuture<LeaderCommand.StepGathered> othersDone = others.toCompletableFuture();
         // a worker that fails or is lost ends the step at once: this node's ring would only wait for it until its timeout
         CompletableFuture.anyOf(mineDone, othersDone.thenCompose(g -> g.error().isEmpty() && g.lost().isEmpty() ? new CompletableFuture<>()
-                : CompletableFuture.completedFuture(g))).exceptionally(e -> null).join();
+                : CompletableFuture.completedFuture(g)), downed).exceptionally(e -> null).join();
+        if (downed.isDone()) {
+            allReduce.abort(downed.join(), channel);
+            throw new IllegalStateException(downed.join());
+        }
         if (mineDone.isCompletedExceptionally() && !allReduce.ringFailed()) throw localFailure(id, mineDone); // this node's own error
         LeaderCommand.StepGathered g;
         try {
@@ -227,8 +236,7 @@ public final class ClusterSteps implements StepRunner {
         } catch (Exception e) {
             throw new IllegalStateException("after node(s) " + who + " were lost, this node's replicas did not leave step " + id + ": " + e, e);
         }
-        reformRing("node(s) " + who + " were lost in step " + id);
-        broadcast(replicas.snapshot());
+        reformAndSync("node(s) " + who + " were lost in step " + id);
         if (local == null) return null;
         // the coordinator applied the step: the sums were complete; the loss of the lost nodes' rows is not known
         int reported = mineRows + g.rowsReported();
@@ -279,19 +287,38 @@ public final class ClusterSteps implements StepRunner {
         }
     }
 
+    /**
+     * Forms the ring again and has every node take the coordinator's state; nodes lost while the
+     * state goes round are left out in another round.
+     */
+    private void reformAndSync(String why) {
+        while (true) {
+            reformRing(why);
+            try {
+                broadcast(replicas.snapshot());
+                return;
+            } catch (IllegalStateException e) {
+                if (!(e.getCause() instanceof JobLeader.NodesLostException lost)) throw e;
+                out.println(lost.getMessage() + ": re-forming the ring without it");
+                why = lost.getMessage();
+            }
+        }
+    }
+
     /** Every worker takes {@code state} from the data channel and loads it. */
     private void broadcast(Replica.Snapshot state) {
         if (nodes == 1) return;
         byte[] bytes = StateBroadcast.encode(state);
         CompletableFuture<Void> done = new CompletableFuture<>();
-        leader.tell(new LeaderCommand.BroadcastState(StateBroadcast.frames(bytes), bytes.length, done));
-        StateBroadcast.send(channel, bytes);
+        long id = ++broadcasts;
+        leader.tell(new LeaderCommand.BroadcastState(StateBroadcast.frames(bytes), bytes.length, id, done));
+        StateBroadcast.send(channel, id, bytes);
         try {
             done.get(stepTimeout.plusSeconds(10).toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
-            throw new IllegalStateException("resuming the cluster job: " + e.getCause().getMessage(), e.getCause());
+            throw new IllegalStateException("sending the job's state to the nodes: " + e.getCause().getMessage(), e.getCause());
         } catch (java.util.concurrent.TimeoutException e) {
-            throw new IllegalStateException("resuming the cluster job: the nodes did not load its state within " + stepTimeout.plusSeconds(10).toSeconds() + " s");
+            throw new IllegalStateException("the nodes did not load the job's state within " + stepTimeout.plusSeconds(10).toSeconds() + " s");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while the nodes loaded the job's state", e);

@@ -70,6 +70,7 @@ final class JobLeader {
     private final List<Worker> workers = new ArrayList<>(); // accepted, in rank order (rank = index + 1)
     private final List<Worker> joiners = new ArrayList<>(); // joined during training, checked, waiting to enter the ring
     private final Set<String> lost = new HashSet<>();
+    private int generation; // of the ring: one more each time it is formed again
 
     static Behavior<LeaderCommand> create(ClusterSettings settings, Job job) {
         return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new JobLeader(ctx, timers, settings, job).start()));
@@ -93,6 +94,13 @@ final class JobLeader {
         if (job.nodes() == 1) return formRing();
         timers.startSingleTimer(new LeaderCommand.JoinDeadline(), settings.joinTimeout());
         return gathering();
+    }
+
+    /** Nodes were lost while the job's state went round: the ring is to be formed again, and the state sent again. */
+    static final class NodesLostException extends IllegalStateException {
+        NodesLostException(String message) {
+            super(message);
+        }
     }
 
     static String node(Address a) {
@@ -199,7 +207,7 @@ final class JobLeader {
         for (Worker w : workers) data.add(new String[] {w.dataHost(), String.valueOf(w.dataPort())});
         for (int i = 0; i < workers.size(); i++) {
             String[] right = data.get((i + 2) % k);
-            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1])));
+            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1]), 0));
         }
         String[] right = data.get(1 % k);
         job.formed().complete(new RingPlan(k, right[0], Integer.parseInt(right[1])));
@@ -253,6 +261,7 @@ final class JobLeader {
                 })
                 .onMessage(LeaderCommand.Reform.class, this::reform)
                 .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same()) // of a step given up when a node was lost
+                .onMessage(LeaderCommand.StateLoaded.class, m -> Behaviors.same()) // of a state broadcast given up when a node was lost
                 .onMessage(LeaderCommand.BroadcastState.class, m -> {
                     if (!lost.isEmpty()) {
                         m.done().completeExceptionally(new IllegalStateException("node(s) " + String.join(", ", lost) + " left the cluster"));
@@ -262,7 +271,7 @@ final class JobLeader {
                         m.done().complete(null);
                         return Behaviors.same();
                     }
-                    for (Worker w : workers) w.ref().tell(new NodeCommand.LoadState(m.frames(), m.bytes()));
+                    for (Worker w : workers) w.ref().tell(new NodeCommand.LoadState(m.frames(), m.bytes(), m.id()));
                     timers.startSingleTimer(new LeaderCommand.StateDeadline(), settings.stepTimeout());
                     Set<String> waiting = new HashSet<>();
                     for (Worker w : workers) waiting.add(w.node());
@@ -294,7 +303,7 @@ final class JobLeader {
                     onGone(m);
                     if (lost.isEmpty()) return Behaviors.same();
                     timers.cancelAll();
-                    done.completeExceptionally(new IllegalStateException("node " + m.node() + " " + m.why() + " while taking the job's state"));
+                    done.completeExceptionally(new NodesLostException("node " + m.node() + " " + m.why() + " while the nodes took the job's state"));
                     return training();
                 })
                 .onMessage(LeaderCommand.StateDeadline.class, m -> {
@@ -357,6 +366,7 @@ final class JobLeader {
 
     /** Forms the ring again from the nodes that remain: ranks in the old order, the coordinator 0. */
     private Behavior<LeaderCommand> reform(LeaderCommand.Reform m) {
+        generation++;
         workers.removeIf(w -> lost.contains(w.node()));
         String gone = String.join(", ", lost), joined = String.join(", ", joiners.stream().map(Worker::node).toList());
         lost.clear();
@@ -369,7 +379,7 @@ final class JobLeader {
         for (Worker w : workers) data.add(new String[] {w.dataHost(), String.valueOf(w.dataPort())});
         for (int i = 0; i < workers.size(); i++) {
             String[] right = data.get((i + 2) % k);
-            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1])));
+            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1]), generation));
         }
         String[] right = data.get(1 % k);
         JobLeader.RingPlan plan = new RingPlan(k, right[0], Integer.parseInt(right[1]));
@@ -387,7 +397,7 @@ final class JobLeader {
 
     private Behavior<LeaderCommand> reforming(Set<String> waiting, RingPlan plan, ActorRef<LeaderCommand.Reformed> replyTo) {
         return Behaviors.receive(LeaderCommand.class)
-                .onMessage(LeaderCommand.RingReady.class, m -> {
+                .onMessage(LeaderCommand.RingReady.class, m -> m.generation() == generation, m -> {
                     waiting.remove(m.node());
                     if (!waiting.isEmpty()) return Behaviors.same();
                     timers.cancelAll();
@@ -397,15 +407,18 @@ final class JobLeader {
                 .onMessage(LeaderCommand.MemberGone.class, m -> {
                     onGone(m);
                     if (lost.isEmpty()) return Behaviors.same();
-                    replyTo.tell(new LeaderCommand.Reformed(null, "node " + m.node() + " " + m.why() + " while the ring re-formed"));
-                    return stopped();
+                    job.out().println("node " + m.node() + " " + m.why() + " while the ring re-formed: forming it again without it");
+                    timers.cancelAll();
+                    return reform(new LeaderCommand.Reform(replyTo)); // the next generation; answers of this one are passed over
                 })
+                .onMessage(LeaderCommand.RingReady.class, m -> Behaviors.same())
                 .onMessage(LeaderCommand.JoinDeadline.class, m -> {
                     replyTo.tell(new LeaderCommand.Reformed(null, "the ring did not re-form within " + settings.joinTimeout().toSeconds()
                             + " s: no data channel connection from " + String.join(", ", waiting)));
                     return stopped();
                 })
                 .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same())
+                .onMessage(LeaderCommand.StateLoaded.class, m -> Behaviors.same())
                 .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
                 .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
                 .onMessage(LeaderCommand.Stop.class, m -> {

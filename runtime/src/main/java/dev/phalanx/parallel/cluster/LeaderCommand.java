@@ -15,8 +15,8 @@ public sealed interface LeaderCommand {
     /** The digest of the node's copy of the data set, or ({@code error} not empty) why it has none. */
     record DataReady(String node, String digest, String error) implements LeaderCommand, ClusterMessage { }
 
-    /** The node is connected to its right neighbour on the data channel. */
-    record RingReady(String node) implements LeaderCommand, ClusterMessage { }
+    /** The node is connected to its right neighbour on the data channel, in the ring of that generation. */
+    record RingReady(String node, int generation) implements LeaderCommand, ClusterMessage { }
 
     /**
      * A node's part of a step: its loss weighted by its share of the batch, or its error;
@@ -53,7 +53,7 @@ public sealed interface LeaderCommand {
      * From the training loop (a resume): the job's state follows on the data channel in
      * {@code frames} frames; every worker loads it. {@code done} completes when all have.
      */
-    record BroadcastState(int frames, long bytes, CompletableFuture<Void> done) implements LeaderCommand { }
+    record BroadcastState(int frames, long bytes, long id, CompletableFuture<Void> done) implements LeaderCommand { }
 
     /** A worker has loaded the job's state ({@code error} empty), or why it could not. */
     record StateLoaded(String node, String error) implements LeaderCommand, ClusterMessage { }

@@ -138,7 +138,7 @@ final class NodeAgent {
                     ringSize = m.size();
                     options.out().println("node " + self + ": rank " + m.rank() + " of " + m.size() + ", " + recipe.replicas()
                             + (recipe.replicas() == 1 ? " replica" : " replicas") + " on cpu");
-                    leader.tell(new LeaderCommand.RingReady(self));
+                    leader.tell(new LeaderCommand.RingReady(self, m.generation()));
                     return training(leader);
                 })
                 .onMessage(NodeCommand.Refused.class, this::refused)
@@ -171,8 +171,9 @@ final class NodeAgent {
                 })
                 .onMessage(NodeCommand.RingFormed.class, m -> {
                     // a node was lost: give up the step in flight, and once this node's replicas have left it, join the new ring
-                    allReduce.abort("the ring is re-formed without a lost node", channel);
-                    ctx.pipeToSelf(inFlight.handle((v, e) -> null).thenRunAsync(() -> {
+                    allReduce.abort("the ring is re-formed (a node lost or joined)", channel);
+                    // after what is in flight: a step, a state broadcast, or the re-forming of an earlier generation
+                    CompletableFuture<Void> reforming = inFlight.handle((v, e) -> null).thenRunAsync(() -> {
                         try {
                             allReduce.awaitIdle(settings.stepTimeout());
                             channel.drain();
@@ -181,30 +182,35 @@ final class NodeAgent {
                         } catch (Exception e) {
                             throw new java.util.concurrent.CompletionException(e);
                         }
-                    }), (v, e) -> new NodeCommand.Reformed(m.rank(), m.size(), e));
+                    });
+                    inFlight = reforming;
+                    ctx.pipeToSelf(reforming, (v, e) -> new NodeCommand.Reformed(m.rank(), m.size(), m.generation(), e));
                     return Behaviors.same();
                 })
                 .onMessage(NodeCommand.Reformed.class, m -> {
-                    if (m.error() != null) {
+                    if (m.error() != null) { // e.g. the new right neighbour was lost too: the coordinator forms the ring again, or stops the job
                         Throwable e = m.error() instanceof java.util.concurrent.CompletionException c && c.getCause() != null ? c.getCause() : m.error();
-                        return exit(1, "phalanx node: could not join the re-formed ring: " + e.getMessage());
+                        options.err().println("node " + self + ": could not join the re-formed ring: " + e.getMessage());
+                        return Behaviors.same();
                     }
                     rank = m.rank();
                     ringSize = m.size();
                     options.out().println("node " + self + ": rank " + rank + " of " + ringSize + " in the re-formed ring");
-                    leader.tell(new LeaderCommand.RingReady(self));
+                    leader.tell(new LeaderCommand.RingReady(self, m.generation()));
                     return Behaviors.same();
                 })
                 .onMessage(NodeCommand.LoadState.class, m -> {
                     // off the actor's thread: it waits for the frames; the last node of the ring passes nothing on (its right is the coordinator)
                     boolean forward = rank + 1 < ringSize;
-                    ctx.pipeToSelf(CompletableFuture.runAsync(() -> {
+                    CompletableFuture<Void> taking = CompletableFuture.runAsync(() -> {
                         try {
-                            replicas.load(StateBroadcast.receive(channel, m.frames(), forward, settings.stepTimeout()));
+                            replicas.load(StateBroadcast.receive(channel, m.id(), m.frames(), forward, settings.stepTimeout()));
                         } catch (Exception e) {
                             throw new java.util.concurrent.CompletionException(e);
                         }
-                    }), (v, e) -> new NodeCommand.StateTaken(e));
+                    });
+                    inFlight = taking; // a ring re-formed meanwhile (a node lost) wakes it, and waits for it
+                    ctx.pipeToSelf(taking, (v, e) -> new NodeCommand.StateTaken(e));
                     return Behaviors.same();
                 })
                 .onMessage(NodeCommand.StateTaken.class, m -> {
@@ -242,7 +248,7 @@ final class NodeAgent {
     }
 
     private Behavior<NodeCommand> exit(int code, String message) {
-        if (message != null) options.err().println(message);
+        if (message != null && !exit.isDone()) options.err().println(message); // a node already downed has said why
         if (allReduce != null) allReduce.close(); // first: a replica waiting on the ring is released
         if (replicas != null) replicas.close();
         exit.complete(code);

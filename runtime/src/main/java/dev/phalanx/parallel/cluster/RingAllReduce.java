@@ -137,7 +137,8 @@ public final class RingAllReduce {
 
     /**
      * The next frame of step {@code step} or later from the left neighbour. Frames of earlier steps
-     * are what is left of a step aborted when a node was lost (it is retried under a new number): dropped.
+     * are what is left of a step aborted when a node was lost (it is retried under a new number),
+     * and state frames of a broadcast given up: dropped.
      */
     private RingChunk next(long step, Duration timeout) throws TimeoutException, InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
@@ -145,7 +146,7 @@ public final class RingAllReduce {
             long left = deadline - System.nanoTime();
             if (left <= 0) throw new TimeoutException("nothing of step " + step + " came from the left neighbour on the data channel within " + timeout.toMillis() + " ms");
             RingChunk c = link.receive(Duration.ofNanos(left));
-            if (c.getStep() >= step || c.getBucket() == StateBroadcast.STATE_BUCKET) return c;
+            if (c.getStep() >= step && c.getBucket() != StateBroadcast.STATE_BUCKET) return c;
         }
     }
 

@@ -53,31 +53,32 @@ final class StateBroadcast {
         return Math.max(1, (bytes.length + FRAME_BYTES - 1) / FRAME_BYTES);
     }
 
-    /** Sends the state to the right neighbour, frame by frame. */
-    static void send(RingLink link, byte[] bytes) {
+    /** Sends the state to the right neighbour, frame by frame, as broadcast {@code id}. */
+    static void send(RingLink link, long id, byte[] bytes) {
         int frames = frames(bytes);
         for (int f = 0; f < frames; f++) {
             int from = f * FRAME_BYTES, to = Math.min(bytes.length, from + FRAME_BYTES);
-            link.send(RingChunk.newBuilder().setBucket(STATE_BUCKET).setPhase(f).setChunk(frames)
+            link.send(RingChunk.newBuilder().setStep(id).setBucket(STATE_BUCKET).setPhase(f).setChunk(frames)
                     .setState(ByteString.copyFrom(bytes, from, to - from)).build());
         }
     }
 
     /**
-     * Takes the state's {@code frames} frames from the left neighbour, passing each on to the right
-     * one when {@code forward}, and returns the snapshot.
+     * Takes the {@code frames} frames of broadcast {@code id} from the left neighbour, passing each
+     * on to the right one when {@code forward}, and returns the snapshot. What is left of an aborted
+     * step or of an earlier broadcast given up (a node lost) is dropped.
      */
-    static Replica.Snapshot receive(RingLink link, int frames, boolean forward, Duration timeout) throws TimeoutException, InterruptedException {
+    static Replica.Snapshot receive(RingLink link, long id, int frames, boolean forward, Duration timeout) throws TimeoutException, InterruptedException {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         for (int f = 0; f < frames; f++) {
             RingChunk c = link.receive(timeout);
-            if (c.getBucket() >= 0) { // gradients of a step aborted when a node was lost: dropped
+            if (c.getBucket() != STATE_BUCKET || c.getStep() < id) {
                 f--;
                 continue;
             }
-            if (c.getBucket() != STATE_BUCKET || c.getPhase() != f || c.getChunk() != frames) {
-                throw new IllegalStateException("expected part " + (f + 1) + " of " + frames + " of the job's state on the data channel, got a frame of bucket "
-                        + c.getBucket() + ", phase " + c.getPhase() + " of step " + c.getStep());
+            if (c.getStep() != id || c.getPhase() != f || c.getChunk() != frames) {
+                throw new IllegalStateException("expected part " + (f + 1) + " of " + frames + " of the job's state (broadcast " + id
+                        + ") on the data channel, got part " + (c.getPhase() + 1) + " of " + c.getChunk() + " of broadcast " + c.getStep());
             }
             if (forward) link.send(c);
             bytes.writeBytes(c.getState().toByteArray());

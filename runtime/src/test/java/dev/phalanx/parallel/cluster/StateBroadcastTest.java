@@ -49,9 +49,10 @@ class StateBroadcastTest {
             List<Future<Replica.Snapshot>> got = new ArrayList<>();
             for (int r = 1; r < n; r++) {
                 int rank = r;
-                got.add(pool.submit(() -> StateBroadcast.receive(channels.get(rank), StateBroadcast.frames(bytes), rank + 1 < n, WAIT)));
+                got.add(pool.submit(() -> StateBroadcast.receive(channels.get(rank), 7, StateBroadcast.frames(bytes), rank + 1 < n, WAIT)));
             }
-            StateBroadcast.send(channels.get(0), bytes);
+            StateBroadcast.send(channels.get(0), 6, new byte[] {1, 2, 3}); // an earlier broadcast, given up: passed over
+            StateBroadcast.send(channels.get(0), 7, bytes);
             for (Future<Replica.Snapshot> f : got) {
                 Replica.Snapshot s = f.get(30, TimeUnit.SECONDS);
                 assertEquals(state.model().keySet(), s.model().keySet());
@@ -69,10 +70,11 @@ class StateBroadcastTest {
     }
 
     @Test
-    void gradientsLeftFromAnAbortedStepAreDroppedAndAStateFrameOutOfOrderIsAClearError() {
+    void whatIsLeftOfAnAbortedStepOrBroadcastIsDroppedAndAStateFrameOutOfOrderIsAClearError() {
         java.util.ArrayDeque<RingChunk> frames = new java.util.ArrayDeque<>(List.of(
                 RingChunk.newBuilder().setStep(4).setBucket(0).setPhase(1).build(), // left over from a step aborted when a node was lost
-                RingChunk.newBuilder().setBucket(StateBroadcast.STATE_BUCKET).setPhase(1).setChunk(2).build()));
+                RingChunk.newBuilder().setStep(2).setBucket(StateBroadcast.STATE_BUCKET).setPhase(0).setChunk(1).build(), // an earlier broadcast
+                RingChunk.newBuilder().setStep(3).setBucket(StateBroadcast.STATE_BUCKET).setPhase(1).setChunk(2).build()));
         RingLink link = new RingLink() {
             @Override public void send(RingChunk chunk) { }
             @Override public RingChunk receive(Duration timeout) {
@@ -83,8 +85,9 @@ class StateBroadcastTest {
             }
             @Override public void close() { }
         };
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> StateBroadcast.receive(link, 2, false, WAIT));
-        assertTrue(e.getMessage().contains("expected part 1 of 2 of the job's state"), e.getMessage());
-        assertTrue(frames.isEmpty(), "the gradient frame was passed over");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> StateBroadcast.receive(link, 3, 2, false, WAIT));
+        assertTrue(e.getMessage().contains("expected part 1 of 2 of the job's state (broadcast 3) on the data channel, got part 2 of 2 of broadcast 3"),
+                e.getMessage());
+        assertTrue(frames.isEmpty(), "the stale frames were passed over");
     }
 }
