@@ -2,11 +2,12 @@
 # The GPU checks of issue #9 in one run, on the lent GPU machine (NVIDIA GPU, CUDA 13, cuDNN 9,
 # PyTorch in its python3, no JDK, no Maven, no network). Run from the project root after packing
 # Java on the developer machine:
-#     ../shared/tools/device-pack --tests kernels      # writes .device/ (JRE, class path, test classes)
+#     bench/gpu-check.sh --pack     # device-pack --tests kernels, then only what the kernels tests need
 #     device tool: run with carry [".device"], command: bench/gpu-check.sh [--smoke]
 #
 #   bench/gpu-check.sh            environment and symbol check, smoke test, then every gpu-tagged test
 #   bench/gpu-check.sh --smoke    environment and symbol check, smoke test only
+#   bench/gpu-check.sh --pack     (developer machine) writes .device/, under the 64 MiB that travels
 #   bench/gpu-check.sh --help
 #
 # Writes summary.txt and at most 7 more files (env.log, symbols.log, smoke.log, smoke-junit.xml,
@@ -16,21 +17,49 @@
 set -uo pipefail
 
 usage() {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
 }
 
-smoke_only=0
+# On the developer machine: ../shared/tools/device-pack --tests kernels packs every module's test
+# class path (over 80 MB with the JRE); only the kernels module's tests run on the GPU machine, so
+# the other modules' jars and test classes are dropped. device-pack writes .git/info/exclude,
+# which is no folder in a git worktree (.git is a file there): /dev/null stands in for it then
+# (.gitignore already ignores /.device/).
+pack() {
+  local tool="" c size keep j d
+  for c in "${DEVICE_PACK:-}" ../shared/tools/device-pack /work/shared/tools/device-pack; do
+    [[ -n $c && -f $c ]] && { tool=$c; break; }
+  done
+  [[ -n $tool ]] || { echo "gpu-check: device-pack not found: set DEVICE_PACK to its path" >&2; return 2; }
+  if [[ -f .git ]]; then
+    bash <(sed 's|\.git/info/exclude|/dev/null|g' "$tool") --tests kernels || return 2
+  else
+    bash "$tool" --tests kernels || return 2
+  fi
+  keep=$(tr ':' '\n' < kernels/target/device-classpath.txt | xargs -n1 basename)
+  for j in .device/lib/*.jar; do
+    [[ $(basename "$j") == kernels.jar ]] || grep -qxF "$(basename "$j")" <<< "$keep" || rm -f "$j"
+  done
+  for d in .device/test-classes/*; do [[ $(basename "$d") == kernels ]] || rm -rf "$d"; done
+  size=$(du -sb .device | cut -f1)
+  echo "gpu-check: .device holds $((size / 1048576)) MiB: $(ls .device/lib | wc -l) jars, test classes of kernels"
+  (( size < 64 * 1048576 )) || { echo "gpu-check: .device is over the 64 MiB that travels" >&2; return 1; }
+}
+
+smoke_only=0 pack_only=0
 case "${1:-}" in
   -h|--help) usage; exit 0 ;;
   --smoke) smoke_only=1 ;;
+  --pack) pack_only=1 ;;
   "") ;;
   *) echo "gpu-check: unknown option '$1'" >&2; usage >&2; exit 2 ;;
 esac
 [[ $# -le 1 ]] || { echo "gpu-check: one option at most, got: $*" >&2; exit 2; }
 
 cd "$(dirname "$0")/.." || exit 2
+if [[ $pack_only == 1 ]]; then pack; exit $?; fi
 if [[ ! -f .device/env.sh ]]; then
-  echo "gpu-check: .device/env.sh is missing: run ../shared/tools/device-pack --tests kernels on the developer machine and carry .device" >&2
+  echo "gpu-check: .device/env.sh is missing: run bench/gpu-check.sh --pack (device-pack --tests kernels) on the developer machine and carry .device" >&2
   exit 2
 fi
 out=${OUT:-$PWD/gpu-check-out}
@@ -65,21 +94,26 @@ note "libraries: $(grep -E '^(nvidia-|torch)' "$out/env.log" | tr '\n' ';' | sed
 #    JVM with "symbol lookup error" instead of failing a test).
 python3 - kernels/src/main/resources/dev/phalanx/kernels/cuda/native-functions.txt > "$out/symbols.log" 2>&1 <<'PY'
 import ctypes, sys
+# the presets' libjnicudnn.so links cuDNN's sub-libraries, not the libcudnn.so.9 shim: look in all
+ALSO = {"libcudnn.so.9": ["libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_adv.so.9"]}
+def has(lib, fn):
+    return any(libs.get(l) is not None and hasattr(libs[l], fn) for l in [lib] + ALSO.get(lib, []))
 libs, missing, checked = {}, [], 0
 for line in open(sys.argv[1]):
     line = line.strip()
     if not line or line.startswith("#"):
         continue
     lib, fn = line.split()
-    if lib not in libs:
-        try:
-            libs[lib] = ctypes.CDLL(lib)
-            print("loaded", lib)
-        except OSError as e:
-            libs[lib] = None
-            print("cannot load", lib, ":", e)
+    for l in [lib] + ALSO.get(lib, []):
+        if l not in libs:
+            try:
+                libs[l] = ctypes.CDLL(l)
+                print("loaded", l)
+            except OSError as e:
+                libs[l] = None
+                print("cannot load", l, ":", e)
     checked += 1
-    if libs[lib] is None or not hasattr(libs[lib], fn):
+    if not has(lib, fn):
         missing.append(lib + " " + fn)
 for m in missing:
     print("MISSING", m)
@@ -87,7 +121,10 @@ print("%d functions checked, %d missing" % (checked, len(missing)))
 sys.exit(1 if missing else 0)
 PY
 if [[ $? == 0 ]]; then note "symbols: PASS ($(tail -n 1 "$out/symbols.log"))"
-else note "symbols: WARN ($(tail -n 1 "$out/symbols.log"); see symbols.log)"; fi
+else
+  note "symbols: WARN ($(tail -n 1 "$out/symbols.log"); see symbols.log; calling a missing one kills the JVM)"
+  grep -E '^(MISSING|cannot load)' "$out/symbols.log" | head -n 12 | tee -a "$summary"
+fi
 
 # Runs one JUnit selection with a time limit; copies its XML report to $out/$1-junit.xml.
 run_tests() {
@@ -120,7 +157,10 @@ grep '^\[smoke\]' "$out/smoke.log" | tee -a "$summary"
 [[ $smoke_only == 1 ]] && { note "total: $((SECONDS - started)) s"; exit 0; }
 
 # 4. Every gpu-tagged test: the device contract on cuda:0 (the tests the simulated device passes
-#    in mvn test, unchanged), discovery, and the smoke test again.
+#    in mvn test, unchanged), discovery, the smoke test again, and (runtime module) tensors on
+#    cuda:0: the golden ops that have device kernels, the golden LeNet step and optimizers, and
+#    LeNet trained on cuda:0 against the CPU (GoldenCudaGpuTest, GoldenDeviceOptimGpuTest,
+#    DeviceLeNetGpuTest).
 left=$((290 - (SECONDS - started)))
 (( left < TESTS_LIMIT )) && TESTS_LIMIT=$left
 run_tests gpu-tests "$TESTS_LIMIT" --include-tag gpu
@@ -131,6 +171,6 @@ else
   note "gpu tests: FAIL (exit $rc; $(counts "$out/gpu-tests.log")); see gpu-tests.log"
   grep -E '✘' "$out/gpu-tests.log" | head -n 20 | tee -a "$summary"
 fi
-note "not built yet, so not run: golden tests on the CUDA backend, LeNet on cuda against the CPU, the benchmark"
+note "not built yet, so not run: golden tests of the ops without device kernels, replicas on one GPU through DataParallel, the benchmark"
 note "total: $((SECONDS - started)) s"
 [[ $rc == 0 ]]

@@ -15,6 +15,9 @@ import dev.phalanx.autograd.GradMode;
 import dev.phalanx.io.SafeTensors;
 import dev.phalanx.kernels.Device;
 import dev.phalanx.nn.F;
+import dev.phalanx.nn.models.LeNet;
+import dev.phalanx.ops.BatchNormOp;
+import dev.phalanx.optim.SGD;
 import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Generator;
 import dev.phalanx.tensor.Tensor;
@@ -146,6 +149,57 @@ class DTypesTest {
             assertEquals(half, x.grad().dtype());
             assertArrayEquals(x.shape(), x.grad().shape());
         }
+    }
+
+    /** Batch norm on float64: the float32 kernel's result comes back in float64, and the float64 running statistics still move. */
+    @Test
+    void batchNormInFloat64UpdatesItsFloat64RunningStatistics() {
+        Tensor x = Tensor.randn(new Generator(3), 4, 2, 3, 3);
+        Tensor mean32 = Tensor.zeros(2), var32 = Tensor.ones(2);
+        Tensor expected = BatchNormOp.apply(x, mean32, var32, null, null, true, 0.1f, 1e-5f);
+        Tensor mean64 = Tensor.zeros(DType.FLOAT64, 2), var64 = Tensor.ones(DType.FLOAT64, 2);
+        Tensor y = BatchNormOp.apply(x.to(DType.FLOAT64), mean64, var64, null, null, true, 0.1f, 1e-5f);
+        assertEquals(DType.FLOAT64, y.dtype());
+        assertEquals(DType.FLOAT64, mean64.dtype());
+        assertArrayEquals(expected.contiguousDoubles(), y.contiguousDoubles());
+        assertArrayEquals(mean32.contiguousDoubles(), mean64.contiguousDoubles());
+        assertArrayEquals(var32.contiguousDoubles(), var64.contiguousDoubles());
+        assertTrue(mean64.getDouble(0) != 0 && var64.getDouble(1) != 1, "the running statistics moved");
+    }
+
+    /**
+     * {@code model.to(DType.FLOAT64)} (PyTorch's {@code model.double()}) trains: the layers and
+     * SGD compute in float32, so from the same start it takes exactly the float32 model's steps,
+     * with every parameter, gradient and output in float64.
+     */
+    @Test
+    void aModelConvertedToFloat64TrainsAsTheFloat32ModelDoes() {
+        LeNet single = LeNet.cifar(new Generator(11)), dbl = LeNet.cifar(new Generator(11));
+        Tensor weight = dbl.parameters().get(0);
+        assertSame(dbl, dbl.to(DType.FLOAT64));
+        assertSame(weight, dbl.parameters().get(0), "the parameter objects stay (setData), as PyTorch's do");
+        for (Tensor p : dbl.parameters()) assertEquals(DType.FLOAT64, p.dtype());
+        SGD a = new SGD(single.parameters(), 0.01f, 0.9f), b = new SGD(dbl.parameters(), 0.01f, 0.9f);
+        Generator data = new Generator(5);
+        for (int step = 0; step < 3; step++) {
+            Tensor x = Tensor.randn(data, 4, 3, 32, 32), target = Tensor.ofLongs(1, 7, 3, 3);
+            a.zeroGrad();
+            F.crossEntropy(single.forward(x), target).backward();
+            a.step();
+            b.zeroGrad();
+            Tensor loss = F.crossEntropy(dbl.forward(x.to(DType.FLOAT64)), target);
+            assertEquals(DType.FLOAT64, loss.dtype());
+            loss.backward();
+            assertEquals(DType.FLOAT64, weight.grad().dtype());
+            b.step();
+        }
+        for (int i = 0; i < single.parameters().size(); i++) {
+            Tensor p = dbl.parameters().get(i);
+            assertEquals(DType.FLOAT64, p.dtype());
+            assertArrayEquals(single.parameters().get(i).contiguousDoubles(), p.contiguousDoubles(), "parameter " + i);
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> dbl.to(DType.INT64));
+        assertEquals("nn.Module.to only accepts floating point dtypes, but got desired dtype=torch.int64", e.getMessage());
     }
 
     @Test

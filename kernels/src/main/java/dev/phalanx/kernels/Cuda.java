@@ -24,4 +24,17 @@ public final class Cuda {
     public static String unavailableReason() {
         return CudaProbe.probe().reason();
     }
+
+    /**
+     * Bytes of {@code device}'s memory that tensors hold now, as {@code torch.cuda.memory_allocated}; 0 for a
+     * device no tensor has gone to yet. Takes {@code sim:N} too.
+     */
+    public static long memoryAllocated(Device device) {
+        return DeviceContexts.memoryAllocated(device);
+    }
+
+    /** Bytes the caching allocator of {@code device} holds, in use or cached, as {@code torch.cuda.memory_reserved}. */
+    public static long memoryReserved(Device device) {
+        return DeviceContexts.memoryReserved(device);
+    }
 }

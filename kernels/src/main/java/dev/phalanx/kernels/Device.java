@@ -3,12 +3,28 @@ package dev.phalanx.kernels;
 import java.util.Objects;
 
 /**
- * Where a tensor lives: {@code cpu} or {@code cuda:N}. Operations between tensors on two
- * different devices are an error that names both.
+ * Where a tensor lives: {@code cpu}, {@code cuda:N}, or {@code sim:N}, the simulated device
+ * ({@code SimulatedDevice}: the CPU with its own memory and a thread per stream, so that tensors on
+ * a device, and everything above them, run in {@code mvn test} without a GPU). Operations between
+ * tensors on two different devices are an error that names both. {@link DeviceContexts} opens the
+ * device behind {@code cuda:N} and {@code sim:N} the first time a tensor goes there.
  */
 public record Device(Kind kind, int index) {
 
-    public enum Kind { CPU, CUDA }
+    public enum Kind {
+        CPU("cpu"), CUDA("cuda"), SIM("sim");
+
+        private final String prefix;
+
+        Kind(String prefix) {
+            this.prefix = prefix;
+        }
+
+        /** The name's part before the colon, as in {@code cuda:0}. */
+        public String prefix() {
+            return prefix;
+        }
+    }
 
     public static final Device CPU = new Device(Kind.CPU, 0);
 
@@ -22,6 +38,11 @@ public record Device(Kind kind, int index) {
         return new Device(Kind.CUDA, index);
     }
 
+    /** The simulated device number {@code index}: the CPU behind the device interface (see the class comment). */
+    public static Device sim(int index) {
+        return new Device(Kind.SIM, index);
+    }
+
     /**
      * {@code cuda:0} when a GPU is usable, else {@code cpu}: the blitz's
      * {@code torch.device("cuda:0" if torch.cuda.is_available() else "cpu")}.
@@ -30,19 +51,26 @@ public record Device(Kind kind, int index) {
         return Cuda.isAvailable() ? cuda(0) : CPU;
     }
 
-    /** Parses {@code cpu}, {@code cuda} (= cuda:0) or {@code cuda:N}, as PyTorch's {@code torch.device}. */
+    /** Parses {@code cpu}, {@code cuda} (= cuda:0), {@code cuda:N}, {@code sim} (= sim:0) or {@code sim:N}, as PyTorch's {@code torch.device}. */
     public static Device parse(String text) {
         String s = text.trim().toLowerCase(java.util.Locale.ROOT);
         if (s.equals("cpu")) return CPU;
-        if (s.equals("cuda")) return cuda(0);
-        if (s.startsWith("cuda:")) {
-            try {
-                return cuda(Integer.parseInt(s.substring(5)));
-            } catch (NumberFormatException e) {
-                // fall through to the error below
+        for (Kind k : new Kind[] {Kind.CUDA, Kind.SIM}) {
+            if (s.equals(k.prefix)) return new Device(k, 0);
+            if (s.startsWith(k.prefix + ":")) {
+                try {
+                    int index = Integer.parseInt(s.substring(k.prefix.length() + 1));
+                    if (index >= 0) return new Device(k, index);
+                } catch (NumberFormatException e) {
+                    // fall through to the error below
+                }
             }
         }
-        throw new IllegalArgumentException("unknown device '" + text + "': expected cpu, cuda or cuda:N");
+        throw new IllegalArgumentException("unknown device '" + text + "': expected cpu, cuda, cuda:N, sim or sim:N");
+    }
+
+    public boolean isCpu() {
+        return kind == Kind.CPU;
     }
 
     public boolean isCuda() {
@@ -51,6 +79,6 @@ public record Device(Kind kind, int index) {
 
     @Override
     public String toString() {
-        return kind == Kind.CPU ? "cpu" : "cuda:" + index;
+        return kind == Kind.CPU ? "cpu" : kind.prefix + ":" + index;
     }
 }

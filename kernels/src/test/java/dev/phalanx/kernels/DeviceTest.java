@@ -1,6 +1,7 @@
 package dev.phalanx.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -23,5 +24,27 @@ class DeviceTest {
         assertTrue(e.getMessage().contains("'gpu0'") && e.getMessage().contains("cuda:N"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Device.parse("cuda:x"));
         assertThrows(IllegalArgumentException.class, () -> Device.cuda(-1));
+        assertThrows(IllegalArgumentException.class, () -> Device.parse("sim:-1"));
+    }
+
+    @Test
+    void theSimulatedDeviceHasANameOfItsOwn() {
+        assertEquals(Device.sim(0), Device.parse("sim"));
+        assertEquals(Device.sim(2), Device.parse("SIM:2"));
+        assertEquals("sim:2", Device.sim(2).toString());
+        assertTrue(!Device.sim(0).isCuda() && !Device.sim(0).isCpu() && Device.CPU.isCpu());
+    }
+
+    @Test
+    void oneContextPerDeviceOpenedOnFirstUse() {
+        Device d = Device.sim(7);
+        assertEquals(0, Cuda.memoryAllocated(d), "nothing opened yet");
+        DeviceContext c = DeviceContexts.of(d);
+        assertSame(c, DeviceContexts.of(d), "one context per device per process");
+        assertEquals("sim:7", c.api().name());
+        c.allocator().allocate(1000, c.stream());
+        assertEquals(1024, Cuda.memoryAllocated(d), "1000 bytes round to 2 blocks of 512");
+        assertEquals(1024, Cuda.memoryReserved(d));
+        assertThrows(IllegalArgumentException.class, () -> DeviceContexts.of(Device.CPU));
     }
 }

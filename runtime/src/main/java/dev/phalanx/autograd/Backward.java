@@ -46,6 +46,9 @@ public final class Backward {
                         + "with a gradient of shape " + Arrays.toString(root.shape()));
             }
             gradient = Tensor.onesLike(root);
+        } else if (!gradient.device().equals(root.device())) {
+            throw new IllegalArgumentException("backward: the gradient is on " + gradient.device() + " but the output is on " + root.device()
+                    + "; move it with to(" + (root.device().isCpu() ? "Device.CPU" : "Device.parse(\"" + root.device() + "\")") + ")");
         } else if (!Arrays.equals(gradient.shape(), root.shape())) {
             throw new IllegalArgumentException("backward: gradient has shape " + Arrays.toString(gradient.shape())
                     + " but the output has shape " + Arrays.toString(root.shape()));

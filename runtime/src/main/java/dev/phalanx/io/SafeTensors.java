@@ -260,7 +260,7 @@ public final class SafeTensors {
 
     /** Appends t's elements, row-major and little-endian, and advances buf past them. */
     private static void putElements(ByteBuffer buf, Tensor t) {
-        Tensor c = t.detach().contiguous();
+        Tensor c = t.detach().to(dev.phalanx.kernels.Device.CPU).contiguous(); // a device tensor is saved from a host copy
         Object a = c.storageOffset() == 0 && c.numel() == c.storage().length() ? ((dev.phalanx.tensor.HostStorage) c.storage()).array()
                 : ((dev.phalanx.tensor.HostStorage) c.clone().storage()).array();
         int n = t.numel();

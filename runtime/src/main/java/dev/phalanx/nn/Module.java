@@ -9,6 +9,7 @@ import java.util.TreeSet;
 
 import dev.phalanx.autograd.GradMode;
 import dev.phalanx.kernels.Device;
+import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
 
@@ -189,10 +190,48 @@ public abstract class Module {
         return training;
     }
 
-    /** Moves parameters and buffers to a device; only cpu exists in this build. */
+    /**
+     * Moves parameters and buffers (and gradients there are) to {@code device} in place, as
+     * PyTorch's {@code module.to(device)}: each tensor object stays, its data is copied there
+     * ({@link Tensor#setData}), so layers and optimizers built on them keep working.
+     */
     public Module to(Device device) {
-        for (Tensor t : stateDict().values()) t.to(device);
+        try (var ignored = GradMode.noGrad()) {
+            for (Tensor t : stateDict().values()) {
+                if (t.device().equals(device)) continue; // also a tensor shared by two modules, moved once
+                t.setData(t.detach().to(device));
+                Tensor g = t.isLeaf() ? t.grad() : null;
+                if (g != null) g.setData(g.to(device));
+            }
+        }
         return this;
+    }
+
+    /**
+     * PyTorch's {@code module.to(dtype)} ({@code module.double()} is {@code to(DType.FLOAT64)}):
+     * every floating-point parameter and buffer, and their gradients, converted in place
+     * ({@link Tensor#setData}); integer buffers such as {@code num_batches_tracked} keep their
+     * dtype. The layers compute in float32 and give results in the parameters' dtype (DESIGN.md,
+     * "Tensors and their storage"), so a float64 model trains at float32's precision.
+     */
+    public Module to(DType dtype) {
+        if (!dtype.isFloatingPoint()) {
+            throw new IllegalArgumentException("nn.Module.to only accepts floating point dtypes, but got desired dtype=" + dtype.torchName());
+        }
+        try (var ignored = GradMode.noGrad()) {
+            for (Tensor t : stateDict().values()) {
+                if (!t.dtype().isFloatingPoint() || t.dtype() == dtype) continue; // a tensor shared by two modules converts once
+                t.setData(t.detach().to(dtype));
+                Tensor g = t.isLeaf() ? t.grad() : null;
+                if (g != null) g.setData(g.to(dtype));
+            }
+        }
+        return this;
+    }
+
+    /** {@code module.to(device, dtype)}: moves, then converts. */
+    public Module to(Device device, DType dtype) {
+        return to(device).to(dtype);
     }
 
     /** The module tree, exactly as PyTorch prints it. */

@@ -34,6 +34,7 @@ public final class Conv2dOp {
             throw new IllegalArgumentException("conv2d: bias of shape " + Shapes.str(bias.shape()) + " does not match " + ws[0] + " output channels");
         }
         ConvGeometry g = new ConvGeometry(xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], sh, sw, ph, pw);
+        if (!x.device().isCpu()) return DeviceLayers.conv2d(x, weight, bias, g);
         Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): images one by one, sums along the tree
         if (shard != null) return SampleOrdered.conv2d(shard, x, weight, bias, g);
         float[] out = new float[g.n() * g.outImage()];

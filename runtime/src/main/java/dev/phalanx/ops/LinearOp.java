@@ -28,6 +28,7 @@ public final class LinearOp {
         if (bias != null && (bias.dim() != 1 || bias.size(0) != out)) {
             throw new IllegalArgumentException("linear: bias of shape " + Shapes.str(bias.shape()) + " does not match " + out + " output features");
         }
+        if (!x.device().isCpu()) return DeviceLayers.linear(x, weight, bias);
         Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): samples one by one, sums along the tree
         if (shard != null) return SampleOrdered.linear(shard, x, weight, bias);
         float[] y = new float[b * out];

@@ -50,6 +50,7 @@ public final class LossOps {
     }
 
     public static Tensor crossEntropy(Tensor logits, Tensor target, Reduction reduction) {
+        if (!logits.device().isCpu()) return DeviceLayers.crossEntropy(logits, target, reduction);
         return nllLoss(SoftmaxOps.logSoftmax(logits, 1), target, reduction);
     }
 

@@ -132,6 +132,7 @@ public final class Pointwise {
     }
 
     public static Tensor unary(Unary fn, Tensor x) {
+        if (fn == Unary.RELU && !x.device().isCpu()) return DeviceLayers.relu(x);
         DType type = x.dtype();
         if (type == DType.FLOAT32) {
             float[] in = x.contiguousFloats(), out = new float[in.length];

@@ -39,6 +39,7 @@ public final class PoolOps {
         }
         int[] s = checkInput("max_pool2d", x);
         PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
+        if (!x.device().isCpu()) return DeviceLayers.maxPool2d(x, g, outShape(x, g.oh(), g.ow()));
         float[] out = new float[g.planes() * g.oh() * g.ow()];
         int[] idx = new int[out.length];
         PoolKernels.maxForward(Backends.cpu(), g, x.contiguousFloats(), out, idx);

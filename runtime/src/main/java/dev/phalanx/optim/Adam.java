@@ -3,6 +3,7 @@ package dev.phalanx.optim;
 import java.util.List;
 import java.util.Map;
 
+import dev.phalanx.tensor.DeviceTensors;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -34,6 +35,17 @@ public class Adam extends Optimizer {
         this.eps = eps;
         this.weightDecay = weightDecay;
         this.decoupled = decoupled;
+    }
+
+    /** The fused {@code adam_step} kernel; the moments live on the parameter's device, the step count on the host. */
+    @Override
+    protected void updateOnDevice(Tensor p, Tensor g, Map<String, Tensor> st) {
+        var context = deviceOf(p, g);
+        int t = nextStep(st);
+        Tensor m = deviceBuffer(st, "exp_avg", p), v = deviceBuffer(st, "exp_avg_sq", p);
+        var s = context.stream();
+        context.ops().adamStep(s, p.numel(), DeviceTensors.writableBuffer(p, s, getClass().getSimpleName() + ".step"), DeviceTensors.buffer(g, s),
+                DeviceTensors.buffer(m, s), DeviceTensors.buffer(v, s), lr, beta1, beta2, eps, weightDecay, t, decoupled);
     }
 
     @Override

@@ -6,6 +6,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import dev.phalanx.autograd.GradMode;
+import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -38,13 +40,60 @@ public abstract class Optimizer {
         for (int i = 0; i < params.size(); i++) {
             Tensor p = params.get(i);
             if (p.grad() == null) continue;
-            update(p.data(), p.grad().contiguousFloats(), state.get(i));
+            if (!p.device().isCpu()) {
+                Tensor.checkSameDevice(getClass().getSimpleName() + ".step (parameter " + i + " and its gradient)", p, p.grad());
+                updateOnDevice(p, p.grad(), state.get(i));
+            } else if (p.dtype() == DType.FLOAT32) {
+                update(p.data(), p.grad().contiguousFloats(), state.get(i));
+            } else {
+                updateInFloat32(p, state.get(i));
+            }
             p.storage().bumpVersion(); // an in-place write: a graph that saved p refuses a later backward, as PyTorch's
+        }
+    }
+
+    /**
+     * A parameter of another floating dtype (a model converted with {@code Module.to(dtype)}): the
+     * rule runs in float32, as the layers do (DESIGN.md, "float32 compute where no kernel
+     * exists"), on a float32 copy that is written back in the parameter's dtype; the state
+     * buffers are float32.
+     */
+    private void updateInFloat32(Tensor p, Map<String, Tensor> st) {
+        if (!p.dtype().isFloatingPoint()) {
+            throw new IllegalStateException(getClass().getSimpleName() + ": parameters must be floating point, got one of " + p.dtype().torchName());
+        }
+        float[] values = p.contiguousFloats(); // a copy: p is not float32
+        update(values, p.grad().contiguousFloats(), st);
+        try (var ignored = GradMode.noGrad()) {
+            p.copy_(Tensor.of(values, p.shape()));
         }
     }
 
     /** The rule: update {@code p} in place from gradient {@code g}, using and updating {@code st}. */
     protected abstract void update(float[] p, float[] g, Map<String, Tensor> st);
+
+    /**
+     * The rule for a parameter in device memory, enqueued on its device's stream (one fused
+     * kernel). Only the optimizers with a device kernel wired up override it.
+     */
+    protected void updateOnDevice(Tensor p, Tensor g, Map<String, Tensor> st) {
+        throw new IllegalStateException(getClass().getSimpleName() + " has no " + p.device() + " update yet (SGD, Adam, AdamW and RMSprop have); "
+                + "train on the cpu");
+    }
+
+    /** The state buffer {@code name} of a parameter in device memory, created as zeros on its device on first use. */
+    protected static Tensor deviceBuffer(Map<String, Tensor> st, String name, Tensor p) {
+        return st.computeIfAbsent(name, k -> Tensor.zerosLike(p));
+    }
+
+    /** The context of a device parameter, checked to be float32 and contiguous (its fused kernel writes it in place). */
+    protected final dev.phalanx.kernels.DeviceContext deviceOf(Tensor p, Tensor g) {
+        if (p.dtype() != dev.phalanx.tensor.DType.FLOAT32 || g.dtype() != dev.phalanx.tensor.DType.FLOAT32) {
+            throw new IllegalStateException(getClass().getSimpleName() + " on " + p.device() + " updates float32 parameters, got "
+                    + p.dtype().torchName() + " with a " + g.dtype().torchName() + " gradient");
+        }
+        return dev.phalanx.tensor.DeviceTensors.context(p);
+    }
 
     /** The state buffer {@code name} of one parameter, created as zeros of n elements on first use. */
     protected static float[] buffer(Map<String, Tensor> st, String name, int n) {

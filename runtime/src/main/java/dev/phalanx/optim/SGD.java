@@ -3,6 +3,7 @@ package dev.phalanx.optim;
 import java.util.List;
 import java.util.Map;
 
+import dev.phalanx.tensor.DeviceTensors;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -34,6 +35,17 @@ public final class SGD extends Optimizer {
         this.dampening = dampening;
         this.weightDecay = weightDecay;
         this.nesterov = nesterov;
+    }
+
+    /** The fused {@code sgd_step} kernel; its momentum buffer lives on the parameter's device. */
+    @Override
+    protected void updateOnDevice(Tensor p, Tensor g, Map<String, Tensor> st) {
+        var context = deviceOf(p, g);
+        boolean first = momentum != 0 && !st.containsKey("momentum_buffer");
+        Tensor buf = momentum != 0 ? deviceBuffer(st, "momentum_buffer", p) : null;
+        var s = context.stream();
+        context.ops().sgdStep(s, p.numel(), DeviceTensors.writableBuffer(p, s, "SGD.step"), DeviceTensors.buffer(g, s), buf == null ? null : DeviceTensors.buffer(buf, s),
+                lr, momentum, dampening, weightDecay, nesterov, first);
     }
 
     @Override

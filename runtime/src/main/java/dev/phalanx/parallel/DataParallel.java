@@ -287,7 +287,10 @@ public final class DataParallel implements AutoCloseable {
 
         public Builder devices(List<Device> devices) {
             for (Device d : devices) {
-                if (d.isCuda()) throw new IllegalArgumentException("replica device " + d + ": this build has no CUDA backend yet; use cpu");
+                if (!d.isCpu()) {
+                    throw new IllegalArgumentException("replica device " + d + ": replicas run on the cpu only so far (tensors can live on "
+                            + d + ", but data-parallel training there is not built yet); use cpu");
+                }
             }
             this.devices = List.copyOf(devices);
             return this;

@@ -5,10 +5,10 @@ package dev.phalanx.tensor;
  * version counter that every in-place write bumps (autograd refuses a backward whose saved
  * tensor was modified since it was saved, as PyTorch does). Views share their base's storage.
  *
- * <p>Host memory is the only kind built; device memory ({@code DeviceStorage}, an opaque buffer
- * from a device's caching allocator, see DESIGN.md) joins the permitted list with the GPU backend.
+ * <p>Two kinds: {@link HostStorage} (a Java array) and {@link DeviceStorage} (an opaque buffer from
+ * a device's caching allocator, on {@code cuda:N} or {@code sim:N}).
  */
-public sealed interface Storage permits HostStorage {
+public sealed interface Storage permits HostStorage, DeviceStorage {
 
     DType dtype();
 

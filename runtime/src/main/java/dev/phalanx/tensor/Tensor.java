@@ -31,14 +31,17 @@ import dev.phalanx.ops.ShapeOps;
  */
 public final class Tensor {
 
-    private final HostStorage storage;
-    private final DType dtype;
+    // Not final: Module.to(device) moves a parameter in place (PyTorch's param.data = ...), see setData.
+    private Storage storage;
+    /** The storage when it is host memory, else null: the CPU ops' arrays without a cast. */
+    private HostStorage host;
+    private DType dtype; // not final: Module.to(dtype) converts a parameter in place (setData)
     private final int[] shape;
-    private final int[] strides;
-    private final int offset;
+    private int[] strides;
+    private int offset;
     /** Row-major, offset 0, covering the whole storage: the tensor {@link #data()} may hand out. */
-    private final boolean whole;
-    private final Device device = Device.CPU;
+    private boolean whole;
+    private Device device;
 
     private boolean requiresGrad;
     private Tensor grad;
@@ -46,18 +49,41 @@ public final class Tensor {
     private boolean retainsGrad;
     private AccumulateGrad gradAccumulator;
 
-    private Tensor(HostStorage storage, int[] shape, int[] strides, int offset) {
-        this.storage = storage;
+    private Tensor(Storage storage, int[] shape, int[] strides, int offset) {
         this.dtype = storage.dtype();
         this.shape = shape;
+        point(storage, strides, offset);
+    }
+
+    /** Points this tensor at (storage, strides, offset); the shape and dtype stay. */
+    private void point(Storage storage, int[] strides, int offset) {
+        this.storage = storage;
+        this.host = storage instanceof HostStorage h ? h : null;
+        this.device = host != null ? Device.CPU : ((DeviceStorage) storage).device();
         this.strides = strides;
         this.offset = offset;
-        int n = Shapes.numel(shape);
-        this.whole = offset == 0 && n == storage.length() && Strided.isContiguous(shape, strides);
+        this.whole = offset == 0 && Shapes.numel(shape) == storage.length() && Strided.isContiguous(shape, strides);
+    }
+
+    /**
+     * The host storage, for code that reads or writes Java arrays; a tensor in device memory
+     * raises an error naming its device and what to call instead.
+     */
+    private HostStorage host(String what) {
+        if (host != null) return host;
+        throw new IllegalStateException(what + ": this tensor is in " + device + "'s memory, which Java code cannot read directly; call "
+                + "to(Device.CPU) for a host copy");
+    }
+
+    /** For the CPU ops' arrays: a device tensor here means an op without a device kernel got it. */
+    private HostStorage host() {
+        if (host != null) return host;
+        throw new IllegalStateException("this op has no " + device + " kernel yet and got a tensor in " + device + "'s memory; move its "
+                + "inputs with to(Device.CPU) to run it on the cpu");
     }
 
     /** A row-major tensor over a whole storage of exactly numel(shape) elements. */
-    private static Tensor dense(HostStorage storage, int[] shape) {
+    private static Tensor dense(Storage storage, int[] shape) {
         int n = Shapes.numel(shape);
         if (storage.length() != n) {
             throw new IllegalArgumentException("data of " + storage.length() + " elements cannot have shape " + Shapes.str(shape) + " (" + n + " elements)");
@@ -156,7 +182,7 @@ public final class Tensor {
     }
 
     public static Tensor zerosLike(Tensor t) {
-        return zeros(t.dtype, t.shape);
+        return t.host == null ? DeviceTensors.full(t.device, t.dtype, t.shape, 0) : zeros(t.dtype, t.shape);
     }
 
     public static Tensor zerosLike(Tensor t, DType dtype) {
@@ -164,7 +190,7 @@ public final class Tensor {
     }
 
     public static Tensor onesLike(Tensor t) {
-        return zeros(t.dtype, t.shape).fill_(1);
+        return t.host == null ? DeviceTensors.full(t.device, t.dtype, t.shape, 1) : zeros(t.dtype, t.shape).fill_(1);
     }
 
     public static Tensor onesLike(Tensor t, DType dtype) {
@@ -268,7 +294,7 @@ public final class Tensor {
 
     public static Tensor eye(int n) {
         Tensor t = zeros(n, n);
-        for (int i = 0; i < n; i++) t.storage.floats()[i * n + i] = 1f;
+        for (int i = 0; i < n; i++) t.host.floats()[i * n + i] = 1f;
         return t;
     }
 
@@ -310,40 +336,44 @@ public final class Tensor {
     /** The float32 backing array itself: writes to it change the tensor (the "NumPy bridge"). */
     public float[] data() {
         checkBridge("data()", DType.FLOAT32);
-        return storage.floats();
+        return host.floats();
     }
 
     /** The float64 backing array itself. */
     public double[] doubleData() {
         checkBridge("doubleData()", DType.FLOAT64);
-        return storage.doubles();
+        return host.doubles();
     }
 
     /** The int64 backing array itself. */
     public long[] longData() {
         checkBridge("longData()", DType.INT64);
-        return storage.longs();
+        return host.longs();
     }
 
     /** The int32 backing array itself. */
     public int[] intData() {
         checkBridge("intData()", DType.INT32);
-        return storage.ints();
+        return host.ints();
     }
 
     /** The backing array of an int16, float16 or bfloat16 tensor (the latter two as their bits). */
     public short[] shortData() {
         checkBridge("shortData()", DType.INT16, DType.FLOAT16, DType.BFLOAT16);
-        return storage.shorts();
+        return host.shorts();
     }
 
     /** The backing array of an int8, uint8 or bool tensor (bool as 0 and 1). */
     public byte[] byteData() {
         checkBridge("byteData()", DType.INT8, DType.UINT8, DType.BOOL);
-        return storage.bytes();
+        return host.bytes();
     }
 
     private void checkBridge(String accessor, DType... accepted) {
+        if (host == null) {
+            throw new IllegalStateException(accessor + ": this tensor is in " + device + "'s memory, which has no Java array to share; call "
+                    + "to(Device.CPU)." + accessor + " for a host copy");
+        }
         boolean ok = false;
         for (DType d : accepted) ok |= d == dtype;
         if (!ok) {
@@ -375,8 +405,9 @@ public final class Tensor {
      * from this tensor's dtype. For op classes, which hand arrays to kernels; read it, never write it.
      */
     public float[] contiguousFloats() {
-        if (whole && dtype == DType.FLOAT32) return storage.floats();
+        if (whole && dtype == DType.FLOAT32) return host().floats();
         if (dtype == DType.FLOAT32) return (float[]) contiguousArray();
+        HostStorage storage = host();
         float[] out = new float[numel()];
         int[] idx = Strided.indices(shape, strides, offset);
         for (int i = 0; i < out.length; i++) out[i] = (float) storage.getDouble(idx[i]);
@@ -386,6 +417,7 @@ public final class Tensor {
     /** As {@link #contiguousFloats()}, in float64. */
     public double[] contiguousDoubles() {
         if (dtype == DType.FLOAT64) return (double[]) contiguousArray();
+        HostStorage storage = host();
         double[] out = new double[numel()];
         int[] idx = Strided.indices(shape, strides, offset);
         for (int i = 0; i < out.length; i++) out[i] = storage.getDouble(idx[i]);
@@ -395,6 +427,7 @@ public final class Tensor {
     /** As {@link #contiguousFloats()}, in int64 (floats truncated toward zero). */
     public long[] contiguousLongs() {
         if (dtype == DType.INT64) return (long[]) contiguousArray();
+        HostStorage storage = host();
         long[] out = new long[numel()];
         int[] idx = Strided.indices(shape, strides, offset);
         for (int i = 0; i < out.length; i++) out[i] = storage.getLong(idx[i]);
@@ -403,6 +436,7 @@ public final class Tensor {
 
     /** The row-major elements in this dtype's own array type: the backing array when whole, else a copy. */
     private Object contiguousArray() {
+        HostStorage storage = host();
         if (whole) return storage.array();
         int n = numel();
         if (Strided.isContiguous(shape, strides)) { // a contiguous slice: one block copy
@@ -422,6 +456,8 @@ public final class Tensor {
      * rather than rounding it silently.
      */
     public float item() {
+        if (host == null) return toHost().item();
+        HostStorage storage = host;
         int at = oneElement();
         if (dtype.isFloatingPoint()) {
             double v = storage.getDouble(at);
@@ -437,17 +473,20 @@ public final class Tensor {
 
     /** The exact value of a one-element integer or bool tensor (floats truncated toward zero). */
     public long longItem() {
-        return storage.getLong(oneElement());
+        if (host == null) return toHost().longItem();
+        return host.getLong(oneElement());
     }
 
     /** The value of a one-element tensor as a double: exact for every dtype but int64 beyond 2^53. */
     public double doubleItem() {
-        return storage.getDouble(oneElement());
+        if (host == null) return toHost().doubleItem();
+        return host.getDouble(oneElement());
     }
 
     /** The value of a one-element tensor as a boolean: anything non-zero is true. */
     public boolean boolItem() {
-        return storage.getDouble(oneElement()) != 0;
+        if (host == null) return toHost().boolItem();
+        return host.getDouble(oneElement()) != 0;
     }
 
     private int oneElement() {
@@ -456,22 +495,26 @@ public final class Tensor {
         return offset;
     }
 
+    /** One element; on a device this copies the tensor to the host first (read many elements through {@code to(Device.CPU)}). */
     public float get(int... index) {
-        return (float) storage.getDouble(storageIndex(index));
+        if (host == null) return toHost().get(index);
+        return (float) host.getDouble(storageIndex(index));
     }
 
     public long getLong(int... index) {
-        return storage.getLong(storageIndex(index));
+        if (host == null) return toHost().getLong(index);
+        return host.getLong(storageIndex(index));
     }
 
     public double getDouble(int... index) {
-        return storage.getDouble(storageIndex(index));
+        if (host == null) return toHost().getDouble(index);
+        return host.getDouble(storageIndex(index));
     }
 
     /** Writes one element in place ({@code t[i, j] = v}). */
     public Tensor set(float value, int... index) {
         checkInPlace("set");
-        storage.setDouble(storageIndex(index), value);
+        host("set").setDouble(storageIndex(index), value);
         storage.bumpVersion();
         return this;
     }
@@ -583,6 +626,7 @@ public final class Tensor {
 
     /** A row-major copy in a storage of its own; recorded for autograd like PyTorch's {@code clone()}. */
     public Tensor clone() {
+        if (host == null) return DeviceTensors.clone(this);
         return ShapeOps.clone(this);
     }
 
@@ -602,6 +646,16 @@ public final class Tensor {
     /** As {@link #result(float[], int[], Node)} for any dtype's array. */
     public static Tensor result(DType dtype, Object array, int[] shape, Node node) {
         return attach(dense(HostStorage.wrap(dtype, array), shape), node);
+    }
+
+    /** As {@link #result(float[], int[], Node)} for a row-major tensor over a whole device storage (the device ops' outputs). */
+    public static Tensor result(DeviceStorage storage, int[] shape, Node node) {
+        return attach(dense(storage, shape), node);
+    }
+
+    /** A row-major tensor over {@code storage}, for DeviceTensors. */
+    static Tensor over(Storage storage, int[] shape, int[] strides, int offset) {
+        return new Tensor(storage, shape, strides, offset);
     }
 
     /**
@@ -698,7 +752,9 @@ public final class Tensor {
         DType result = DType.resultType(this, other);
         if (fn == Binary.Fn.DIV && !result.isFloatingPoint()) result = DType.DEFAULT_FLOAT;
         checkCast(result);
-        if (whole && dtype == DType.FLOAT32) {
+        if (host == null || other.host == null) {
+            DeviceTensors.inPlace(fn, this, other);
+        } else if (whole && dtype == DType.FLOAT32) {
             Binary.inPlace(fn, this, other);
         } else {
             int[] out = Shapes.broadcast(fn.name().toLowerCase(java.util.Locale.ROOT) + "_", shape, other.shape);
@@ -724,8 +780,10 @@ public final class Tensor {
     public Tensor add_(float c) {
         checkInPlace("add_");
         checkCast(DType.resultType(dtype, DType.Category.FLOATING));
-        if (whole && dtype == DType.FLOAT32) {
-            float[] d = storage.floats();
+        if (host == null) {
+            DeviceTensors.addScalar(this, c);
+        } else if (whole && dtype == DType.FLOAT32) {
+            float[] d = host.floats();
             for (int i = 0; i < d.length; i++) d[i] += c;
         } else {
             try (GradMode.Scope ignored = GradMode.noGrad()) {
@@ -739,8 +797,10 @@ public final class Tensor {
     public Tensor mul_(float c) {
         checkInPlace("mul_");
         checkCast(DType.resultType(dtype, DType.Category.FLOATING));
-        if (whole && dtype == DType.FLOAT32) {
-            float[] d = storage.floats();
+        if (host == null) {
+            DeviceTensors.mulScalar(this, c);
+        } else if (whole && dtype == DType.FLOAT32) {
+            float[] d = host.floats();
             for (int i = 0; i < d.length; i++) d[i] *= c;
         } else {
             try (GradMode.Scope ignored = GradMode.noGrad()) {
@@ -753,12 +813,14 @@ public final class Tensor {
 
     public Tensor fill_(double value) {
         checkInPlace("fill_");
-        if (whole && dtype == DType.FLOAT32) {
-            Arrays.fill(storage.floats(), (float) value);
+        if (host == null) {
+            DeviceTensors.fill(this, value);
+        } else if (whole && dtype == DType.FLOAT32) {
+            Arrays.fill(host.floats(), (float) value);
         } else {
             HostStorage one = HostStorage.allocate(dtype, 1);
             one.setDouble(0, value);
-            Strided.scatter(storage, Strided.indices(shape, strides, offset), one, new int[numel()]);
+            Strided.scatter(host, Strided.indices(shape, strides, offset), one, new int[numel()]);
         }
         storage.bumpVersion();
         return this;
@@ -793,26 +855,31 @@ public final class Tensor {
 
     /** Writes src (broadcastable to this shape) into this tensor's elements, converting dtypes. */
     private void writeFrom(Tensor src) {
+        if (host == null || src.host == null) {
+            DeviceTensors.copy(this, src);
+            return;
+        }
+        HostStorage storage = host;
         if (whole && src.whole && src.dtype == dtype && Arrays.equals(src.shape, shape)) {
-            System.arraycopy(src.storage.array(), 0, storage.array(), 0, storage.length());
+            System.arraycopy(src.host.array(), 0, storage.array(), 0, storage.length());
             return;
         }
         if (src.dtype == dtype && Arrays.equals(src.shape, shape) && src.storage != storage && Strided.isContiguous(shape, strides)
                 && Strided.isContiguous(src.shape, src.strides)) { // two row-major blocks, e.g. cat along dimension 0
-            System.arraycopy(src.storage.array(), src.offset, storage.array(), offset, numel());
+            System.arraycopy(src.host.array(), src.offset, storage.array(), offset, numel());
             return;
         }
         int[] srcStrides = Shapes.broadcastStridesOf(src.shape, src.strides, shape);
         int[] from = Strided.indices(shape, srcStrides, src.offset);
         int[] to = Strided.indices(shape, strides, offset);
         if (src.storage == storage) { // overlapping source: read everything before writing
-            HostStorage copy = HostStorage.wrap(dtype, Strided.gather(src.storage, from));
+            HostStorage copy = HostStorage.wrap(dtype, Strided.gather(src.host, from));
             from = new int[from.length];
             for (int i = 0; i < from.length; i++) from[i] = i;
             Strided.scatter(storage, to, copy, from);
             return;
         }
-        Strided.scatter(storage, to, src.storage, from);
+        Strided.scatter(storage, to, src.host, from);
     }
 
     private void checkInPlace(String op) {
@@ -966,6 +1033,10 @@ public final class Tensor {
     /** This tensor converted to {@code target} (this one itself when it already is; a copy otherwise). */
     public Tensor to(DType target) {
         if (target == dtype) return this;
+        if (host == null) {
+            throw new IllegalStateException("to(" + target.torchName() + "): converting dtypes on " + device + " has no kernel yet; "
+                    + "convert on the cpu before moving: to(Device.CPU).to(DType." + target.name() + ").to(" + device + ")");
+        }
         return ShapeOps.convert(this, target);
     }
 
@@ -978,13 +1049,38 @@ public final class Tensor {
 
     /** {@code to(device, dtype)}: moves and converts. */
     public Tensor to(Device target, DType type) {
-        return to(target).to(type);
+        return target.isCpu() ? to(target).to(type) : to(type).to(target); // dtypes convert on the cpu
     }
 
-    /** Moves the tensor to a device; only {@code cpu} exists in this build. */
+    /**
+     * This tensor on {@code target}: itself when it is there already, else a copy (to the host:
+     * waits for the device work that produced it). Recorded for autograd as PyTorch's
+     * {@code ToCopyBackward0}: the gradient goes back to this tensor's device.
+     */
     public Tensor to(Device target) {
         if (target.equals(device)) return this;
-        throw new UnsupportedOperationException("cannot move a tensor to " + target + ": this build has no CUDA backend yet; use cpu");
+        return DeviceTensors.move(this, target);
+    }
+
+    /** A detached host copy of a device tensor, in this tensor's shape, strides and offset made row-major. */
+    private Tensor toHost() {
+        return DeviceTensors.toHost(this, true);
+    }
+
+    /**
+     * Points this tensor at {@code src}'s data, as PyTorch's {@code param.data = src}: what
+     * {@code Module.to(device)} and {@code Module.to(dtype)} do to each parameter so that modules
+     * and optimizers keep the same tensor objects. Shapes must be equal; the dtype may change
+     * between floating dtypes only (a parameter stays a float); the autograd fields stay.
+     */
+    public void setData(Tensor src) {
+        boolean dtypeOk = src.dtype == dtype || (src.dtype.isFloatingPoint() && dtype.isFloatingPoint());
+        if (!Arrays.equals(src.shape, shape) || !dtypeOk) {
+            throw new IllegalArgumentException("setData: the new data is " + src.dtype.torchName() + " " + Shapes.str(src.shape) + " but this tensor is "
+                    + dtype.torchName() + " " + Shapes.str(shape));
+        }
+        dtype = src.dtype;
+        point(src.storage, src.strides, src.offset);
     }
 
     /** Throws PyTorch's error when two tensors of one op sit on different devices. */

@@ -2,6 +2,8 @@ package dev.phalanx.tensor;
 
 import java.util.Locale;
 
+import dev.phalanx.kernels.Device;
+
 /**
  * Prints tensors the way PyTorch does: {@code tensor([[1., 1.],\n        [1., 1.]])}, four
  * decimals, integral values as {@code 2.}, scientific notation when magnitudes span more than
@@ -16,6 +18,16 @@ final class TensorFormatter {
     private TensorFormatter() { }
 
     static String format(Tensor t) {
+        Device device = t.device();
+        Tensor values = device.isCpu() ? t : DeviceTensors.toHost(t, true); // a device tensor prints a host copy of its values
+        String s = format(values, device.isCpu() ? "" : ", device='" + device + "'");
+        if (t.gradFn() != null) return s.substring(0, s.length() - 1) + ", grad_fn=<" + t.gradFn().name() + ">)";
+        if (t.requiresGrad()) return s.substring(0, s.length() - 1) + ", requires_grad=True)";
+        return s;
+    }
+
+    /** The values and dtype of a host tensor (the autograd suffix is added by the caller), {@code deviceSuffix} before the dtype as PyTorch prints it. */
+    private static String format(Tensor t, String deviceSuffix) {
         boolean summarize = t.numel() > THRESHOLD;
         Style style = Style.of(t);
         StringBuilder b = new StringBuilder(PREFIX);
@@ -26,10 +38,9 @@ final class TensorFormatter {
         }
         if (t.numel() == 0 && t.dim() > 0) b.append(", size=(").append(sizeTuple(t.shape())).append(')');
         // PyTorch names the dtype unless the values show it: float32, and non-empty int64 and bool
+        b.append(deviceSuffix);
         boolean shown = t.dtype() == DType.FLOAT32 || (t.numel() > 0 && (t.dtype() == DType.INT64 || t.dtype() == DType.BOOL));
         if (!shown) b.append(", dtype=").append(t.dtype().torchName());
-        if (t.gradFn() != null) b.append(", grad_fn=<").append(t.gradFn().name()).append('>');
-        else if (t.requiresGrad()) b.append(", requires_grad=True");
         return b.append(')').toString();
     }
 

@@ -2,7 +2,7 @@ package dev.phalanx.kernels.cuda;
 
 import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
-import static org.bytedeco.cuda.global.cublas.CUBLAS_PEDANTIC_MATH;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_DEFAULT_MATH;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_TF32_TENSOR_OP_MATH;
 import static org.bytedeco.cuda.global.cublas.cublasCreate_v2;
 import static org.bytedeco.cuda.global.cublas.cublasDestroy_v2;
@@ -55,6 +55,7 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
 import static org.bytedeco.cuda.global.cudnn.CUDNN_CROSS_CORRELATION;
 import static org.bytedeco.cuda.global.cudnn.CUDNN_DATA_FLOAT;
 import static org.bytedeco.cuda.global.cudnn.CUDNN_DEFAULT_MATH;
+import static org.bytedeco.cuda.global.cudnn.CUDNN_DETERMINISTIC;
 import static org.bytedeco.cuda.global.cudnn.CUDNN_FMA_MATH;
 import static org.bytedeco.cuda.global.cudnn.CUDNN_STATUS_SUCCESS;
 import static org.bytedeco.cuda.global.cudnn.CUDNN_TENSOR_NCHW;
@@ -68,6 +69,9 @@ import static org.bytedeco.cuda.global.cudnn.cudnnCreateConvolutionDescriptor;
 import static org.bytedeco.cuda.global.cudnn.cudnnCreateFilterDescriptor;
 import static org.bytedeco.cuda.global.cudnn.cudnnCreateTensorDescriptor;
 import static org.bytedeco.cuda.global.cudnn.cudnnDestroy;
+import static org.bytedeco.cuda.global.cudnn.cudnnDestroyConvolutionDescriptor;
+import static org.bytedeco.cuda.global.cudnn.cudnnDestroyFilterDescriptor;
+import static org.bytedeco.cuda.global.cudnn.cudnnDestroyTensorDescriptor;
 import static org.bytedeco.cuda.global.cudnn.cudnnFindConvolutionBackwardDataAlgorithm;
 import static org.bytedeco.cuda.global.cudnn.cudnnFindConvolutionBackwardFilterAlgorithm;
 import static org.bytedeco.cuda.global.cudnn.cudnnFindConvolutionForwardAlgorithm;
@@ -194,6 +198,9 @@ public final class CudaDevice implements DeviceApi {
         int[] major = new int[1], minor = new int[1];
         CudaErrors.runtime(cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, index), "cudaDeviceGetAttribute");
         CudaErrors.runtime(cudaDeviceGetAttribute(minor, cudaDevAttrComputeCapabilityMinor, index), "cudaDeviceGetAttribute");
+        CudaVersions.architectureProblem("cuda:" + index, probe.gpus().get(index).name(), major[0], minor[0]).ifPresent(p -> {
+            throw new CudaUnavailableException(p);
+        });
         return new CudaDevice(index, KernelBinaryCache.arch(major[0], minor[0]));
     }
 
@@ -224,8 +231,13 @@ public final class CudaDevice implements DeviceApi {
         return arch;
     }
 
+    /**
+     * cuBLAS's math mode. The default mode computes FP32 GEMMs in FP32 (TF32 has fewer mantissa
+     * bits than asked for, so it needs the explicit TF32 mode); it is what PyTorch uses with
+     * {@code allow_tf32} off. The pedantic mode would also rule out cuBLAS's faster FP32 kernels.
+     */
     private int mathMode() {
-        return tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH;
+        return tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
     }
 
     private int convMath() {
@@ -369,7 +381,9 @@ public final class CudaDevice implements DeviceApi {
         if (module == null) {
             byte[] image = BINARIES.binary(arch);
             CUmod_st m = new CUmod_st();
-            CudaErrors.driver(cuModuleLoadData(m, new BytePointer(image)), "cuModuleLoadData", "Phalanx's kernels for " + arch + " on " + name);
+            try (BytePointer loaded = new BytePointer(image)) { // the driver copies the image
+                CudaErrors.driver(cuModuleLoadData(m, loaded), "cuModuleLoadData", "Phalanx's kernels for " + arch + " on " + name);
+            }
             module = m;
         }
         return module;
@@ -445,6 +459,13 @@ public final class CudaDevice implements DeviceApi {
         void setMath(int math) {
             CudaErrors.cudnn(cudnnSetConvolutionMathType(conv, math), "cudnnSetConvolutionMathType", shapes);
         }
+
+        void destroy() {
+            cudnnDestroyConvolutionDescriptor(conv);
+            cudnnDestroyFilterDescriptor(w);
+            cudnnDestroyTensorDescriptor(y);
+            cudnnDestroyTensorDescriptor(x);
+        }
     }
 
     private ConvDescriptors descriptors(ConvGeometry g) {
@@ -471,7 +492,7 @@ public final class CudaDevice implements DeviceApi {
                         "cudnnFindConvolutionForwardAlgorithm", d.shapes);
                 for (int i = 0; i < returned.get(); i++) {
                     cudnnConvolutionFwdAlgoPerf_t p = perf.getPointer(i);
-                    if (p.status() != CUDNN_STATUS_SUCCESS || !mathAllowed(p.mathType(), math)) continue;
+                    if (!usable(p.status(), p.determinism(), p.mathType(), math)) continue;
                     CudaErrors.cudnn(cudnnGetConvolutionForwardWorkspaceSize(s.cudnn, d.x, d.w, d.conv, d.y, p.algo(), ws),
                             "cudnnGetConvolutionForwardWorkspaceSize", d.shapes);
                     return new ConvAlgorithm(direction, p.algo(), "cudnn forward algorithm " + p.algo(), Math.max(ws.get(), p.memory()));
@@ -483,7 +504,7 @@ public final class CudaDevice implements DeviceApi {
                         "cudnnFindConvolutionBackwardDataAlgorithm", d.shapes);
                 for (int i = 0; i < returned.get(); i++) {
                     cudnnConvolutionBwdDataAlgoPerf_t p = perf.getPointer(i);
-                    if (p.status() != CUDNN_STATUS_SUCCESS || !mathAllowed(p.mathType(), math)) continue;
+                    if (!usable(p.status(), p.determinism(), p.mathType(), math)) continue;
                     CudaErrors.cudnn(cudnnGetConvolutionBackwardDataWorkspaceSize(s.cudnn, d.w, d.y, d.conv, d.x, p.algo(), ws),
                             "cudnnGetConvolutionBackwardDataWorkspaceSize", d.shapes);
                     return new ConvAlgorithm(direction, p.algo(), "cudnn backward-data algorithm " + p.algo(), Math.max(ws.get(), p.memory()));
@@ -495,7 +516,7 @@ public final class CudaDevice implements DeviceApi {
                         "cudnnFindConvolutionBackwardFilterAlgorithm", d.shapes);
                 for (int i = 0; i < returned.get(); i++) {
                     cudnnConvolutionBwdFilterAlgoPerf_t p = perf.getPointer(i);
-                    if (p.status() != CUDNN_STATUS_SUCCESS || !mathAllowed(p.mathType(), math)) continue;
+                    if (!usable(p.status(), p.determinism(), p.mathType(), math)) continue;
                     CudaErrors.cudnn(cudnnGetConvolutionBackwardFilterWorkspaceSize(s.cudnn, d.x, d.y, d.conv, d.w, p.algo(), ws),
                             "cudnnGetConvolutionBackwardFilterWorkspaceSize", d.shapes);
                     return new ConvAlgorithm(direction, p.algo(), "cudnn backward-filter algorithm " + p.algo(), Math.max(ws.get(), p.memory()));
@@ -503,12 +524,19 @@ public final class CudaDevice implements DeviceApi {
             }
         }
         throw new DeviceException("cuDNN found no usable " + direction.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-')
-                + " algorithm (of " + returned.get() + " tried) for " + d.shapes + (tf32 ? "" : " without TF32"));
+                + " algorithm (of " + returned.get() + " tried, deterministic" + (tf32 ? "" : " and without TF32") + ") for " + d.shapes);
     }
 
-    /** With TF32 off, no tensor-op algorithm (the descriptor's FMA math type rules the call anyway); with it on, any. */
-    private static boolean mathAllowed(int algorithmMath, int wanted) {
-        return wanted == CUDNN_DEFAULT_MATH || (algorithmMath != CUDNN_TENSOR_OP_MATH && algorithmMath != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+    /**
+     * Whether cuDNN's find result can be used: it ran; it is deterministic (cuDNN's ALGO_0 and
+     * ALGO_3 of the backward passes add with atomics in any order, which would break "a captured
+     * step replayed gives the eager step's bits" and the replicas' bitwise equality; the results
+     * come fastest first, so this costs only where a non-deterministic one was fastest); and
+     * with TF32 off, no tensor-op algorithm (the descriptor's FMA math type rules the call anyway).
+     */
+    static boolean usable(int status, int determinism, int algorithmMath, int wanted) {
+        return status == CUDNN_STATUS_SUCCESS && determinism == CUDNN_DETERMINISTIC
+                && (wanted == CUDNN_DEFAULT_MATH || (algorithmMath != CUDNN_TENSOR_OP_MATH && algorithmMath != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION));
     }
 
     private static Pointer workspace(ConvAlgorithm a, DeviceBuffer ws) {
@@ -764,8 +792,12 @@ public final class CudaDevice implements DeviceApi {
         for (CudaStream s : streams.values()) s.close();
         if (searchStream != null) searchStream.close();
         if (module != null) cuModuleUnload(module);
+        for (ConvDescriptors d : descriptors.values()) d.destroy();
+        descriptors.clear();
         for (Pointer p : pinned.values()) cudaFreeHost(p);
         pinned.clear();
+        one.close();
+        zero.close();
         closed = true;
     }
 

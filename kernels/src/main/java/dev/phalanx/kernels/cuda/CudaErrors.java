@@ -34,13 +34,16 @@ final class CudaErrors {
         }
     }
 
+    /** A driver API status, with the driver's name and description (CUDA_ERROR_NO_BINARY_FOR_GPU: no kernel image is available ...). */
     static void driver(int status, String call, String context) {
         if (status != 0) {
             throw new DeviceException(message(call, name(() -> {
+                PointerPointer<BytePointer> p = new PointerPointer<>(1); // zeroed: stays NULL when the driver does not know the status
+                return cudart.cuGetErrorName(status, p) == 0 ? p.get(BytePointer.class, 0) : null;
+            }), status, context) + ": " + name(() -> {
                 PointerPointer<BytePointer> p = new PointerPointer<>(1);
-                cudart.cuGetErrorName(status, p);
-                return p.get(BytePointer.class, 0);
-            }), status, context));
+                return cudart.cuGetErrorString(status, p) == 0 ? p.get(BytePointer.class, 0) : null;
+            }));
         }
     }
 
@@ -57,7 +60,12 @@ final class CudaErrors {
     }
 
     static void nvrtc(int status, String call) {
-        if (status != 0) throw new DeviceException(message(call, name(() -> nvrtc.nvrtcGetErrorString(status)), status, ""));
+        if (status != 0) throw new DeviceException(message(call, nameOfNvrtcStatus(status), status, ""));
+    }
+
+    /** NVRTC's name for a status (NVRTC_ERROR_BUILTIN_OPERATION_FAILURE). */
+    static String nameOfNvrtcStatus(int status) {
+        return name(() -> nvrtc.nvrtcGetErrorString(status));
     }
 
     private interface Lookup {

@@ -14,7 +14,8 @@ import java.util.Map;
  * Where the CUDA libraries are on this machine. The JavaCPP presets load them by soname, so
  * their folders must be known before the first load: {@code $CUDA_HOME/lib64},
  * {@code /usr/local/cuda/lib64}, the {@code nvidia/<package>/lib} folders of any Python
- * site-packages (where pip puts them for PyTorch), and {@code LD_LIBRARY_PATH}.
+ * site-packages (where pip puts them for PyTorch), {@code LD_LIBRARY_PATH}, the system's folder and
+ * {@code /usr/local/nvidia/lib64} (the driver, as container images mount it).
  */
 public final class CudaLibraries {
 
@@ -47,6 +48,8 @@ public final class CudaLibraries {
         String ld = System.getenv("LD_LIBRARY_PATH");
         if (ld != null) for (String d : ld.split(":")) if (!d.isBlank()) dirs.add(Path.of(d));
         dirs.add(Path.of("/usr/lib/x86_64-linux-gnu"));
+        dirs.add(Path.of("/usr/local/nvidia/lib64")); // where NVIDIA's container runtime mounts the driver (the GPU machine's image)
+        dirs.add(Path.of("/usr/local/nvidia/lib"));
         List<Path> out = new ArrayList<>();
         for (Path d : dirs) if (Files.isDirectory(d)) out.add(d);
         return out;
@@ -75,6 +78,33 @@ public final class CudaLibraries {
             }
         }
         return out;
+    }
+
+    /**
+     * NVRTC's builtins library ({@code libnvrtc-builtins.so.13.0}) in the folder that holds
+     * {@code libnvrtc.so.13}, or null. NVRTC opens it by its full version at its first compile;
+     * the presets preload {@code libnvrtc-builtins.so.13.1} only (what they were built with), so
+     * on a CUDA 13.0 machine nothing loads it unless its folder is on {@code LD_LIBRARY_PATH}.
+     * When several versions lie there, the highest.
+     */
+    public static Path builtinsOfNvrtc(Path nvrtcFolder) {
+        if (nvrtcFolder == null || !Files.isDirectory(nvrtcFolder)) return null;
+        Path best = null;
+        int[] bestVersion = null;
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(nvrtcFolder, "libnvrtc-builtins.so." + CudaVersions.CUDA_MAJOR + ".*")) {
+            for (Path f : files) {
+                String rest = f.getFileName().toString().substring("libnvrtc-builtins.so.".length());
+                if (!rest.matches("\\d+\\.\\d+")) continue; // not libnvrtc-builtins.so.13.0.alt or the like
+                int[] v = {Integer.parseInt(rest.substring(0, rest.indexOf('.'))), Integer.parseInt(rest.substring(rest.indexOf('.') + 1))};
+                if (bestVersion == null || v[1] > bestVersion[1]) {
+                    best = f;
+                    bestVersion = v;
+                }
+            }
+        } catch (IOException e) {
+            return null;
+        }
+        return best;
     }
 
     /** For each library, the first folder holding its soname, or null when none does. */

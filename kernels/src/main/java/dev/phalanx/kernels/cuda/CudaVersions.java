@@ -11,6 +11,8 @@ public final class CudaVersions {
 
     public static final int CUDA_MAJOR = 13;
     public static final int CUDNN_MAJOR = 9;
+    /** The oldest GPUs CUDA 13 compiles for: compute capability 7.5 (Turing). CUDA 13 dropped Maxwell, Pascal and Volta. */
+    public static final int MIN_COMPUTE_CAPABILITY = 75;
 
     private CudaVersions() { }
 
@@ -29,6 +31,17 @@ public final class CudaVersions {
                     + CUDNN_MAJOR + ".x (pip's nvidia-cudnn-cu13)");
         }
         return Optional.empty();
+    }
+
+    /**
+     * Why a GPU of compute capability {@code major.minor} cannot run Phalanx's kernels, or empty.
+     * NVRTC 13 refuses {@code --gpu-architecture} below {@code sm_75}; saying so at open beats a
+     * compile error at the first kernel launch.
+     */
+    public static Optional<String> architectureProblem(String device, String gpuName, int major, int minor) {
+        if (major * 10 + minor >= MIN_COMPUTE_CAPABILITY) return Optional.empty();
+        return Optional.of(device + " (" + gpuName + ") has compute capability " + major + "." + minor + ", but CUDA " + CUDA_MAJOR
+                + " supports " + MIN_COMPUTE_CAPABILITY / 10 + "." + MIN_COMPUTE_CAPABILITY % 10 + " and newer only: use the CPU (--device cpu)");
     }
 
     static String version(int v) {

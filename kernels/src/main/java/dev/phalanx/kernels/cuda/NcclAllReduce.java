@@ -67,16 +67,20 @@ public final class NcclAllReduce implements AllReduceGroup {
             if (buffers.get(i).bytes() != buffers.get(0).bytes()) throw new IllegalArgumentException("all-reduce buffers differ in size: " + buffers);
         }
         CudaErrors.nccl(ncclGroupStart(), "ncclGroupStart", "");
-        try {
-            for (int i = 0; i < n; i++) {
-                CudaDevice d = devices.get(i);
-                org.bytedeco.javacpp.Pointer p = CudaDevice.at(CudaLaunchArgs.address(buffers.get(i)));
+        RuntimeException failed = null;
+        for (int i = 0; i < n && failed == null; i++) {
+            CudaDevice d = devices.get(i);
+            org.bytedeco.javacpp.Pointer p = CudaDevice.at(CudaLaunchArgs.address(buffers.get(i)));
+            try {
                 CudaErrors.nccl(ncclAllReduce(p, p, count, ncclFloat32, ncclSum, comms.get(i), d.nativeStream(streams.get(i))), "ncclAllReduce",
                         count + " floats on " + d.name());
+            } catch (RuntimeException e) {
+                failed = e;
             }
-        } finally {
-            CudaErrors.nccl(ncclGroupEnd(), "ncclGroupEnd", count + " floats on " + n + " GPUs");
         }
+        int end = ncclGroupEnd(); // always closes the group; the first error is the one reported
+        if (failed != null) throw failed;
+        CudaErrors.nccl(end, "ncclGroupEnd", count + " floats on " + n + " GPUs");
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.phalanx.kernels.cuda;
 
+import static org.bytedeco.cuda.global.nvrtc.NVRTC_ERROR_COMPILATION;
 import static org.bytedeco.cuda.global.nvrtc.NVRTC_SUCCESS;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcCompileProgram;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcCreateProgram;
@@ -9,6 +10,7 @@ import static org.bytedeco.cuda.global.nvrtc.nvrtcGetCUBINSize;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLog;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLogSize;
 
+import java.nio.file.Path;
 import java.util.List;
 
 import org.bytedeco.cuda.nvrtc._nvrtcProgram;
@@ -40,29 +42,62 @@ final class NvrtcCompiler implements KernelBinaryCache.Compiler {
         return List.of("--gpu-architecture=" + arch, "--std=c++17", "--fmad=true");
     }
 
+    private static final class Builtins { // once per process: see CudaLibraries.builtinsOfNvrtc
+        static final String LOADED = load();
+
+        private static String load() {
+            Path lib = CudaLibraries.builtinsOfNvrtc(CudaProbe.probe().libraries().get("NVRTC"));
+            if (lib == null) return "not found next to libnvrtc.so." + CudaVersions.CUDA_MAJOR;
+            try {
+                System.load(lib.toString()); // a later dlopen by its soname finds it loaded
+                return lib.toString();
+            } catch (UnsatisfiedLinkError e) {
+                return lib + " did not load: " + e.getMessage();
+            }
+        }
+    }
+
     @Override
     public byte[] compile(String arch, String source) {
         Loader.load(org.bytedeco.cuda.global.nvrtc.class);
+        String builtins = Builtins.LOADED;
         _nvrtcProgram program = new _nvrtcProgram();
-        CudaErrors.nvrtc(nvrtcCreateProgram(program, new BytePointer(source), new BytePointer(UNIT), 0, (PointerPointer<?>) null,
-                (PointerPointer<?>) null), "nvrtcCreateProgram");
+        try (BytePointer src = new BytePointer(source); BytePointer unit = new BytePointer(UNIT)) {
+            CudaErrors.nvrtc(nvrtcCreateProgram(program, src, unit, 0, (PointerPointer<?>) null, (PointerPointer<?>) null), "nvrtcCreateProgram");
+        }
         try {
             List<String> opts = options(arch);
-            int status = nvrtcCompileProgram(program, opts.size(), new PointerPointer<>(opts.toArray(new String[0])));
+            int status;
+            try (PointerPointer<BytePointer> argv = new PointerPointer<>(opts.toArray(new String[0]))) {
+                status = nvrtcCompileProgram(program, opts.size(), argv);
+            }
             if (status != NVRTC_SUCCESS) {
                 String log = log(program);
-                throw new KernelCompileException(arch, catalog.kernelsInErrors(log), log);
+                throw new KernelCompileException(arch, catalog.kernelsInErrors(log), failure(status, CudaErrors.nameOfNvrtcStatus(status), log, builtins));
             }
-            SizeTPointer size = new SizeTPointer(1);
-            CudaErrors.nvrtc(nvrtcGetCUBINSize(program, size), "nvrtcGetCUBINSize");
-            BytePointer image = new BytePointer(size.get());
-            CudaErrors.nvrtc(nvrtcGetCUBIN(program, image), "nvrtcGetCUBIN");
-            byte[] out = new byte[(int) size.get()];
-            image.get(out);
-            return out;
+            try (SizeTPointer size = new SizeTPointer(1)) {
+                CudaErrors.nvrtc(nvrtcGetCUBINSize(program, size), "nvrtcGetCUBINSize");
+                try (BytePointer image = new BytePointer(size.get())) {
+                    CudaErrors.nvrtc(nvrtcGetCUBIN(program, image), "nvrtcGetCUBIN");
+                    byte[] out = new byte[(int) size.get()];
+                    image.get(out);
+                    return out;
+                }
+            }
         } finally {
             nvrtcDestroyProgram(program);
         }
+    }
+
+    /**
+     * The log a failed compile reports. A compile error (NVRTC_ERROR_COMPILATION) is the log
+     * itself; any other status (an option this NVRTC does not know, its builtins library missing)
+     * comes first, by name, with where the builtins library came from.
+     */
+    static String failure(int status, String statusName, String log, String builtins) {
+        if (status == NVRTC_ERROR_COMPILATION) return log;
+        return "nvrtcCompileProgram returned " + statusName + " (" + status + "); libnvrtc-builtins: " + builtins
+                + (log.isBlank() ? "" : "\n" + log);
     }
 
     private static String log(_nvrtcProgram program) {

@@ -96,6 +96,23 @@ public final class DeviceOps {
         if (ws != null) allocator.free(ws);
     }
 
+    // ---- elementwise helpers of the tensor ops (gradient accumulation, fills, scaling by an upstream gradient)
+
+    /** y += a * x over n floats. */
+    public void axpy(Stream s, long n, float a, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "axpy_f32", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).f32(a).i64(n));
+    }
+
+    /** x = value over n floats. */
+    public void fill(Stream s, long n, float value, DeviceBuffer x) {
+        device.launch(s, "fill_f32", LaunchConfig.linear(n), KernelArgs.of().ptr(x).f32(value).i64(n));
+    }
+
+    /** x *= scale over n floats, where {@code scale} is one float in device memory (read by the kernel: no host synchronisation). */
+    public void scaleBy(Stream s, long n, DeviceBuffer x, DeviceBuffer scale) {
+        device.launch(s, "scale_by_f32", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(scale).i64(n));
+    }
+
     // ---- ReLU, max pooling
 
     public void reluForward(Stream s, long n, DeviceBuffer x, DeviceBuffer y) {

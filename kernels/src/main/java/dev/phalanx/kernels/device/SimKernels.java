@@ -49,6 +49,13 @@ final class SimKernels {
                 for (int i = 0; i < n; i++) x[i] *= s;
                 m.put(a.buffer(0), x);
             }),
+            Map.entry("scale_by_f32", (m, c, a) -> {
+                long n = a.int64(2);
+                float[] x = m.floats(a.buffer(0), n);
+                float s = m.floats(a.buffer(1), 1)[0];
+                for (int i = 0; i < n; i++) x[i] *= s;
+                m.put(a.buffer(0), x);
+            }),
             Map.entry("fill_f32", (m, c, a) -> {
                 float[] x = new float[(int) a.int64(2)];
                 java.util.Arrays.fill(x, a.float32(1));

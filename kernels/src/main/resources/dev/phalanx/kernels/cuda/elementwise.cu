@@ -19,6 +19,14 @@ extern "C" __global__ void scale_f32(float* __restrict__ x, float s, long long n
     }
 }
 
+// x *= s[0], a scale that lives on the device (an upstream gradient), read without a host synchronisation.
+extern "C" __global__ void scale_by_f32(float* __restrict__ x, const float* __restrict__ s, long long n) {
+    const float k = s[0];
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
+        x[i] *= k;
+    }
+}
+
 extern "C" __global__ void fill_f32(float* __restrict__ x, float value, long long n) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
         x[i] = value;

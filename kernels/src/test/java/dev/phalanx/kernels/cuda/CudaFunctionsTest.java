@@ -89,6 +89,60 @@ class CudaFunctionsTest {
         }
     }
 
+    /** The presets' JNI library that binds each native library's functions. */
+    private static String jniLibraryOf(String lib) {
+        if (lib.startsWith("libcublas")) return "libjnicublas.so";
+        if (lib.startsWith("libcudnn")) return "libjnicudnn.so";
+        if (lib.startsWith("libnccl")) return "libjninccl.so";
+        if (lib.startsWith("libnvrtc")) return "libjninvrtc.so";
+        return "libjnicudart.so"; // the runtime and the driver API
+    }
+
+    /** Undefined dynamic symbols of a library, by nm; null when nm is not installed. */
+    private static Set<String> imports(Path so) throws IOException, InterruptedException {
+        Process p;
+        try {
+            p = new ProcessBuilder("nm", "-D", "--undefined-only", so.toString()).redirectErrorStream(true).start();
+        } catch (IOException e) {
+            return null;
+        }
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        Set<String> names = new TreeSet<>();
+        for (String l : out.split("\n")) {
+            String[] f = l.trim().split("\\s+");
+            if (f.length == 2) names.add(f[1].replaceAll("@.*", ""));
+        }
+        return names;
+    }
+
+    /**
+     * Each listed function is the very symbol the presets' JNI wrappers call: no header macro
+     * turned it into another (a {@code _v2}, a {@code _ptsz}), so checking the list against the
+     * GPU machine's libraries (bench/gpu-check.sh) checks what the JVM will resolve there.
+     */
+    @Test
+    void eachListedFunctionIsTheSymbolThePresetsJniWrappersCall(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws IOException, InterruptedException {
+        java.util.Map<String, Set<String>> byJni = new java.util.HashMap<>();
+        List<String> notImported = new ArrayList<>();
+        for (String line : listed()) {
+            String lib = line.substring(0, line.indexOf(' ')), fn = line.substring(line.indexOf(' ') + 1), jni = jniLibraryOf(lib);
+            if (!byJni.containsKey(jni)) {
+                Path so = tmp.resolve(jni);
+                try (InputStream in = org.bytedeco.cuda.global.cudart.class.getResourceAsStream("/org/bytedeco/cuda/linux-x86_64/" + jni)) {
+                    assumeTrue(in != null, jni + " is not on the class path (not linux-x86_64)");
+                    Files.copy(in, so);
+                }
+                Set<String> names = imports(so);
+                assumeTrue(names != null, "nm is not installed");
+                byJni.put(jni, names);
+            }
+            if (!byJni.get(jni).contains(fn)) notImported.add(line + " (" + jni + ")");
+        }
+        assertEquals(List.of(), notImported, "listed functions that the JNI wrappers do not call under that name");
+    }
+
     @Test
     void theRuntimeFunctionsExistInTheCuda13RuntimeOfThisMachine() throws IOException, InterruptedException {
         Path rt = Path.of("/usr/local/cuda/lib64/libcudart.so.13");

@@ -153,6 +153,89 @@ class CudaHostLogicTest {
         }
     }
 
+    /** cuBLAS's documented argument checks for sgemm (in its own, column-major terms), which return CUBLAS_STATUS_INVALID_VALUE. */
+    private static String cublasRefuses(CublasGemmArgs g) {
+        int rowsA = g.transFirst() ? g.k() : g.m(), rowsB = g.transSecond() ? g.n() : g.k();
+        if (g.m() < 0 || g.n() < 0 || g.k() < 0) return "negative size";
+        if (g.ldFirst() < Math.max(1, rowsA)) return "lda " + g.ldFirst() + " < max(1, " + rowsA + ")";
+        if (g.ldSecond() < Math.max(1, rowsB)) return "ldb " + g.ldSecond() + " < max(1, " + rowsB + ")";
+        if (g.ldc() < Math.max(1, g.m())) return "ldc " + g.ldc() + " < max(1, " + g.m() + ")";
+        return null;
+    }
+
+    @Test
+    void everyGemmShapePassesCublassArgumentChecksEmptyOnesIncluded() {
+        int[][] shapes = {{4, 3, 5}, {1, 1, 1}, {1, 7, 1}, {0, 3, 5}, {4, 0, 5}, {4, 3, 0}, {0, 0, 0}};
+        for (int[] s : shapes) {
+            for (boolean ta : new boolean[] {false, true}) {
+                for (boolean tb : new boolean[] {false, true}) {
+                    CublasGemmArgs g = CublasGemmArgs.of(ta, tb, s[0], s[1], s[2]);
+                    assertEquals(null, cublasRefuses(g), java.util.Arrays.toString(s) + " transA=" + ta + " transB=" + tb + ": " + g);
+                    assertEquals(s[1], g.m(), "cuBLAS's m is the row-major n");
+                    assertEquals(s[0], g.n(), "cuBLAS's n is the row-major m");
+                    assertEquals(tb, g.transFirst(), "B goes first with its own flag");
+                }
+            }
+        }
+    }
+
+    @Test
+    void gpusOlderThanCuda13SupportsAreRefusedAtOpenWithTheReason() {
+        assertEquals("cuda:0 (Tesla V100-SXM2-16GB) has compute capability 7.0, but CUDA 13 supports 7.5 and newer only: use the CPU "
+                + "(--device cpu)", CudaVersions.architectureProblem("cuda:0", "Tesla V100-SXM2-16GB", 7, 0).orElseThrow());
+        assertTrue(CudaVersions.architectureProblem("cuda:0", "Tesla P100", 6, 0).isPresent());
+        for (int[] cc : new int[][] {{7, 5}, {8, 0}, {8, 6}, {8, 9}, {9, 0}, {10, 0}, {12, 0}}) {
+            assertTrue(CudaVersions.architectureProblem("cuda:0", "gpu", cc[0], cc[1]).isEmpty(), cc[0] + "." + cc[1]);
+        }
+        assertEquals("sm_90", KernelBinaryCache.arch(9, 0), "an H100 or H200");
+        assertEquals("sm_100", KernelBinaryCache.arch(10, 0));
+        assertEquals("sm_120", KernelBinaryCache.arch(12, 0));
+    }
+
+    @Test
+    void nvrtcCompilesToACubinForTheExactArchitectureWithoutFastMath() {
+        List<String> o = NvrtcCompiler.options(KernelBinaryCache.arch(9, 0));
+        assertEquals("--gpu-architecture=sm_90", o.get(0), "sm_XX (not compute_XX) makes NVRTC emit a cubin, which nvrtcGetCUBIN returns");
+        assertTrue(o.stream().noneMatch(x -> x.contains("fast_math") || x.contains("ftz") || x.contains("prec-")), o.toString());
+    }
+
+    @Test
+    void aFailedNvrtcCallOtherThanACompileErrorNamesItsStatusAndTheBuiltins() {
+        assertEquals("kernel.cu(3): error: x", NvrtcCompiler.failure(6, "NVRTC_ERROR_COMPILATION", "kernel.cu(3): error: x", "/lib/b.so"));
+        String f = NvrtcCompiler.failure(7, "NVRTC_ERROR_BUILTIN_OPERATION_FAILURE", "", "not found next to libnvrtc.so.13");
+        assertEquals("nvrtcCompileProgram returned NVRTC_ERROR_BUILTIN_OPERATION_FAILURE (7); libnvrtc-builtins: not found next to "
+                + "libnvrtc.so.13", f);
+        assertTrue(NvrtcCompiler.failure(5, "NVRTC_ERROR_INVALID_OPTION", "nvrtc: error: invalid value for --gpu-architecture (-arch)\n", "b")
+                .endsWith("\nnvrtc: error: invalid value for --gpu-architecture (-arch)\n"));
+    }
+
+    @Test
+    void nvrtcsBuiltinsLibraryIsFoundBesideNvrtcAtItsOwnVersion() throws Exception {
+        assertEquals(null, CudaLibraries.builtinsOfNvrtc(null));
+        assertEquals(null, CudaLibraries.builtinsOfNvrtc(tmp), "an empty folder");
+        Files.createFile(tmp.resolve("libnvrtc.so.13"));
+        Files.createFile(tmp.resolve("libnvrtc-builtins.so.12.8"));
+        Files.createFile(tmp.resolve("libnvrtc-builtins.alt.so.13.0"));
+        assertEquals(null, CudaLibraries.builtinsOfNvrtc(tmp), "only other majors and the alt library");
+        Files.createFile(tmp.resolve("libnvrtc-builtins.so.13.0"));
+        assertEquals(tmp.resolve("libnvrtc-builtins.so.13.0"), CudaLibraries.builtinsOfNvrtc(tmp), "CUDA 13.0, as on the GPU machine");
+        Files.createFile(tmp.resolve("libnvrtc-builtins.so.13.1"));
+        assertEquals(tmp.resolve("libnvrtc-builtins.so.13.1"), CudaLibraries.builtinsOfNvrtc(tmp));
+    }
+
+    @Test
+    void cudnnResultsAreUsedOnlyWhenTheyRanAreDeterministicAndFitTheMathMode() {
+        int ok = org.bytedeco.cuda.global.cudnn.CUDNN_STATUS_SUCCESS, det = org.bytedeco.cuda.global.cudnn.CUDNN_DETERMINISTIC;
+        int fma = org.bytedeco.cuda.global.cudnn.CUDNN_FMA_MATH, dflt = org.bytedeco.cuda.global.cudnn.CUDNN_DEFAULT_MATH;
+        int tensorOp = org.bytedeco.cuda.global.cudnn.CUDNN_TENSOR_OP_MATH;
+        assertTrue(CudaDevice.usable(ok, det, fma, fma));
+        assertTrue(CudaDevice.usable(ok, det, dflt, fma));
+        assertTrue(!CudaDevice.usable(org.bytedeco.cuda.global.cudnn.CUDNN_STATUS_NOT_SUPPORTED, det, fma, fma), "did not run");
+        assertTrue(!CudaDevice.usable(ok, org.bytedeco.cuda.global.cudnn.CUDNN_NON_DETERMINISTIC, fma, fma), "atomics: not bitwise repeatable");
+        assertTrue(!CudaDevice.usable(ok, det, tensorOp, fma), "TF32 with TF32 off");
+        assertTrue(CudaDevice.usable(ok, det, tensorOp, dflt), "TF32 allowed");
+    }
+
     @Test
     void versionsOtherThanThePresetsNeedAreRefusedWithTheReason() {
         assertTrue(CudaVersions.problem(13000, 13000, 91900).isEmpty());

@@ -94,13 +94,18 @@ class CudaSmokeGpuTest {
 
     @Test
     @Order(2)
-    void cublasSgemm() {
+    void cublasSgemm() { // every transpose: the row-major to column-major mapping against real cuBLAS
         int m = 33, n = 17, k = 65;
-        float[] a = random(m * k, 2), b = random(k * n, 3), c = new float[m * n];
-        CpuBackend.serial().gemm().sgemm(false, false, m, n, k, a, 0, b, 0, c, 0, false);
-        DeviceBuffer dc = device.malloc(c.length * 4L);
-        device.gemm(stream, false, false, m, n, k, 1f, upload(a), upload(b), 0f, dc);
-        close(c, DeviceTransfers.download(device, stream, dc, c.length), "sgemm");
+        float[] a = random(m * k, 2), b = random(k * n, 3);
+        DeviceBuffer da = upload(a), db = upload(b), dc = device.malloc(m * n * 4L);
+        for (boolean ta : new boolean[] {false, true}) {
+            for (boolean tb : new boolean[] {false, true}) {
+                float[] c = new float[m * n];
+                CpuBackend.serial().gemm().sgemm(ta, tb, m, n, k, a, 0, b, 0, c, 0, false);
+                device.gemm(stream, ta, tb, m, n, k, 1f, da, db, 0f, dc);
+                close(c, DeviceTransfers.download(device, stream, dc, c.length), "sgemm transA=" + ta + " transB=" + tb);
+            }
+        }
     }
 
     @Test

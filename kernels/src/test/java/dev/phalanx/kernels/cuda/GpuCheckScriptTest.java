@@ -41,6 +41,7 @@ class GpuCheckScriptTest {
         assertEquals(0, r.exit(), r.output());
         assertTrue(r.output().contains("bench/gpu-check.sh --smoke") && r.output().contains("device-pack --tests") && r.output().contains("$OUT"),
                 r.output());
+        assertTrue(r.output().contains("bench/gpu-check.sh --pack") && r.output().contains("64 MiB"), "how to pack under the carry limit: " + r.output());
         assertTrue(!r.output().contains("set -uo"), "only the comment block is printed");
     }
 

@@ -187,6 +187,18 @@ public abstract class DeviceContract {
     }
 
     @Test
+    void elementwiseHelpersOfTheTensorOpsMatchJava() {
+        float[] x = {1, -2, 3.5f, 4}, y = {0.5f, 0.25f, -1, 2};
+        DeviceBuffer dx = put(x), dy = put(y), k = put(new float[] {-3f}), f = ops.floats(3, stream);
+        ops.axpy(stream, 4, 0.5f, dx, dy);
+        assertArrayEquals(new float[] {1f, -0.75f, 0.75f, 4f}, get(dy, 4), "axpy_f32");
+        ops.scaleBy(stream, 4, dx, k);
+        assertArrayEquals(new float[] {-3f, 6f, -10.5f, -12f}, get(dx, 4), "scale_by_f32");
+        ops.fill(stream, 3, 7.25f, f);
+        assertArrayEquals(new float[] {7.25f, 7.25f, 7.25f}, get(f, 3), "fill_f32");
+    }
+
+    @Test
     void maxPoolingMatchesTheCpuKernels() {
         Random r = new Random(5);
         for (PoolGeometry g : List.of(new PoolGeometry(6, 8, 8, 2, 2, 2, 2, 0, 0), new PoolGeometry(4, 7, 9, 3, 3, 2, 2, 1, 1))) {

@@ -93,7 +93,8 @@ public final class ClusterSteps implements StepRunner {
         ClusterAllReduce allReduce = null;
         try {
             system = ActorSystem.create(Behaviors.empty(), ClusterSettings.SYSTEM_NAME, settings.pekko(self));
-            channel = TcpDataChannel.bind(system, settings.bindHost(), settings.dataPort(), settings.joinTimeout());
+            channel = TcpDataChannel.bind(system, settings.bindHost(), settings.dataPort(), settings.joinTimeout(),
+                    DataChannelTls.of(settings.tls()));
             ActorRef<LeaderCommand> leader = system.systemActorOf(JobLeader.create(settings, new JobLeader.Job(nodes, recipe.render(), digest, self,
                     settings.bindHost(), channel.localAddress().getPort(), formed, ready, out, joinersWaiting)), "job-leader", Props.empty());
             out.println("Coordinator at " + self + ": waiting for " + (nodes - 1) + " more node(s) (phalanx node --join " + self + ")");

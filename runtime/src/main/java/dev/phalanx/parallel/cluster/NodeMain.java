@@ -35,7 +35,8 @@ public final class NodeMain {
         TcpDataChannel channel = null;
         try {
             system = ActorSystem.create(org.apache.pekko.actor.typed.javadsl.Behaviors.empty(), ClusterSettings.SYSTEM_NAME, settings.pekko(join));
-            channel = TcpDataChannel.bind(system, settings.bindHost(), settings.dataPort(), settings.joinTimeout());
+            channel = TcpDataChannel.bind(system, settings.bindHost(), settings.dataPort(), settings.joinTimeout(),
+                    DataChannelTls.of(settings.tls()));
             TcpDataChannel ch = channel;
             system.systemActorOf(NodeAgent.create(settings, new NodeAgent.Options(replicas, threads, data, out, err), ch, exit), "node",
                     org.apache.pekko.actor.typed.Props.empty());

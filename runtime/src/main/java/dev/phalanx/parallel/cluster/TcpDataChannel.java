@@ -3,6 +3,7 @@ package dev.phalanx.parallel.cluster;
 import java.net.InetSocketAddress;
 import java.nio.ByteOrder;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -32,7 +33,9 @@ import dev.phalanx.protocol.cluster.RingChunk;
  * The data channel between ring neighbours, apart from the cluster's own traffic (large
  * messages on Pekko's remoting would starve its heartbeats): a Pekko Streams TCP server that
  * takes frames from the left neighbour, and one TCP connection to the right neighbour.
- * Frames are length-prefixed {@link RingChunk}s; the streams keep them in order.
+ * Frames are length-prefixed {@link RingChunk}s; the streams keep them in order. With
+ * {@link DataChannelTls} both directions run over TLS with mutual authentication: a neighbour
+ * without a trusted certificate never gets a frame in.
  */
 public final class TcpDataChannel implements RingLink {
 
@@ -46,23 +49,35 @@ public final class TcpDataChannel implements RingLink {
     private final Tcp.ServerBinding binding;
     private final AtomicReference<SourceQueueWithComplete<ByteString>> right = new AtomicReference<>();
     private final AtomicLong bytesSent = new AtomicLong();
+    private final Optional<DataChannelTls> tls;
 
-    private TcpDataChannel(ClassicActorSystemProvider system, Tcp.ServerBinding binding, BlockingQueue<Object> inbox) {
+    private TcpDataChannel(ClassicActorSystemProvider system, Tcp.ServerBinding binding, BlockingQueue<Object> inbox,
+                           Optional<DataChannelTls> tls) {
         this.system = system;
         this.inbox = inbox;
         this.binding = binding;
+        this.tls = tls;
     }
 
-    /** Listens on {@code host:port} (0: a free port) for the left neighbour. */
+    /** Listens on {@code host:port} (0: a free port) for the left neighbour, over plain TCP. */
     public static TcpDataChannel bind(ClassicActorSystemProvider system, String host, int port, Duration timeout) throws Exception {
+        return bind(system, host, port, timeout, Optional.empty());
+    }
+
+    /** Listens on {@code host:port} (0: a free port) for the left neighbour; over TLS when {@code tls} is given. */
+    public static TcpDataChannel bind(ClassicActorSystemProvider system, String host, int port, Duration timeout,
+                                      Optional<DataChannelTls> tls) throws Exception {
         BlockingQueue<Object> inbox = new LinkedBlockingQueue<>(); // unbounded, but the ring keeps at most a phase ahead
-        CompletionStage<Tcp.ServerBinding> bound = Tcp.get(system).bind(host, port)
+        Source<Tcp.IncomingConnection, CompletionStage<Tcp.ServerBinding>> connections = tls.isPresent()
+                ? Tcp.get(system).bindWithTls(host, port, tls.get()::serverEngine)
+                : Tcp.get(system).bind(host, port);
+        CompletionStage<Tcp.ServerBinding> bound = connections
                 .to(Sink.foreach(conn -> conn.handleWith(Flow.fromSinkAndSource(
                         Framing.lengthField(Integer.BYTES, 0, MAX_FRAME_BYTES, ByteOrder.BIG_ENDIAN)
                                 .to(Sink.<ByteString>foreach(frame -> inbox.add(parse(frame.drop(Integer.BYTES))))),
                         Source.maybe()), system)))
                 .run(system);
-        return new TcpDataChannel(system, bound.toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS), inbox);
+        return new TcpDataChannel(system, bound.toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS), inbox, tls);
     }
 
     private static Object parse(ByteString bytes) {
@@ -82,7 +97,9 @@ public final class TcpDataChannel implements RingLink {
         AtomicReference<SourceQueueWithComplete<ByteString>> mine = new AtomicReference<>();
         Pair<SourceQueueWithComplete<ByteString>, CompletionStage<Tcp.OutgoingConnection>> run = Source
                 .<ByteString>queue(SEND_BUFFER_FRAMES, OverflowStrategy.backpressure())
-                .viaMat(Tcp.get(system).outgoingConnection(host, port), Keep.both())
+                .viaMat(tls.isPresent()
+                        ? Tcp.get(system).outgoingConnectionWithTls(new InetSocketAddress(host, port), tls.get()::clientEngine)
+                        : Tcp.get(system).outgoingConnection(host, port), Keep.both())
                 .to(Sink.<ByteString>ignore().mapMaterializedValue(done -> {
                     // a failure counts while this is the connection in use: one to a neighbour since replaced (a lost node) is no news
                     done.whenComplete((Done d, Throwable e) -> {

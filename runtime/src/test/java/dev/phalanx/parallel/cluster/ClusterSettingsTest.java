@@ -73,6 +73,8 @@ class ClusterSettingsTest {
         assertEquals("kubernetes-api", pekko.getString("pekko.management.cluster.bootstrap.contact-point-discovery.discovery-method"));
         assertEquals("phalanx", pekko.getString("pekko.management.cluster.bootstrap.contact-point-discovery.service-name"));
         assertEquals(8558, pekko.getInt("pekko.management.http.port"));
+        assertTrue(pekko.getStringList("pekko.extensions").contains("org.apache.pekko.management.cluster.bootstrap.ClusterBootstrap"));
+        assertTrue(pekko.getStringList("pekko.cluster.seed-nodes").isEmpty(), "Bootstrap does not run where seed nodes are set");
         assertTrue(pekko.getStringList("pekko.cluster.seed-nodes").isEmpty(), "Cluster Bootstrap, not a seed address, forms the cluster");
         assertEquals("tls-tcp", pekko.getString("pekko.remote.artery.transport"));
     }

@@ -29,15 +29,6 @@ class TlsClusterTest {
     @TempDir
     Path dir;
 
-    private void keytool(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "keytool").toString()));
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "keytool hangs");
-        assertEquals(0, p.exitValue(), String.join(" ", cmd) + ":\n" + out);
-    }
-
     private static int freePort() throws Exception {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
@@ -52,14 +43,7 @@ class TlsClusterTest {
 
     @Test
     void aNodeWithTheStoresJoinsAndANodeWithoutTlsDoesNot() throws Exception {
-        // one self-signed key for the test cluster; its certificate is the trust store
-        keytool("-genkeypair", "-alias", "node", "-keyalg", "EC", "-groupname", "secp256r1", "-dname", "CN=127.0.0.1", "-validity", "2",
-                "-keystore", "node.p12", "-storetype", "PKCS12", "-storepass", "changeit");
-        keytool("-exportcert", "-alias", "node", "-keystore", "node.p12", "-storepass", "changeit", "-rfc", "-file", "node.pem");
-        keytool("-importcert", "-noprompt", "-alias", "node", "-file", "node.pem", "-keystore", "trust.p12", "-storetype", "PKCS12",
-                "-storepass", "changeit");
-        String tls = "phalanx.cluster.tls { key-store = \"" + dir.resolve("node.p12") + "\", key-store-password = changeit, trust-store = \""
-                + dir.resolve("trust.p12") + "\", trust-store-password = changeit }\n";
+        String tls = TestKeyStores.make(dir, "node"); // one self-signed key for the test cluster; its certificate is the trust store
         int seedPort = freePort(), goodPort = freePort(), plainPort = freePort();
         String seed = "127.0.0.1:" + seedPort;
         List<ActorSystem<Void>> systems = new ArrayList<>();

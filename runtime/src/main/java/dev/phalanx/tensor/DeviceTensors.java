@@ -1,0 +1,256 @@
+package dev.phalanx.tensor;
+
+import java.util.Arrays;
+
+import dev.phalanx.autograd.Node;
+import dev.phalanx.kernels.Device;
+import dev.phalanx.kernels.DeviceContext;
+import dev.phalanx.kernels.DeviceContexts;
+import dev.phalanx.kernels.device.DeviceBuffer;
+import dev.phalanx.kernels.device.KernelArgs;
+import dev.phalanx.kernels.device.LaunchConfig;
+import dev.phalanx.kernels.device.Stream;
+import dev.phalanx.ops.Binary;
+
+/**
+ * What {@link Tensor} does with device memory: moving between devices, copies, fills, gradient
+ * accumulation ({@code add_}), and the buffers and outputs the device ops work on. Every
+ * operation is enqueued on the device context's stream ({@link DeviceContext#stream()}); only
+ * reads to the host wait.
+ */
+public final class DeviceTensors {
+
+    private DeviceTensors() { }
+
+    // ---- for the device ops
+
+    /** The context of a device tensor's device. */
+    public static DeviceContext context(Tensor t) {
+        return storage(t).context();
+    }
+
+    /**
+     * The device memory of {@code t}'s elements in row-major order, for work about to be enqueued on
+     * {@code s}: the tensor's own range when it is contiguous, else a row-major copy's.
+     */
+    public static DeviceBuffer buffer(Tensor t, Stream s) {
+        Tensor c = t.isContiguous() ? t : clone(t.detach());
+        DeviceStorage ds = storage(c);
+        long size = c.dtype().bytes();
+        return ds.use(s).slice(c.storageOffset() * size, c.numel() * size);
+    }
+
+    /** As {@link #buffer} for a tensor an op writes in place: a strided view (which would be written through a copy) is refused. */
+    public static DeviceBuffer writableBuffer(Tensor t, Stream s, String op) {
+        if (!t.isContiguous()) {
+            throw new IllegalStateException(op + " on " + t.device() + " writes contiguous tensors only, got strides " + Shapes.str(t.stride()));
+        }
+        return buffer(t, s);
+    }
+
+    /** A new storage of {@code n} elements on {@code context}'s device, for an op's output on its stream (values undefined). */
+    public static DeviceStorage allocate(DeviceContext context, DType dtype, int n) {
+        return DeviceStorage.allocate(context, dtype, n, context.stream());
+    }
+
+    /** A new row-major device tensor, no autograd, values undefined. */
+    public static Tensor empty(DeviceContext context, DType dtype, int... shape) {
+        return Tensor.result(allocate(context, dtype, Shapes.numel(shape)), shape.clone(), null);
+    }
+
+    private static DeviceStorage storage(Tensor t) {
+        if (!(t.storage() instanceof DeviceStorage ds)) throw new IllegalArgumentException("expected a device tensor, got one on " + t.device());
+        return ds;
+    }
+
+    // ---- moving
+
+    /** {@code t.to(target)} between two different devices. */
+    static Tensor move(Tensor t, Device target) {
+        Tensor out;
+        if (target.isCpu()) {
+            Tensor h = toHost(t, true);
+            out = Tensor.result(t.dtype(), ((HostStorage) h.storage()).array(), t.shape(), new ToDeviceBackward(t));
+        } else {
+            DeviceContext context = DeviceContexts.of(target);
+            Tensor h = t.device().isCpu() ? t : toHost(t, true);
+            HostStorage whole = wholeHostStorage(h);
+            out = Tensor.result(DeviceStorage.upload(context, whole), t.shape(), new ToDeviceBackward(t));
+        }
+        return out;
+    }
+
+    /** The host storage of a host tensor that is its whole storage row-major, else of a row-major copy. */
+    private static HostStorage wholeHostStorage(Tensor h) {
+        HostStorage s = (HostStorage) h.storage();
+        boolean whole = h.storageOffset() == 0 && h.numel() == s.length() && h.isContiguous();
+        return whole ? s : (HostStorage) h.detach().clone().storage();
+    }
+
+    /**
+     * A host copy of device tensor {@code t}, without autograd. With {@code orderAfterLastUse} false
+     * the copy skips waiting for the stream that last used the storage (the missing
+     * synchronisation, for the test that must see it fail); everything else passes true.
+     */
+    static Tensor toHost(Tensor t, boolean orderAfterLastUse) {
+        HostStorage h = storage(t).download(orderAfterLastUse);
+        Tensor v = Tensor.over(h, t.shape(), t.stride(), t.storageOffset());
+        boolean whole = v.storageOffset() == 0 && v.numel() == h.length() && v.isContiguous();
+        return whole ? v : v.clone();
+    }
+
+    /** {@code to(device)}: the gradient goes back to the source's device. */
+    private static final class ToDeviceBackward extends Node {
+        private final Device from;
+
+        ToDeviceBackward(Tensor x) {
+            super(x);
+            this.from = x.device();
+        }
+
+        @Override
+        public String name() {
+            return "ToCopyBackward0";
+        }
+
+        @Override
+        protected boolean savesInput(int input) {
+            return false;
+        }
+
+        @Override
+        public Tensor[] backward(Tensor g) {
+            return new Tensor[] {g.to(from)};
+        }
+    }
+
+    // ---- copies and fills
+
+    /** A row-major copy on the same device; recorded for autograd as PyTorch's {@code CloneBackward0}. */
+    static Tensor clone(Tensor t) {
+        DeviceContext c = context(t);
+        DeviceStorage out;
+        if (t.isContiguous()) {
+            Stream s = c.stream();
+            out = allocate(c, t.dtype(), t.numel());
+            long size = t.dtype().bytes();
+            DeviceBuffer src = storage(t).use(s).slice(t.storageOffset() * size, t.numel() * size);
+            if (t.numel() > 0) c.api().copyDeviceToDevice(src, out.use(s), src.bytes(), s);
+        } else {
+            // a strided view: no gather kernel yet, so through the host (correct, slow; LeNet never needs it)
+            out = DeviceStorage.upload(c, (HostStorage) toHost(t, true).storage());
+        }
+        return Tensor.result(out, t.shape(), new CloneBackward(t));
+    }
+
+    private static final class CloneBackward extends Node {
+        CloneBackward(Tensor x) {
+            super(x);
+        }
+
+        @Override
+        public String name() {
+            return "CloneBackward0";
+        }
+
+        @Override
+        protected boolean savesInput(int input) {
+            return false;
+        }
+
+        @Override
+        public Tensor[] backward(Tensor g) {
+            return new Tensor[] {g};
+        }
+    }
+
+    /** {@code zeros/ones/full} of {@code shape} on a device. */
+    static Tensor full(Device device, DType dtype, int[] shape, double value) {
+        DeviceContext c = DeviceContexts.of(device);
+        Tensor t = empty(c, dtype, shape);
+        fill(t, value);
+        return t;
+    }
+
+    /** {@code t.fill_(value)} for a device tensor: zero for every dtype, any value for float32; through the host otherwise. */
+    static void fill(Tensor t, double value) {
+        DeviceContext c = context(t);
+        Stream s = c.stream();
+        if (t.isContiguous() && t.numel() > 0 && (value == 0 || t.dtype() == DType.FLOAT32)) {
+            DeviceBuffer b = buffer(t, s);
+            if (value == 0) {
+                c.api().fillZero(b, s);
+            } else {
+                c.ops().fill(s, t.numel(), (float) value, b);
+            }
+        } else if (t.numel() > 0) {
+            copy(t, Tensor.full(value, t.dtype(), t.shape()));
+        }
+    }
+
+    /** {@code dst.copy_(src)} where either is on a device; {@code src} is broadcast and converted on the host where it must be. */
+    static void copy(Tensor dst, Tensor src) {
+        if (dst.device().isCpu()) { // device to host
+            try (var ignored = dev.phalanx.autograd.GradMode.noGrad()) {
+                dst.copy_(toHost(src, true));
+            }
+            return;
+        }
+        if (src.device().isCpu() || !src.device().equals(dst.device())) { // from the host or another device: stage it as dst's row-major twin
+            Tensor h = src.device().isCpu() ? src : toHost(src, true);
+            if (h.dtype() != dst.dtype() || !Arrays.equals(h.shape(), dst.shape())) {
+                Tensor conv = Tensor.zeros(dst.dtype(), dst.shape());
+                try (var ignored = dev.phalanx.autograd.GradMode.noGrad()) {
+                    conv.copy_(h);
+                }
+                h = conv;
+            }
+            src = Tensor.result(DeviceStorage.upload(context(dst), wholeHostStorage(h)), dst.shape(), null);
+        }
+        if (src.dtype() != dst.dtype() || !Arrays.equals(src.shape(), dst.shape())) {
+            throw new IllegalStateException("copy_ on " + dst.device() + ": converting " + src.dtype().torchName() + " " + Shapes.str(src.shape())
+                    + " to " + dst.dtype().torchName() + " " + Shapes.str(dst.shape()) + " has no device kernel yet; copy from the cpu");
+        }
+        if (!dst.isContiguous()) {
+            throw new IllegalStateException("copy_ into a strided view on " + dst.device() + " has no device kernel yet; copy into a contiguous tensor");
+        }
+        DeviceContext c = context(dst);
+        Stream s = c.stream();
+        DeviceBuffer from = buffer(src, s), to = buffer(dst, s);
+        if (from.bytes() > 0) c.api().copyDeviceToDevice(from, to, from.bytes(), s);
+    }
+
+    /** {@code a.add_(b)} / {@code a.sub_(b)} on a device: float32 of one shape (gradient accumulation); other cases have no kernel yet. */
+    static void inPlace(Binary.Fn fn, Tensor a, Tensor b) {
+        Tensor.checkSameDevice(fn.name().toLowerCase(java.util.Locale.ROOT) + "_", a, b);
+        if ((fn != Binary.Fn.ADD && fn != Binary.Fn.SUB) || a.dtype() != DType.FLOAT32 || b.dtype() != DType.FLOAT32
+                || !Arrays.equals(a.shape(), b.shape()) || !a.isContiguous()) {
+            throw new IllegalStateException(fn.name().toLowerCase(java.util.Locale.ROOT) + "_ on " + a.device() + " is built for float32 add_ and sub_ "
+                    + "of contiguous tensors of one shape only (got " + a.dtype().torchName() + " " + Shapes.str(a.shape()) + " and "
+                    + b.dtype().torchName() + " " + Shapes.str(b.shape()) + "); do it on the cpu");
+        }
+        DeviceContext c = context(a);
+        Stream s = c.stream();
+        c.ops().axpy(s, a.numel(), fn == Binary.Fn.ADD ? 1f : -1f, buffer(b, s), buffer(a, s));
+    }
+
+    /** {@code t.mul_(c)} on a device (float32). */
+    static void mulScalar(Tensor t, float k) {
+        requireFloat32Contiguous("mul_", t);
+        DeviceContext c = context(t);
+        Stream s = c.stream();
+        c.api().launch(s, "scale_f32", LaunchConfig.linear(t.numel()), KernelArgs.of().ptr(buffer(t, s)).f32(k).i64(t.numel()));
+    }
+
+    /** {@code t.add_(c)}: no device kernel yet. */
+    static void addScalar(Tensor t, float k) {
+        throw new IllegalStateException("add_(" + k + ") on " + t.device() + " has no device kernel yet; do it on the cpu");
+    }
+
+    private static void requireFloat32Contiguous(String op, Tensor t) {
+        if (t.dtype() != DType.FLOAT32 || !t.isContiguous()) {
+            throw new IllegalStateException(op + " on " + t.device() + " is built for contiguous float32 tensors only (got " + t.dtype().torchName()
+                    + ", " + (t.isContiguous() ? "contiguous" : "strided") + "); do it on the cpu");
+        }
+    }
+}

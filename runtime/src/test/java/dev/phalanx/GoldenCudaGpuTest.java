@@ -1,0 +1,32 @@
+package dev.phalanx;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import org.junit.jupiter.api.Tag;
+
+import dev.phalanx.kernels.Cuda;
+import dev.phalanx.kernels.Device;
+
+/**
+ * GoldenDeviceTest unchanged on {@code cuda:0}, at the GPU's golden tolerance (1e-4 relative,
+ * DESIGN.md's invariant 2). Skipped without a GPU. Written without a GPU: it has never run.
+ */
+@Tag("gpu")
+class GoldenCudaGpuTest extends GoldenDeviceTest {
+
+    @Override
+    protected Device device() {
+        assumeTrue(Cuda.isAvailable(), "no CUDA device: " + Cuda.unavailableReason());
+        return Device.cuda(0);
+    }
+
+    @Override
+    protected double atol() {
+        return 1e-5;
+    }
+
+    @Override
+    protected double rtol() {
+        return 1e-4;
+    }
+}

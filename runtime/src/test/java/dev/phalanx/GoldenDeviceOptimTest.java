@@ -1,0 +1,100 @@
+package dev.phalanx;
+
+import static dev.phalanx.testing.Golden.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import dev.phalanx.kernels.Device;
+import dev.phalanx.optim.Optimizer;
+import dev.phalanx.optim.RMSprop;
+import dev.phalanx.tensor.Tensor;
+import dev.phalanx.testing.Golden;
+
+/**
+ * GoldenOptimTest's configurations with the parameter on the simulated device: each optimizer's
+ * fused kernel against torch.optim, against the CPU rule bit for bit, and resumed from its state dict.
+ */
+class GoldenDeviceOptimTest {
+
+    /** The device: {@code sim:2} here, {@code cuda:0} in {@link GoldenDeviceOptimGpuTest}. */
+    protected Device device() {
+        return Device.sim(2);
+    }
+
+    /**
+     * Whether the device must give the CPU rule's bits: the simulated device runs the kernels' Java
+     * twins; nvcc may contract a multiply and an add into one FMA, so a GPU need not.
+     */
+    protected boolean bitwiseWithCpu() {
+        return true;
+    }
+
+    static List<org.junit.jupiter.params.provider.Arguments> configs() {
+        return GoldenOptimTest.configs();
+    }
+
+    private static float[] run(Function<List<Tensor>, Optimizer> make, Device device, int steps) {
+        Map<String, Tensor> g = Golden.load("optim.safetensors");
+        Tensor grads = g.get("grads");
+        Tensor p = g.get("p0").to(device).requiresGrad(true);
+        Optimizer opt = make.apply(List.of(p));
+        for (int k = 0; k < steps; k++) {
+            p.setGrad(grads.select(0, k).to(device));
+            opt.step();
+        }
+        assertEquals(device, p.device());
+        return p.detach().to(Device.CPU).data();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("configs")
+    void followsTorchOptimOnTheDevice(String name, Function<List<Tensor>, Optimizer> make) {
+        Map<String, Tensor> g = Golden.load("optim.safetensors");
+        Tensor expected = g.get(name);
+        int steps = expected.size(0);
+        float[] device = run(make, device(), steps), cpu = run(make, Device.CPU, steps);
+        assertClose(name + " after " + steps + " steps on " + device(), expected.select(0, steps - 1), Tensor.of(device, device.length), 1e-6, 1e-5);
+        // the kernels do the CPU rule's float32 operations in the same order (sqrtf is correctly rounded, as (float) Math.sqrt)
+        if (bitwiseWithCpu()) assertTrue(Arrays.equals(cpu, device), name + ": the device kernel differs from the CPU rule in some bit");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("configs")
+    void stateDictResumesExactlyOnTheDevice(String name, Function<List<Tensor>, Optimizer> make) {
+        Map<String, Tensor> g = Golden.load("optim.safetensors");
+        Tensor grads = g.get("grads");
+        float[] straight = run(make, device(), grads.size(0));
+        Tensor b = g.get("p0").to(device()).requiresGrad(true);
+        Optimizer first = make.apply(List.of(b));
+        for (int k = 0; k < 2; k++) {
+            b.setGrad(grads.select(0, k).to(device()));
+            first.step();
+        }
+        Optimizer resumed = make.apply(List.of(b));
+        resumed.loadStateDict(first.stateDict());
+        for (int k = 2; k < grads.size(0); k++) {
+            b.setGrad(grads.select(0, k).to(device()));
+            resumed.step();
+        }
+        assertTrue(Arrays.equals(straight, b.detach().to(Device.CPU).data()), name + " resumed from its state dict");
+    }
+
+    @Test
+    void centredRmspropHasNoDeviceKernelAndSaysSo() {
+        Tensor p = Tensor.ones(3).to(device()).requiresGrad(true);
+        p.setGrad(Tensor.ones(3).to(device()));
+        Optimizer opt = new RMSprop(List.of(p), 0.1f, 0.99f, 1e-8f, 0f, 0f, true);
+        IllegalStateException e = assertThrows(IllegalStateException.class, opt::step);
+        assertTrue(e.getMessage().contains("centered") && e.getMessage().contains(device().toString()), e.getMessage());
+    }
+}
