@@ -34,8 +34,28 @@ public final class Coordinator {
     /** Everything the coordinator hears: requests from users, and its children's reports. */
     public sealed interface Command permits TrainStep, Forward, GetStates, LoadState, WorkDone { }
 
-    /** Train on one batch; the reply carries the mean loss over the batch and the gathered outputs. */
-    public record TrainStep(Tensor inputs, Tensor labels, ActorRef<StepOutcome> replyTo) implements Command { }
+    /**
+     * Train on one batch; the reply carries the mean loss over the batch and the gathered outputs.
+     * {@code place}: where these rows lie in the global batch (cluster mode: a node's rows of it).
+     */
+    public record TrainStep(Tensor inputs, Tensor labels, GlobalRows place, ActorRef<StepOutcome> replyTo) implements Command {
+        /** The batch is the whole global batch. */
+        public TrainStep(Tensor inputs, Tensor labels, ActorRef<StepOutcome> replyTo) {
+            this(inputs, labels, null, replyTo);
+        }
+    }
+
+    /**
+     * Rows {@code [offset, offset + rows)} of a global batch of {@code batch} rows: in cluster mode
+     * each node trains a part of the batch. The reproducible mode needs it (the sample tree and the
+     * 1/B loss scaling are over the global batch); the default mode weights by the local batch, and
+     * the cluster's all-reduce scales each node's sum by its share.
+     */
+    public record GlobalRows(int offset, int batch) {
+        public GlobalRows {
+            if (offset < 0 || batch < 1 || offset >= batch) throw new IllegalArgumentException("rows from " + offset + " of a batch of " + batch);
+        }
+    }
 
     /** Inference: scatter, run, gather, like {@code nn.DataParallel(model)(x)}. */
     public record Forward(Tensor inputs, ActorRef<StepOutcome> replyTo) implements Command { }

@@ -69,8 +69,8 @@ final class CoordinatorStates {
 
     private Behavior<Coordinator.Command> ready() {
         return Behaviors.receive(Coordinator.Command.class)
-                .onMessage(Coordinator.TrainStep.class, m -> step(true, m.inputs(), m.labels(), m.replyTo()))
-                .onMessage(Coordinator.Forward.class, m -> step(false, m.inputs(), null, m.replyTo()))
+                .onMessage(Coordinator.TrainStep.class, m -> step(true, m.inputs(), m.labels(), m.place(), m.replyTo()))
+                .onMessage(Coordinator.Forward.class, m -> step(false, m.inputs(), null, null, m.replyTo()))
                 .onMessage(Coordinator.GetStates.class, m -> busy(ctx.spawnAnonymous(StateGather.snapshots(replicas, m.replyTo(), ctx.getSelf())),
                         e -> m.replyTo().tell(new Coordinator.StatesOutcome(null, e))))
                 .onMessage(Coordinator.LoadState.class, m -> busy(ctx.spawnAnonymous(StateGather.load(replicas, m.state(), m.replyTo(), ctx.getSelf())),
@@ -82,11 +82,11 @@ final class CoordinatorStates {
 
     /** Starts a step or a forward in a child of its own; bad input (no rows, labels that do not match) is answered at once. */
     private Behavior<Coordinator.Command> step(boolean train, dev.phalanx.tensor.Tensor inputs, dev.phalanx.tensor.Tensor labels,
-                                               ActorRef<Coordinator.StepOutcome> replyTo) {
+                                               Coordinator.GlobalRows place, ActorRef<Coordinator.StepOutcome> replyTo) {
         long id = nextStep++;
         StepRun.Plan plan;
         try {
-            plan = StepRun.Plan.of(id, train, inputs, labels);
+            plan = StepRun.Plan.of(id, train, inputs, labels, place);
         } catch (RuntimeException e) {
             replyTo.tell(new Coordinator.StepOutcome(0, Float.NaN, null, e));
             return Behaviors.same();

@@ -123,11 +123,23 @@ public final class DataParallel implements AutoCloseable {
         return outcome(inputs, labels, true);
     }
 
+    /**
+     * One training step on rows that lie at {@code place} in a larger global batch (cluster mode:
+     * this node's part of it); the reproducible mode sums along the global batch's sample tree.
+     */
+    public CompletionStage<Coordinator.StepOutcome> stepWithOutputs(Tensor inputs, Tensor labels, Coordinator.GlobalRows place) {
+        return outcome(inputs, labels, place, true);
+    }
+
     private CompletionStage<Coordinator.StepOutcome> outcome(Tensor inputs, Tensor labels, boolean train) {
+        return outcome(inputs, labels, null, train);
+    }
+
+    private CompletionStage<Coordinator.StepOutcome> outcome(Tensor inputs, Tensor labels, Coordinator.GlobalRows place, boolean train) {
         if (closed) return UserFuture.failed(new IllegalStateException("this DataParallel runtime is closed"));
         CompletionStage<Coordinator.StepOutcome> reply = tracked(AskPattern.ask(coordinator,
                 (org.apache.pekko.actor.typed.ActorRef<Coordinator.StepOutcome> replyTo) -> train
-                        ? new Coordinator.TrainStep(inputs, labels, replyTo)
+                        ? new Coordinator.TrainStep(inputs, labels, place, replyTo)
                         : new Coordinator.Forward(inputs, replyTo),
                 askTimeout, scheduler));
         return reply.thenCompose(o -> o.ok() ? CompletableFuture.completedFuture(o) : CompletableFuture.failedFuture(o.error()));

@@ -98,7 +98,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
             model.zeroGrad();
             if (c.range().rows() == 0) { // more replicas than shards: contribute zeros, still step
                 for (int b = 0; b < buckets.count(); b++) {
-                    if (spec.reproducible()) allReduce.contributePieces(c.step(), index, b, c.batch(), List.of(), List.of()); // no rows, no pieces
+                    if (spec.reproducible()) allReduce.contributePieces(c.step(), index, b, c.place().batch(), List.of(), List.of()); // no rows, no pieces
                     else allReduce.contribute(c.step(), index, b, new float[buckets.size(b)]);
                 }
                 c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, 0f, null, null, System.nanoTime() - t0));
@@ -106,8 +106,9 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
             }
             Tensor x = c.inputs().narrow(0, c.range().begin(), c.range().rows());
             Tensor y = c.labels().narrow(0, c.range().begin(), c.range().rows());
-            // reproducible mode (#13): the ops work sample by sample and sum gradients along the sample tree
-            try (var repro = spec.reproducible() ? Reproducible.bind(c.range().begin(), c.range().rows(), c.batch()) : null) {
+            // reproducible mode (#13): the ops work sample by sample and sum gradients along the sample tree, whose
+            // leaves are the samples' indices in the global batch (a cluster node holds a part of it)
+            try (var repro = spec.reproducible() ? Reproducible.bind(c.place().offset() + c.range().begin(), c.range().rows(), c.place().batch()) : null) {
                 Tensor out = model.forward(x);
                 Tensor loss = spec.loss().apply(out, y);
                 // default mode: weighted by rows/B, so the sum over replicas is the gradient of the whole batch's mean
@@ -138,7 +139,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
     /** Offers a bucket: its flat gradients, or in the reproducible mode its sample-tree pieces. */
     private void offer(ReplicaCommand.Compute c, int bucket, Reproducible.Scope repro) {
         if (repro == null) allReduce.contribute(c.step(), index, bucket, buckets.flatten(bucket));
-        else allReduce.contributePieces(c.step(), index, bucket, c.batch(), repro.shard().blocks(), buckets.pieces(bucket, repro.shard()));
+        else allReduce.contributePieces(c.step(), index, bucket, c.place().batch(), repro.shard().blocks(), buckets.pieces(bucket, repro.shard()));
     }
 
     private Behavior<ReplicaCommand> onApply(ReplicaCommand.Apply a) {

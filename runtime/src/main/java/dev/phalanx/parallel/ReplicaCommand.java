@@ -7,8 +7,11 @@ import dev.phalanx.tensor.Tensor;
 /** What a {@link Replica} is asked to do. Every answer goes to a collector of {@link ReplicaReply}s. */
 public sealed interface ReplicaCommand {
 
-    /** Forward (and, when training, backward) over rows [range) of a batch of {@code batch} rows. */
-    record Compute(long step, Tensor inputs, Tensor labels, Shards.Range range, int batch, boolean train,
+    /**
+     * Forward (and, when training, backward) over rows [range) of a batch of {@code batch} rows,
+     * which lies at {@code place} in the global batch (the whole of it outside cluster mode).
+     */
+    record Compute(long step, Tensor inputs, Tensor labels, Shards.Range range, int batch, Coordinator.GlobalRows place, boolean train,
                    ActorRef<ReplicaReply> replyTo) implements ReplicaCommand { }
 
     /** Take the reduced gradients of step {@code step} and update the parameters. */

@@ -28,16 +28,21 @@ import dev.phalanx.tensor.Tensor;
  */
 final class StepRun {
 
-    /** What the step does: its id, whether it trains, the batch and how it is split. */
-    record Plan(long id, boolean train, Tensor inputs, Tensor labels) {
+    /** What the step does: its id, whether it trains, the batch and how it is split, and where it lies in the global batch. */
+    record Plan(long id, boolean train, Tensor inputs, Tensor labels, Coordinator.GlobalRows place) {
         /** Checks the batch: an {@code IllegalArgumentException} for bad input, answered before any replica hears of it. */
-        static Plan of(long id, boolean train, Tensor inputs, Tensor labels) {
+        static Plan of(long id, boolean train, Tensor inputs, Tensor labels, Coordinator.GlobalRows place) {
             Shards.split(inputs.size(0), 1); // an empty batch
             if (train && (labels == null || labels.size(0) != inputs.size(0))) {
                 throw new IllegalArgumentException("a training batch needs one label per row: inputs have " + inputs.size(0)
                         + " rows, labels " + (labels == null ? "none" : labels.size(0)));
             }
-            return new Plan(id, train, inputs, labels);
+            int rows = inputs.size(0);
+            if (place == null) place = new Coordinator.GlobalRows(0, rows);
+            if (place.offset() + rows > place.batch()) {
+                throw new IllegalArgumentException(rows + " rows from row " + place.offset() + " do not fit in a global batch of " + place.batch());
+            }
+            return new Plan(id, train, inputs, labels, place);
         }
     }
 
@@ -108,8 +113,8 @@ final class StepRun {
     }
 
     private void compute(int r) {
-        replicas.get(r).tell(new ReplicaCommand.Compute(plan.id(), plan.inputs(), plan.labels(), range(r), plan.inputs().size(0), plan.train(),
-                ctx.getSelf()));
+        replicas.get(r).tell(new ReplicaCommand.Compute(plan.id(), plan.inputs(), plan.labels(), range(r), plan.inputs().size(0), plan.place(),
+                plan.train(), ctx.getSelf()));
     }
 
     private Behavior<ReplicaReply> computing() {

@@ -1,11 +1,15 @@
 package dev.phalanx.parallel.cluster;
 
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
+import dev.phalanx.kernels.reduce.SampleTree;
 import dev.phalanx.parallel.AllReduce;
 
 /**
@@ -16,13 +20,18 @@ import dev.phalanx.parallel.AllReduce;
  * backward goes on with the next buckets. Every node takes part in every step, in the same
  * order, so the frames on the data channel need no reordering.
  *
+ * <p>The reproducible mode ({@link #contributePieces}): no scaling (the loss scaled each sample
+ * by 1/B of the global batch) and no local sum: the node's replicas' sample-tree pieces are
+ * pooled, and {@link RingAllReduce#allReduceTree} finishes the tree across the nodes, so that
+ * every node holds the bits of one replica that summed the whole batch along the tree.
+ *
  * <p>One step at a time: {@link #beginStep} names the cluster-wide step and the node's share
  * before the node's local step starts.
  */
 public final class ClusterAllReduce implements AllReduce, AutoCloseable {
 
     private final int replicas, buckets;
-    private final RingAllReduce ring;
+    private RingAllReduce ring; // replaced when the ring is re-formed after a node was lost; guarded by this
     private final Duration timeout;
     private final BlockingQueue<Long> steps = new LinkedBlockingQueue<>();
     private final Thread worker;
@@ -32,7 +41,13 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
     private float[][][] parts; // [bucket][replica]
     private int[] arrived;
     private float[][] localSums, sums;
+    // reproducible mode: [bucket][replica] each replica's tree pieces; [bucket] the node's pooled pieces, once all have offered
+    private Map<SampleTree.Block, float[]>[][] pieces;
+    private Map<SampleTree.Block, float[]>[] localPieces;
+    private int[] lengths;
+    private int batch;
     private Throwable failure;
+    private boolean aborted, ringBusy;
     private volatile boolean closed;
 
     /** {@code buckets}: how many gradient buckets each replica offers per step (the same on every node). */
@@ -55,12 +70,49 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
         arrived = new int[buckets];
         localSums = new float[buckets][];
         sums = new float[buckets][];
+        pieces = newPieces(buckets, replicas);
+        localPieces = newPieces(buckets);
+        lengths = new int[buckets];
         failure = null;
+        aborted = false;
         steps.add(globalStep);
     }
 
-    public long bytesSent() {
+    public synchronized long bytesSent() {
         return ring.bytesSent();
+    }
+
+    /** Whether the step in flight failed on the ring (a neighbour lost, the ring aborted), rather than in this node's replicas. */
+    public synchronized boolean ringFailed() {
+        return failure != null;
+    }
+
+    /**
+     * A node was lost: the step in flight fails at once on this node (its replicas get an error
+     * rather than wait for sums that will not come), and the ring's thread stops waiting.
+     */
+    public void abort(String why, TcpDataChannel channel) {
+        synchronized (this) {
+            aborted = true;
+            if (failure == null) failure = new IllegalStateException(why);
+            notifyAll();
+        }
+        channel.interrupt(why);
+    }
+
+    /** Waits until the ring's thread has left the aborted step (then the data channel may be drained). */
+    public synchronized void awaitIdle(Duration wait) throws TimeoutException, InterruptedException {
+        long deadline = System.nanoTime() + wait.toNanos();
+        while (ringBusy) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) throw new TimeoutException("the ring's thread did not leave the aborted step within " + wait.toMillis() + " ms");
+            wait(Math.max(1, left / 1_000_000));
+        }
+    }
+
+    /** The re-formed ring, from the next step on. */
+    public synchronized void useRing(RingAllReduce ring) {
+        this.ring = ring;
     }
 
     @Override
@@ -79,6 +131,40 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
             float s = share;
             for (int i = 0; i < sum.length; i++) sum[i] *= s;
             localSums[bucket] = sum;
+            notifyAll();
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<SampleTree.Block, float[]>[][] newPieces(int buckets, int replicas) {
+        return new Map[buckets][replicas];
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<SampleTree.Block, float[]>[] newPieces(int buckets) {
+        return new Map[buckets];
+    }
+
+    @Override
+    public void contributePieces(long localStep, int replica, int bucket, int batch, List<SampleTree.Block> blocks, List<float[]> sums) {
+        if (blocks.size() != sums.size()) throw new IllegalArgumentException(blocks.size() + " blocks but " + sums.size() + " sums");
+        Map<SampleTree.Block, float[]> mine = new HashMap<>();
+        for (int i = 0; i < blocks.size(); i++) mine.put(blocks.get(i), sums.get(i).clone());
+        synchronized (this) {
+            if (parts == null) throw new IllegalStateException("a gradient bucket came before the cluster step began");
+            if (parts[bucket][replica] != null) throw new IllegalStateException("bucket " + bucket + ": replica " + replica + " mixes plain and tree contributions");
+            if (pieces[bucket][replica] == null) arrived[bucket]++;
+            pieces[bucket][replica] = mine;
+            this.batch = batch;
+            if (!sums.isEmpty()) lengths[bucket] = sums.get(0).length;
+            if (arrived[bucket] < replicas) return;
+            Map<SampleTree.Block, float[]> pooled = new HashMap<>(); // the node's rows: its replicas' pieces side by side
+            for (int k = 0; k < replicas; k++) {
+                if (pieces[bucket][k] == null) throw new IllegalStateException("bucket " + bucket + ": replica " + k + " offered plain values, the others tree pieces");
+                pooled.putAll(pieces[bucket][k]);
+            }
+            if (pooled.isEmpty()) throw new IllegalStateException("bucket " + bucket + ": none of this node's replicas had rows; every node needs some");
+            localPieces[bucket] = pooled;
             notifyAll();
         }
     }
@@ -103,6 +189,10 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
                 parts[b][replica] = null;
                 arrived[b]--;
             }
+            if (localPieces[b] == null && pieces[b][replica] != null) {
+                pieces[b][replica] = null;
+                arrived[b]--;
+            }
         }
     }
 
@@ -119,20 +209,31 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
             } catch (InterruptedException e) {
                 return;
             }
+            RingAllReduce r;
+            synchronized (this) {
+                ringBusy = true;
+                r = ring;
+            }
             try {
                 for (int b = 0; b < buckets; b++) {
                     float[] local;
+                    Map<SampleTree.Block, float[]> tree;
+                    int treeBatch, length;
                     synchronized (this) {
                         long deadline = System.nanoTime() + timeout.toNanos();
-                        while (localSums[b] == null && step == s) {
+                        while (localSums[b] == null && localPieces[b] == null && step == s && !aborted) {
                             long left = deadline - System.nanoTime();
                             if (left <= 0) throw new TimeoutException("this node's replicas did not offer bucket " + b + " of step " + s);
                             wait(Math.max(1, left / 1_000_000));
                         }
                         if (step != s) break;
+                        if (aborted) throw new IllegalStateException(String.valueOf(failure.getMessage()));
                         local = localSums[b];
+                        tree = localPieces[b];
+                        treeBatch = batch;
+                        length = lengths[b];
                     }
-                    float[] sum = ring.allReduce(s, b, local.clone(), timeout);
+                    float[] sum = tree != null ? r.allReduceTree(s, b, treeBatch, tree, length, timeout) : r.allReduce(s, b, local.clone(), timeout);
                     synchronized (this) {
                         if (step == s) {
                             sums[b] = sum;
@@ -144,10 +245,15 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
                 return;
             } catch (Exception e) {
                 synchronized (this) {
-                    if (step == s) {
+                    if (step == s && failure == null) {
                         failure = e;
                         notifyAll();
                     }
+                }
+            } finally {
+                synchronized (this) {
+                    ringBusy = false;
+                    notifyAll();
                 }
             }
         }

@@ -40,7 +40,16 @@ final class ClusterJob {
                 .replicas(r.replicas()).threadsPerReplica(r.threads()).kernels(r.kernels())
                 .optimizer(p -> Trainer.optimizer(r, p)).loss(F::crossEntropy)
                 .bucketCapFloats(BUCKET_CAP_FLOATS).stepTimeout(stepTimeout).checksumEvery(r.checksumEvery())
-                .allReduce(allReduce).build();
+                .reproducible(r.reproducible()).allReduce(allReduce).build();
+    }
+
+    /**
+     * A node's part of the step's loss, from its replicas' loss over its rows: weighted by its
+     * share of the batch, except in the reproducible mode, where the loss already scaled each
+     * sample by 1/B of the global batch.
+     */
+    static double weightedLoss(Recipe r, double localLoss, float share) {
+        return r.reproducible() ? localLoss : localLoss * (double) share;
     }
 
     /** SHA-256 over the examples as the recipe's transforms give them, and their labels: equal data sets, equal digests. */

@@ -15,10 +15,12 @@ import dev.phalanx.protocol.cluster.DataReady;
 import dev.phalanx.protocol.cluster.Finish;
 import dev.phalanx.protocol.cluster.JobRecipe;
 import dev.phalanx.protocol.cluster.JoinRequest;
+import dev.phalanx.protocol.cluster.LoadState;
 import dev.phalanx.protocol.cluster.Refused;
 import dev.phalanx.protocol.cluster.RingFormed;
 import dev.phalanx.protocol.cluster.RingReady;
 import dev.phalanx.protocol.cluster.RunStep;
+import dev.phalanx.protocol.cluster.StateLoaded;
 import dev.phalanx.protocol.cluster.StepReport;
 
 /**
@@ -63,21 +65,23 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
         if (o instanceof LeaderCommand.DataReady m) {
             return DataReady.newBuilder().setNode(m.node()).setDigest(m.digest()).setError(m.error()).build().toByteArray();
         }
-        if (o instanceof LeaderCommand.RingReady m) return RingReady.newBuilder().setNode(m.node()).build().toByteArray();
+        if (o instanceof LeaderCommand.RingReady m) return RingReady.newBuilder().setNode(m.node()).setGeneration(m.generation()).build().toByteArray();
         if (o instanceof LeaderCommand.StepReport m) {
             return StepReport.newBuilder().setStep(m.step()).setNode(m.node()).setWeightedLoss(m.weightedLoss()).setError(m.error())
-                    .setDataBytesSent(m.dataBytesSent()).build().toByteArray();
+                    .setDataBytesSent(m.dataBytesSent()).setRingFailure(m.ringFailure()).build().toByteArray();
         }
         if (o instanceof NodeCommand.JobRecipe m) return JobRecipe.newBuilder().setRecipe(m.recipe()).build().toByteArray();
         if (o instanceof NodeCommand.Refused m) return Refused.newBuilder().setReason(m.reason()).build().toByteArray();
         if (o instanceof NodeCommand.RingFormed m) {
-            return RingFormed.newBuilder().setRank(m.rank()).setSize(m.size()).setRightHost(m.rightHost()).setRightPort(m.rightPort())
+            return RingFormed.newBuilder().setRank(m.rank()).setSize(m.size()).setRightHost(m.rightHost()).setRightPort(m.rightPort()).setGeneration(m.generation())
                     .build().toByteArray();
         }
         if (o instanceof NodeCommand.RunStep m) {
             return RunStep.newBuilder().setStep(m.step()).setEpoch(m.epoch()).setBatch(m.batch()).setBegin(m.begin()).setEnd(m.end())
                     .setBatchSize(m.batchSize()).build().toByteArray();
         }
+        if (o instanceof LeaderCommand.StateLoaded m) return StateLoaded.newBuilder().setNode(m.node()).setError(m.error()).build().toByteArray();
+        if (o instanceof NodeCommand.LoadState m) return LoadState.newBuilder().setFrames(m.frames()).setBytes(m.bytes()).setId(m.id()).build().toByteArray();
         if (o instanceof NodeCommand.Finish m) return Finish.newBuilder().setReason(m.reason()).build().toByteArray();
         throw new IllegalArgumentException("no Protobuf mapping for " + o.getClass().getName() + ": it must not cross a node boundary");
     }
@@ -96,20 +100,31 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                     DataReady m = DataReady.parseFrom(bytes);
                     yield new LeaderCommand.DataReady(m.getNode(), m.getDigest(), m.getError());
                 }
-                case "RingReady" -> new LeaderCommand.RingReady(RingReady.parseFrom(bytes).getNode());
+                case "RingReady" -> {
+                    RingReady m = RingReady.parseFrom(bytes);
+                    yield new LeaderCommand.RingReady(m.getNode(), m.getGeneration());
+                }
                 case "StepReport" -> {
                     StepReport m = StepReport.parseFrom(bytes);
-                    yield new LeaderCommand.StepReport(m.getStep(), m.getNode(), m.getWeightedLoss(), m.getError(), m.getDataBytesSent());
+                    yield new LeaderCommand.StepReport(m.getStep(), m.getNode(), m.getWeightedLoss(), m.getError(), m.getDataBytesSent(), m.getRingFailure());
                 }
                 case "JobRecipe" -> new NodeCommand.JobRecipe(JobRecipe.parseFrom(bytes).getRecipe());
                 case "Refused" -> new NodeCommand.Refused(Refused.parseFrom(bytes).getReason());
                 case "RingFormed" -> {
                     RingFormed m = RingFormed.parseFrom(bytes);
-                    yield new NodeCommand.RingFormed(m.getRank(), m.getSize(), m.getRightHost(), m.getRightPort());
+                    yield new NodeCommand.RingFormed(m.getRank(), m.getSize(), m.getRightHost(), m.getRightPort(), m.getGeneration());
                 }
                 case "RunStep" -> {
                     RunStep m = RunStep.parseFrom(bytes);
                     yield new NodeCommand.RunStep(m.getStep(), m.getEpoch(), m.getBatch(), m.getBegin(), m.getEnd(), m.getBatchSize());
+                }
+                case "StateLoaded" -> {
+                    StateLoaded m = StateLoaded.parseFrom(bytes);
+                    yield new LeaderCommand.StateLoaded(m.getNode(), m.getError());
+                }
+                case "LoadState" -> {
+                    LoadState m = LoadState.parseFrom(bytes);
+                    yield new NodeCommand.LoadState(m.getFrames(), m.getBytes(), m.getId());
                 }
                 case "Finish" -> new NodeCommand.Finish(Finish.parseFrom(bytes).getReason());
                 default -> throw new NotSerializableException("unknown Phalanx cluster message " + manifest);

@@ -35,7 +35,9 @@ import dev.phalanx.train.StepRunner;
  */
 public final class ClusterSteps implements StepRunner {
 
-    private final int nodes;
+    private int nodes; // the ring's size: fewer once nodes were lost, more once nodes joined
+    private final java.util.concurrent.atomic.AtomicBoolean joinersWaiting; // set by the JobLeader: nodes wait to enter the ring
+    private final CompletableFuture<String> downed; // completes, with why, when this node is removed from the cluster
     private final String self;
     private final ActorSystem<Void> system;
     private final ActorRef<LeaderCommand> leader;
@@ -45,13 +47,18 @@ public final class ClusterSteps implements StepRunner {
     private final Duration stepTimeout;
     private final PrintStream out;
     private final int replicasHere;
+    private final Recipe recipe;
     private final long gradientBytes;
     private long steps, wallNanos, outsideNanos;
+    private long broadcasts; // the state broadcasts so far: each numbers its frames
     private long bytesAtFirstStep = -1;
     private String stopReason = ""; // empty: the job ended as planned
 
     private ClusterSteps(int nodes, String self, ActorSystem<Void> system, ActorRef<LeaderCommand> leader, TcpDataChannel channel, ClusterAllReduce allReduce,
-                         DataParallel replicas, Duration stepTimeout, PrintStream out, int replicasHere, long gradientBytes) {
+                         DataParallel replicas, Duration stepTimeout, PrintStream out, Recipe recipe, long gradientBytes,
+                         java.util.concurrent.atomic.AtomicBoolean joinersWaiting, CompletableFuture<String> downed) {
+        this.joinersWaiting = joinersWaiting;
+        this.downed = downed;
         this.nodes = nodes;
         this.self = self;
         this.system = system;
@@ -61,7 +68,8 @@ public final class ClusterSteps implements StepRunner {
         this.replicas = replicas;
         this.stepTimeout = stepTimeout;
         this.out = out;
-        this.replicasHere = replicasHere;
+        this.recipe = recipe;
+        this.replicasHere = recipe.replicas();
         this.gradientBytes = gradientBytes;
     }
 
@@ -79,6 +87,7 @@ public final class ClusterSteps implements StepRunner {
         String digest = ClusterJob.digest(train);
         CompletableFuture<JobLeader.RingPlan> formed = new CompletableFuture<>();
         CompletableFuture<Void> ready = new CompletableFuture<>();
+        java.util.concurrent.atomic.AtomicBoolean joinersWaiting = new java.util.concurrent.atomic.AtomicBoolean();
         ActorSystem<Void> system = null;
         TcpDataChannel channel = null;
         ClusterAllReduce allReduce = null;
@@ -87,17 +96,23 @@ public final class ClusterSteps implements StepRunner {
             channel = TcpDataChannel.bind(system, settings.bindHost(), settings.dataPort(), settings.joinTimeout(),
                     DataChannelTls.of(settings.tls()));
             ActorRef<LeaderCommand> leader = system.systemActorOf(JobLeader.create(settings, new JobLeader.Job(nodes, recipe.render(), digest, self,
-                    settings.bindHost(), channel.localAddress().getPort(), formed, ready, out)), "job-leader", Props.empty());
+                    settings.bindHost(), channel.localAddress().getPort(), formed, ready, out, joinersWaiting)), "job-leader", Props.empty());
             out.println("Coordinator at " + self + ": waiting for " + (nodes - 1) + " more node(s) (phalanx node --join " + self + ")");
             JobLeader.RingPlan plan = await(formed, settings.joinTimeout().plusSeconds(30), ready);
             if (nodes > 1) channel.connect(plan.rightHost(), plan.rightPort(), settings.joinTimeout());
             await(ready, settings.joinTimeout().plusSeconds(30), ready);
+            CompletableFuture<String> downed = new CompletableFuture<>();
+            org.apache.pekko.cluster.Cluster.get(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system)).registerOnMemberRemoved(() -> downed.complete(
+                    "this node (the coordinator) was removed from the cluster: it lost contact with the majority of the nodes (a network partition, "
+                    + "or a long pause of this process), and the split-brain resolver keeps the majority; the job stops with its last checkpoint "
+                    + "(continue it on a new cluster with --resume)"));
             allReduce = new ClusterAllReduce(recipe.replicas(), ClusterJob.bucketCount(recipe), new RingAllReduce(0, nodes, channel),
                     settings.stepTimeout());
             DataParallel dp = ClusterJob.dataParallel(recipe, allReduce, settings.stepTimeout());
             long params = 0;
             for (Tensor p : dev.phalanx.bench.ModelZoo.get(recipe.model()).build(new dev.phalanx.tensor.Generator(0)).parameters()) params += p.numel();
-            return new ClusterSteps(nodes, self, system, leader, channel, allReduce, dp, settings.stepTimeout(), out, recipe.replicas(), params * Float.BYTES);
+            return new ClusterSteps(nodes, self, system, leader, channel, allReduce, dp, settings.stepTimeout(), out, recipe, params * Float.BYTES,
+                    joinersWaiting, downed);
         } catch (Exception | Error e) {
             if (allReduce != null) allReduce.close();
             if (channel != null) channel.close();
@@ -136,48 +151,99 @@ public final class ClusterSteps implements StepRunner {
         }
     }
 
+    /**
+     * One step of the batch over the nodes. When nodes are lost meanwhile (downed by the
+     * split-brain resolver), the ring is formed again without them, every node takes the
+     * coordinator's state, and the step is retried on the nodes that remain, unless the
+     * coordinator had already applied it (then the sums were complete, and the step is done).
+     */
     private Result clusterStep(int epoch, Batch batch) {
-        long id = ++steps;
-        int rows = batch.size();
-        List<Shards.Range> ranges = Shards.split(rows, nodes);
-        if (ranges.size() < nodes) {
-            throw new IllegalArgumentException("batch " + batch.index() + " has " + rows + " rows, fewer than the " + nodes + " nodes");
+        while (true) {
+            Result r = attempt(epoch, batch);
+            if (r != null) return r;
+            out.println("step of batch " + batch.index() + " retried on " + nodes + (nodes == 1 ? " node" : " nodes"));
+        }
+    }
+
+    /** The step's result, or null when nodes were lost and the step is to be retried on those that remain. */
+    private Result attempt(int epoch, Batch batch) {
+        if (joinersWaiting.get()) reformAndSync("nodes joined"); // at a step boundary: they enter the ring and take the job's state
+        long id = ++steps; // a retry gets a new number: frames left from the attempt that failed are told apart
+        int rows = batch.size(), k = nodes;
+        List<Shards.Range> ranges = Shards.split(rows, k);
+        if (ranges.size() < k) {
+            throw new IllegalArgumentException("batch " + batch.index() + " has " + rows + " rows, fewer than the " + k + " nodes");
         }
         if (id == 2) bytesAtFirstStep = allReduce.bytesSent(); // the first step warms up; count from the second
         CompletionStage<LeaderCommand.StepGathered> others = AskPattern.ask(leader,
-                (ActorRef<LeaderCommand.StepGathered> r) -> new LeaderCommand.StartStep(id, epoch, batch.index(), rows, ranges.subList(1, nodes), r),
+                (ActorRef<LeaderCommand.StepGathered> r) -> new LeaderCommand.StartStep(id, epoch, batch.index(), rows, ranges.subList(1, k), r),
                 stepTimeout.plusSeconds(10), system.scheduler());
         Shards.Range mine = ranges.get(0);
         float share = mine.rows() / (float) rows;
         allReduce.beginStep(id, share);
         CompletableFuture<Coordinator.StepOutcome> mineDone = replicas.stepWithOutputs(batch.inputs().narrow(0, 0, mine.rows()),
-                batch.labels().narrow(0, 0, mine.rows())).toCompletableFuture();
+                batch.labels().narrow(0, 0, mine.rows()), new Coordinator.GlobalRows(0, rows)).toCompletableFuture();
         CompletableFuture<LeaderCommand.StepGathered> othersDone = others.toCompletableFuture();
-        // a worker that fails or leaves ends the step at once: this node's ring would only wait for it until its timeout
-        CompletableFuture.anyOf(mineDone, othersDone.thenCompose(g -> g.error().isEmpty() ? new CompletableFuture<>()
-                : CompletableFuture.completedFuture(g))).exceptionally(e -> null).join();
-        if (othersDone.isDone() && !othersDone.isCompletedExceptionally() && !othersDone.join().error().isEmpty()) {
-            throw new IllegalStateException("cluster step " + id + " failed: " + othersDone.join().error());
+        // a worker that fails or is lost ends the step at once: this node's ring would only wait for it until its timeout
+        CompletableFuture.anyOf(mineDone, othersDone.thenCompose(g -> g.error().isEmpty() && g.lost().isEmpty() ? new CompletableFuture<>()
+                : CompletableFuture.completedFuture(g)), downed).exceptionally(e -> null).join();
+        if (downed.isDone()) {
+            allReduce.abort(downed.join(), channel);
+            throw new IllegalStateException(downed.join());
         }
-        Coordinator.StepOutcome local;
-        try {
-            local = mineDone.join();
-        } catch (RuntimeException e) { // DataParallel's futures fail with the step's own exception
-            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-            throw new IllegalStateException("cluster step " + id + " failed on the coordinator's replicas: " + cause.getMessage(), cause);
-        }
+        if (mineDone.isCompletedExceptionally() && !allReduce.ringFailed()) throw localFailure(id, mineDone); // this node's own error
         LeaderCommand.StepGathered g;
         try {
-            g = othersDone.join();
+            g = othersDone.join(); // a broken ring: the verdict (a node downed, or the deadline) decides
         } catch (CompletionException e) {
             throw new IllegalStateException("cluster step " + id + ": the workers did not answer: " + e.getCause().getMessage(), e.getCause());
         }
+        if (!g.lost().isEmpty()) return recover(id, g, mineDone, rows, mine.rows(), share);
         if (!g.error().isEmpty()) throw new IllegalStateException("cluster step " + id + " failed: " + g.error());
+        if (mineDone.isCompletedExceptionally()) throw localFailure(id, mineDone);
+        Coordinator.StepOutcome local = mineDone.join();
         if (local.timing() != null && id > 1) {
             wallNanos += local.timing().wallNanos();
             outsideNanos += local.timing().outsideComputeNanos();
         }
-        return new Result((float) (local.loss() * (double) share + g.weightedLoss()), null);
+        return new Result((float) (ClusterJob.weightedLoss(recipe, local.loss(), share) + g.weightedLoss()), null);
+    }
+
+    private static IllegalStateException localFailure(long id, CompletableFuture<Coordinator.StepOutcome> mineDone) {
+        try {
+            mineDone.join();
+            throw new IllegalStateException("cluster step " + id + " did not fail");
+        } catch (RuntimeException e) { // DataParallel's futures fail with the step's own exception
+            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+            return new IllegalStateException("cluster step " + id + " failed on the coordinator's replicas: " + cause.getMessage(), cause);
+        }
+    }
+
+    /**
+     * Nodes were lost in step {@code id}: the ring is aborted everywhere and formed again without
+     * them, and every node takes the coordinator's state (a worker may have applied the step while
+     * the coordinator did not, or the other way round: the coordinator's state is the job's).
+     * Returns the step's result when the coordinator had applied it, else null: retry.
+     */
+    private Result recover(long id, LeaderCommand.StepGathered g, CompletableFuture<Coordinator.StepOutcome> mineDone, int rows, int mineRows, float share) {
+        String who = String.join(", ", g.lost());
+        out.println("node(s) " + who + " lost in step " + id + ": re-forming the ring without them");
+        allReduce.abort("node(s) " + who + " lost", channel);
+        Coordinator.StepOutcome local;
+        try {
+            local = mineDone.get(stepTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            local = null; // the step failed here: nothing was applied
+        } catch (Exception e) {
+            throw new IllegalStateException("after node(s) " + who + " were lost, this node's replicas did not leave step " + id + ": " + e, e);
+        }
+        reformAndSync("node(s) " + who + " were lost in step " + id);
+        if (local == null) return null;
+        // the coordinator applied the step: the sums were complete; the loss of the lost nodes' rows is not known
+        int reported = mineRows + g.rowsReported();
+        double loss = ClusterJob.weightedLoss(recipe, local.loss(), share) + g.weightedLoss();
+        out.println("step " + id + " was applied before node(s) " + who + " were lost; its logged loss covers " + reported + " of its " + rows + " rows");
+        return new Result((float) (loss * rows / reported), null);
     }
 
     @Override
@@ -190,15 +256,81 @@ public final class ClusterSteps implements StepRunner {
         return replicas.snapshot();
     }
 
+    /**
+     * Resuming: this node's replicas load the checkpoint's state, and every worker gets it round
+     * the ring on the data channel ({@link StateBroadcast}), never as a cluster message.
+     */
     @Override
     public void load(Replica.Snapshot state) {
-        throw new UnsupportedOperationException("resuming a cluster job is not built yet: resume it with `phalanx train --resume` on one node");
+        replicas.load(state);
+        broadcast(state);
+    }
+
+    /**
+     * Forms the ring again (nodes lost, or joined; {@code why}): once this node's ring has left
+     * any step, its channel is drained, the JobLeader tells every worker its new place, and this
+     * node connects to its new right neighbour.
+     */
+    private void reformRing(String why) {
+        try {
+            allReduce.awaitIdle(stepTimeout);
+            channel.drain();
+            LeaderCommand.Reformed reformed = AskPattern.<LeaderCommand, LeaderCommand.Reformed>ask(leader, LeaderCommand.Reform::new,
+                    stepTimeout.plusSeconds(30), system.scheduler()).toCompletableFuture().get();
+            if (!reformed.error().isEmpty()) throw new IllegalStateException(reformed.error());
+            JobLeader.RingPlan plan = reformed.plan();
+            if (plan.size() > 1) channel.connect(plan.rightHost(), plan.rightPort(), stepTimeout);
+            allReduce.useRing(new RingAllReduce(0, plan.size(), channel));
+            nodes = plan.size();
+        } catch (Exception e) {
+            Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            throw new IllegalStateException(why + " and the ring could not be formed again: " + cause.getMessage(), cause);
+        }
+    }
+
+    /**
+     * Forms the ring again and has every node take the coordinator's state; nodes lost while the
+     * state goes round are left out in another round.
+     */
+    private void reformAndSync(String why) {
+        while (true) {
+            reformRing(why);
+            try {
+                broadcast(replicas.snapshot());
+                return;
+            } catch (IllegalStateException e) {
+                if (!(e.getCause() instanceof JobLeader.NodesLostException lost)) throw e;
+                out.println(lost.getMessage() + ": re-forming the ring without it");
+                why = lost.getMessage();
+            }
+        }
+    }
+
+    /** Every worker takes {@code state} from the data channel and loads it. */
+    private void broadcast(Replica.Snapshot state) {
+        if (nodes == 1) return;
+        byte[] bytes = StateBroadcast.encode(state);
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        long id = ++broadcasts;
+        leader.tell(new LeaderCommand.BroadcastState(StateBroadcast.frames(bytes), bytes.length, id, done));
+        StateBroadcast.send(channel, id, bytes);
+        try {
+            done.get(stepTimeout.plusSeconds(10).toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("sending the job's state to the nodes: " + e.getCause().getMessage(), e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("the nodes did not load the job's state within " + stepTimeout.plusSeconds(10).toSeconds() + " s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while the nodes loaded the job's state", e);
+        }
+        out.println("every node loaded the job's state (" + bytes.length + " bytes on the data channel)");
     }
 
     @Override
     public String describe() {
         return "Using " + nodes + " nodes (coordinator " + self + " with " + replicasHere + (replicasHere == 1 ? " replica" : " replicas")
-                + " on cpu); gradients by ring all-reduce on the data channel";
+                + " on cpu, " + dev.phalanx.train.Trainer.modeName(recipe.reproducible()) + "); gradients by ring all-reduce on the data channel";
     }
 
     /** Bytes this node sent on the data channel per step (after the first), next to the ring's bound 2(N-1)/N of the gradients. */
@@ -208,7 +340,8 @@ public final class ClusterSteps implements StepRunner {
         double perStep = (allReduce.bytesSent() - bytesAtFirstStep) / (double) counted;
         double bound = 2.0 * (nodes - 1) / nodes * gradientBytes;
         return String.format(Locale.ROOT, "data channel: %.0f bytes sent per step by this node (ring bound 2(N-1)/N x %d gradient bytes = %.0f); "
-                + "%.1f %% of each step outside compute", perStep, gradientBytes, bound, wallNanos == 0 ? 0 : 100.0 * outsideNanos / wallNanos);
+                + "%.1f %% of each step outside compute%s", perStep, gradientBytes, bound, wallNanos == 0 ? 0 : 100.0 * outsideNanos / wallNanos,
+                recipe.reproducible() ? " (the reproducible mode passes the sample tree's pieces round the ring: more than the bound)" : "");
     }
 
     @Override

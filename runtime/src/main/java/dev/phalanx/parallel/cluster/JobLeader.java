@@ -34,6 +34,11 @@ import dev.phalanx.parallel.Shards;
  * <li>{@link #formingRing}: the K nodes are told their ring neighbours and connect;</li>
  * <li>{@link #training} and {@link #stepping}: every step, each worker gets its rows and
  * reports its weighted loss;</li>
+ * <li>{@link #loadingState}: on a resume, and after a node was lost, every worker takes the
+ * coordinator's state from the data channel and loads it;</li>
+ * <li>{@link #reforming}: a node was lost (downed by the split-brain resolver), or nodes joined
+ * during training (checked as in gathering, meanwhile); the ring is formed again from the nodes
+ * that remain and those that joined;</li>
  * <li>{@link #stopped}: the job is over, or could not go on.</li>
  * </ul>
  * The coordinator's own replicas run outside this actor, in the training loop (rank 0).
@@ -46,9 +51,13 @@ final class JobLeader {
     /** Where the coordinator's own replicas connect once the ring is formed: its right neighbour's data channel. */
     record RingPlan(int size, String rightHost, int rightPort) { }
 
-    /** What the training loop hands over: the job, and futures it waits on. */
+    /**
+     * What the training loop hands over: the job, and futures it waits on; {@code joinersWaiting}
+     * is set while nodes that joined during training wait for the next step boundary to enter the ring.
+     */
     record Job(int nodes, String recipe, String dataDigest, String self, String dataHost, int dataPort,
-               CompletableFuture<RingPlan> formed, CompletableFuture<Void> ready, PrintStream out) { }
+               CompletableFuture<RingPlan> formed, CompletableFuture<Void> ready, PrintStream out,
+               java.util.concurrent.atomic.AtomicBoolean joinersWaiting) { }
 
     /** A worker node that asked to join. */
     private record Worker(String node, int replicas, String device, String dataHost, int dataPort, ActorRef<NodeCommand> ref) { }
@@ -59,7 +68,9 @@ final class JobLeader {
     private final Job job;
     private final Map<String, Worker> checking = new LinkedHashMap<>(); // sent the recipe, waiting for the data digest
     private final List<Worker> workers = new ArrayList<>(); // accepted, in rank order (rank = index + 1)
+    private final List<Worker> joiners = new ArrayList<>(); // joined during training, checked, waiting to enter the ring
     private final Set<String> lost = new HashSet<>();
+    private int generation; // of the ring: one more each time it is formed again
 
     static Behavior<LeaderCommand> create(ClusterSettings settings, Job job) {
         return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new JobLeader(ctx, timers, settings, job).start()));
@@ -75,13 +86,21 @@ final class JobLeader {
     private Behavior<LeaderCommand> start() {
         ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
         ActorRef<ClusterEvent.MemberRemoved> removed = ctx.messageAdapter(ClusterEvent.MemberRemoved.class,
-                e -> new LeaderCommand.MemberGone(node(e.member().address()), "left the cluster"));
+                e -> new LeaderCommand.MemberGone(node(e.member().address()), e.previousStatus() == org.apache.pekko.cluster.MemberStatus.down()
+                        ? "was downed by the split-brain resolver (unreachable)" : "left the cluster"));
         Cluster.get(ctx.getSystem()).subscriptions().tell(Subscribe.create(removed, ClusterEvent.MemberRemoved.class));
         // only removal counts (the split-brain resolver downs a node that stays unreachable): a node paused
         // for a while on a busy machine is not lost; the step timeout covers a node that hangs
         if (job.nodes() == 1) return formRing();
         timers.startSingleTimer(new LeaderCommand.JoinDeadline(), settings.joinTimeout());
         return gathering();
+    }
+
+    /** Nodes were lost while the job's state went round: the ring is to be formed again, and the state sent again. */
+    static final class NodesLostException extends IllegalStateException {
+        NodesLostException(String message) {
+            super(message);
+        }
     }
 
     static String node(Address a) {
@@ -92,13 +111,8 @@ final class JobLeader {
         return Behaviors.receive(LeaderCommand.class)
                 .onMessage(LeaderCommand.Join.class, this::onJoin)
                 .onMessage(LeaderCommand.DataReady.class, m -> {
-                    Worker w = checking.remove(m.node());
+                    Worker w = checked(m);
                     if (w == null) return Behaviors.same();
-                    if (!m.error().isEmpty()) return refuse(w, "it has no usable copy of the data set: " + m.error());
-                    if (!m.digest().equals(job.dataDigest())) {
-                        return refuse(w, "its copy of the data set differs from the coordinator's (SHA-256 " + m.digest() + ", the coordinator's "
-                                + job.dataDigest() + ")");
-                    }
                     workers.add(w);
                     job.out().println("node " + w.node() + " joined: " + w.replicas() + (w.replicas() == 1 ? " replica on " : " replicas on ") + w.device());
                     return workers.size() == job.nodes() - 1 ? formRing() : Behaviors.same();
@@ -123,6 +137,43 @@ final class JobLeader {
                 })
                 .onMessage(LeaderCommand.Stop.class, this::onStop)
                 .build();
+    }
+
+    /** The node whose data digest this is, once it matches; null (the node refused, or unknown) otherwise. */
+    private Worker checked(LeaderCommand.DataReady m) {
+        Worker w = checking.remove(m.node());
+        if (w == null) return null;
+        if (!m.error().isEmpty()) {
+            refuse(w, "it has no usable copy of the data set: " + m.error());
+            return null;
+        }
+        if (!m.digest().equals(job.dataDigest())) {
+            refuse(w, "its copy of the data set differs from the coordinator's (SHA-256 " + m.digest() + ", the coordinator's " + job.dataDigest() + ")");
+            return null;
+        }
+        return w;
+    }
+
+    /** A node joins a job that is training: checked as in gathering; it enters the ring at the next step boundary. */
+    private Behavior<LeaderCommand> onJoinWhileTraining(LeaderCommand.Join m) {
+        Worker w = new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo());
+        if (!MessageDigest.isEqual(m.secretDigest(), settings.secretDigest())) {
+            return refuse(w, m.secretDigest().length == 0 ? "it presented no shared secret, and this cluster requires one (phalanx.cluster.secret)"
+                    : "its shared secret does not match the coordinator's (phalanx.cluster.secret)");
+        }
+        checking.put(w.node(), w);
+        w.ref().tell(new NodeCommand.JobRecipe(job.recipe()));
+        return Behaviors.same();
+    }
+
+    private Behavior<LeaderCommand> onDataReadyWhileTraining(LeaderCommand.DataReady m) {
+        Worker w = checked(m);
+        if (w == null) return Behaviors.same();
+        joiners.add(w);
+        job.out().println("node " + w.node() + " joined: " + w.replicas() + (w.replicas() == 1 ? " replica on " : " replicas on ") + w.device()
+                + "; it takes part from the next step");
+        job.joinersWaiting().set(true);
+        return Behaviors.same();
     }
 
     private Behavior<LeaderCommand> onJoin(LeaderCommand.Join m) {
@@ -156,7 +207,7 @@ final class JobLeader {
         for (Worker w : workers) data.add(new String[] {w.dataHost(), String.valueOf(w.dataPort())});
         for (int i = 0; i < workers.size(); i++) {
             String[] right = data.get((i + 2) % k);
-            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1])));
+            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1]), 0));
         }
         String[] right = data.get(1 % k);
         job.formed().complete(new RingPlan(k, right[0], Integer.parseInt(right[1])));
@@ -197,8 +248,8 @@ final class JobLeader {
     private Behavior<LeaderCommand> training() {
         return Behaviors.receive(LeaderCommand.class)
                 .onMessage(LeaderCommand.StartStep.class, m -> {
-                    if (!lost.isEmpty()) {
-                        m.replyTo().tell(new LeaderCommand.StepGathered(m.step(), Double.NaN, "node(s) " + String.join(", ", lost) + " left the cluster"));
+                    if (!lost.isEmpty()) { // lost between steps: the ring must be formed again first
+                        m.replyTo().tell(new LeaderCommand.StepGathered(m.step(), Double.NaN, "", List.copyOf(lost), 0));
                         return Behaviors.same();
                     }
                     for (int i = 0; i < workers.size(); i++) {
@@ -206,35 +257,103 @@ final class JobLeader {
                         workers.get(i).ref().tell(new NodeCommand.RunStep(m.step(), m.epoch(), m.batch(), r.begin(), r.end(), m.batchSize()));
                     }
                     timers.startSingleTimer(new LeaderCommand.StepDeadline(m.step()), settings.stepTimeout());
-                    return stepping(m, new HashSet<>(), new double[] {0});
+                    return stepping(m, new HashSet<>(), new double[] {0}, new int[] {0}, new ArrayList<>());
+                })
+                .onMessage(LeaderCommand.Reform.class, this::reform)
+                .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same()) // of a step given up when a node was lost
+                .onMessage(LeaderCommand.StateLoaded.class, m -> Behaviors.same()) // of a state broadcast given up when a node was lost
+                .onMessage(LeaderCommand.BroadcastState.class, m -> {
+                    if (!lost.isEmpty()) {
+                        m.done().completeExceptionally(new IllegalStateException("node(s) " + String.join(", ", lost) + " left the cluster"));
+                        return Behaviors.same();
+                    }
+                    if (workers.isEmpty()) {
+                        m.done().complete(null);
+                        return Behaviors.same();
+                    }
+                    for (Worker w : workers) w.ref().tell(new NodeCommand.LoadState(m.frames(), m.bytes(), m.id()));
+                    timers.startSingleTimer(new LeaderCommand.StateDeadline(), settings.stepTimeout());
+                    Set<String> waiting = new HashSet<>();
+                    for (Worker w : workers) waiting.add(w.node());
+                    return loadingState(waiting, m.done());
                 })
                 .onMessage(LeaderCommand.MemberGone.class, this::onGone)
-                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
-                        "the job already has its " + job.nodes() + " nodes and is training"))
+                .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
                 .onMessage(LeaderCommand.Stop.class, this::onStop)
                 .build();
     }
 
-    private Behavior<LeaderCommand> stepping(LeaderCommand.StartStep step, Set<String> reported, double[] loss) {
+    private Behavior<LeaderCommand> loadingState(Set<String> waiting, CompletableFuture<Void> done) {
         return Behaviors.receive(LeaderCommand.class)
-                .onMessage(LeaderCommand.StepReport.class, m -> m.step() == step.step(), m -> {
-                    if (!m.error().isEmpty()) return endStep(step, Double.NaN, "node " + m.node() + " failed in step " + m.step() + ": " + m.error());
-                    reported.add(m.node());
-                    loss[0] += m.weightedLoss();
-                    return reported.size() == workers.size() ? endStep(step, loss[0], "") : Behaviors.same();
+                .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same()) // of a step given up when a node was lost
+                .onMessage(LeaderCommand.StateLoaded.class, m -> {
+                    if (!m.error().isEmpty()) {
+                        timers.cancelAll();
+                        done.completeExceptionally(new IllegalStateException("node " + m.node() + " could not load the job's state: " + m.error()));
+                        return training();
+                    }
+                    waiting.remove(m.node());
+                    if (!waiting.isEmpty()) return Behaviors.same();
+                    timers.cancelAll();
+                    done.complete(null);
+                    return training();
                 })
                 .onMessage(LeaderCommand.MemberGone.class, m -> {
                     onGone(m);
-                    return lost.isEmpty() ? Behaviors.same() : endStep(step, Double.NaN, "node " + m.node() + " " + m.why() + " during step " + step.step());
+                    if (lost.isEmpty()) return Behaviors.same();
+                    timers.cancelAll();
+                    done.completeExceptionally(new NodesLostException("node " + m.node() + " " + m.why() + " while the nodes took the job's state"));
+                    return training();
+                })
+                .onMessage(LeaderCommand.StateDeadline.class, m -> {
+                    done.completeExceptionally(new IllegalStateException("node(s) " + String.join(", ", waiting) + " did not load the job's state within "
+                            + settings.stepTimeout().toSeconds() + " s"));
+                    return training();
+                })
+                .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
+                .onMessage(LeaderCommand.Stop.class, m -> {
+                    done.completeExceptionally(new IllegalStateException("the job stopped while the nodes took its state"));
+                    return onStop(m);
+                })
+                .build();
+    }
+
+    /**
+     * {@code ringFailures}: workers whose ring broke (a neighbour is gone); the step then waits for
+     * the split-brain resolver to down the lost node, and only a deadline without one fails it.
+     */
+    private Behavior<LeaderCommand> stepping(LeaderCommand.StartStep step, Set<String> reported, double[] loss, int[] rows, List<String> ringFailures) {
+        return Behaviors.receive(LeaderCommand.class)
+                .onMessage(LeaderCommand.StepReport.class, m -> m.step() == step.step(), m -> {
+                    if (m.ringFailure()) {
+                        ringFailures.add(m.node() + ": " + m.error());
+                        return Behaviors.same();
+                    }
+                    if (!m.error().isEmpty()) return endStep(step, Double.NaN, "node " + m.node() + " failed in step " + m.step() + ": " + m.error());
+                    reported.add(m.node());
+                    loss[0] += m.weightedLoss();
+                    for (int i = 0; i < workers.size(); i++) if (workers.get(i).node().equals(m.node())) rows[0] += step.workerRows().get(i).rows();
+                    return reported.size() == workers.size() ? endStep(step, loss[0], "") : Behaviors.same();
+                })
+                .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same()) // of a step given up earlier
+                .onMessage(LeaderCommand.MemberGone.class, m -> {
+                    onGone(m);
+                    if (lost.isEmpty()) return Behaviors.same();
+                    timers.cancelAll();
+                    step.replyTo().tell(new LeaderCommand.StepGathered(step.step(), loss[0], "", List.copyOf(lost), rows[0]));
+                    return training();
                 })
                 .onMessage(LeaderCommand.StepDeadline.class, m -> m.step() == step.step(), m -> {
                     List<String> missing = new ArrayList<>();
                     for (Worker w : workers) if (!reported.contains(w.node())) missing.add(w.node());
                     return endStep(step, Double.NaN, "node(s) " + String.join(", ", missing) + " did not report step " + step.step() + " within "
-                            + settings.stepTimeout().toSeconds() + " s");
+                            + settings.stepTimeout().toSeconds() + " s" + (ringFailures.isEmpty() ? ""
+                            : "; the ring broke (" + String.join("; ", ringFailures) + ") but no node was downed"));
                 })
-                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
-                        "the job already has its " + job.nodes() + " nodes and is training"))
+                .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
                 .onMessage(LeaderCommand.Stop.class, this::onStop)
                 .build();
     }
@@ -245,7 +364,78 @@ final class JobLeader {
         return training();
     }
 
+    /** Forms the ring again from the nodes that remain: ranks in the old order, the coordinator 0. */
+    private Behavior<LeaderCommand> reform(LeaderCommand.Reform m) {
+        generation++;
+        workers.removeIf(w -> lost.contains(w.node()));
+        String gone = String.join(", ", lost), joined = String.join(", ", joiners.stream().map(Worker::node).toList());
+        lost.clear();
+        workers.addAll(joiners);
+        joiners.clear();
+        job.joinersWaiting().set(false);
+        int k = workers.size() + 1;
+        List<String[]> data = new ArrayList<>();
+        data.add(new String[] {job.dataHost(), String.valueOf(job.dataPort())});
+        for (Worker w : workers) data.add(new String[] {w.dataHost(), String.valueOf(w.dataPort())});
+        for (int i = 0; i < workers.size(); i++) {
+            String[] right = data.get((i + 2) % k);
+            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1]), generation));
+        }
+        String[] right = data.get(1 % k);
+        JobLeader.RingPlan plan = new RingPlan(k, right[0], Integer.parseInt(right[1]));
+        job.out().println("the job goes on with " + k + (k == 1 ? " node" : " nodes") + (gone.isEmpty() ? "" : " (without " + gone + ")")
+                + (joined.isEmpty() ? "" : " (with " + joined + ", which joined)"));
+        if (workers.isEmpty()) {
+            m.replyTo().tell(new LeaderCommand.Reformed(plan, ""));
+            return training();
+        }
+        Set<String> waiting = new HashSet<>();
+        for (Worker w : workers) waiting.add(w.node());
+        timers.startSingleTimer(new LeaderCommand.JoinDeadline(), settings.joinTimeout());
+        return reforming(waiting, plan, m.replyTo());
+    }
+
+    private Behavior<LeaderCommand> reforming(Set<String> waiting, RingPlan plan, ActorRef<LeaderCommand.Reformed> replyTo) {
+        return Behaviors.receive(LeaderCommand.class)
+                .onMessage(LeaderCommand.RingReady.class, m -> m.generation() == generation, m -> {
+                    waiting.remove(m.node());
+                    if (!waiting.isEmpty()) return Behaviors.same();
+                    timers.cancelAll();
+                    replyTo.tell(new LeaderCommand.Reformed(plan, ""));
+                    return training();
+                })
+                .onMessage(LeaderCommand.MemberGone.class, m -> {
+                    onGone(m);
+                    if (lost.isEmpty()) return Behaviors.same();
+                    job.out().println("node " + m.node() + " " + m.why() + " while the ring re-formed: forming it again without it");
+                    timers.cancelAll();
+                    return reform(new LeaderCommand.Reform(replyTo)); // the next generation; answers of this one are passed over
+                })
+                .onMessage(LeaderCommand.RingReady.class, m -> Behaviors.same())
+                .onMessage(LeaderCommand.JoinDeadline.class, m -> {
+                    replyTo.tell(new LeaderCommand.Reformed(null, "the ring did not re-form within " + settings.joinTimeout().toSeconds()
+                            + " s: no data channel connection from " + String.join(", ", waiting)));
+                    return stopped();
+                })
+                .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same())
+                .onMessage(LeaderCommand.StateLoaded.class, m -> Behaviors.same())
+                .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
+                .onMessage(LeaderCommand.Stop.class, m -> {
+                    replyTo.tell(new LeaderCommand.Reformed(null, "the job stopped"));
+                    return onStop(m);
+                })
+                .build();
+    }
+
     private Behavior<LeaderCommand> onGone(LeaderCommand.MemberGone m) {
+        Worker pending = checking.remove(m.node());
+        for (Worker j : joiners) if (j.node().equals(m.node())) pending = j;
+        if (pending != null) {
+            joiners.remove(pending);
+            if (joiners.isEmpty()) job.joinersWaiting().set(false);
+            job.out().println("node " + m.node() + " left before it took part: it " + m.why());
+        }
         for (Worker w : workers) {
             if (w.node().equals(m.node()) && lost.add(m.node())) job.out().println("node " + m.node() + " left: it " + m.why());
         }
@@ -255,6 +445,7 @@ final class JobLeader {
     private Behavior<LeaderCommand> onStop(LeaderCommand.Stop m) {
         for (Worker w : workers) if (!lost.contains(w.node())) w.ref().tell(new NodeCommand.Finish(m.reason()));
         for (Worker w : checking.values()) w.ref().tell(new NodeCommand.Finish(m.reason()));
+        for (Worker w : joiners) w.ref().tell(new NodeCommand.Finish(m.reason()));
         m.done().complete(null);
         return stopped();
     }
@@ -268,6 +459,14 @@ final class JobLeader {
                 })
                 .onMessage(LeaderCommand.StartStep.class, m -> {
                     m.replyTo().tell(new LeaderCommand.StepGathered(m.step(), Double.NaN, "the cluster job has stopped"));
+                    return Behaviors.same();
+                })
+                .onMessage(LeaderCommand.BroadcastState.class, m -> {
+                    m.done().completeExceptionally(new IllegalStateException("the cluster job has stopped"));
+                    return Behaviors.same();
+                })
+                .onMessage(LeaderCommand.Reform.class, m -> {
+                    m.replyTo().tell(new LeaderCommand.Reformed(null, "the cluster job has stopped"));
                     return Behaviors.same();
                 })
                 .onMessage(LeaderCommand.class, m -> Behaviors.same())

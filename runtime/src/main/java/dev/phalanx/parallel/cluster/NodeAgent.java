@@ -31,7 +31,8 @@ import dev.phalanx.train.Trainer;
  * <li>{@link #awaitingRecipe}: the coordinator checks the secret and sends the job's recipe; the
  * node finds its own copy of the data set and answers with its digest;</li>
  * <li>{@link #awaitingRing}: connects its data channel to its right neighbour;</li>
- * <li>{@link #training}: trains on the rows each step names, its replicas summing through the ring.</li>
+ * <li>{@link #training}: trains on the rows each step names, its replicas summing through the ring;
+ * on a resumed job it first takes the checkpoint's state from the data channel.</li>
  * </ul>
  * It ends by completing {@code exit} with the process's exit code.
  */
@@ -54,6 +55,8 @@ final class NodeAgent {
     private ClusterAllReduce allReduce;
     private DataParallel replicas;
     private final Map<Integer, int[]> orders = new HashMap<>();
+    private int rank, ringSize;
+    private CompletableFuture<?> inFlight = CompletableFuture.completedFuture(null); // this node's part of the step in flight
 
     static Behavior<NodeCommand> create(ClusterSettings settings, Options options, TcpDataChannel channel, CompletableFuture<Integer> exit) {
         return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new NodeAgent(ctx, timers, settings, options, channel, exit).findingLeader()));
@@ -131,9 +134,11 @@ final class NodeAgent {
                     } catch (Exception e) {
                         return exit(1, "phalanx node: could not join the ring (data channel to " + m.rightHost() + ":" + m.rightPort() + "): " + e.getMessage());
                     }
+                    rank = m.rank();
+                    ringSize = m.size();
                     options.out().println("node " + self + ": rank " + m.rank() + " of " + m.size() + ", " + recipe.replicas()
                             + (recipe.replicas() == 1 ? " replica" : " replicas") + " on cpu");
-                    leader.tell(new LeaderCommand.RingReady(self));
+                    leader.tell(new LeaderCommand.RingReady(self, m.generation()));
                     return training(leader);
                 })
                 .onMessage(NodeCommand.Refused.class, this::refused)
@@ -154,17 +159,70 @@ final class NodeAgent {
                         if (orders.size() > 2) orders.keySet().removeIf(e -> e < m.epoch()); // keep the current epoch's order only
                         Tensor[] rows = ClusterJob.rows(data, order, m.batch(), recipe.batchSize(), m.begin(), m.end());
                         allReduce.beginStep(m.step(), share);
-                        ctx.pipeToSelf(replicas.stepWithOutputs(rows[0], rows[1]),
-                                (o, e) -> new NodeCommand.LocalStepDone(m.step(), e == null ? o.loss() * (double) share : Double.NaN, e));
+                        CompletableFuture<dev.phalanx.parallel.Coordinator.StepOutcome> local = replicas.stepWithOutputs(rows[0], rows[1],
+                                new dev.phalanx.parallel.Coordinator.GlobalRows(m.begin(), m.batchSize())).toCompletableFuture();
+                        inFlight = local;
+                        ctx.pipeToSelf(local,
+                                (o, e) -> new NodeCommand.LocalStepDone(m.step(), e == null ? ClusterJob.weightedLoss(recipe, o.loss(), share) : Double.NaN, e));
                     } catch (RuntimeException e) {
                         ctx.getSelf().tell(new NodeCommand.LocalStepDone(m.step(), Double.NaN, e));
                     }
                     return Behaviors.same();
                 })
+                .onMessage(NodeCommand.RingFormed.class, m -> {
+                    // a node was lost: give up the step in flight, and once this node's replicas have left it, join the new ring
+                    allReduce.abort("the ring is re-formed (a node lost or joined)", channel);
+                    // after what is in flight: a step, a state broadcast, or the re-forming of an earlier generation
+                    CompletableFuture<Void> reforming = inFlight.handle((v, e) -> null).thenRunAsync(() -> {
+                        try {
+                            allReduce.awaitIdle(settings.stepTimeout());
+                            channel.drain();
+                            channel.connect(m.rightHost(), m.rightPort(), settings.joinTimeout());
+                            allReduce.useRing(new RingAllReduce(m.rank(), m.size(), channel));
+                        } catch (Exception e) {
+                            throw new java.util.concurrent.CompletionException(e);
+                        }
+                    });
+                    inFlight = reforming;
+                    ctx.pipeToSelf(reforming, (v, e) -> new NodeCommand.Reformed(m.rank(), m.size(), m.generation(), e));
+                    return Behaviors.same();
+                })
+                .onMessage(NodeCommand.Reformed.class, m -> {
+                    if (m.error() != null) { // e.g. the new right neighbour was lost too: the coordinator forms the ring again, or stops the job
+                        Throwable e = m.error() instanceof java.util.concurrent.CompletionException c && c.getCause() != null ? c.getCause() : m.error();
+                        options.err().println("node " + self + ": could not join the re-formed ring: " + e.getMessage());
+                        return Behaviors.same();
+                    }
+                    rank = m.rank();
+                    ringSize = m.size();
+                    options.out().println("node " + self + ": rank " + rank + " of " + ringSize + " in the re-formed ring");
+                    leader.tell(new LeaderCommand.RingReady(self, m.generation()));
+                    return Behaviors.same();
+                })
+                .onMessage(NodeCommand.LoadState.class, m -> {
+                    // off the actor's thread: it waits for the frames; the last node of the ring passes nothing on (its right is the coordinator)
+                    boolean forward = rank + 1 < ringSize;
+                    CompletableFuture<Void> taking = CompletableFuture.runAsync(() -> {
+                        try {
+                            replicas.load(StateBroadcast.receive(channel, m.id(), m.frames(), forward, settings.stepTimeout()));
+                        } catch (Exception e) {
+                            throw new java.util.concurrent.CompletionException(e);
+                        }
+                    });
+                    inFlight = taking; // a ring re-formed meanwhile (a node lost) wakes it, and waits for it
+                    ctx.pipeToSelf(taking, (v, e) -> new NodeCommand.StateTaken(e));
+                    return Behaviors.same();
+                })
+                .onMessage(NodeCommand.StateTaken.class, m -> {
+                    Throwable e = m.error() instanceof java.util.concurrent.CompletionException c && c.getCause() != null ? c.getCause() : m.error();
+                    if (e == null) options.out().println("node " + self + ": loaded the job's state from the coordinator");
+                    leader.tell(new LeaderCommand.StateLoaded(self, e == null ? "" : String.valueOf(e.getMessage())));
+                    return Behaviors.same();
+                })
                 .onMessage(NodeCommand.LocalStepDone.class, m -> {
                     Throwable e = m.error() instanceof java.util.concurrent.CompletionException c && c.getCause() != null ? c.getCause() : m.error();
                     leader.tell(new LeaderCommand.StepReport(m.step(), self, m.weightedLoss(), e == null ? "" : String.valueOf(e.getMessage()),
-                            allReduce.bytesSent()));
+                            allReduce.bytesSent(), e != null && allReduce.ringFailed()));
                     return Behaviors.same();
                 })
                 .onMessage(NodeCommand.Finish.class, this::finish)
@@ -190,7 +248,7 @@ final class NodeAgent {
     }
 
     private Behavior<NodeCommand> exit(int code, String message) {
-        if (message != null) options.err().println(message);
+        if (message != null && !exit.isDone()) options.err().println(message); // a node already downed has said why
         if (allReduce != null) allReduce.close(); // first: a replica waiting on the ring is released
         if (replicas != null) replicas.close();
         exit.complete(code);

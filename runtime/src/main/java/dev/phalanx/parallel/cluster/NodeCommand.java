@@ -13,11 +13,17 @@ public sealed interface NodeCommand {
     /** The node may not take part, and why. */
     record Refused(String reason) implements NodeCommand, ClusterMessage { }
 
-    /** The ring is formed: this node's rank and where its right neighbour listens. */
-    record RingFormed(int rank, int size, String rightHost, int rightPort) implements NodeCommand, ClusterMessage { }
+    /** The ring is formed (or formed again, without a lost node): this node's rank and where its right neighbour listens. */
+    record RingFormed(int rank, int size, String rightHost, int rightPort, int generation) implements NodeCommand, ClusterMessage { }
 
     /** Train on rows [begin, end) of batch {@code batch} of epoch {@code epoch}, of a batch of {@code batchSize} rows. */
     record RunStep(long step, int epoch, int batch, int begin, int end, int batchSize) implements NodeCommand, ClusterMessage { }
+
+    /** The job's state follows on the data channel in {@code frames} frames of broadcast {@code id}: load it (a resumed job, or a re-formed ring). */
+    record LoadState(int frames, long bytes, long id) implements NodeCommand, ClusterMessage { }
+
+    /** This node has taken and loaded the state, or ({@code error} not null) could not. */
+    record StateTaken(Throwable error) implements NodeCommand { }
 
     /** The job is over ({@code reason} empty) or stopped: leave the cluster. */
     record Finish(String reason) implements NodeCommand, ClusterMessage { }
@@ -27,6 +33,9 @@ public sealed interface NodeCommand {
 
     /** This node's part of a step is done: its loss weighted by its share, or its error. */
     record LocalStepDone(long step, double weightedLoss, Throwable error) implements NodeCommand { }
+
+    /** This node has joined the re-formed ring (of that generation) as {@code rank} of {@code size}, or ({@code error} not null) could not. */
+    record Reformed(int rank, int size, int generation, Throwable error) implements NodeCommand { }
 
     /** The coordinator's node left or became unreachable. */
     record LeaderGone(String why) implements NodeCommand { }

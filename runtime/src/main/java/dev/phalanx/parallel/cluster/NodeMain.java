@@ -18,6 +18,11 @@ public final class NodeMain {
     /** How long the node takes to leave the cluster before it exits anyway. */
     static final Duration LEAVE_TIMEOUT = Duration.ofSeconds(15);
 
+    /** What a node that was downed says (it cannot tell a partition from a long pause of its own). */
+    static final String DOWNED = "phalanx node: this node was removed from the cluster: it lost contact with the majority of the nodes "
+            + "(a network partition, or a long pause of this process), and the split-brain resolver keeps the majority; "
+            + "the job goes on there without this node, which stops";
+
     private NodeMain() { }
 
     /** {@code join}: the coordinator's HOST:PORT. The node listens on the settings' bind host and port. */
@@ -35,6 +40,10 @@ public final class NodeMain {
             TcpDataChannel ch = channel;
             system.systemActorOf(NodeAgent.create(settings, new NodeAgent.Options(replicas, threads, data, out, err), ch, exit), "node",
                     org.apache.pekko.actor.typed.Props.empty());
+            // the minority side of a partition (or a node paused too long) is downed by the split-brain resolver: it stops, saying so
+            org.apache.pekko.cluster.Cluster.get(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system)).registerOnMemberRemoved(() -> {
+                if (exit.complete(1)) err.println(DOWNED);
+            });
             int code = exit.get();
             return code;
         } finally {

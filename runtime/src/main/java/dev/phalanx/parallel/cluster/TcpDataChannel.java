@@ -94,18 +94,23 @@ public final class TcpDataChannel implements RingLink {
 
     /** Connects to the right neighbour's data channel. */
     public void connect(String host, int port, Duration timeout) throws Exception {
+        AtomicReference<SourceQueueWithComplete<ByteString>> mine = new AtomicReference<>();
         Pair<SourceQueueWithComplete<ByteString>, CompletionStage<Tcp.OutgoingConnection>> run = Source
                 .<ByteString>queue(SEND_BUFFER_FRAMES, OverflowStrategy.backpressure())
                 .viaMat(tls.isPresent()
                         ? Tcp.get(system).outgoingConnectionWithTls(new InetSocketAddress(host, port), tls.get()::clientEngine)
                         : Tcp.get(system).outgoingConnection(host, port), Keep.both())
                 .to(Sink.<ByteString>ignore().mapMaterializedValue(done -> {
+                    // a failure counts while this is the connection in use: one to a neighbour since replaced (a lost node) is no news
                     done.whenComplete((Done d, Throwable e) -> {
-                        if (e != null) inbox.add(new IllegalStateException("the data channel to " + host + ":" + port + " failed: " + e.getMessage()));
+                        if (e != null && right.get() == mine.get()) {
+                            inbox.add(new IllegalStateException("the data channel to " + host + ":" + port + " failed: " + e.getMessage()));
+                        }
                     });
                     return done;
                 }))
                 .run(system);
+        mine.set(run.first());
         run.second().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         SourceQueueWithComplete<ByteString> old = right.getAndSet(run.first());
         if (old != null) old.complete();
@@ -128,7 +133,9 @@ public final class TcpDataChannel implements RingLink {
         } catch (Exception e) {
             throw new IllegalStateException("could not send on the data channel: " + e, e);
         }
-        bytesSent.addAndGet(chunk.getValues().size());
+        long payload = chunk.getValues().size();
+        for (var p : chunk.getPiecesList()) payload += p.getValues().size();
+        bytesSent.addAndGet(payload);
     }
 
     @Override
@@ -137,6 +144,16 @@ public final class TcpDataChannel implements RingLink {
         if (o == null) throw new TimeoutException("nothing came from the left neighbour on the data channel within " + timeout.toMillis() + " ms");
         if (o instanceof RuntimeException e) throw e;
         return (RingChunk) o;
+    }
+
+    /** Wakes a {@link #receive} that waits, with this error (the ring is aborted: a node was lost). */
+    public void interrupt(String why) {
+        inbox.add(new IllegalStateException(why));
+    }
+
+    /** Drops every frame and error waiting: what is left of an aborted step, before the ring is re-formed. */
+    public void drain() {
+        inbox.clear();
     }
 
     @Override

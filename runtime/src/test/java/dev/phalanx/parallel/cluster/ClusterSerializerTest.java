@@ -62,12 +62,15 @@ class ClusterSerializerTest {
         assertEquals(node.getRef(), back.replyTo(), "the actor reference resolves to the same actor");
         List<Object> records = List.of(
                 new LeaderCommand.DataReady("n", "abc", ""),
-                new LeaderCommand.RingReady("n"),
-                new LeaderCommand.StepReport(7, "n", 0.25, "", 1234),
+                new LeaderCommand.RingReady("n", 2),
+                new LeaderCommand.StepReport(7, "n", 0.25, "", 1234, false),
+                new LeaderCommand.StepReport(8, "n", Double.NaN, "the ring all-reduce failed", 1234, true),
                 new NodeCommand.JobRecipe("model = fashion-lenet\n"),
                 new NodeCommand.Refused("no"),
-                new NodeCommand.RingFormed(1, 3, "127.0.0.1", 40002),
+                new NodeCommand.RingFormed(1, 3, "127.0.0.1", 40002, 2),
                 new NodeCommand.RunStep(3, 0, 2, 10, 20, 30),
+                new NodeCommand.LoadState(3, 9_000_000, 2),
+                new LeaderCommand.StateLoaded("n", "disk full"),
                 new NodeCommand.Finish(""));
         for (Object m : records) assertEquals(m, roundTrip(m));
     }
