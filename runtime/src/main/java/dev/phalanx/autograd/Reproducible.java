@@ -152,6 +152,17 @@ public final class Reproducible {
     public record LossTree(int batch, Map<SampleTree.Block, float[]> pieces, float divisor) {
 
         /** The batch's mean loss from the parts of shards that cover it exactly. */
+        /**
+         * Whether the parts' pieces cover their whole batch: they do for the replicas of one
+         * JVM, and do not on one node of a cluster, which holds only its own rows.
+         */
+        public static boolean coverTheBatch(List<LossTree> parts) {
+            if (parts.isEmpty()) return false;
+            long samples = 0;
+            for (LossTree t : parts) for (SampleTree.Block b : t.pieces().keySet()) samples += b.end() - b.start();
+            return samples == parts.get(0).batch();
+        }
+
         public static float value(List<LossTree> parts) {
             if (parts.isEmpty()) throw new IllegalArgumentException("no shard recorded a loss");
             Map<SampleTree.Block, float[]> all = new java.util.HashMap<>();

@@ -270,8 +270,9 @@ final class StepRun {
                 outs.add(outputs[r]);
                 if (lossTrees[r] != null) trees.add(lossTrees[r]);
             }
-            // reproducible mode (#13): the loss finished along the sample tree, bitwise that of 1 replica
-            if (!trees.isEmpty() && trees.size() == ranges.size()) loss = Reproducible.LossTree.value(trees);
+            // reproducible mode (#13): the loss finished along the sample tree, bitwise that of 1 replica;
+            // a cluster node holds only its own rows, so its share stays the sum above (DESIGN.md)
+            if (trees.size() == ranges.size() && Reproducible.LossTree.coverTheBatch(trees)) loss = Reproducible.LossTree.value(trees);
             Coordinator.Timing t = new Coordinator.Timing(System.nanoTime() - started, computeNanos, optimizerNanos, waitNanos);
             replyTo.tell(new Coordinator.StepOutcome(plan.id(), loss, Tensor.cat(outs, 0), null, t));
         }
