@@ -244,7 +244,8 @@ public final class CudaDevice implements DeviceApi {
         return tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
     }
 
-    private void bind() {
+    /** Makes this GPU current on the calling thread (cudaSetDevice). */
+    void bind() {
         if (closed) throw new IllegalStateException(name + " is closed");
         CudaErrors.runtime(cudaSetDevice(index), "cudaSetDevice", name);
     }

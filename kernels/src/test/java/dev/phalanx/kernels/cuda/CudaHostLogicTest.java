@@ -35,6 +35,18 @@ class CudaHostLogicTest {
     @TempDir
     Path tmp;
 
+    /** A node that got a damaged id or a bad rank from the cluster is stopped before NCCL, where every rank would hang. */
+    @Test
+    void ncclRanksAndUniqueIdsAreCheckedBeforeNcclSeesThem() {
+        assertEquals(org.bytedeco.cuda.global.nccl.NCCL_UNIQUE_ID_BYTES, NcclRankAllReduce.UNIQUE_ID_BYTES); // the binding's constant
+        NcclRankAllReduce.checkArguments(2, 3, new byte[128]);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> NcclRankAllReduce.checkArguments(0, 2, new byte[64]));
+        assertEquals("an NCCL unique id has 128 bytes, got 64 (it comes from rank 0's newUniqueId)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> NcclRankAllReduce.checkArguments(3, 3, new byte[128]));
+        assertEquals("NCCL rank 3 of 3 is not a rank", e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> NcclRankAllReduce.checkArguments(0, 1, null));
+    }
+
     @Test
     void launchArgumentsArePackedAsPointersToTheirValues() {
         try (SimulatedDevice owner = new SimulatedDevice(0)) {

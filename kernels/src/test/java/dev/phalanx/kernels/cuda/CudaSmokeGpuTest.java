@@ -144,5 +144,10 @@ class CudaSmokeGpuTest {
             assertArrayEquals(a, DeviceTransfers.download(device, stream, d, a.length), "a sum over one rank is the buffer itself");
             assertEquals(1, nccl.size());
         }
+        // the cluster's way (issue #10): a unique id, ncclCommInitRank, one rank on this GPU
+        try (NcclRankAllReduce rank = new NcclRankAllReduce(device, 0, 1, NcclRankAllReduce.newUniqueId())) {
+            rank.allReduceSum(d, stream);
+            assertArrayEquals(a, DeviceTransfers.download(device, stream, d, a.length), "a sum over one rank (ncclCommInitRank)");
+        }
     }
 }
