@@ -114,6 +114,9 @@ class ClusterTest {
             assertEquals(2, Pattern.compile("^node 127\\.0\\.0\\.1:\\d+ joined: 1 replica on cpu$", Pattern.MULTILINE).matcher(out).results().count(), out);
             assertTrue(out.contains("Using 3 nodes"), out);
             assertTrue(Cli.read(node1Log).contains("the job is done; leaving the cluster"), Cli.read(node1Log));
+            // the coordinator says each worker left, and a job that ended well ends without Pekko's shutdown warnings
+            assertEquals(2, Pattern.compile("^node 127\\.0\\.0\\.1:\\d+ left: the job is over$", Pattern.MULTILINE).matcher(out).results().count(), out);
+            for (Path log : List.of(coordLog, node1Log, node2Log)) assertTrue(!Cli.read(log).contains("WARN"), Cli.read(log));
 
             Map<String, Tensor> expected = checkpoint(dir.resolve("one-run"), EARLY_STEP), got = checkpoint(dir.resolve("cluster-run"), EARLY_STEP);
             for (var e : expected.entrySet()) {

@@ -344,6 +344,44 @@ public final class ClusterSteps implements StepRunner {
                 recipe.reproducible() ? " (the reproducible mode passes the sample tree's pieces round the ring: more than the bound)" : "");
     }
 
+    /** How long the coordinator waits, at the end, for the workers to leave (each worker gives itself {@link NodeMain#LEAVE_TIMEOUT}). */
+    static final Duration WORKERS_LEAVE_TIMEOUT = Duration.ofSeconds(15);
+
+    /**
+     * Waits until every worker has left the cluster, printing a line for each, before this node
+     * shuts down: shutting down first would break the workers' connections mid-leave (Pekko
+     * logs every aborted stream) and leave the job's end unsaid.
+     */
+    private void awaitWorkersLeaving() throws InterruptedException {
+        org.apache.pekko.cluster.Cluster cluster = org.apache.pekko.cluster.Cluster.get(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system));
+        java.util.Set<String> waiting = new java.util.TreeSet<>();
+        cluster.state().getMembers().forEach(m -> {
+            if (!m.address().equals(cluster.selfAddress())) waiting.add(m.address().getHost().orElse("?") + ":" + m.address().getPort().orElse(0));
+        });
+        long deadline = System.nanoTime() + WORKERS_LEAVE_TIMEOUT.toNanos();
+        while (!waiting.isEmpty() && System.nanoTime() < deadline) {
+            java.util.Set<String> present = new java.util.HashSet<>();
+            cluster.state().getMembers().forEach(m -> {
+                if (m.status() != org.apache.pekko.cluster.MemberStatus.removed()) {
+                    present.add(m.address().getHost().orElse("?") + ":" + m.address().getPort().orElse(0));
+                }
+            });
+            for (java.util.Iterator<String> it = waiting.iterator(); it.hasNext(); ) {
+                String node = it.next();
+                if (!present.contains(node)) {
+                    out.println("node " + node + " left: the job is over");
+                    it.remove();
+                }
+            }
+            if (!waiting.isEmpty()) Thread.sleep(100);
+        }
+        if (!waiting.isEmpty()) {
+            out.println("warning: node(s) " + String.join(", ", waiting) + " did not leave within " + WORKERS_LEAVE_TIMEOUT.toSeconds() + " s");
+        } else {
+            NodeMain.quietShutdown(system);
+        }
+    }
+
     @Override
     public void close() {
         try {
@@ -352,6 +390,7 @@ public final class ClusterSteps implements StepRunner {
             leader.tell(new LeaderCommand.Stop(stopReason == null ? "the coordinator stopped" : stopReason, done));
             done.get(10, TimeUnit.SECONDS);
             Thread.sleep(500); // the Finish messages go out before the cluster shuts down
+            awaitWorkersLeaving();
         } catch (Exception e) {
             out.println("warning: could not tell every node that the job is over: " + e.getMessage());
         } finally {

@@ -25,6 +25,16 @@ public final class NodeMain {
 
     private NodeMain() { }
 
+    /**
+     * Once a job has ended well, the nodes shut down at about the same time, and whichever goes
+     * second sees its connections to the other aborted: Pekko logs each aborted stream as a
+     * warning, which would end a successful run with alarming lines. Only errors are logged from
+     * here on.
+     */
+    static void quietShutdown(ActorSystem<?> system) {
+        system.classicSystem().eventStream().setLogLevel(org.apache.pekko.event.Logging.ErrorLevel());
+    }
+
     /** {@code join}: the coordinator's HOST:PORT. The node listens on the settings' bind host and port. */
     public static int run(ClusterSettings settings, String join, int replicas, int threads, Path data, PrintStream out, PrintStream err)
             throws Exception {
@@ -48,6 +58,7 @@ public final class NodeMain {
             return code;
         } finally {
             if (channel != null) channel.close();
+            if (system != null && exit.isDone() && exit.getNow(1) == 0) quietShutdown(system);
             if (system != null) {
                 system.terminate(); // runs the coordinated shutdown: the node leaves the cluster first
                 try {
