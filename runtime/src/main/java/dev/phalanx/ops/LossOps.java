@@ -60,6 +60,7 @@ public final class LossOps {
             throw new IllegalArgumentException("mse_loss: input and target shapes must match, got " + Shapes.str(input.shape()) + " and "
                     + Shapes.str(target.shape()));
         }
+        if (!input.device().isCpu()) return DeviceLayers.mseLoss(input, target, reduction);
         DType dtype = Float32Edge.dtype("mse_loss", input, target);
         if (dtype != DType.FLOAT32) return Float32Edge.out(mseLoss(Float32Edge.in(input), Float32Edge.in(target), reduction), dtype);
         Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): 1/B of the global batch, per sample

@@ -152,6 +152,97 @@ public final class DeviceOps {
                 KernelArgs.of().ptr(logprobs).ptr(targets).ptr(dlogits).i32(n).i32(c).f32(weight / n));
     }
 
+    // ---- matmul: out [m, n] = a [m, k] b [k, n]; its gradients da = g b^T, db = a^T g (cuBLAS)
+
+    public void matmul(Stream s, int m, int k, int n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer out) {
+        device.gemm(s, false, false, m, n, k, 1f, a, b, 0f, out);
+    }
+
+    /** da and db may each be null (no gradient wanted). */
+    public void matmulBackward(Stream s, int m, int k, int n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer g, DeviceBuffer da, DeviceBuffer db) {
+        if (da != null) device.gemm(s, false, true, m, k, n, 1f, g, b, 0f, da);
+        if (db != null) device.gemm(s, true, false, k, n, m, 1f, a, g, 0f, db);
+    }
+
+    // ---- softmax and log_softmax along the middle dimension of [outer, size, inner]
+
+    public void softmaxForward(Stream s, int outer, int size, int inner, boolean log, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "softmax_forward", LaunchConfig.perLine((long) outer * inner, LaunchConfig.SOFTMAX_THREADS),
+                KernelArgs.of().ptr(x).ptr(y).i32(outer).i32(size).i32(inner).i32(log ? 1 : 0));
+    }
+
+    /** {@code y} is the forward's output. */
+    public void softmaxBackward(Stream s, int outer, int size, int inner, boolean log, DeviceBuffer y, DeviceBuffer g, DeviceBuffer dx) {
+        device.launch(s, "softmax_backward", LaunchConfig.perLine((long) outer * inner, LaunchConfig.SOFTMAX_THREADS),
+                KernelArgs.of().ptr(y).ptr(g).ptr(dx).i32(outer).i32(size).i32(inner).i32(log ? 1 : 0));
+    }
+
+    // ---- sums: the whole tensor, along a dimension, down to a broadcast operand's shape
+
+    /** out[0] = scale * the sum of x's n floats (one block: a fixed tree, deterministic). */
+    public void sumAll(Stream s, long n, DeviceBuffer x, DeviceBuffer out, float scale) {
+        device.launch(s, "sum_all", new LaunchConfig(1, 1, 1, LaunchConfig.SUM_THREADS, 1, 1, 0), KernelArgs.of().ptr(x).ptr(out).i64(n));
+        if (scale != 1f) device.launch(s, "scale_f32", LaunchConfig.linear(1), KernelArgs.of().ptr(out).f32(scale).i64(1));
+    }
+
+    /** out [outer, inner] = scale * x [outer, size, inner] summed over the middle dimension. */
+    public void sumDim(Stream s, int outer, int size, int inner, float scale, DeviceBuffer x, DeviceBuffer out) {
+        device.launch(s, "sum_dim", LaunchConfig.linear((long) outer * inner), KernelArgs.of().ptr(x).ptr(out).i32(outer).i32(size).i32(inner).f32(scale));
+    }
+
+    /** dx [outer, size, inner] = scale * g [outer, inner] repeated along the middle dimension. */
+    public void expandDim(Stream s, int outer, int size, int inner, float scale, DeviceBuffer g, DeviceBuffer dx) {
+        device.launch(s, "expand_dim", LaunchConfig.linear((long) outer * size * inner),
+                KernelArgs.of().ptr(g).ptr(dx).i32(outer).i32(size).i32(inner).f32(scale));
+    }
+
+    /** dst (m floats) = src summed down to dst's shape; {@code meta} holds ndim int32s of src's shape, then of dst's (1 where summed). */
+    public void sumToShape(Stream s, int ndim, long m, DeviceBuffer src, DeviceBuffer dst, DeviceBuffer meta) {
+        device.launch(s, "sum_to_shape", LaunchConfig.linear(m), KernelArgs.of().ptr(src).ptr(dst).ptr(meta).i32(ndim).i64(m));
+    }
+
+    // ---- elementwise arithmetic: op codes as elementwise.cu's BINARY_*, UNARY_*, SCALAR_*
+
+    /** out = a op b over n floats of one shape; out may be a (in place). */
+    public void binarySame(Stream s, int op, long n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer out) {
+        device.launch(s, "binary_same", LaunchConfig.linear(n), KernelArgs.of().ptr(a).ptr(b).ptr(out).i32(op).i64(n));
+    }
+
+    /** out (n floats) = a op b broadcast; {@code meta} holds ndim int32s each of out's shape, a's strides and b's strides in it. */
+    public void binaryBroadcast(Stream s, int op, int ndim, long n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer out, DeviceBuffer meta) {
+        device.launch(s, "binary_broadcast", LaunchConfig.linear(n), KernelArgs.of().ptr(a).ptr(b).ptr(out).ptr(meta).i32(ndim).i32(op).i64(n));
+    }
+
+    public void unaryForward(Stream s, int op, long n, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "unary_forward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).i32(op).i64(n));
+    }
+
+    public void unaryBackward(Stream s, int op, long n, DeviceBuffer x, DeviceBuffer y, DeviceBuffer g, DeviceBuffer dx) {
+        device.launch(s, "unary_backward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).ptr(g).ptr(dx).i32(op).i64(n));
+    }
+
+    /** y = x op c; y may be x (in place). */
+    public void scalarForward(Stream s, int op, float c, long n, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "scalar_forward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).f32(c).i32(op).i64(n));
+    }
+
+    public void scalarBackward(Stream s, int op, float c, long n, DeviceBuffer x, DeviceBuffer g, DeviceBuffer dx) {
+        device.launch(s, "scalar_backward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(g).ptr(dx).f32(c).i32(op).i64(n));
+    }
+
+    // ---- mse_loss: terms (a - b)^2, summed and scaled for mean and sum; the gradient reads the upstream one on the device
+
+    public void squaredDifference(Stream s, long n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer out) {
+        device.launch(s, "squared_difference", LaunchConfig.linear(n), KernelArgs.of().ptr(a).ptr(b).ptr(out).i64(n));
+    }
+
+    /** da = g * scale * (a - b) (g one float, or n floats times 2 when perElement); db = -da unless db is null. */
+    public void mseBackward(Stream s, long n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer g, DeviceBuffer da, DeviceBuffer db, float scale,
+                            boolean perElement) {
+        device.launch(s, "mse_backward", LaunchConfig.linear(n), KernelArgs.of().ptr(a).ptr(b).ptr(g).ptr(da).ptr(db == null ? da : db).i64(n)
+                .f32(scale).i32(perElement ? 1 : 0).i32(db != null ? 1 : 0));
+    }
+
     // ---- optimizer updates
 
     /** Plain SGD with momentum buffer {@code buf} (unused when momentum is 0). */

@@ -47,3 +47,23 @@ extern "C" __global__ void cross_entropy_backward(const float* __restrict__ logp
         dlogits[i] = g * scale;
     }
 }
+
+// out[i] = (a[i] - b[i])^2: mse_loss's terms (reduction none), summed by sum_all for mean and sum
+extern "C" __global__ void squared_difference(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ out, long long n) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
+        float d = a[i] - b[i];
+        out[i] = d * d;
+    }
+}
+
+// mse_loss's gradient: da[i] = scale * g * (a[i] - b[i]), g = grad[i] (per_element 1, reduction none) or grad[0]
+// (read on the device: no host synchronisation); scale is 2 / n for the mean, 2 otherwise; db = -da when write_db
+extern "C" __global__ void mse_backward(const float* __restrict__ a, const float* __restrict__ b, const float* __restrict__ grad,
+                                        float* __restrict__ da, float* __restrict__ db, long long n, float scale, int per_element, int write_db) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
+        float g = per_element ? grad[i] * 2.0f : grad[0] * scale;
+        float d = g * (a[i] - b[i]);
+        da[i] = d;
+        if (write_db) db[i] = -d;
+    }
+}
