@@ -398,4 +398,100 @@ public final class DeviceLayers {
             return new Tensor[] {needsGrad(0) ? da : null, db};
         }
     }
+
+    // ---- avg_pool2d (count_include_pad) and adaptive_avg_pool2d
+
+    static Tensor avgPool2d(Tensor x, PoolGeometry g, int[] outShape) {
+        float32("avg_pool2d", x);
+        On on = On.deviceOf(x);
+        Tensor y = on.empty(outShape);
+        if (y.numel() > 0) on.ops.avgPoolForward(on.stream, g, on.buf(x), on.buf(y));
+        return Tensor.result((DeviceStorage) y.storage(), outShape, new AvgPoolBackward(x, g, 0, 0));
+    }
+
+    static Tensor adaptiveAvgPool2d(Tensor x, int planes, int h, int w, int oh, int ow, int[] outShape) {
+        float32("adaptive_avg_pool2d", x);
+        On on = On.deviceOf(x);
+        Tensor y = on.empty(outShape);
+        if (y.numel() > 0) on.ops.adaptiveAvgPoolForward(on.stream, planes, h, w, oh, ow, on.buf(x), on.buf(y));
+        return Tensor.result((DeviceStorage) y.storage(), outShape, new AvgPoolBackward(x, new PoolGeometry(planes, h, w, 1, 1, 1, 1, 0, 0), oh, ow));
+    }
+
+    /** Either pooling's gradient: a fixed window ({@code oh == 0}) or adaptive to oh x ow (the geometry then gives only planes, h, w). */
+    private static final class AvgPoolBackward extends Node {
+        private final PoolGeometry g;
+        private final int oh, ow;
+
+        AvgPoolBackward(Tensor x, PoolGeometry g, int oh, int ow) {
+            super(x);
+            this.g = g;
+            this.oh = oh;
+            this.ow = ow;
+        }
+
+        @Override
+        public String name() {
+            return oh == 0 ? "AvgPool2DBackward0" : "AdaptiveAvgPool2DBackward0";
+        }
+
+        @Override
+        protected boolean savesInput(int input) {
+            return false; // only its shape
+        }
+
+        @Override
+        public Tensor[] backward(Tensor grad) {
+            On on = On.deviceOf(grad);
+            Tensor dx = on.empty(inputs()[0].shape());
+            if (dx.numel() == 0) return new Tensor[] {dx};
+            if (oh == 0) on.ops.avgPoolBackward(on.stream, g, on.buf(grad), on.buf(dx));
+            else on.ops.adaptiveAvgPoolBackward(on.stream, g.planes(), g.h(), g.w(), oh, ow, on.buf(grad), on.buf(dx));
+            return new Tensor[] {dx};
+        }
+    }
+
+    // ---- nll_loss of log-probabilities [n, c] and int64 targets [n] (a target out of range gives NaN: checking it would wait)
+
+    static Tensor nllLoss(Tensor logProbs, Tensor target, Reduction reduction) {
+        Tensor.checkSameDevice("nll_loss", logProbs, target);
+        float32("nll_loss", logProbs);
+        On on = On.deviceOf(logProbs);
+        int n = logProbs.size(0), c = logProbs.size(1);
+        Tensor rows = on.empty(n);
+        Tensor loss = reduction == Reduction.NONE ? null : on.empty();
+        on.ops.nllForward(on.stream, n, c, on.buf(logProbs), on.buf(target), on.buf(rows), on.buf(loss), reduction == Reduction.MEAN ? 1f / n : 1f);
+        Tensor out = loss == null ? rows : loss;
+        return Tensor.result((DeviceStorage) out.storage(), out.shape(), new NllBackward(logProbs, target, reduction));
+    }
+
+    private static final class NllBackward extends Node {
+        private final Tensor target;
+        private final Reduction reduction;
+
+        NllBackward(Tensor logProbs, Tensor target, Reduction reduction) {
+            super(logProbs);
+            this.target = target;
+            this.reduction = reduction;
+        }
+
+        @Override
+        public String name() {
+            return "NllLossBackward0";
+        }
+
+        @Override
+        protected boolean savesInput(int input) {
+            return false; // only the shape and the targets
+        }
+
+        @Override
+        public Tensor[] backward(Tensor grad) {
+            On on = On.deviceOf(grad);
+            int n = inputs()[0].size(0), c = inputs()[0].size(1);
+            Tensor dx = on.empty(n, c);
+            on.ops.nllBackward(on.stream, n, c, on.buf(target), on.buf(grad), on.buf(dx), reduction == Reduction.MEAN ? 1f / n : 1f,
+                    reduction == Reduction.NONE);
+            return new Tensor[] {dx};
+        }
+    }
 }

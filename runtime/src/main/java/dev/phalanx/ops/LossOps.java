@@ -29,6 +29,7 @@ public final class LossOps {
                     + (target.dim() == 0 ? 1 : target.size(0)) + "); input " + Shapes.str(logProbs.shape()) + ", target "
                     + Shapes.str(target.shape()));
         }
+        if (!logProbs.device().isCpu()) return DeviceLayers.nllLoss(logProbs, target, reduction);
         long[] t = target.contiguousLongs();
         for (int i = 0; i < n; i++) {
             if (t[i] < 0 || t[i] >= c) {

@@ -19,7 +19,8 @@ import dev.phalanx.testing.Golden;
  * The device's elementwise arithmetic, unary functions, scalar ops, sums, softmax and MSE against
  * the CPU ops (which the golden tests hold to PyTorch), forward and every gradient, on shapes the
  * golden files do not have: broadcasting both ways and along inner dimensions, reductions along
- * each dimension, softmax along the first, the in-place forms.
+ * each dimension, softmax along the first, the in-place forms; and average pooling, fixed and
+ * adaptive, which no golden file covers.
  */
 class DeviceMathTest {
 
@@ -123,7 +124,7 @@ class DeviceMathTest {
     }
 
     @Test
-    void softmaxAndLogSoftmaxAlongAnyDimensionAndMseEveryReduction() {
+    void softmaxAndLogSoftmaxAlongAnyDimensionNllAndMseEveryReduction() {
         Tensor x = random(7, 3, 5, 2), t = random(8, 3, 5, 2);
         for (int d = 0; d < 3; d++) {
             int dim = d;
@@ -131,9 +132,25 @@ class DeviceMathTest {
             same("log_softmax " + dim, in -> F.logSoftmax(in.get(0), dim), x);
         }
         same("log_softmax of a 300-wide row", in -> F.logSoftmax(in.get(0), 1), random(9, 2, 300));
+        Tensor labels = Tensor.ofLongs(4, 0, 2, 2, 1, 3);
+        for (var r : dev.phalanx.ops.Reduction.values()) {
+            same("nll_loss " + r, in -> dev.phalanx.ops.LossOps.nllLoss(F.logSoftmax(in.get(0), 1), labels.to(in.get(0).device()), r),
+                    random(16, 6, 5));
+        }
         same("mse mean", in -> F.mseLoss(in.get(0), in.get(1)), x, t);
         same("mse sum", in -> dev.phalanx.ops.LossOps.mseLoss(in.get(0), in.get(1), dev.phalanx.ops.Reduction.SUM), x, t);
         same("mse none", in -> dev.phalanx.ops.LossOps.mseLoss(in.get(0), in.get(1), dev.phalanx.ops.Reduction.NONE), x, t);
+    }
+
+    @Test
+    void averagePoolingFixedWithPaddingAndAdaptive() {
+        Tensor x = random(14, 2, 3, 7, 6);
+        same("avg_pool2d 2", in -> F.avgPool2d(in.get(0), 2), x);
+        same("avg_pool2d 3 stride 2 pad 1", in -> dev.phalanx.ops.PoolOps.avgPool2d(in.get(0), 3, 3, 2, 2, 1, 1), x);
+        same("avg_pool2d 3x2 stride 1x2 on CHW", in -> dev.phalanx.ops.PoolOps.avgPool2d(in.get(0), 3, 2, 1, 2, 0, 1), random(15, 3, 7, 6));
+        same("adaptive 1x1", in -> dev.phalanx.ops.PoolOps.adaptiveAvgPool2d(in.get(0), 1, 1), x);
+        same("adaptive 3x4 (overlapping windows)", in -> dev.phalanx.ops.PoolOps.adaptiveAvgPool2d(in.get(0), 3, 4), x);
+        same("adaptive 9x8 (larger than the input)", in -> dev.phalanx.ops.PoolOps.adaptiveAvgPool2d(in.get(0), 9, 8), x);
     }
 
     @Test

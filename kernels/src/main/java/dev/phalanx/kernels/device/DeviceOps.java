@@ -136,6 +136,25 @@ public final class DeviceOps {
         return a.i32(g.planes()).i32(g.h()).i32(g.w()).i32(g.oh()).i32(g.ow()).i32(g.kh()).i32(g.kw()).i32(g.sh()).i32(g.sw()).i32(g.ph()).i32(g.pw());
     }
 
+    /** Average pooling counting padded cells (count_include_pad), as the CPU's. */
+    public void avgPoolForward(Stream s, PoolGeometry g, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "avg_pool2d_forward", LaunchConfig.linear((long) g.planes() * g.oh() * g.ow()), pool(KernelArgs.of().ptr(x).ptr(y), g));
+    }
+
+    public void avgPoolBackward(Stream s, PoolGeometry g, DeviceBuffer dy, DeviceBuffer dx) {
+        device.launch(s, "avg_pool2d_backward", LaunchConfig.linear((long) g.planes() * g.h() * g.w()), pool(KernelArgs.of().ptr(dy).ptr(dx), g));
+    }
+
+    public void adaptiveAvgPoolForward(Stream s, int planes, int h, int w, int oh, int ow, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "adaptive_avg_pool2d_forward", LaunchConfig.linear((long) planes * oh * ow),
+                KernelArgs.of().ptr(x).ptr(y).i32(planes).i32(h).i32(w).i32(oh).i32(ow));
+    }
+
+    public void adaptiveAvgPoolBackward(Stream s, int planes, int h, int w, int oh, int ow, DeviceBuffer dy, DeviceBuffer dx) {
+        device.launch(s, "adaptive_avg_pool2d_backward", LaunchConfig.linear((long) planes * h * w),
+                KernelArgs.of().ptr(dy).ptr(dx).i32(planes).i32(h).i32(w).i32(oh).i32(ow));
+    }
+
     // ---- cross entropy (mean over rows, scaled by `weight` for a replica's share of the batch)
 
     /** logprobs [n, c], rowLoss [n], loss [1] = weight * mean of rowLoss; targets are int64. */
@@ -241,6 +260,20 @@ public final class DeviceOps {
                             boolean perElement) {
         device.launch(s, "mse_backward", LaunchConfig.linear(n), KernelArgs.of().ptr(a).ptr(b).ptr(g).ptr(da).ptr(db == null ? da : db).i64(n)
                 .f32(scale).i32(perElement ? 1 : 0).i32(db != null ? 1 : 0));
+    }
+
+    // ---- nll_loss over log-probabilities [n, c] and int64 targets
+
+    /** rowLoss [n] = -logprobs[r, target[r]]; loss [1] = scale * their sum unless loss is null (reduction none). */
+    public void nllForward(Stream s, int n, int c, DeviceBuffer logprobs, DeviceBuffer targets, DeviceBuffer rowLoss, DeviceBuffer loss, float scale) {
+        device.launch(s, "nll_forward", LaunchConfig.linear(n), KernelArgs.of().ptr(logprobs).ptr(targets).ptr(rowLoss).i32(n).i32(c));
+        if (loss != null) sumAll(s, n, rowLoss, loss, scale);
+    }
+
+    /** dx [n, c]: -g at each row's target, g the upstream gradient (per row when perElement, else one float times scale). */
+    public void nllBackward(Stream s, int n, int c, DeviceBuffer targets, DeviceBuffer grad, DeviceBuffer dx, float scale, boolean perElement) {
+        device.launch(s, "nll_backward", LaunchConfig.linear((long) n * c),
+                KernelArgs.of().ptr(targets).ptr(grad).ptr(dx).i32(n).i32(c).f32(scale).i32(perElement ? 1 : 0));
     }
 
     // ---- optimizer updates

@@ -2,9 +2,14 @@ package dev.phalanx.kernels.device;
 
 import java.util.Map;
 
+import dev.phalanx.kernels.cpu.CpuBackend;
+import dev.phalanx.kernels.cpu.PoolGeometry;
+import dev.phalanx.kernels.cpu.PoolKernels;
+
 /**
- * The simulated device's twins of softmax.cu, the MSE kernels of losses.cu and the unary,
- * scalar and broadcasting kernels of elementwise.cu: the same arithmetic as the CPU ops (in
+ * The simulated device's twins of softmax.cu, the MSE kernels of losses.cu, the unary,
+ * scalar and broadcasting kernels of elementwise.cu, the sums of reductions.cu and the average
+ * pooling of pooling.cu (through the CPU's pooling kernels): the same arithmetic as the CPU ops (in
  * double where they compute in double, then rounded to float), so a golden test on {@code sim:N}
  * checks the host code around the kernels at the CPU's tolerances. Part of
  * {@link SimKernels#TWINS}.
@@ -108,6 +113,48 @@ final class SimMathKernels {
                 }
                 m.put(a.buffer(2), out);
             }),
+            Map.entry("avg_pool2d_forward", (m, c, a) -> {
+                PoolGeometry g = avgPool(a);
+                float[] x = m.floats(a.buffer(0), (long) g.planes() * g.h() * g.w()), y = new float[g.planes() * g.oh() * g.ow()];
+                PoolKernels.avgForward(CpuBackend.serial(), g, x, y);
+                m.put(a.buffer(1), y);
+            }),
+            Map.entry("avg_pool2d_backward", (m, c, a) -> {
+                PoolGeometry g = avgPool(a);
+                float[] dy = m.floats(a.buffer(0), (long) g.planes() * g.oh() * g.ow()), dx = new float[g.planes() * g.h() * g.w()];
+                PoolKernels.avgBackward(CpuBackend.serial(), g, dy, dx);
+                m.put(a.buffer(1), dx);
+            }),
+            Map.entry("adaptive_avg_pool2d_forward", (m, c, a) -> {
+                int planes = a.int32(2), h = a.int32(3), w = a.int32(4), oh = a.int32(5), ow = a.int32(6);
+                float[] x = m.floats(a.buffer(0), (long) planes * h * w), y = new float[planes * oh * ow];
+                PoolKernels.adaptiveAvgForward(CpuBackend.serial(), planes, h, w, oh, ow, x, y);
+                m.put(a.buffer(1), y);
+            }),
+            Map.entry("adaptive_avg_pool2d_backward", (m, c, a) -> {
+                int planes = a.int32(2), h = a.int32(3), w = a.int32(4), oh = a.int32(5), ow = a.int32(6);
+                float[] dy = m.floats(a.buffer(0), (long) planes * oh * ow), dx = new float[planes * h * w];
+                PoolKernels.adaptiveAvgBackward(CpuBackend.serial(), planes, h, w, oh, ow, dy, dx);
+                m.put(a.buffer(1), dx);
+            }),
+            Map.entry("nll_forward", (m, c, a) -> {
+                int n = a.int32(3), k = a.int32(4);
+                float[] lp = m.floats(a.buffer(0), (long) n * k), loss = new float[n];
+                long[] t = m.longs(a.buffer(1), n);
+                for (int r = 0; r < n; r++) loss[r] = t[r] >= 0 && t[r] < k ? -lp[(int) (r * k + t[r])] : Float.NaN;
+                m.put(a.buffer(2), loss);
+            }),
+            Map.entry("nll_backward", (m, c, a) -> {
+                int n = a.int32(3), k = a.int32(4);
+                float scale = a.float32(5);
+                boolean perElement = a.int32(6) != 0;
+                long[] t = m.longs(a.buffer(0), n);
+                float[] g = m.floats(a.buffer(1), perElement ? n : 1), dx = new float[n * k];
+                for (int r = 0; r < n; r++) {
+                    if (t[r] >= 0 && t[r] < k) dx[(int) (r * k + t[r])] = -(perElement ? g[r] : g[0] * scale);
+                }
+                m.put(a.buffer(2), dx);
+            }),
             Map.entry("unary_forward", (m, c, a) -> {
                 long n = a.int64(3);
                 int op = a.int32(2);
@@ -167,6 +214,15 @@ final class SimMathKernels {
             case 3 -> x / y;
             default -> throw badCode("binary", op);
         };
+    }
+
+    /** avg_pool2d's arguments after its two pointers: planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw; oh and ow checked against the geometry. */
+    private static PoolGeometry avgPool(KernelArgs a) {
+        PoolGeometry g = new PoolGeometry(a.int32(2), a.int32(3), a.int32(4), a.int32(7), a.int32(8), a.int32(9), a.int32(10), a.int32(11), a.int32(12));
+        if (g.oh() != a.int32(5) || g.ow() != a.int32(6)) {
+            throw new IllegalArgumentException("avg_pool2d: output " + a.int32(5) + "x" + a.int32(6) + " does not match the geometry's " + g.oh() + "x" + g.ow());
+        }
+        return g;
     }
 
     private static IllegalArgumentException badCode(String kernel, int op) {

@@ -67,3 +67,25 @@ extern "C" __global__ void mse_backward(const float* __restrict__ a, const float
         if (write_db) db[i] = -d;
     }
 }
+
+// nll_loss's terms: rowloss[r] = -logprobs[r, target[r]]; a target out of range gives NaN (the host cannot check
+// device targets without waiting)
+extern "C" __global__ void nll_forward(const float* __restrict__ logprobs, const long long* __restrict__ target, float* __restrict__ rowloss,
+                                       int n, int c) {
+    for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < n; r += blockDim.x * gridDim.x) {
+        long long t = target[r];
+        rowloss[r] = (t >= 0 && t < c) ? -logprobs[(long long) r * c + t] : NAN;
+    }
+}
+
+// nll_loss's gradient: dx[r, k] = -g where k == target[r], else 0; g = grad[r] (per_element 1, reduction none)
+// or grad[0] * scale (1 / n for the mean, 1 for the sum), read on the device
+extern "C" __global__ void nll_backward(const long long* __restrict__ target, const float* __restrict__ grad, float* __restrict__ dx, int n,
+                                        int c, float scale, int per_element) {
+    long long total = (long long) n * c;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) blockDim.x * gridDim.x) {
+        int r = (int) (i / c), k = (int) (i % c);
+        float g = per_element ? grad[r] : grad[0] * scale;
+        dx[i] = k == target[r] ? -g : 0.0f;
+    }
+}
