@@ -3,7 +3,6 @@ package dev.phalanx.ops;
 import java.util.Arrays;
 
 import dev.phalanx.autograd.Node;
-import dev.phalanx.kernels.device.DeviceBuffer;
 import dev.phalanx.tensor.DeviceStorage;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
@@ -14,8 +13,8 @@ import dev.phalanx.tensor.Tensor;
  * (whole, along a dimension, down to a broadcast operand's shape), each forward with its backward
  * beside it, through the kernels of elementwise.cu and reductions.cu. The CPU ops call these at
  * their top when their input is on a device; float32 only. A broadcast hands the kernel its
- * shapes and strides in a small int32 tensor uploaded to the device (asynchronously, through the
- * context's pinned staging buffer).
+ * shapes and strides in a small int32 table in device memory, uploaded once per distinct table
+ * per device ({@code DeviceOps}' shape tables).
  */
 public final class DeviceMath {
 
@@ -61,11 +60,6 @@ public final class DeviceMath {
         return fn.name().toLowerCase(java.util.Locale.ROOT);
     }
 
-    /** An int32 tensor of {@code values} on {@code on}'s device: a kernel's shapes and strides. */
-    private static DeviceBuffer meta(DeviceLayers.On on, Tensor like, int[] values) {
-        return on.buf(Tensor.ofInts(values).to(like.device()));
-    }
-
     // ---- a op b, broadcast
 
     static Tensor binary(Binary.Fn fn, Tensor a, Tensor b) {
@@ -91,7 +85,7 @@ public final class DeviceMath {
         System.arraycopy(shape, 0, m, 0, nd);
         System.arraycopy(Shapes.broadcastStrides(a.shape(), shape), 0, m, nd, nd);
         System.arraycopy(Shapes.broadcastStrides(b.shape(), shape), 0, m, 2 * nd, nd);
-        on.ops().binaryBroadcast(on.stream(), code(fn), nd, n, on.buf(a), on.buf(b), on.buf(out), meta(on, a, m));
+        on.ops().binaryBroadcast(on.stream(), code(fn), nd, n, on.buf(a), on.buf(b), on.buf(out), m);
     }
 
     /** {@code a op= b} on a device: b broadcast to a's shape, float32, a contiguous. */
@@ -121,7 +115,7 @@ public final class DeviceMath {
         System.arraycopy(g.shape(), 0, m, 0, nd);
         Arrays.fill(m, nd, 2 * nd, 1);
         System.arraycopy(shape, 0, m, 2 * nd - shape.length, shape.length); // left-padded with ones, as broadcasting aligns
-        if (out.numel() > 0) on.ops().sumToShape(on.stream(), nd, out.numel(), on.buf(g), on.buf(out), meta(on, g, m));
+        if (out.numel() > 0) on.ops().sumToShape(on.stream(), nd, out.numel(), on.buf(g), on.buf(out), m);
         return out;
     }
 

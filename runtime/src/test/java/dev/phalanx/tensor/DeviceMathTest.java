@@ -78,6 +78,21 @@ class DeviceMathTest {
     }
 
     @Test
+    void aBroadcastPutsItsShapeTableOnTheDeviceOnce() {
+        dev.phalanx.kernels.device.DeviceOps ops = dev.phalanx.kernels.DeviceContexts.of(device()).ops();
+        Tensor a = random(20, 4, 7, 3).to(device()), b = random(21, 7, 1).to(device());
+        Tensor first = a.add(b);
+        int tables = ops.shapeTableCount();
+        for (int i = 0; i < 3; i++) first = first.mul(b).sub(b); // the same shapes: the same table, no copy
+        assertEquals(tables, ops.shapeTableCount());
+        Tensor cpu = a.to(Device.CPU).add(b.to(Device.CPU));
+        for (int i = 0; i < 3; i++) cpu = cpu.mul(b.to(Device.CPU)).sub(b.to(Device.CPU));
+        Golden.assertClose("through a reused table", cpu, first.to(Device.CPU), atol(), rtol());
+        a.add(random(22, 3).to(device())); // other strides: a new table
+        assertEquals(tables + 1, ops.shapeTableCount());
+    }
+
+    @Test
     void inPlaceFormsBroadcastTheirArgument() {
         Tensor a = random(3, 2, 3), b = random(4, 3).abs().add(0.5);
         Tensor cpu = a.clone(), dev = a.to(device());

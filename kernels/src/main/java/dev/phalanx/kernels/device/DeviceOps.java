@@ -14,6 +14,7 @@ public final class DeviceOps {
     private final DeviceApi device;
     private final CachingAllocator allocator;
     private final ConvAlgorithmCache algorithms;
+    private final ShapeTables shapeTables;
 
     public DeviceOps(DeviceApi device) {
         this(device, new CachingAllocator(device));
@@ -23,6 +24,7 @@ public final class DeviceOps {
         this.device = device;
         this.allocator = allocator;
         this.algorithms = new ConvAlgorithmCache(device);
+        this.shapeTables = new ShapeTables(device);
     }
 
     public DeviceApi device() {
@@ -215,9 +217,14 @@ public final class DeviceOps {
                 KernelArgs.of().ptr(g).ptr(dx).i32(outer).i32(size).i32(inner).f32(scale));
     }
 
-    /** dst (m floats) = src summed down to dst's shape; {@code meta} holds ndim int32s of src's shape, then of dst's (1 where summed). */
-    public void sumToShape(Stream s, int ndim, long m, DeviceBuffer src, DeviceBuffer dst, DeviceBuffer meta) {
-        device.launch(s, "sum_to_shape", LaunchConfig.linear(m), KernelArgs.of().ptr(src).ptr(dst).ptr(meta).i32(ndim).i64(m));
+    /** dst (m floats) = src summed down to dst's shape; {@code meta} holds ndim ints of src's shape, then of dst's (1 where summed). */
+    public void sumToShape(Stream s, int ndim, long m, DeviceBuffer src, DeviceBuffer dst, int[] meta) {
+        device.launch(s, "sum_to_shape", LaunchConfig.linear(m), KernelArgs.of().ptr(src).ptr(dst).ptr(shapeTables.get(meta)).i32(ndim).i64(m));
+    }
+
+    /** How many distinct shape tables the broadcasting kernels have put on this device. */
+    public int shapeTableCount() {
+        return shapeTables.size();
     }
 
     // ---- elementwise arithmetic: op codes as elementwise.cu's BINARY_*, UNARY_*, SCALAR_*
@@ -227,9 +234,10 @@ public final class DeviceOps {
         device.launch(s, "binary_same", LaunchConfig.linear(n), KernelArgs.of().ptr(a).ptr(b).ptr(out).i32(op).i64(n));
     }
 
-    /** out (n floats) = a op b broadcast; {@code meta} holds ndim int32s each of out's shape, a's strides and b's strides in it. */
-    public void binaryBroadcast(Stream s, int op, int ndim, long n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer out, DeviceBuffer meta) {
-        device.launch(s, "binary_broadcast", LaunchConfig.linear(n), KernelArgs.of().ptr(a).ptr(b).ptr(out).ptr(meta).i32(ndim).i32(op).i64(n));
+    /** out (n floats) = a op b broadcast; {@code meta} holds ndim ints each of out's shape, a's strides and b's strides in it. */
+    public void binaryBroadcast(Stream s, int op, int ndim, long n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer out, int[] meta) {
+        device.launch(s, "binary_broadcast", LaunchConfig.linear(n),
+                KernelArgs.of().ptr(a).ptr(b).ptr(out).ptr(shapeTables.get(meta)).i32(ndim).i32(op).i64(n));
     }
 
     public void unaryForward(Stream s, int op, long n, DeviceBuffer x, DeviceBuffer y) {
