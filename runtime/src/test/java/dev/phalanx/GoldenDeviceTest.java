@@ -21,10 +21,12 @@ import dev.phalanx.tensor.Tensor;
 import dev.phalanx.testing.Golden;
 
 /**
- * The PyTorch golden tests of the ops that have device kernels (conv2d, max_pool2d, linear,
- * relu, cross entropy: what LeNet needs), and the golden LeNet step, run on the simulated device
- * with the golden tolerances. The other groups of ops.safetensors (matmul, mse, log_softmax) have
- * no device kernel yet and are counted as not run, not as passed.
+ * The PyTorch golden tests on a device: every group of ops.safetensors (conv2d, max_pool2d,
+ * linear, matmul, relu, log_softmax, cross entropy, mse_loss), forward and backward; the float32
+ * cases of dtypes.safetensors (elementwise arithmetic with broadcasting, a tensor and a Python
+ * scalar, sums); and the golden LeNet step; on the simulated device with the golden
+ * tolerances. A golden group of a kind this test does not know fails it, so a new golden case
+ * cannot go without a device run unnoticed.
  */
 class GoldenDeviceTest {
 
@@ -65,17 +67,20 @@ class GoldenDeviceTest {
             String kind;
             if (g.containsKey(p + "stride") && g.containsKey(p + "weight")) kind = conv(op, g);
             else if (g.containsKey(p + "kernel_size")) kind = maxPool(op, g);
-            else if (g.containsKey(p + "a") && g.containsKey(p + "b")) kind = null;
+            else if (g.containsKey(p + "a") && g.containsKey(p + "b")) kind = matmul(op, g);
             else if (g.containsKey(p + "weight")) kind = linear(op, g);
             else if (g.containsKey(p + "target") && g.get(p + "target").dtype() == DType.INT64) kind = crossEntropy(op, g);
-            else if (op.startsWith("relu")) kind = relu(op, g);
+            else if (g.containsKey(p + "target")) kind = mse(op, g);
+            else if (op.startsWith("relu")) kind = unary(op, g, "relu", Tensor::relu);
+            else if (op.startsWith("log_softmax")) kind = unary(op, g, "log_softmax", x -> F.logSoftmax(x, -1));
             else kind = null;
             if (kind == null) notOnDevice.add(op);
             else ran.merge(kind, 1, Integer::sum);
         }
-        assertEquals(new TreeSet<>(java.util.List.of("conv2d", "cross_entropy", "linear", "max_pool2d", "relu")), ran.keySet(),
-                "each kind with a device kernel ran at least once: " + ran);
-        System.out.println(getClass().getSimpleName() + ": on " + device() + ": " + ran + "; no device kernel yet: " + notOnDevice);
+        System.out.println(getClass().getSimpleName() + ": on " + device() + ": " + ran + "; no device run: " + notOnDevice);
+        assertEquals(new TreeSet<>(), notOnDevice, "golden groups of ops.safetensors of a kind with no device run");
+        assertEquals(new TreeSet<>(java.util.List.of("conv2d", "cross_entropy", "linear", "log_softmax", "matmul", "max_pool2d", "mse_loss", "relu")),
+                ran.keySet(), "each kind ran at least once: " + ran);
     }
 
     private String conv(String op, Map<String, Tensor> g) {
@@ -117,14 +122,37 @@ class GoldenDeviceTest {
         return "linear";
     }
 
-    private String relu(String op, Map<String, Tensor> g) {
+    private String unary(String op, Map<String, Tensor> g, String kind, java.util.function.UnaryOperator<Tensor> f) {
         String p = op + ".";
         Tensor x = leaf(g, p + "x");
-        Tensor out = x.relu();
+        Tensor out = f.apply(x);
         assertClose(p + "out", g.get(p + "out"), out);
         out.backward(on(g, p + "grad_out"));
         assertClose(p + "grad_x", g.get(p + "grad_x"), x.grad());
-        return "relu";
+        return kind;
+    }
+
+    private String matmul(String op, Map<String, Tensor> g) {
+        String p = op + ".";
+        Tensor a = leaf(g, p + "a"), b = leaf(g, p + "b");
+        Tensor out = a.matmul(b);
+        assertEquals("MmBackward0", out.gradFn().name());
+        assertClose(p + "out", g.get(p + "out"), out);
+        out.backward(on(g, p + "grad_out"));
+        assertClose(p + "grad_a", g.get(p + "grad_a"), a.grad());
+        assertClose(p + "grad_b", g.get(p + "grad_b"), b.grad());
+        return "matmul";
+    }
+
+    private String mse(String op, Map<String, Tensor> g) {
+        String p = op + ".";
+        Tensor x = leaf(g, p + "x"), t = leaf(g, p + "target");
+        Tensor out = F.mseLoss(x, t);
+        assertClose(p + "out", g.get(p + "out"), out);
+        out.backward(on(g, p + "grad_out")); // an upstream gradient other than 1: read on the device
+        assertClose(p + "grad_x", g.get(p + "grad_x"), x.grad());
+        assertClose(p + "grad_target", g.get(p + "grad_target"), t.grad());
+        return "mse_loss";
     }
 
     private String crossEntropy(String op, Map<String, Tensor> g) {
@@ -135,6 +163,32 @@ class GoldenDeviceTest {
         loss.backward(on(g, p + "grad_out")); // an upstream gradient other than 1: scaled on the device
         assertClose(p + "grad_x", g.get(p + "grad_x"), x.grad());
         return "cross_entropy";
+    }
+
+    /** The float32 cases of dtypes.safetensors (small integers: exact on the CPU), on the device. */
+    @Test
+    void theFloat32DtypeCasesMatchPyTorch() {
+        Map<String, Tensor> g = Golden.load("dtypes.safetensors");
+        Map<String, java.util.function.BinaryOperator<Tensor>> binary = new LinkedHashMap<>();
+        binary.put("add", Tensor::add);
+        binary.put("sub", Tensor::sub);
+        binary.put("mul", Tensor::mul);
+        binary.put("div", Tensor::div);
+        Tensor a = on(g, "in.a.F32"), b = on(g, "in.b.F32"), s = on(g, "in.s.F32");
+        int checked = 0;
+        for (var e : binary.entrySet()) {
+            assertClose(e.getKey() + ".F32.F32", g.get(e.getKey() + ".F32.F32"), e.getValue().apply(a, b));
+            checked++;
+        }
+        assertClose("add0.F32.F32", g.get("add0.F32.F32"), a.add(s)); // a 0-d tensor broadcast
+        assertClose("addfloat.F32", g.get("addfloat.F32"), a.add(2.5));
+        assertClose("addint.F32", g.get("addint.F32"), a.add(3L));
+        assertClose("mulint.F32", g.get("mulint.F32"), a.mul(3L));
+        assertClose("sum.F32", g.get("sum.F32"), a.sum());
+        assertClose("sum0.F32", g.get("sum0.F32"), Tensor.cat(java.util.List.of(a.to(Device.CPU).unsqueeze(0), a.to(Device.CPU).unsqueeze(0)), 0)
+                .to(device()).sum(0, false)); // cat has no device kernel: stacked on the cpu, summed on the device
+        checked += 6;
+        assertEquals(10, checked);
     }
 
     @Test

@@ -64,6 +64,7 @@ public final class Binary {
                     : "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or "
                     + "`logical_not()` operator instead.");
         }
+        if (!a.device().isCpu()) return DeviceMath.binary(fn, a, b);
         if (type != DType.FLOAT32 || a.dtype() != DType.FLOAT32 || b.dtype() != DType.FLOAT32) return mixed(fn, a, b, type);
         int[] sa = a.shape(), sb = b.shape();
         float[] x = a.contiguousFloats(), y = b.contiguousFloats();
@@ -161,6 +162,7 @@ public final class Binary {
     public static Tensor sumTo(Tensor g, int[] shape) {
         int[] gs = g.shape();
         if (Arrays.equals(gs, shape)) return g;
+        if (!g.device().isCpu()) return DeviceMath.sumTo(g, shape);
         if (g.dtype() != DType.FLOAT32) return sumToDouble(g, shape);
         float[] src = g.contiguousFloats(), dst = new float[Shapes.numel(shape)];
         int[] ts = Shapes.broadcastStrides(shape, gs);
@@ -188,7 +190,8 @@ public final class Binary {
         return Tensor.of(DType.FLOAT64, dst, shape).to(g.dtype());
     }
 
-    private static final class BinaryBackward extends Node {
+    /** Also the device ops' node: its gradients are built from ops that run where g is. */
+    static final class BinaryBackward extends Node {
         private final Fn fn;
 
         BinaryBackward(Fn fn, Tensor a, Tensor b) {

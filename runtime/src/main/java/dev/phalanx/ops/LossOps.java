@@ -29,6 +29,7 @@ public final class LossOps {
                     + (target.dim() == 0 ? 1 : target.size(0)) + "); input " + Shapes.str(logProbs.shape()) + ", target "
                     + Shapes.str(target.shape()));
         }
+        if (!logProbs.device().isCpu()) return DeviceLayers.nllLoss(logProbs, target, reduction);
         long[] t = target.contiguousLongs();
         for (int i = 0; i < n; i++) {
             if (t[i] < 0 || t[i] >= c) {
@@ -60,6 +61,7 @@ public final class LossOps {
             throw new IllegalArgumentException("mse_loss: input and target shapes must match, got " + Shapes.str(input.shape()) + " and "
                     + Shapes.str(target.shape()));
         }
+        if (!input.device().isCpu()) return DeviceLayers.mseLoss(input, target, reduction);
         DType dtype = Float32Edge.dtype("mse_loss", input, target);
         if (dtype != DType.FLOAT32) return Float32Edge.out(mseLoss(Float32Edge.in(input), Float32Edge.in(target), reduction), dtype);
         Reproducible.Shard shard = Reproducible.current(); // reproducible mode (#13): 1/B of the global batch, per sample

@@ -31,6 +31,7 @@ public final class MatMul {
             throw new IllegalArgumentException("matmul: expected m1 and m2 to have the same dtype, but got: " + a.dtype().torchName() + " != "
                     + b.dtype().torchName() + "; convert one of them with to(DType." + a.dtype().name() + ")");
         }
+        if (!a.device().isCpu()) return DeviceLayers.matmul(a, b);
         DType dtype = a.dtype();
         return switch (dtype) {
             case FLOAT32 -> {

@@ -62,7 +62,7 @@ public final class Pointwise {
             double df(double x, double y) { return y > 0 ? 1 : 0; }
         };
 
-        private final String backwardName;
+        final String backwardName;
         /** Maps integers to integers (else an integer tensor becomes float32 first, as in PyTorch). */
         private final boolean keepsIntegers;
 
@@ -115,7 +115,7 @@ public final class Pointwise {
             long l(long x, long c) { return c - x; }
         };
 
-        private final String backwardName;
+        final String backwardName;
 
         Scalar(String backwardName) {
             this.backwardName = backwardName;
@@ -132,7 +132,7 @@ public final class Pointwise {
     }
 
     public static Tensor unary(Unary fn, Tensor x) {
-        if (fn == Unary.RELU && !x.device().isCpu()) return DeviceLayers.relu(x);
+        if (!x.device().isCpu()) return fn == Unary.RELU ? DeviceLayers.relu(x) : DeviceMath.unary(fn, x);
         DType type = x.dtype();
         if (type == DType.FLOAT32) {
             float[] in = x.contiguousFloats(), out = new float[in.length];
@@ -167,6 +167,7 @@ public final class Pointwise {
 
     /** {@code x op c} for a Java {@code float}: counts as the default float type (an integer tensor becomes float32). */
     public static Tensor scalar(Scalar fn, Tensor x, float c) {
+        if (!x.device().isCpu()) return DeviceMath.scalar(fn, x, c);
         if (x.dtype() == DType.FLOAT32) {
             float[] in = x.contiguousFloats(), out = new float[in.length];
             for (int i = 0; i < in.length; i++) out[i] = fn.f(in[i], c);
@@ -181,6 +182,7 @@ public final class Pointwise {
      * dtype, computed in integers that wrap.
      */
     public static Tensor scalar(Scalar fn, Tensor x, double c, DType.Category category) {
+        if (!x.device().isCpu()) return DeviceMath.scalar(fn, x, (float) c); // float32 only on a device, which keeps float32
         DType type = DType.resultType(x.dtype(), category);
         if (type == DType.FLOAT32 && x.dtype() == DType.FLOAT32) return scalar(fn, x, (float) c);
         int n = x.numel();

@@ -80,6 +80,7 @@ public final class PoolOps {
         if (dtype != DType.FLOAT32) return Float32Edge.out(avgPool2d(Float32Edge.in(x), kh, kw, sh, sw, ph, pw), dtype);
         int[] s = checkInput("avg_pool2d", x);
         PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
+        if (!x.device().isCpu()) return DeviceLayers.avgPool2d(x, g, outShape(x, g.oh(), g.ow()));
         float[] out = new float[g.planes() * g.oh() * g.ow()];
         PoolKernels.avgForward(Backends.cpu(), g, x.contiguousFloats(), out);
         return Tensor.result(out, outShape(x, g.oh(), g.ow()), new AvgPoolBackward(x, g));
@@ -90,6 +91,7 @@ public final class PoolOps {
         if (dtype != DType.FLOAT32) return Float32Edge.out(adaptiveAvgPool2d(Float32Edge.in(x), oh, ow), dtype);
         int[] s = checkInput("adaptive_avg_pool2d", x);
         if (oh < 1 || ow < 1) throw new IllegalArgumentException("adaptive_avg_pool2d: output size must be >= 1, got (" + oh + ", " + ow + ")");
+        if (!x.device().isCpu()) return DeviceLayers.adaptiveAvgPool2d(x, s[0] * s[1], s[2], s[3], oh, ow, outShape(x, oh, ow));
         float[] out = new float[s[0] * s[1] * oh * ow];
         PoolKernels.adaptiveAvgForward(Backends.cpu(), s[0] * s[1], s[2], s[3], oh, ow, x.contiguousFloats(), out);
         return Tensor.result(out, outShape(x, oh, ow), new AdaptiveAvgBackward(x, s, oh, ow));

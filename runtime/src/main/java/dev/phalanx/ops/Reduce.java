@@ -32,6 +32,7 @@ public final class Reduce {
     }
 
     public static Tensor sum(Tensor x) {
+        if (!x.device().isCpu()) return DeviceMath.sum(x, false);
         if (x.dtype() != DType.FLOAT32) return sumOther(x, null, false, false);
         float[] d = x.contiguousFloats();
         double s = 0; // double accumulator: sums of many float32 terms stay accurate
@@ -40,6 +41,7 @@ public final class Reduce {
     }
 
     public static Tensor mean(Tensor x) {
+        if (!x.device().isCpu()) return DeviceMath.sum(x, true);
         if (x.dtype() != DType.FLOAT32) return sumOther(x, null, false, true);
         float[] d = x.contiguousFloats();
         double s = 0;
@@ -57,6 +59,7 @@ public final class Reduce {
 
     private static Tensor alongDim(Tensor x, int dim, boolean keepdim, boolean mean) {
         Axis ax = Axis.of(mean ? "mean" : "sum", x, dim);
+        if (!x.device().isCpu()) return DeviceMath.sumDim(x, ax, keepdim, mean);
         if (x.dtype() != DType.FLOAT32) return sumOther(x, ax, keepdim, mean);
         float[] in = x.contiguousFloats(), out = new float[ax.outer * ax.inner];
         for (int o = 0; o < ax.outer; o++) {

@@ -15,6 +15,7 @@ public final class SoftmaxOps {
     private SoftmaxOps() { }
 
     public static Tensor logSoftmax(Tensor x, int dim) {
+        if (!x.device().isCpu()) return DeviceLayers.softmax(x, Reduce.Axis.of("log_softmax", x, dim), true);
         DType dtype = Float32Edge.dtype("log_softmax", x);
         if (dtype != DType.FLOAT32) return Float32Edge.out(logSoftmax(Float32Edge.in(x), dim), dtype);
         Reduce.Axis ax = Reduce.Axis.of("log_softmax", x, dim);
@@ -32,6 +33,7 @@ public final class SoftmaxOps {
     }
 
     public static Tensor softmax(Tensor x, int dim) {
+        if (!x.device().isCpu()) return DeviceLayers.softmax(x, Reduce.Axis.of("softmax", x, dim), false);
         DType dtype = Float32Edge.dtype("softmax", x);
         if (dtype != DType.FLOAT32) return Float32Edge.out(softmax(Float32Edge.in(x), dim), dtype);
         Reduce.Axis ax = Reduce.Axis.of("softmax", x, dim);

@@ -11,6 +11,8 @@ import dev.phalanx.kernels.device.KernelArgs;
 import dev.phalanx.kernels.device.LaunchConfig;
 import dev.phalanx.kernels.device.Stream;
 import dev.phalanx.ops.Binary;
+import dev.phalanx.ops.DeviceMath;
+import dev.phalanx.ops.Pointwise;
 
 /**
  * What {@link Tensor} does with device memory: moving between devices, copies, fills, gradient
@@ -220,14 +222,17 @@ public final class DeviceTensors {
         if (from.bytes() > 0) c.api().copyDeviceToDevice(from, to, from.bytes(), s);
     }
 
-    /** {@code a.add_(b)} / {@code a.sub_(b)} on a device: float32 of one shape (gradient accumulation); other cases have no kernel yet. */
+    /**
+     * {@code a op= b} on a device: float32 add_ and sub_ of one shape through axpy (gradient
+     * accumulation, the hot case); every other float32 case, broadcast b included, through
+     * {@link DeviceMath#binaryInPlace}.
+     */
     static void inPlace(Binary.Fn fn, Tensor a, Tensor b) {
         Tensor.checkSameDevice(fn.name().toLowerCase(java.util.Locale.ROOT) + "_", a, b);
         if ((fn != Binary.Fn.ADD && fn != Binary.Fn.SUB) || a.dtype() != DType.FLOAT32 || b.dtype() != DType.FLOAT32
                 || !Arrays.equals(a.shape(), b.shape()) || !a.isContiguous()) {
-            throw new IllegalStateException(fn.name().toLowerCase(java.util.Locale.ROOT) + "_ on " + a.device() + " is built for float32 add_ and sub_ "
-                    + "of contiguous tensors of one shape only (got " + a.dtype().torchName() + " " + Shapes.str(a.shape()) + " and "
-                    + b.dtype().torchName() + " " + Shapes.str(b.shape()) + "); do it on the cpu");
+            DeviceMath.binaryInPlace(fn, a, b);
+            return;
         }
         DeviceContext c = context(a);
         Stream s = c.stream();
@@ -242,9 +247,9 @@ public final class DeviceTensors {
         c.api().launch(s, "scale_f32", LaunchConfig.linear(t.numel()), KernelArgs.of().ptr(buffer(t, s)).f32(k).i64(t.numel()));
     }
 
-    /** {@code t.add_(c)}: no device kernel yet. */
+    /** {@code t.add_(c)} on a device (float32). */
     static void addScalar(Tensor t, float k) {
-        throw new IllegalStateException("add_(" + k + ") on " + t.device() + " has no device kernel yet; do it on the cpu");
+        DeviceMath.scalarInPlace(Pointwise.Scalar.ADD, t, k);
     }
 
     private static void requireFloat32Contiguous(String op, Tensor t) {

@@ -12,7 +12,7 @@ import java.util.List;
  */
 public final class CudaKernelSources {
 
-    public static final List<String> FILES = List.of("elementwise.cu", "reductions.cu", "losses.cu", "optimizers.cu", "pooling.cu");
+    public static final List<String> FILES = List.of("elementwise.cu", "reductions.cu", "losses.cu", "softmax.cu", "optimizers.cu", "pooling.cu");
 
     private CudaKernelSources() { }
 

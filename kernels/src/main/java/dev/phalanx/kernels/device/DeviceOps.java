@@ -14,6 +14,7 @@ public final class DeviceOps {
     private final DeviceApi device;
     private final CachingAllocator allocator;
     private final ConvAlgorithmCache algorithms;
+    private final ShapeTables shapeTables;
 
     public DeviceOps(DeviceApi device) {
         this(device, new CachingAllocator(device));
@@ -23,6 +24,7 @@ public final class DeviceOps {
         this.device = device;
         this.allocator = allocator;
         this.algorithms = new ConvAlgorithmCache(device);
+        this.shapeTables = new ShapeTables(device);
     }
 
     public DeviceApi device() {
@@ -136,6 +138,25 @@ public final class DeviceOps {
         return a.i32(g.planes()).i32(g.h()).i32(g.w()).i32(g.oh()).i32(g.ow()).i32(g.kh()).i32(g.kw()).i32(g.sh()).i32(g.sw()).i32(g.ph()).i32(g.pw());
     }
 
+    /** Average pooling counting padded cells (count_include_pad), as the CPU's. */
+    public void avgPoolForward(Stream s, PoolGeometry g, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "avg_pool2d_forward", LaunchConfig.linear((long) g.planes() * g.oh() * g.ow()), pool(KernelArgs.of().ptr(x).ptr(y), g));
+    }
+
+    public void avgPoolBackward(Stream s, PoolGeometry g, DeviceBuffer dy, DeviceBuffer dx) {
+        device.launch(s, "avg_pool2d_backward", LaunchConfig.linear((long) g.planes() * g.h() * g.w()), pool(KernelArgs.of().ptr(dy).ptr(dx), g));
+    }
+
+    public void adaptiveAvgPoolForward(Stream s, int planes, int h, int w, int oh, int ow, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "adaptive_avg_pool2d_forward", LaunchConfig.linear((long) planes * oh * ow),
+                KernelArgs.of().ptr(x).ptr(y).i32(planes).i32(h).i32(w).i32(oh).i32(ow));
+    }
+
+    public void adaptiveAvgPoolBackward(Stream s, int planes, int h, int w, int oh, int ow, DeviceBuffer dy, DeviceBuffer dx) {
+        device.launch(s, "adaptive_avg_pool2d_backward", LaunchConfig.linear((long) planes * h * w),
+                KernelArgs.of().ptr(dy).ptr(dx).i32(planes).i32(h).i32(w).i32(oh).i32(ow));
+    }
+
     // ---- cross entropy (mean over rows, scaled by `weight` for a replica's share of the batch)
 
     /** logprobs [n, c], rowLoss [n], loss [1] = weight * mean of rowLoss; targets are int64. */
@@ -150,6 +171,117 @@ public final class DeviceOps {
     public void crossEntropyBackward(Stream s, int n, int c, DeviceBuffer logprobs, DeviceBuffer targets, DeviceBuffer dlogits, float weight) {
         device.launch(s, "cross_entropy_backward", LaunchConfig.linear((long) n * c),
                 KernelArgs.of().ptr(logprobs).ptr(targets).ptr(dlogits).i32(n).i32(c).f32(weight / n));
+    }
+
+    // ---- matmul: out [m, n] = a [m, k] b [k, n]; its gradients da = g b^T, db = a^T g (cuBLAS)
+
+    public void matmul(Stream s, int m, int k, int n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer out) {
+        device.gemm(s, false, false, m, n, k, 1f, a, b, 0f, out);
+    }
+
+    /** da and db may each be null (no gradient wanted). */
+    public void matmulBackward(Stream s, int m, int k, int n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer g, DeviceBuffer da, DeviceBuffer db) {
+        if (da != null) device.gemm(s, false, true, m, k, n, 1f, g, b, 0f, da);
+        if (db != null) device.gemm(s, true, false, k, n, m, 1f, a, g, 0f, db);
+    }
+
+    // ---- softmax and log_softmax along the middle dimension of [outer, size, inner]
+
+    public void softmaxForward(Stream s, int outer, int size, int inner, boolean log, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "softmax_forward", LaunchConfig.perLine((long) outer * inner, LaunchConfig.SOFTMAX_THREADS),
+                KernelArgs.of().ptr(x).ptr(y).i32(outer).i32(size).i32(inner).i32(log ? 1 : 0));
+    }
+
+    /** {@code y} is the forward's output. */
+    public void softmaxBackward(Stream s, int outer, int size, int inner, boolean log, DeviceBuffer y, DeviceBuffer g, DeviceBuffer dx) {
+        device.launch(s, "softmax_backward", LaunchConfig.perLine((long) outer * inner, LaunchConfig.SOFTMAX_THREADS),
+                KernelArgs.of().ptr(y).ptr(g).ptr(dx).i32(outer).i32(size).i32(inner).i32(log ? 1 : 0));
+    }
+
+    // ---- sums: the whole tensor, along a dimension, down to a broadcast operand's shape
+
+    /** out[0] = scale * the sum of x's n floats (one block: a fixed tree, deterministic). */
+    public void sumAll(Stream s, long n, DeviceBuffer x, DeviceBuffer out, float scale) {
+        device.launch(s, "sum_all", new LaunchConfig(1, 1, 1, LaunchConfig.SUM_THREADS, 1, 1, 0), KernelArgs.of().ptr(x).ptr(out).i64(n));
+        if (scale != 1f) device.launch(s, "scale_f32", LaunchConfig.linear(1), KernelArgs.of().ptr(out).f32(scale).i64(1));
+    }
+
+    /** out [outer, inner] = scale * x [outer, size, inner] summed over the middle dimension. */
+    public void sumDim(Stream s, int outer, int size, int inner, float scale, DeviceBuffer x, DeviceBuffer out) {
+        device.launch(s, "sum_dim", LaunchConfig.linear((long) outer * inner), KernelArgs.of().ptr(x).ptr(out).i32(outer).i32(size).i32(inner).f32(scale));
+    }
+
+    /** dx [outer, size, inner] = scale * g [outer, inner] repeated along the middle dimension. */
+    public void expandDim(Stream s, int outer, int size, int inner, float scale, DeviceBuffer g, DeviceBuffer dx) {
+        device.launch(s, "expand_dim", LaunchConfig.linear((long) outer * size * inner),
+                KernelArgs.of().ptr(g).ptr(dx).i32(outer).i32(size).i32(inner).f32(scale));
+    }
+
+    /** dst (m floats) = src summed down to dst's shape; {@code meta} holds ndim ints of src's shape, then of dst's (1 where summed). */
+    public void sumToShape(Stream s, int ndim, long m, DeviceBuffer src, DeviceBuffer dst, int[] meta) {
+        device.launch(s, "sum_to_shape", LaunchConfig.linear(m), KernelArgs.of().ptr(src).ptr(dst).ptr(shapeTables.get(meta)).i32(ndim).i64(m));
+    }
+
+    /** How many distinct shape tables the broadcasting kernels have put on this device. */
+    public int shapeTableCount() {
+        return shapeTables.size();
+    }
+
+    // ---- elementwise arithmetic: op codes as elementwise.cu's BINARY_*, UNARY_*, SCALAR_*
+
+    /** out = a op b over n floats of one shape; out may be a (in place). */
+    public void binarySame(Stream s, int op, long n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer out) {
+        device.launch(s, "binary_same", LaunchConfig.linear(n), KernelArgs.of().ptr(a).ptr(b).ptr(out).i32(op).i64(n));
+    }
+
+    /** out (n floats) = a op b broadcast; {@code meta} holds ndim ints each of out's shape, a's strides and b's strides in it. */
+    public void binaryBroadcast(Stream s, int op, int ndim, long n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer out, int[] meta) {
+        device.launch(s, "binary_broadcast", LaunchConfig.linear(n),
+                KernelArgs.of().ptr(a).ptr(b).ptr(out).ptr(shapeTables.get(meta)).i32(ndim).i32(op).i64(n));
+    }
+
+    public void unaryForward(Stream s, int op, long n, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "unary_forward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).i32(op).i64(n));
+    }
+
+    public void unaryBackward(Stream s, int op, long n, DeviceBuffer x, DeviceBuffer y, DeviceBuffer g, DeviceBuffer dx) {
+        device.launch(s, "unary_backward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).ptr(g).ptr(dx).i32(op).i64(n));
+    }
+
+    /** y = x op c; y may be x (in place). */
+    public void scalarForward(Stream s, int op, float c, long n, DeviceBuffer x, DeviceBuffer y) {
+        device.launch(s, "scalar_forward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).f32(c).i32(op).i64(n));
+    }
+
+    public void scalarBackward(Stream s, int op, float c, long n, DeviceBuffer x, DeviceBuffer g, DeviceBuffer dx) {
+        device.launch(s, "scalar_backward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(g).ptr(dx).f32(c).i32(op).i64(n));
+    }
+
+    // ---- mse_loss: terms (a - b)^2, summed and scaled for mean and sum; the gradient reads the upstream one on the device
+
+    public void squaredDifference(Stream s, long n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer out) {
+        device.launch(s, "squared_difference", LaunchConfig.linear(n), KernelArgs.of().ptr(a).ptr(b).ptr(out).i64(n));
+    }
+
+    /** da = g * scale * (a - b) (g one float, or n floats times 2 when perElement); db = -da unless db is null. */
+    public void mseBackward(Stream s, long n, DeviceBuffer a, DeviceBuffer b, DeviceBuffer g, DeviceBuffer da, DeviceBuffer db, float scale,
+                            boolean perElement) {
+        device.launch(s, "mse_backward", LaunchConfig.linear(n), KernelArgs.of().ptr(a).ptr(b).ptr(g).ptr(da).ptr(db == null ? da : db).i64(n)
+                .f32(scale).i32(perElement ? 1 : 0).i32(db != null ? 1 : 0));
+    }
+
+    // ---- nll_loss over log-probabilities [n, c] and int64 targets
+
+    /** rowLoss [n] = -logprobs[r, target[r]]; loss [1] = scale * their sum unless loss is null (reduction none). */
+    public void nllForward(Stream s, int n, int c, DeviceBuffer logprobs, DeviceBuffer targets, DeviceBuffer rowLoss, DeviceBuffer loss, float scale) {
+        device.launch(s, "nll_forward", LaunchConfig.linear(n), KernelArgs.of().ptr(logprobs).ptr(targets).ptr(rowLoss).i32(n).i32(c));
+        if (loss != null) sumAll(s, n, rowLoss, loss, scale);
+    }
+
+    /** dx [n, c]: -g at each row's target, g the upstream gradient (per row when perElement, else one float times scale). */
+    public void nllBackward(Stream s, int n, int c, DeviceBuffer targets, DeviceBuffer grad, DeviceBuffer dx, float scale, boolean perElement) {
+        device.launch(s, "nll_backward", LaunchConfig.linear((long) n * c),
+                KernelArgs.of().ptr(targets).ptr(grad).ptr(dx).i32(n).i32(c).f32(scale).i32(perElement ? 1 : 0));
     }
 
     // ---- optimizer updates

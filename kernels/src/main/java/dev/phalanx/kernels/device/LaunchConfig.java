@@ -12,6 +12,8 @@ public record LaunchConfig(int gridX, int gridY, int gridZ, int blockX, int bloc
     public static final int CROSS_ENTROPY_THREADS = 128;
     /** Threads of the one block sum_all needs ({@code SUM_THREADS} in reductions.cu). */
     public static final int SUM_THREADS = 256;
+    /** Threads per block that softmax_forward and softmax_backward need ({@code SOFTMAX_THREADS} in softmax.cu). */
+    public static final int SOFTMAX_THREADS = 128;
 
     public LaunchConfig {
         if (gridX < 1 || gridY < 1 || gridZ < 1 || blockX < 1 || blockY < 1 || blockZ < 1 || sharedBytes < 0) {
@@ -32,6 +34,11 @@ public record LaunchConfig(int gridX, int gridY, int gridZ, int blockX, int bloc
     /** One block of {@code threads} per row. */
     public static LaunchConfig perRow(int rows, int threads) {
         return new LaunchConfig(Math.max(1, rows), 1, 1, threads, 1, 1, 0);
+    }
+
+    /** Blocks of {@code threads} striding over {@code lines} lines (one block per line up to the elementwise cap). */
+    public static LaunchConfig perLine(long lines, int threads) {
+        return new LaunchConfig((int) Math.max(1, Math.min(MAX_ELEMENTWISE_BLOCKS, lines)), 1, 1, threads, 1, 1, 0);
     }
 
     public long threads() {

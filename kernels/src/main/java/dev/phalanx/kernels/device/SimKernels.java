@@ -39,7 +39,8 @@ final class SimKernels {
 
     private SimKernels() { }
 
-    static final Map<String, Twin> TWINS = Map.ofEntries(
+    /** Every twin: the layer kernels' below, and {@link SimMathKernels}' (softmax, MSE, elementwise math). */
+    static final Map<String, Twin> TWINS = merge(Map.ofEntries(
             Map.entry("add_f32", (m, c, a) -> binary(m, a, (x, y) -> x + y)),
             Map.entry("mul_f32", (m, c, a) -> binary(m, a, (x, y) -> x * y)),
             Map.entry("scale_f32", (m, c, a) -> {
@@ -241,7 +242,15 @@ final class SimKernels {
                 float[] dx = new float[planes * g.h() * g.w()];
                 PoolKernels.maxBackward(CpuBackend.serial(), g, dy, idx, dx);
                 m.put(a.buffer(2), dx);
-            }));
+            })), SimMathKernels.TWINS);
+
+    private static Map<String, Twin> merge(Map<String, Twin> a, Map<String, Twin> b) {
+        java.util.HashMap<String, Twin> all = new java.util.HashMap<>(a);
+        for (var e : b.entrySet()) {
+            if (all.put(e.getKey(), e.getValue()) != null) throw new IllegalStateException("two twins of kernel " + e.getKey());
+        }
+        return Map.copyOf(all);
+    }
 
     private interface FloatOp {
         float apply(float x, float y);

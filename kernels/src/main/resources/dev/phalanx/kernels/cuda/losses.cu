@@ -47,3 +47,45 @@ extern "C" __global__ void cross_entropy_backward(const float* __restrict__ logp
         dlogits[i] = g * scale;
     }
 }
+
+// out[i] = (a[i] - b[i])^2: mse_loss's terms (reduction none), summed by sum_all for mean and sum
+extern "C" __global__ void squared_difference(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ out, long long n) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
+        float d = a[i] - b[i];
+        out[i] = d * d;
+    }
+}
+
+// mse_loss's gradient: da[i] = scale * g * (a[i] - b[i]), g = grad[i] (per_element 1, reduction none) or grad[0]
+// (read on the device: no host synchronisation); scale is 2 / n for the mean, 2 otherwise; db = -da when write_db
+extern "C" __global__ void mse_backward(const float* __restrict__ a, const float* __restrict__ b, const float* __restrict__ grad,
+                                        float* __restrict__ da, float* __restrict__ db, long long n, float scale, int per_element, int write_db) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
+        float g = per_element ? grad[i] * 2.0f : grad[0] * scale;
+        float d = g * (a[i] - b[i]);
+        da[i] = d;
+        if (write_db) db[i] = -d;
+    }
+}
+
+// nll_loss's terms: rowloss[r] = -logprobs[r, target[r]]; a target out of range gives NaN (the host cannot check
+// device targets without waiting)
+extern "C" __global__ void nll_forward(const float* __restrict__ logprobs, const long long* __restrict__ target, float* __restrict__ rowloss,
+                                       int n, int c) {
+    for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < n; r += blockDim.x * gridDim.x) {
+        long long t = target[r];
+        rowloss[r] = (t >= 0 && t < c) ? -logprobs[(long long) r * c + t] : NAN;
+    }
+}
+
+// nll_loss's gradient: dx[r, k] = -g where k == target[r], else 0; g = grad[r] (per_element 1, reduction none)
+// or grad[0] * scale (1 / n for the mean, 1 for the sum), read on the device
+extern "C" __global__ void nll_backward(const long long* __restrict__ target, const float* __restrict__ grad, float* __restrict__ dx, int n,
+                                        int c, float scale, int per_element) {
+    long long total = (long long) n * c;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) blockDim.x * gridDim.x) {
+        int r = (int) (i / c), k = (int) (i % c);
+        float g = per_element ? grad[r] : grad[0] * scale;
+        dx[i] = k == target[r] ? -g : 0.0f;
+    }
+}

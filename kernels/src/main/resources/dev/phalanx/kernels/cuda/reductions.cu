@@ -56,3 +56,58 @@ extern "C" __global__ void sum_all(const float* __restrict__ x, float* __restric
     }
     if (threadIdx.x == 0) out[0] = shared[0];
 }
+
+// out[o, i] = scale * sum over k of x[o, k, i] for x seen as [outer, size, inner] (sum and mean along a
+// dimension): one thread per output, k summed in order (deterministic, the CPU op's order)
+extern "C" __global__ void sum_dim(const float* __restrict__ x, float* __restrict__ out, int outer, int size, int inner, float scale) {
+    long long total = (long long) outer * inner;
+    for (long long j = blockIdx.x * (long long) blockDim.x + threadIdx.x; j < total; j += (long long) blockDim.x * gridDim.x) {
+        const float* p = x + (j / inner) * (long long) size * inner + j % inner;
+        float s = 0.0f;
+        for (int k = 0; k < size; k++) s += p[(long long) k * inner];
+        out[j] = s * scale;
+    }
+}
+
+// dx[o, k, i] = scale * g[o, i]: the gradient of sum_dim (and of a whole-tensor sum, with outer = inner = 1)
+extern "C" __global__ void expand_dim(const float* __restrict__ g, float* __restrict__ dx, int outer, int size, int inner, float scale) {
+    long long total = (long long) outer * size * inner;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) blockDim.x * gridDim.x) {
+        long long o = i / ((long long) size * inner);
+        dx[i] = g[o * inner + i % inner] * scale;
+    }
+}
+
+// Sums src, of shape src_shape, down to dst, of shape dst_shape (both ndim long, dst_shape[d] either 1 or
+// src_shape[d]): the gradient of a broadcast operand. meta holds src_shape then dst_shape. One thread per
+// dst element, its src elements summed in src order (the CPU's order).
+extern "C" __global__ void sum_to_shape(const float* __restrict__ src, float* __restrict__ dst, const int* __restrict__ meta, int ndim,
+                                        long long m) {
+    const int* src_shape = meta;
+    const int* dst_shape = meta + ndim;
+    long long count = 1;
+    for (int d = 0; d < ndim; d++) if (dst_shape[d] == 1) count *= src_shape[d];
+    for (long long j = blockIdx.x * (long long) blockDim.x + threadIdx.x; j < m; j += (long long) blockDim.x * gridDim.x) {
+        long long base = 0, stride = 1, rest = j;
+        for (int d = ndim - 1; d >= 0; d--) {  // j's coordinates in dst, as an offset in src
+            if (dst_shape[d] != 1) {
+                base += (rest % dst_shape[d]) * stride;
+                rest /= dst_shape[d];
+            }
+            stride *= src_shape[d];
+        }
+        float s = 0.0f;
+        for (long long r = 0; r < count; r++) {
+            long long off = base, st = 1, q = r;
+            for (int d = ndim - 1; d >= 0; d--) {  // r's coordinates over the summed dimensions
+                if (dst_shape[d] == 1) {
+                    off += (q % src_shape[d]) * st;
+                    q /= src_shape[d];
+                }
+                st *= src_shape[d];
+            }
+            s += src[off];
+        }
+        dst[j] = s;
+    }
+}
