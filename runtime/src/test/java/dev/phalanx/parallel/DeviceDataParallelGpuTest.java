@@ -9,8 +9,8 @@ import dev.phalanx.kernels.Device;
 
 /**
  * DeviceDataParallelTest's replicas on {@code cuda:0} (1, 2 and 3 through DataParallel, each on its
- * own stream, summed on the GPU in replica order) at 1e-4 relative; its other tests run on the
- * simulated devices as there. Skipped without a GPU; written without one: it has never run.
+ * own stream, summed on the GPU in replica order) at 1e-4 relative; the other tests, on simulated
+ * devices, stay in DeviceDataParallelTest. Skipped without a GPU; written without one: it has never run.
  */
 @Tag("gpu")
 class DeviceDataParallelGpuTest extends DeviceDataParallelTest {
@@ -25,4 +25,15 @@ class DeviceDataParallelGpuTest extends DeviceDataParallelTest {
     protected double tolerance() {
         return 1e-4;
     }
+
+    // these run on simulated devices only, in DeviceDataParallelTest: overridden here without @Test, so not run twice
+
+    @Override
+    void replicasOnTwoDevicesSumThroughTheHostAndGiveTheParametersOfOne() { }
+
+    @Override
+    void theAllReduceIsChosenByWhereTheReplicasAre() { }
+
+    @Override
+    void theReproducibleModeOnADeviceIsRefusedByName() { }
 }
