@@ -37,7 +37,7 @@ class DeviceDataParallelTest {
 
     /** The device of the main test: a simulated one here, cuda:0 in the GPU twin. */
     protected Device device() {
-        return Device.sim(7);
+        return Device.sim(21);
     }
 
     /** max|a - b| / max|a| per tensor: the invariant's one-step bound on the simulated device (the GPU twin: 1e-4, as its golden tests). */
@@ -111,24 +111,24 @@ class DeviceDataParallelTest {
     @Test
     void replicasOnTwoDevicesSumThroughTheHostAndGiveTheParametersOfOne() {
         List<Float> lossesOne = new ArrayList<>(), losses = new ArrayList<>();
-        Map<String, Tensor> one = train(List.of(Device.sim(8)), lossesOne).get(0);
-        List<Device> two = List.of(Device.sim(8), Device.sim(9));
+        Map<String, Tensor> one = train(List.of(Device.sim(22)), lossesOne).get(0);
+        List<Device> two = List.of(Device.sim(22), Device.sim(23));
         assertEquals(null, DeviceGroupAllReduce.forDevices(two), "distinct simulated devices have no NCCL: the host all-reduce");
-        assertFollows("2 replicas on sim:8 and sim:9 (host all-reduce)", one, train(two, losses), lossesOne, losses);
+        assertFollows("2 replicas on sim:22 and sim:23 (host all-reduce)", one, train(two, losses), lossesOne, losses);
     }
 
     @Test
     void theAllReduceIsChosenByWhereTheReplicasAre() {
         assertInstanceOf(HostAllReduce.class, Coordinator.allReduceFor(List.of(Device.CPU, Device.CPU)));
-        assertInstanceOf(HostAllReduce.class, Coordinator.allReduceFor(List.of(Device.CPU, Device.sim(8))));
-        assertInstanceOf(HostAllReduce.class, Coordinator.allReduceFor(List.of(Device.sim(8), Device.sim(8), Device.sim(9))));
-        assertInstanceOf(DeviceGroupAllReduce.class, Coordinator.allReduceFor(List.of(Device.sim(8), Device.sim(8))));
+        assertInstanceOf(HostAllReduce.class, Coordinator.allReduceFor(List.of(Device.CPU, Device.sim(22))));
+        assertInstanceOf(HostAllReduce.class, Coordinator.allReduceFor(List.of(Device.sim(22), Device.sim(22), Device.sim(23))));
+        assertInstanceOf(DeviceGroupAllReduce.class, Coordinator.allReduceFor(List.of(Device.sim(22), Device.sim(22))));
     }
 
     @Test
     void theReproducibleModeOnADeviceIsRefusedByName() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DataParallel.builder(() -> LeNet.cifar(new Generator(7)))
-                .devices(List.of(Device.sim(8))).reproducible(true).build());
-        assertTrue(e.getMessage().contains("sim:8") && e.getMessage().contains("cpu only"), e.getMessage());
+                .devices(List.of(Device.sim(22))).reproducible(true).build());
+        assertTrue(e.getMessage().contains("sim:22") && e.getMessage().contains("cpu only"), e.getMessage());
     }
 }
