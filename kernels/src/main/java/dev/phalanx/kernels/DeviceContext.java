@@ -22,6 +22,13 @@ public final class DeviceContext {
     private final DeviceOps ops;
     private final Stream compute;
     private final Stream copies;
+    /** Replicas' streams, by replica index, made on first ask and kept as long as the context (see {@link #replicaStream}). */
+    private final java.util.Map<Integer, Stream> replicaStreams = new java.util.concurrent.ConcurrentHashMap<>();
+    /**
+     * The stream this thread's tensor ops enqueue on, when it has bound one ({@link #bind}); else
+     * {@link #compute}. Per thread, as CUDA's current stream is per thread and device.
+     */
+    private final ThreadLocal<Stream> bound = new ThreadLocal<>();
     /** The pinned buffer uploads and read-backs go through; guarded by this context's lock. */
     private HostBuffer staging;
     /** The smallest staging buffer kept, so that small reads (item(), a loss) never reallocate. */
@@ -51,9 +58,52 @@ public final class DeviceContext {
         return ops.allocator();
     }
 
-    /** The stream tensor ops enqueue on (CUDA's current stream of this device). */
+    /**
+     * The stream tensor ops enqueue on (CUDA's current stream of this device): the one this thread
+     * bound with {@link #bind}, else the context's compute stream.
+     */
     public Stream stream() {
-        return compute;
+        Stream s = bound.get();
+        return s != null ? s : compute;
+    }
+
+    /**
+     * The stream of data-parallel replica {@code replica} on this device, made the first time it is
+     * asked for and kept as long as the context: several replicas on one device each enqueue on
+     * their own (issue #9), and a later runtime's replica {@code replica} reuses it, with the blocks
+     * the caching allocator keeps for it. Streams are never closed while the context lives, since
+     * blocks freed later may still name them.
+     */
+    public Stream replicaStream(int replica) {
+        if (replica < 0) throw new IllegalArgumentException("replica index must be >= 0, got " + replica);
+        return replicaStreams.computeIfAbsent(replica, r -> api.newStream());
+    }
+
+    /**
+     * Makes {@code s} this thread's stream for tensor ops on this device until the scope closes
+     * ({@code torch.cuda.stream(s)}); scopes nest. A replica binds its stream per message, as it
+     * binds its CPU backend.
+     */
+    public StreamScope bind(Stream s) {
+        Stream previous = bound.get();
+        bound.set(java.util.Objects.requireNonNull(s, "stream"));
+        return new StreamScope(this, previous);
+    }
+
+    /** Restores the stream bound before. */
+    public static final class StreamScope implements AutoCloseable {
+        private final DeviceContext context;
+        private final Stream previous;
+
+        private StreamScope(DeviceContext context, Stream previous) {
+            this.context = context;
+            this.previous = previous;
+        }
+
+        @Override
+        public void close() {
+            if (previous == null) context.bound.remove(); else context.bound.set(previous);
+        }
     }
 
     /** The stream copies to the host run on; each waits for the stream that last wrote what it reads. */

@@ -11,14 +11,15 @@ import org.junit.jupiter.api.Test;
 
 import dev.phalanx.kernels.cuda.CudaProbe;
 import dev.phalanx.kernels.cuda.CudaUnavailableException;
-import dev.phalanx.kernels.device.DeviceException;
 
-/** --device cpu|cuda|auto against a machine with and without a GPU (probe reports made up here). */
+/** --device cpu|cuda|cuda:N|sim:N|auto against a machine with and without a GPU (probe reports made up here). */
 class DeviceChoiceTest {
 
     private static final CudaProbe.Report NONE = new CudaProbe.Report(List.of(), Map.of(), "the NVIDIA driver (libcuda.so.1) is not installed", Map.of());
     private static final CudaProbe.Report ONE = new CudaProbe.Report(List.of(new CudaProbe.Gpu(0, "NVIDIA H200", 140L << 30, 9, 0, 132)),
             Map.of(), "", Map.of());
+    private static final CudaProbe.Report TWO = new CudaProbe.Report(List.of(new CudaProbe.Gpu(0, "NVIDIA H200", 140L << 30, 9, 0, 132),
+            new CudaProbe.Gpu(1, "NVIDIA H200", 140L << 30, 9, 0, 132)), Map.of(), "", Map.of());
 
     @Test
     void cudaWithoutAGpuIsOneLineWithTheReason() {
@@ -34,12 +35,28 @@ class DeviceChoiceTest {
     }
 
     @Test
-    void aGpuIsReportedButNotUsedUntilTensorsCanLiveOnIt() {
+    void aGpuIsUsedByCudaAndAutoAndEveryGpuGetsAReplica() {
         DeviceChoice auto = DeviceChoice.resolve(DeviceChoice.Requested.AUTO, ONE);
-        assertEquals(Device.CPU, auto.device());
-        assertTrue(auto.note().startsWith("device: cpu (found cuda:0 (NVIDIA H200), but training on a GPU is not built"), auto.note());
-        DeviceException e = assertThrows(DeviceException.class, () -> DeviceChoice.resolve(DeviceChoice.Requested.CUDA, ONE));
-        assertTrue(e.getMessage().startsWith("--device cuda: found cuda:0 (NVIDIA H200)"), e.getMessage());
+        assertEquals(Device.cuda(0), auto.device());
+        assertEquals("device: cuda (1 GPU, cuda:0 (NVIDIA H200))", auto.note());
+        assertEquals(new DeviceChoice(Device.cuda(0), ""), DeviceChoice.resolve(DeviceChoice.Requested.CUDA, ONE));
+        CudaUnavailableException beyond = assertThrows(CudaUnavailableException.class, () -> DeviceChoice.resolve(DeviceChoice.Requested.cuda(1), ONE));
+        assertEquals("no CUDA device: cuda:1 was asked for, but this machine has 1 GPU, cuda:0 (NVIDIA H200)", beyond.getMessage());
+        DeviceChoice two = DeviceChoice.resolve(DeviceChoice.Requested.CUDA, TWO);
+        assertEquals(List.of(Device.cuda(0), Device.cuda(1)), two.placement(1, false), "one replica per GPU");
+        assertEquals(List.of(Device.cuda(0), Device.cuda(1), Device.cuda(0)), two.placement(3, true), "replicas in turn over the GPUs");
+        assertEquals(List.of(Device.cuda(1), Device.cuda(1)), DeviceChoice.resolve(DeviceChoice.Requested.cuda(1), TWO).placement(2, true));
+    }
+
+    @Test
+    void simIsTheSimulatedDeviceAndSaysSoWithoutAskingTheDriver() {
+        assertEquals(DeviceChoice.Requested.sim(0), DeviceChoice.parse("sim", "--device"));
+        assertEquals(DeviceChoice.Requested.sim(3), DeviceChoice.parse("SIM:3", "--device"));
+        assertEquals(DeviceChoice.Requested.cuda(1), DeviceChoice.parse("cuda:1", "--device"));
+        DeviceChoice sim = DeviceChoice.resolve(DeviceChoice.Requested.sim(3));
+        assertEquals(Device.sim(3), sim.device());
+        assertTrue(sim.note().startsWith("device: sim:3 (the simulated device"), sim.note());
+        assertEquals(List.of(Device.sim(3), Device.sim(3)), sim.placement(2, true));
     }
 
     @Test
@@ -50,7 +67,7 @@ class DeviceChoiceTest {
     @Test
     void anUnknownDeviceNamesWhereItCameFrom() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DeviceChoice.parse("gpu", "--device"));
-        assertEquals("--device must be cpu, cuda or auto, got 'gpu'", e.getMessage());
+        assertEquals("--device must be cpu, cuda, cuda:N, auto, sim or sim:N (the simulated device), got 'gpu'", e.getMessage());
         assertEquals(DeviceChoice.Requested.AUTO, DeviceChoice.parse(" Auto ", "x"));
     }
 

@@ -41,7 +41,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--kernels", defaultValue = "auto", description = "auto, native or java (default: ${DEFAULT-VALUE})")
     CpuBackend.Kernels kernels;
 
-    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
+    @Option(names = "--device", paramLabel = DeviceOption.LABEL, description = DeviceOption.DESCRIPTION)
     String device;
 
     @Option(names = "--replicas", defaultValue = "0",
@@ -54,7 +54,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Integer stop = DeviceOption.check(device, null, null, device != null ? System.out : null, System.err); // the first line stays the backend's
+        Integer stop = DeviceOption.check(device, null, null, false, "bench", device != null ? System.out : null, System.err); // the first line stays the backend's
         if (stop != null) return stop;
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         int cores = Runtime.getRuntime().availableProcessors();

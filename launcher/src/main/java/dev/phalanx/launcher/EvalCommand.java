@@ -33,7 +33,7 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data", description = "the folder holding the data set's files")
     Path data;
 
-    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
+    @Option(names = "--device", paramLabel = DeviceOption.LABEL, description = DeviceOption.DESCRIPTION)
     String device;
 
     @Option(names = "--model", description = "the model of a bare weights file with no recipe beside it: cifar-lenet, fashion-lenet or cifar-wide")
@@ -50,7 +50,7 @@ final class EvalCommand implements Callable<Integer> {
         if (!Files.exists(checkpoint)) throw new IllegalArgumentException("checkpoint " + checkpoint + " not found");
         Path recipeFile = recipe != null ? recipe : model != null ? null : findRecipe(checkpoint);
         Recipe r = recipeFile != null ? Recipe.load(recipeFile) : recipeForModel();
-        Integer stop = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", System.out, System.err);
+        Integer stop = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", false, "eval", System.out, System.err);
         if (stop != null) return stop;
         if (data != null) r = r.with(java.util.Map.of("data.path", data.toString()));
         Module model = Trainer.loadModel(r, checkpoint).eval();

@@ -40,7 +40,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "override train.seed (model initialisation and data order)")
     Long seed;
 
-    @Option(names = "--replicas", description = "data-parallel replicas (default: the recipe's runtime.replicas; one per GPU once GPUs are supported)")
+    @Option(names = "--replicas", description = "data-parallel replicas (default: the recipe's runtime.replicas; with --device cuda or auto "
+            + "on several GPUs, one per GPU unless set)")
     Integer replicas;
 
     @Option(names = "--threads", description = "CPU threads per replica (default: the recipe's runtime.threads, whose default, auto, "
@@ -66,7 +67,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", description = "the run folder (default: runs/<recipe name>)")
     Path out;
 
-    @Option(names = "--device", paramLabel = "cpu|cuda|auto", description = DeviceOption.DESCRIPTION)
+    @Option(names = "--device", paramLabel = DeviceOption.LABEL, description = DeviceOption.DESCRIPTION)
     String device;
 
     @Option(names = "--resume", arity = "0..1", paramLabel = "STEP", fallbackValue = "-1", preprocessor = AttachedStepOnly.class,
@@ -100,7 +101,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (resume != null && overwrite) throw new IllegalArgumentException("--resume and --overwrite exclude each other: continue the run, or start it over");
         Recipe r = Recipe.load(recipe);
-        Integer deviceExit = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", System.out, System.err);
+        Integer deviceExit = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", true, "train", System.out, System.err);
         if (deviceExit != null) return deviceExit;
         Map<String, Object> over = new LinkedHashMap<>();
         if (epochs != null) over.put("train.epochs", epochs);
@@ -114,6 +115,7 @@ final class TrainCommand implements Callable<Integer> {
         if (logEvery != null) over.put("train.log-every", logEvery);
         if (checkpointEvery != null) over.put("train.checkpoint-every", checkpointEvery);
         if (data != null) over.put("data.path", data.toString());
+        if (device != null) over.put("runtime.device", device); // the trainer places the replicas from it
         if (download) over.put("data.download", true);
         if (!over.isEmpty()) r = r.with(over);
         Path runDir = out != null ? out : Path.of("runs", r.name());

@@ -150,7 +150,12 @@ public abstract class Optimizer {
                 throw new IllegalArgumentException("optimizer state: key '" + e.getKey() + "' names parameter " + i + " but there are "
                         + params.size() + " parameters");
             }
-            fresh.get(i).put(parts[2], e.getValue().clone());
+            // as torch.optim's load_state_dict: state goes to its parameter's device (a checkpoint is read on the host), the
+            // step count stays where the rules read it, on the host
+            Tensor value = e.getValue();
+            Tensor param = params.get(i);
+            boolean move = !parts[2].equals("step") && !value.device().equals(param.device());
+            fresh.get(i).put(parts[2], move ? value.detach().to(param.device()) : value.clone());
         }
         for (int i = 0; i < params.size(); i++) {
             state.set(i, fresh.get(i));

@@ -120,10 +120,24 @@ public final class Coordinator {
     /** The dispatcher that gives each replica a thread of its own (see reference.conf). */
     public static final String REPLICA_DISPATCHER = "phalanx.replica-dispatcher";
 
-    /** The coordinator with one replica per device of {@code settings}, in host memory. */
+    /**
+     * The coordinator with one replica per device of {@code settings}, summing through
+     * {@link #allReduceFor} (an embedding service that spawns it keeps a device group's events, or
+     * NCCL communicators, for the life of the process).
+     */
     public static Behavior<Command> create(ReplicaSpec spec, Settings settings) {
         // the model factory is called by the replicas alone, once each: it may be stateful
-        return CoordinatorStates.create(spec, settings, new HostAllReduce(settings.devices().size()));
+        return CoordinatorStates.create(spec, settings, allReduceFor(settings.devices()));
+    }
+
+    /**
+     * How replicas on {@code devices} sum their gradients: on the device when they all share one
+     * (in replica order) or each has a GPU of its own (NCCL), else in host memory
+     * ({@link DeviceGroupAllReduce#forDevices}; replicas on a device stage their buckets through the host then).
+     */
+    public static AllReduce allReduceFor(List<Device> devices) {
+        AllReduce onDevice = DeviceGroupAllReduce.forDevices(devices);
+        return onDevice != null ? onDevice : new HostAllReduce(devices.size());
     }
 
     /**

@@ -50,6 +50,7 @@ public final class DataParallel implements AutoCloseable {
     private final ActorRef<Coordinator.Command> coordinator;
     private final Scheduler scheduler;
     private final List<Device> devices;
+    private final AllReduce allReduce;
     private final Duration askTimeout;
     private volatile boolean closed;
     /** Every reply not yet received: close() fails them at once rather than leave their callers waiting. */
@@ -63,8 +64,9 @@ public final class DataParallel implements AutoCloseable {
                 + "pekko.log-dead-letters-during-shutdown = off\npekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off")
                 .withFallback(ConfigFactory.load());
         Logging.silenceWithoutBackend();
-        this.system = ActorSystem.create(allReduce == null ? Coordinator.create(spec, settings)
-                : Coordinator.create(spec, settings, allReduce), "phalanx", config);
+        // this runtime's own all-reduce, unless the caller gave one; a device group's events (or NCCL communicators) go at close
+        this.allReduce = allReduce != null ? allReduce : Coordinator.allReduceFor(settings.devices());
+        this.system = ActorSystem.create(Coordinator.create(spec, settings, this.allReduce), "phalanx", config);
         this.coordinator = system;
         this.scheduler = system.scheduler();
     }
@@ -72,6 +74,7 @@ public final class DataParallel implements AutoCloseable {
     private DataParallel(ActorRef<Coordinator.Command> coordinator, Scheduler scheduler, Coordinator.Settings settings) {
         this.devices = settings.devices();
         this.askTimeout = settings.stepTimeout().multipliedBy(3).plusSeconds(5);
+        this.allReduce = null;
         this.system = null;
         this.coordinator = coordinator;
         this.scheduler = scheduler;
@@ -106,6 +109,13 @@ public final class DataParallel implements AutoCloseable {
 
     public int replicas() {
         return devices.size();
+    }
+
+    /** Where the replicas' gradients are summed, for the start-up line. */
+    public String reduction() {
+        if (allReduce instanceof DeviceGroupAllReduce group) return group.describe();
+        boolean onDevices = devices.stream().anyMatch(d -> !d.isCpu());
+        return onDevices ? "summed in host memory (each replica's buckets copied down and back)" : "summed in host memory";
     }
 
     /** Scatter along dimension 0, run every shard, gather in shard order: like {@code nn.DataParallel(model)(x)}. */
@@ -253,8 +263,17 @@ public final class DataParallel implements AutoCloseable {
             system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return;
         } catch (ExecutionException | TimeoutException e) {
             throw new IllegalStateException("the data-parallel runtime did not stop within 30 s", e);
+        }
+        if (allReduce instanceof DeviceGroupAllReduce group) {
+            // every replica has stopped, so nothing enqueues on the group's events now; the work already enqueued finishes first
+            for (int i = 0; i < devices.size(); i++) {
+                dev.phalanx.kernels.DeviceContext c = dev.phalanx.kernels.DeviceContexts.ifOpen(devices.get(i));
+                if (c != null) c.api().synchronize(c.replicaStream(i));
+            }
+            group.close();
         }
     }
 
@@ -285,13 +304,12 @@ public final class DataParallel implements AutoCloseable {
             return this;
         }
 
+        /**
+         * One replica per entry, on that device: {@code cpu}, {@code cuda:N} or {@code sim:N}; a device
+         * may be named more than once (several replicas on one GPU, each on its own stream).
+         */
         public Builder devices(List<Device> devices) {
-            for (Device d : devices) {
-                if (!d.isCpu()) {
-                    throw new IllegalArgumentException("replica device " + d + ": replicas run on the cpu only so far (tensors can live on "
-                            + d + ", but data-parallel training there is not built yet); use cpu");
-                }
-            }
+            if (devices.isEmpty()) throw new IllegalArgumentException("need at least one replica device");
             this.devices = List.copyOf(devices);
             return this;
         }
@@ -374,6 +392,14 @@ public final class DataParallel implements AutoCloseable {
         }
 
         public DataParallel build() {
+            if (reproducible) {
+                for (Device d : devices) {
+                    if (!d.isCpu()) {
+                        throw new IllegalArgumentException("the reproducible mode runs on the cpu only (its sample-by-sample kernels have no "
+                                + d + " version); replica device " + d + ": use cpu, or the default mode");
+                    }
+                }
+            }
             return new DataParallel(spec(), settings(), allReduce);
         }
     }

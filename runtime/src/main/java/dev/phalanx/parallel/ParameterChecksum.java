@@ -4,7 +4,7 @@ import java.util.zip.CRC32C;
 
 import dev.phalanx.tensor.Tensor;
 
-/** A CRC-32C over the exact bits of every parameter: equal only if replicas are bit-identical. */
+/** A CRC-32C over the exact bits of every parameter (a host copy of those on a device): equal only if replicas are bit-identical. */
 public final class ParameterChecksum {
 
     private ParameterChecksum() { }
@@ -13,7 +13,8 @@ public final class ParameterChecksum {
         CRC32C crc = new CRC32C();
         java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(4096);
         for (Tensor p : params) {
-            for (float v : p.data()) {
+            float[] values = p.device().isCpu() ? p.data() : p.detach().to(dev.phalanx.kernels.Device.CPU).data();
+            for (float v : values) {
                 if (!buf.hasRemaining()) {
                     crc.update(buf.array(), 0, buf.position());
                     buf.clear();

@@ -15,6 +15,9 @@ import dev.phalanx.autograd.Backward;
 import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Reproducible;
 import dev.phalanx.kernels.Device;
+import dev.phalanx.kernels.DeviceContext;
+import dev.phalanx.kernels.DeviceContexts;
+import dev.phalanx.kernels.device.Stream;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.nn.Module;
 import dev.phalanx.optim.Optimizer;
@@ -26,6 +29,13 @@ import dev.phalanx.tensor.Tensor;
  * backend and optimizer state. For a training step it computes its shard (loss weighted by
  * rows/B), offers each gradient bucket to the all-reduce as soon as backward completes it,
  * and on {@link ReplicaCommand.Apply} copies the reduced gradients back and steps its optimizer.
+ *
+ * <p>On a device ({@code cuda:N}, {@code sim:N}) the model, its gradients and the optimizer state
+ * live in device memory and every op of this replica is enqueued on its own stream
+ * ({@link DeviceContext#replicaStream}, bound per message as the CPU backend is): the shard's rows
+ * are copied up, the buckets are flattened on the device ({@link DeviceBuckets}) and summed there
+ * ({@link DeviceGroupAllReduce}) or, where the replicas' devices call for it, through the host
+ * all-reduce; only the loss, the outputs, checksums and snapshots come back to the host.
  */
 public final class Replica extends AbstractBehavior<ReplicaCommand> {
 
@@ -37,6 +47,9 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
     private final ReplicaSpec spec;
     private final AllReduce allReduce;
     private final CpuBackend backend;
+    private final DeviceContext context; // null on the cpu
+    private final Stream stream;         // this replica's stream on its device; null on the cpu
+    private DeviceBuckets deviceBuckets; // null on the cpu
     private Module model;
     private Optimizer optimizer;
     private GradientBuckets buckets;
@@ -52,7 +65,12 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
         this.spec = spec;
         this.allReduce = allReduce;
         this.backend = CpuBackend.create(spec.threads(), spec.kernels());
-        build();
+        this.context = device.isCpu() ? null : DeviceContexts.of(device);
+        this.stream = context == null ? null : context.replicaStream(index);
+        bound(() -> {
+            build();
+            return this;
+        });
     }
 
     private void build() {
@@ -60,16 +78,17 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
         model.to(device);
         optimizer = spec.optimizer().apply(model.parameters());
         buckets = new GradientBuckets(model.parameters(), spec.bucketCapFloats());
+        deviceBuckets = context == null ? null : new DeviceBuckets(buckets, context);
     }
 
     @Override
     public Receive<ReplicaCommand> createReceive() {
         // the backend is bound per message: correct on whatever thread the dispatcher gives us
         return newReceiveBuilder()
-                .onMessage(ReplicaCommand.Compute.class, m -> onBackend(() -> onCompute(m)))
-                .onMessage(ReplicaCommand.Apply.class, m -> onBackend(() -> onApply(m)))
-                .onMessage(ReplicaCommand.TakeSnapshot.class, this::onTakeSnapshot)
-                .onMessage(ReplicaCommand.Restore.class, this::onRestore)
+                .onMessage(ReplicaCommand.Compute.class, m -> bound(() -> onCompute(m)))
+                .onMessage(ReplicaCommand.Apply.class, m -> bound(() -> onApply(m)))
+                .onMessage(ReplicaCommand.TakeSnapshot.class, m -> bound(() -> onTakeSnapshot(m)))
+                .onMessage(ReplicaCommand.Restore.class, m -> bound(() -> onRestore(m)))
                 .onSignal(PostStop.class, s -> {
                     backend.close();
                     return this;
@@ -77,10 +96,28 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
                 .build();
     }
 
-    private Behavior<ReplicaCommand> onBackend(java.util.function.Supplier<Behavior<ReplicaCommand>> handler) {
-        try (var scope = Backends.use(backend)) {
+    /** Runs a message's work with this replica's CPU backend, and on a device its stream, bound to the thread. */
+    private Behavior<ReplicaCommand> bound(java.util.function.Supplier<Behavior<ReplicaCommand>> handler) {
+        try (var scope = Backends.use(backend); var onStream = context == null ? null : context.bind(stream)) {
             return handler.get();
         }
+    }
+
+    /** A host copy of a replica's tensor (a model or optimizer state), without autograd. */
+    private static Tensor hostCopy(Tensor t) {
+        Tensor d = t.detach();
+        return d.device().isCpu() ? d.clone() : d.to(Device.CPU);
+    }
+
+    /** Rows of the host batch, on this replica's device. */
+    private Tensor rowsOnDevice(Tensor batch, Shards.Range range) {
+        Tensor rows = batch.narrow(0, range.begin(), range.rows());
+        return context == null ? rows : rows.to(device);
+    }
+
+    /** What a replica sends back of a device tensor: a host copy (tensors on a device never travel in messages). */
+    private Tensor toHost(Tensor t) {
+        return context == null ? t : t.to(Device.CPU);
     }
 
     private Behavior<ReplicaCommand> onCompute(ReplicaCommand.Compute c) {
@@ -88,7 +125,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
         try {
             if (!c.train()) {
                 try (var scope = GradMode.noGrad()) {
-                    Tensor out = model.forward(c.inputs().narrow(0, c.range().begin(), c.range().rows()));
+                    Tensor out = toHost(model.forward(rowsOnDevice(c.inputs(), c.range())));
                     c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, 0f, null, out, System.nanoTime() - t0));
                 }
                 return this;
@@ -99,24 +136,29 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
             if (c.range().rows() == 0) { // more replicas than shards: contribute zeros, still step
                 for (int b = 0; b < buckets.count(); b++) {
                     if (spec.reproducible()) allReduce.contributePieces(c.step(), index, b, c.place().batch(), List.of(), List.of()); // no rows, no pieces
+                    else if (deviceBuckets != null) offer(c, b, null); // the gradients zeroed above
                     else allReduce.contribute(c.step(), index, b, new float[buckets.size(b)]);
                 }
                 c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, 0f, null, null, System.nanoTime() - t0));
                 return this;
             }
-            Tensor x = c.inputs().narrow(0, c.range().begin(), c.range().rows());
-            Tensor y = c.labels().narrow(0, c.range().begin(), c.range().rows());
+            Tensor x = rowsOnDevice(c.inputs(), c.range());
+            Tensor y = rowsOnDevice(c.labels(), c.range());
             // reproducible mode (#13): the ops work sample by sample and sum gradients along the sample tree, whose
             // leaves are the samples' indices in the global batch (a cluster node holds a part of it)
             try (var repro = spec.reproducible() ? Reproducible.bind(c.place().offset() + c.range().begin(), c.range().rows(), c.place().batch()) : null) {
                 Tensor out = model.forward(x);
                 Tensor loss = spec.loss().apply(out, y);
                 // default mode: weighted by rows/B, so the sum over replicas is the gradient of the whole batch's mean
-                // loss; reproducible mode: the loss already scales each sample by 1/B of the global batch
-                if (repro == null) loss = loss.mul(c.range().rows() / (float) c.batch());
+                // loss; reproducible mode: the loss already scales each sample by 1/B of the global batch. On a device the
+                // weight is backward's upstream gradient (the same product: mul's backward passes the weight times 1)
+                float weight = c.range().rows() / (float) c.batch();
+                Tensor upstream = null;
+                if (repro == null && context == null) loss = loss.mul(weight);
+                else if (repro == null) upstream = Tensor.onesLike(loss).mul_(weight);
                 int[] ready = new int[buckets.count()];
                 boolean[] sent = new boolean[buckets.count()];
-                Backward.run(loss, null, leaf -> {
+                Backward.run(loss, upstream, leaf -> {
                     int b = buckets.bucketOf(leaf);
                     if (b >= 0 && ++ready[b] == buckets.params(b).size()) {
                         offer(c, b, repro);
@@ -126,8 +168,9 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
                 for (int b = 0; b < buckets.count(); b++) {
                     if (!sent[b]) offer(c, b, repro); // parameters the loss did not use
                 }
-                c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, loss.item(),
-                        repro == null ? null : repro.shard().loss(), out.detach(), System.nanoTime() - t0));
+                float lossValue = upstream == null ? loss.item() : loss.item() * weight;
+                c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, lossValue,
+                        repro == null ? null : repro.shard().loss(), toHost(out.detach()), System.nanoTime() - t0));
             }
         } catch (Throwable e) {
             allReduce.withdraw(c.step(), index);
@@ -138,6 +181,12 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
 
     /** Offers a bucket: its flat gradients, or in the reproducible mode its sample-tree pieces. */
     private void offer(ReplicaCommand.Compute c, int bucket, Reproducible.Scope repro) {
+        if (deviceBuckets != null) { // on a device: summed there, or through the host where the replicas' devices call for it
+            Tensor mine = deviceBuckets.flatten(bucket);
+            if (allReduce instanceof DeviceGroupAllReduce group) group.contribute(c.step(), index, bucket, mine, deviceBuckets.sum(bucket));
+            else allReduce.contribute(c.step(), index, bucket, deviceBuckets.download(bucket));
+            return;
+        }
         if (repro == null) allReduce.contribute(c.step(), index, bucket, buckets.flatten(bucket));
         else allReduce.contributePieces(c.step(), index, bucket, c.place().batch(), repro.shard().blocks(), buckets.pieces(bucket, repro.shard()));
     }
@@ -145,7 +194,15 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
     private Behavior<ReplicaCommand> onApply(ReplicaCommand.Apply a) {
         try {
             long t0 = System.nanoTime();
-            for (int b = 0; b < buckets.count(); b++) buckets.unflatten(b, allReduce.result(a.step(), b, spec.reduceTimeout()));
+            for (int b = 0; b < buckets.count(); b++) {
+                if (deviceBuckets == null) {
+                    buckets.unflatten(b, allReduce.result(a.step(), b, spec.reduceTimeout()));
+                    continue;
+                }
+                if (allReduce instanceof DeviceGroupAllReduce group) group.awaitReduced(a.step(), b, spec.reduceTimeout());
+                else deviceBuckets.upload(b, allReduce.result(a.step(), b, spec.reduceTimeout()));
+                deviceBuckets.unflatten(b);
+            }
             long t1 = System.nanoTime();
             optimizer.step();
             long t2 = System.nanoTime();
@@ -160,8 +217,10 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
 
     private Behavior<ReplicaCommand> onTakeSnapshot(ReplicaCommand.TakeSnapshot t) {
         Map<String, Tensor> state = new LinkedHashMap<>();
-        model.stateDict().forEach((k, v) -> state.put(k, v.detach().clone()));
-        t.replyTo().tell(new ReplicaReply.SnapshotTaken(index, new Snapshot(state, optimizer.stateDict())));
+        model.stateDict().forEach((k, v) -> state.put(k, hostCopy(v)));
+        Map<String, Tensor> optimizerState = new LinkedHashMap<>();
+        optimizer.stateDict().forEach((k, v) -> optimizerState.put(k, hostCopy(v)));
+        t.replyTo().tell(new ReplicaReply.SnapshotTaken(index, new Snapshot(state, optimizerState)));
         return this;
     }
 

@@ -8,6 +8,7 @@ import java.util.function.Function;
 
 import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Reproducible;
+import dev.phalanx.kernels.Device;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.nn.Module;
 import dev.phalanx.optim.Optimizer;
@@ -15,7 +16,11 @@ import dev.phalanx.parallel.Replica;
 import dev.phalanx.tensor.Backends;
 import dev.phalanx.tensor.Tensor;
 
-/** One replica in the calling thread: no actor hop per step, for the single-device case. */
+/**
+ * One replica in the calling thread: no actor hop per step, for the single-device case. On a device
+ * ({@code cuda:N}, {@code sim:N}) the model and optimizer state live there and each batch is copied
+ * up; the loss, the logits and snapshots come back as host copies (checkpoints are written from them).
+ */
 final class LocalSteps implements StepRunner {
 
     private final Module model;
@@ -23,11 +28,19 @@ final class LocalSteps implements StepRunner {
     private final BiFunction<Tensor, Tensor, Tensor> loss;
     private final CpuBackend backend;
     private final boolean reproducible;
+    private final Device device;
 
     LocalSteps(Module model, Function<List<Tensor>, ? extends Optimizer> optimizer, BiFunction<Tensor, Tensor, Tensor> loss, CpuBackend backend,
                boolean reproducible) {
+        this(model, optimizer, loss, backend, reproducible, Device.CPU);
+    }
+
+    LocalSteps(Module model, Function<List<Tensor>, ? extends Optimizer> optimizer, BiFunction<Tensor, Tensor, Tensor> loss, CpuBackend backend,
+               boolean reproducible, Device device) {
         this.reproducible = reproducible;
+        this.device = device;
         this.model = model;
+        model.to(device);
         this.optimizer = optimizer.apply(model.parameters());
         this.loss = loss;
         this.backend = backend;
@@ -41,12 +54,12 @@ final class LocalSteps implements StepRunner {
             int rows = inputs.size(0);
             // reproducible mode (#13): the one shard [0, B) of the batch, its gradients the sample tree's (as N replicas combine it)
             try (var repro = reproducible ? Reproducible.bind(0, rows, rows) : null) {
-                Tensor out = model.forward(inputs);
-                Tensor l = loss.apply(out, labels);
+                Tensor out = model.forward(onDevice(inputs));
+                Tensor l = loss.apply(out, onDevice(labels));
                 l.backward();
                 if (repro != null) repro.shard().finishGradients(model.parameters());
                 optimizer.step();
-                return new Result(l.item(), out.detach());
+                return new Result(l.item(), toHost(out.detach()));
             }
         }
     }
@@ -54,15 +67,30 @@ final class LocalSteps implements StepRunner {
     @Override
     public Tensor forward(Tensor inputs) {
         try (var scope = Backends.use(backend); var ng = GradMode.noGrad()) {
-            return model.forward(inputs);
+            return toHost(model.forward(onDevice(inputs)));
         }
     }
 
     @Override
     public Replica.Snapshot snapshot() {
         Map<String, Tensor> state = new LinkedHashMap<>();
-        model.stateDict().forEach((k, v) -> state.put(k, v.detach().clone()));
-        return new Replica.Snapshot(state, optimizer.stateDict());
+        model.stateDict().forEach((k, v) -> state.put(k, hostCopy(v)));
+        Map<String, Tensor> optimizerState = new LinkedHashMap<>();
+        optimizer.stateDict().forEach((k, v) -> optimizerState.put(k, hostCopy(v)));
+        return new Replica.Snapshot(state, optimizerState);
+    }
+
+    private Tensor onDevice(Tensor t) {
+        return device.isCpu() ? t : t.to(device);
+    }
+
+    private static Tensor toHost(Tensor t) {
+        return t.device().isCpu() ? t : t.to(Device.CPU);
+    }
+
+    private static Tensor hostCopy(Tensor t) {
+        Tensor d = t.detach();
+        return d.device().isCpu() ? d.clone() : d.to(Device.CPU);
     }
 
     @Override
@@ -73,7 +101,7 @@ final class LocalSteps implements StepRunner {
 
     @Override
     public String describe() {
-        return "Using 1 replica on cpu (" + backend.describe() + ", " + Trainer.modeName(reproducible) + ")";
+        return "Using 1 replica on " + device + " (" + (device.isCpu() ? backend.describe() + ", " : "") + Trainer.modeName(reproducible) + ")";
     }
 
     @Override

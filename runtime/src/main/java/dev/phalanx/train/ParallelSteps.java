@@ -45,7 +45,11 @@ public final class ParallelSteps implements StepRunner {
 
     @Override
     public String describe() {
-        return "Using " + dp.replicas() + " replicas on cpu (each: " + backend + ")";
+        java.util.List<dev.phalanx.kernels.Device> devices = dp.devices();
+        boolean allCpu = devices.stream().allMatch(dev.phalanx.kernels.Device::isCpu);
+        if (allCpu) return "Using " + dp.replicas() + " replicas on cpu (each: " + backend + ")";
+        String where = new java.util.LinkedHashSet<>(devices).stream().map(Object::toString).collect(java.util.stream.Collectors.joining(", "));
+        return "Using " + dp.replicas() + " replicas on " + where + " (each on its own stream; gradients " + dp.reduction() + ")";
     }
 
     @Override

@@ -23,6 +23,8 @@ import dev.phalanx.data.ImageDataset;
 import dev.phalanx.data.Transform;
 import dev.phalanx.io.AtomicFiles;
 import dev.phalanx.io.SafeTensors;
+import dev.phalanx.kernels.Device;
+import dev.phalanx.kernels.DeviceChoice;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.nn.F;
 import dev.phalanx.nn.Module;
@@ -150,21 +152,40 @@ public final class Trainer {
         };
     }
 
-    /** One replica in this thread, or several through the actor runtime. */
+    /** One replica in this thread, or several through the actor runtime, on the devices of {@link #devices}. */
     public static StepRunner runner(Recipe r) {
         ModelZoo.Spec spec = ModelZoo.get(r.model());
-        if (r.replicas() == 1) {
+        List<Device> devices = devices(r);
+        if (devices.size() == 1) {
+            Device device = devices.get(0);
+            if (r.reproducible() && !device.isCpu()) {
+                throw new IllegalArgumentException("the reproducible mode runs on the cpu only (its sample-by-sample kernels have no " + device
+                        + " version): train with --device cpu, or without --reproducible");
+            }
             CpuBackend backend = CpuBackend.create(r.threads(), r.kernels());
-            return new LocalSteps(spec.build(new Generator(r.seed())), p -> optimizer(r, p), F::crossEntropy, backend, r.reproducible());
+            return new LocalSteps(spec.build(new Generator(r.seed())), p -> optimizer(r, p), F::crossEntropy, backend, r.reproducible(), device);
         }
         return new ParallelSteps(parallel(r).build(), backendName(r));
+    }
+
+    /**
+     * The device of each replica: the recipe's {@code runtime.device} ({@code --device} puts it
+     * there; default {@code auto}) resolved on this machine ({@link DeviceChoice}), with
+     * {@code runtime.replicas} replicas, or one per GPU when the run spans several and did not set
+     * a count. The reproducible mode, which runs on the cpu only, keeps {@code auto} on the cpu.
+     */
+    public static List<Device> devices(Recipe r) {
+        String text = r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : "auto";
+        DeviceChoice.Requested requested = DeviceChoice.parse(text, r.source() + ": runtime.device");
+        if (r.reproducible() && requested.kind() == DeviceChoice.Requested.Kind.AUTO) requested = DeviceChoice.Requested.CPU;
+        return DeviceChoice.resolve(requested).placement(r.replicas(), r.config().hasPath("runtime.replicas"));
     }
 
     /** The recipe's data-parallel runtime, to build, or to spawn as an actor ({@code spec()}, {@code settings()}). */
     public static DataParallel.Builder parallel(Recipe r) {
         ModelZoo.Spec spec = ModelZoo.get(r.model());
         return DataParallel.builder(() -> spec.build(new Generator(r.seed())))
-                .replicas(r.replicas()).threadsPerReplica(r.threads()).kernels(r.kernels())
+                .devices(devices(r)).threadsPerReplica(r.threads()).kernels(r.kernels())
                 .optimizer(p -> optimizer(r, p)).loss(F::crossEntropy)
                 .stepTimeout(r.stepTimeout()).checksumEvery(r.checksumEvery()).reproducible(r.reproducible());
     }

@@ -103,13 +103,6 @@ class DeviceTensorTest {
     }
 
     @Test
-    void dataParallelSaysReplicasOnADeviceAreNotBuiltYet() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> dev.phalanx.parallel.DataParallel.builder(() -> new Linear(2, 2, new Generator(0))).devices(java.util.List.of(SIM)));
-        assertTrue(e.getMessage().contains("sim:0") && e.getMessage().contains("use cpu"), e.getMessage());
-    }
-
-    @Test
     void inPlaceWritesFillsCopiesAndGradientAccumulationOnTheDevice() {
         Tensor d = Tensor.of(1f, 2f, 3f).to(SIM);
         d.add_(Tensor.of(10f, 20f, 30f).to(SIM));
