@@ -24,23 +24,53 @@ public final class SampleOrderedKernels {
 
     private SampleOrderedKernels() { }
 
-    /** y[r] = x[r] W^T + bias, each row alone (see {@link #rowTimes}). W is [out, in]. Overwrites y. */
-    public static void linearForward(CpuBackend be, int rows, int in, int out, float[] x, float[] w, float[] bias, float[] y) {
-        float[][] wt = transposedRows(w, out, in);          // W^T's rows, each its own array: copied once for every row
-        be.parallelFor(rows, 2L * in * out, r -> {
-            float[] acc = bias != null ? bias.clone() : new float[out];
-            rowTimes(in, out, x, r * in, wt, acc);
-            System.arraycopy(acc, 0, y, r * out, out);
-        });
+    /**
+     * The weight version that keeps no copies of W: pass it where the weight's array was made
+     * for this call (a converted or non-contiguous weight), so a later array cannot be mistaken for it.
+     */
+    public static final int NO_WEIGHT_VERSION = WeightLayouts.NO_VERSION;
+
+    /**
+     * y[r] = x[r] W^T + bias, each row alone (see {@link #rowTimes}). W is [out, in], at storage
+     * version {@code wVersion} (or {@link #NO_WEIGHT_VERSION}): W^T's rows are the backend's kept
+     * copy where W has not changed since it was made, else refilled ({@link WeightLayouts}). Overwrites y.
+     */
+    public static void linearForward(CpuBackend be, int rows, int in, int out, float[] x, float[] w, int wVersion, float[] bias, float[] y) {
+        WeightLayouts.Copies copies = be.weightLayouts().take(w, out, in, wVersion);
+        float[][] wt = copies.transposed(w, wVersion);
+        eachRowTimes(be, rows, in, out, x, wt, bias, y);
+        be.weightLayouts().give(w, wVersion, copies);
     }
 
-    /** dx[r] = g[r] W, each row alone (see {@link #rowTimes}). Overwrites dx. */
-    public static void linearBackwardData(CpuBackend be, int rows, int in, int out, float[] g, float[] w, float[] dx) {
-        float[][] wRows = rowsOf(w, out, in);
-        be.parallelFor(rows, 2L * in * out, r -> {
-            float[] acc = new float[in];
-            rowTimes(out, in, g, r * out, wRows, acc);
-            System.arraycopy(acc, 0, dx, r * in, in);
+    /** dx[r] = g[r] W, each row alone (see {@link #rowTimes}); W's rows kept as {@link #linearForward} keeps W^T. Overwrites dx. */
+    public static void linearBackwardData(CpuBackend be, int rows, int in, int out, float[] g, float[] w, int wVersion, float[] dx) {
+        WeightLayouts.Copies copies = be.weightLayouts().take(w, out, in, wVersion);
+        float[][] wRows = copies.rows(w, wVersion);
+        eachRowTimes(be, rows, out, in, g, wRows, null, dx);
+        be.weightLayouts().give(w, wVersion, copies);
+    }
+
+    /** Rows of A multiplied together by {@link #rowsTimes}, sharing each value of B they load. */
+    static final int ROW_GROUP = 4;
+
+    /**
+     * c[r] = init + a[r] B for each of the {@code rows} rows of a ([rows, k] row-major), B given
+     * as its k rows of n; {@code init} is the bias (or null: zeros). Rows go {@link #ROW_GROUP}
+     * at a time, the groups spread over the backend's threads; a row's bits are
+     * {@link #rowTimes}'s whatever its group or thread.
+     */
+    static void eachRowTimes(CpuBackend be, int rows, int k, int n, float[] a, float[][] b, float[] init, float[] c) {
+        int groups = (rows + ROW_GROUP - 1) / ROW_GROUP;
+        be.parallelFor(groups, 2L * ROW_GROUP * k * n, grp -> {
+            int r0 = grp * ROW_GROUP, count = Math.min(ROW_GROUP, rows - r0);
+            float[][] acc = new float[count][];
+            for (int i = 0; i < count; i++) acc[i] = init != null ? init.clone() : new float[n];
+            if (count == ROW_GROUP) {
+                rowsTimes(k, n, a, r0 * k, b, acc[0], acc[1], acc[2], acc[3]);
+            } else {
+                for (int i = 0; i < count; i++) rowTimes(k, n, a, (r0 + i) * k, b, acc[i]);
+            }
+            for (int i = 0; i < count; i++) System.arraycopy(acc[i], 0, c, (r0 + i) * n, n);
         });
     }
 
@@ -70,20 +100,44 @@ public final class SampleOrderedKernels {
         }
     }
 
-    /** Columns of W^T written per pass of {@link #transposedRows}: their cache lines stay in L1 while W is read along its rows. */
-    private static final int TRANSPOSE_TILE = 16;
-
-    /** The rows of the transpose of a row-major [rows, cols] matrix, each its own array, in tiles of columns. */
-    private static float[][] transposedRows(float[] a, int rows, int cols) {
-        float[][] t = new float[cols][rows];
-        for (int c0 = 0; c0 < cols; c0 += TRANSPOSE_TILE) {
-            int c1 = Math.min(cols, c0 + TRANSPOSE_TILE);
-            for (int r = 0; r < rows; r++) {
-                int base = r * cols;
-                for (int c = c0; c < c1; c++) t[c][r] = a[base + c];
+    /**
+     * {@link #rowTimes} for four consecutive rows of A at once (row i from {@code a[aOff + i·k ..)}
+     * into {@code c_i}): each element gets the very same terms in the same order, so the same
+     * bits, but each value of B loaded serves four rows, and B (fc1's W^T is 192 KB, beyond the
+     * L1 cache) streams through once per four rows instead of once per row. The loop body loads
+     * everything before it stores anything: HotSpot 17 then vectorizes it although it stores to
+     * four arrays (each row's accumulator, indexed alike with B's rows).
+     */
+    static void rowsTimes(int k, int n, float[] a, int aOff, float[][] b, float[] c0, float[] c1, float[] c2, float[] c3) {
+        int o0 = aOff, o1 = aOff + k, o2 = aOff + 2 * k, o3 = aOff + 3 * k;
+        int p = 0;
+        for (; p + 4 <= k; p += 4) {
+            float x00 = a[o0 + p], x01 = a[o0 + p + 1], x02 = a[o0 + p + 2], x03 = a[o0 + p + 3];
+            float x10 = a[o1 + p], x11 = a[o1 + p + 1], x12 = a[o1 + p + 2], x13 = a[o1 + p + 3];
+            float x20 = a[o2 + p], x21 = a[o2 + p + 1], x22 = a[o2 + p + 2], x23 = a[o2 + p + 3];
+            float x30 = a[o3 + p], x31 = a[o3 + p + 1], x32 = a[o3 + p + 2], x33 = a[o3 + p + 3];
+            float[] v0 = b[p], v1 = b[p + 1], v2 = b[p + 2], v3 = b[p + 3];
+            for (int j = 0; j < n; j++) {
+                float b0 = v0[j], b1 = v1[j], b2 = v2[j], b3 = v3[j];
+                float s0 = c0[j], s1 = c1[j], s2 = c2[j], s3 = c3[j];
+                c0[j] = (((s0 + x00 * b0) + x01 * b1) + x02 * b2) + x03 * b3;
+                c1[j] = (((s1 + x10 * b0) + x11 * b1) + x12 * b2) + x13 * b3;
+                c2[j] = (((s2 + x20 * b0) + x21 * b1) + x22 * b2) + x23 * b3;
+                c3[j] = (((s3 + x30 * b0) + x31 * b1) + x32 * b2) + x33 * b3;
             }
         }
-        return t;
+        for (; p < k; p++) {
+            float x00 = a[o0 + p], x10 = a[o1 + p], x20 = a[o2 + p], x30 = a[o3 + p];
+            float[] v0 = b[p];
+            for (int j = 0; j < n; j++) {
+                float b0 = v0[j];
+                float s0 = c0[j], s1 = c1[j], s2 = c2[j], s3 = c3[j];
+                c0[j] = s0 + x00 * b0;
+                c1[j] = s1 + x10 * b0;
+                c2[j] = s2 + x20 * b0;
+                c3[j] = s3 + x30 * b0;
+            }
+        }
     }
 
     /** The rows of a row-major [rows, cols] matrix, each its own array. */
@@ -111,12 +165,60 @@ public final class SampleOrderedKernels {
         // column range o: row o of the [out, in] gradient, whose leaves are g[r][o] * x[r]
         int blocks = (out + WEIGHT_ROW_BLOCK - 1) / WEIGHT_ROW_BLOCK;
         be.parallelFor(blocks, 2L * WEIGHT_ROW_BLOCK * samples * in, blk -> {
-            float[][] scratch = new float[depth][in];       // reused by the block's rows
-            for (int o = blk * WEIGHT_ROW_BLOCK; o < Math.min(out, (blk + 1) * WEIGHT_ROW_BLOCK); o++) {
+            int o = blk * WEIGHT_ROW_BLOCK, end = Math.min(out, (blk + 1) * WEIGHT_ROW_BLOCK);
+            if (o + WEIGHT_ROWS_AT_ONCE <= end) {
+                float[][][] scratch = new float[depth][WEIGHT_ROWS_AT_ONCE][in]; // reused by the block's rows
+                for (; o + WEIGHT_ROWS_AT_ONCE <= end; o += WEIGHT_ROWS_AT_ONCE) {
+                    SampleTree.sumRows(pieces, sums, o * in, in, new OuterProductFourRows(g, out, o, xRows, firstIndex), scratch);
+                }
+            }
+            float[][] scratch = new float[depth][in];
+            for (; o < end; o++) {
                 SampleTree.sumColumns(pieces, sums, o * in, (o + 1) * in, new OuterProductRow(g, out, o, xRows, firstIndex), scratch);
             }
         });
         return sums;
+    }
+
+    /** Rows of a linear weight gradient whose leaves are written together ({@link OuterProductFourRows}). */
+    private static final int WEIGHT_ROWS_AT_ONCE = 4;
+
+    /**
+     * The leaves of rows o .. o+3 of a linear weight gradient, {@code g[r][o+q] * x[r]}, written
+     * together: each value of x[r] loaded once for the four rows (x, 64 rows of 400 at batch 64,
+     * is beyond the L1 cache, and was streamed through once per row). Each value is the same
+     * rounded product, and a pair's the same two products and one addition, as {@link OuterProductRow}'s.
+     * Loads come before stores in the loop body, so that HotSpot vectorizes it (see {@link #rowsTimes}).
+     */
+    private record OuterProductFourRows(float[] g, int out, int o, float[][] xRows, int firstIndex) implements SampleTree.RowLeaves {
+        @Override
+        public void write(int sample, float[][] dst) {
+            int b = (sample - firstIndex) * out + o;
+            float g0 = g[b], g1 = g[b + 1], g2 = g[b + 2], g3 = g[b + 3];
+            float[] xr = xRows[sample - firstIndex], d0 = dst[0], d1 = dst[1], d2 = dst[2], d3 = dst[3];
+            for (int i = 0; i < xr.length; i++) {
+                float v = xr[i];
+                d0[i] = g0 * v;
+                d1[i] = g1 * v;
+                d2[i] = g2 * v;
+                d3[i] = g3 * v;
+            }
+        }
+
+        @Override
+        public void writePair(int sample, float[][] dst) {
+            int r = sample - firstIndex, b0 = r * out + o, b1 = b0 + out;
+            float g00 = g[b0], g01 = g[b0 + 1], g02 = g[b0 + 2], g03 = g[b0 + 3];
+            float g10 = g[b1], g11 = g[b1 + 1], g12 = g[b1 + 2], g13 = g[b1 + 3];
+            float[] x0 = xRows[r], x1 = xRows[r + 1], d0 = dst[0], d1 = dst[1], d2 = dst[2], d3 = dst[3];
+            for (int i = 0; i < x0.length; i++) {
+                float a = x0[i], c = x1[i];
+                d0[i] = g00 * a + g10 * c;
+                d1[i] = g01 * a + g11 * c;
+                d2[i] = g02 * a + g12 * c;
+                d3[i] = g03 * a + g13 * c;
+            }
+        }
     }
 
     /** Rows of a linear weight gradient summed along the tree by one task, with one scratch. */
