@@ -50,27 +50,28 @@ public final class SampleOrderedKernels {
         be.weightLayouts().give(w, wVersion, copies);
     }
 
-    /** Rows of A multiplied together by {@link #rowsTimes}, sharing each value of B they load. */
-    static final int ROW_GROUP = 4;
+    /** Rows of A multiplied together by {@link #rowPairTimes}, sharing each value of B they load. */
+    static final int ROW_GROUP = 2;
 
     /**
      * c[r] = init + a[r] B for each of the {@code rows} rows of a ([rows, k] row-major), B given
-     * as its k rows of n; {@code init} is the bias (or null: zeros). Rows go {@link #ROW_GROUP}
-     * at a time, the groups spread over the backend's threads; a row's bits are
-     * {@link #rowTimes}'s whatever its group or thread.
+     * as its k rows of n; {@code init} is the bias (or null: zeros). Rows go in pairs, the pairs
+     * spread over the backend's threads; a row's bits are {@link #rowTimes}'s whatever its
+     * pair or thread.
      */
     static void eachRowTimes(CpuBackend be, int rows, int k, int n, float[] a, float[][] b, float[] init, float[] c) {
         int groups = (rows + ROW_GROUP - 1) / ROW_GROUP;
         be.parallelFor(groups, 2L * ROW_GROUP * k * n, grp -> {
-            int r0 = grp * ROW_GROUP, count = Math.min(ROW_GROUP, rows - r0);
-            float[][] acc = new float[count][];
-            for (int i = 0; i < count; i++) acc[i] = init != null ? init.clone() : new float[n];
-            if (count == ROW_GROUP) {
-                rowsTimes(k, n, a, r0 * k, b, acc[0], acc[1], acc[2], acc[3]);
+            int r0 = grp * ROW_GROUP;
+            float[] acc0 = init != null ? init.clone() : new float[n];
+            if (r0 + 1 < rows) {
+                float[] acc1 = init != null ? init.clone() : new float[n];
+                rowPairTimes(k, n, a, r0 * k, b, acc0, acc1);
+                System.arraycopy(acc1, 0, c, (r0 + 1) * n, n);
             } else {
-                for (int i = 0; i < count; i++) rowTimes(k, n, a, (r0 + i) * k, b, acc[i]);
+                rowTimes(k, n, a, r0 * k, b, acc0);
             }
-            for (int i = 0; i < count; i++) System.arraycopy(acc[i], 0, c, (r0 + i) * n, n);
+            System.arraycopy(acc0, 0, c, r0 * n, n);
         });
     }
 
@@ -101,41 +102,37 @@ public final class SampleOrderedKernels {
     }
 
     /**
-     * {@link #rowTimes} for four consecutive rows of A at once (row i from {@code a[aOff + i·k ..)}
-     * into {@code c_i}): each element gets the very same terms in the same order, so the same
-     * bits, but each value of B loaded serves four rows, and B (fc1's W^T is 192 KB, beyond the
-     * L1 cache) streams through once per four rows instead of once per row. The loop body loads
-     * everything before it stores anything: HotSpot 17 then vectorizes it although it stores to
-     * four arrays (each row's accumulator, indexed alike with B's rows).
+     * {@link #rowTimes} for two consecutive rows of A at once (from {@code a[aOff ..)} into
+     * {@code c0}, from {@code a[aOff + k ..)} into {@code c1}): each element gets the very same
+     * terms in the same order, so the same bits, but each value of B loaded serves both rows,
+     * and B (fc1's W^T is 192 KB, beyond the L1 cache) streams through once per two rows. Two
+     * rows and two terms per pass is as large as the loop body may be: HotSpot 17 unrolls (and
+     * so vectorizes) only a small loop body (about 60 nodes, {@code LoopUnrollLimit}); four rows,
+     * or one row and eight terms, stayed scalar at a third of the speed. About 1.25x
+     * {@link #rowTimes}'s speed at fc1's shapes (batch 64: 0.20 against 0.25 ms forward, 0.15
+     * against 0.18 ms backward-data, CPU time on a loaded machine).
      */
-    static void rowsTimes(int k, int n, float[] a, int aOff, float[][] b, float[] c0, float[] c1, float[] c2, float[] c3) {
-        int o0 = aOff, o1 = aOff + k, o2 = aOff + 2 * k, o3 = aOff + 3 * k;
+    static void rowPairTimes(int k, int n, float[] a, int aOff, float[][] b, float[] c0, float[] c1) {
+        int o0 = aOff, o1 = aOff + k;
         int p = 0;
-        for (; p + 4 <= k; p += 4) {
-            float x00 = a[o0 + p], x01 = a[o0 + p + 1], x02 = a[o0 + p + 2], x03 = a[o0 + p + 3];
-            float x10 = a[o1 + p], x11 = a[o1 + p + 1], x12 = a[o1 + p + 2], x13 = a[o1 + p + 3];
-            float x20 = a[o2 + p], x21 = a[o2 + p + 1], x22 = a[o2 + p + 2], x23 = a[o2 + p + 3];
-            float x30 = a[o3 + p], x31 = a[o3 + p + 1], x32 = a[o3 + p + 2], x33 = a[o3 + p + 3];
-            float[] v0 = b[p], v1 = b[p + 1], v2 = b[p + 2], v3 = b[p + 3];
+        for (; p + 2 <= k; p += 2) {
+            float x00 = a[o0 + p], x01 = a[o0 + p + 1], x10 = a[o1 + p], x11 = a[o1 + p + 1];
+            float[] v0 = b[p], v1 = b[p + 1];
             for (int j = 0; j < n; j++) {
-                float b0 = v0[j], b1 = v1[j], b2 = v2[j], b3 = v3[j];
-                float s0 = c0[j], s1 = c1[j], s2 = c2[j], s3 = c3[j];
-                c0[j] = (((s0 + x00 * b0) + x01 * b1) + x02 * b2) + x03 * b3;
-                c1[j] = (((s1 + x10 * b0) + x11 * b1) + x12 * b2) + x13 * b3;
-                c2[j] = (((s2 + x20 * b0) + x21 * b1) + x22 * b2) + x23 * b3;
-                c3[j] = (((s3 + x30 * b0) + x31 * b1) + x32 * b2) + x33 * b3;
+                float b0 = v0[j], b1 = v1[j];
+                float s0 = c0[j], s1 = c1[j];
+                c0[j] = (s0 + x00 * b0) + x01 * b1;
+                c1[j] = (s1 + x10 * b0) + x11 * b1;
             }
         }
         for (; p < k; p++) {
-            float x00 = a[o0 + p], x10 = a[o1 + p], x20 = a[o2 + p], x30 = a[o3 + p];
-            float[] v0 = b[p];
+            float x0 = a[o0 + p], x1 = a[o1 + p];
+            float[] v = b[p];
             for (int j = 0; j < n; j++) {
-                float b0 = v0[j];
-                float s0 = c0[j], s1 = c1[j], s2 = c2[j], s3 = c3[j];
-                c0[j] = s0 + x00 * b0;
-                c1[j] = s1 + x10 * b0;
-                c2[j] = s2 + x20 * b0;
-                c3[j] = s3 + x30 * b0;
+                float bv = v[j];
+                float s0 = c0[j], s1 = c1[j];
+                c0[j] = s0 + x0 * bv;
+                c1[j] = s1 + x1 * bv;
             }
         }
     }
@@ -169,7 +166,7 @@ public final class SampleOrderedKernels {
             if (o + WEIGHT_ROWS_AT_ONCE <= end) {
                 float[][][] scratch = new float[depth][WEIGHT_ROWS_AT_ONCE][in]; // reused by the block's rows
                 for (; o + WEIGHT_ROWS_AT_ONCE <= end; o += WEIGHT_ROWS_AT_ONCE) {
-                    SampleTree.sumRows(pieces, sums, o * in, in, new OuterProductFourRows(g, out, o, xRows, firstIndex), scratch);
+                    SampleTree.sumRows(pieces, sums, o * in, in, new OuterProductRowPair(g, out, o, xRows, firstIndex), scratch);
                 }
             }
             float[][] scratch = new float[depth][in];
@@ -180,49 +177,46 @@ public final class SampleOrderedKernels {
         return sums;
     }
 
-    /** Rows of a linear weight gradient whose leaves are written together ({@link OuterProductFourRows}). */
-    private static final int WEIGHT_ROWS_AT_ONCE = 4;
+    /** Rows of a linear weight gradient summed along the tree by one task, with one scratch. */
+    private static final int WEIGHT_ROW_BLOCK = 8;
+
+    /** Rows of a linear weight gradient whose leaves are written together ({@link OuterProductRowPair}). */
+    private static final int WEIGHT_ROWS_AT_ONCE = 2;
 
     /**
-     * The leaves of rows o .. o+3 of a linear weight gradient, {@code g[r][o+q] * x[r]}, written
-     * together: each value of x[r] loaded once for the four rows (x, 64 rows of 400 at batch 64,
-     * is beyond the L1 cache, and was streamed through once per row). Each value is the same
-     * rounded product, and a pair's the same two products and one addition, as {@link OuterProductRow}'s.
-     * Loads come before stores in the loop body, so that HotSpot vectorizes it (see {@link #rowsTimes}).
+     * The leaves of rows o and o+1 of a linear weight gradient, {@code g[r][o] * x[r]} and
+     * {@code g[r][o+1] * x[r]}, written together: each value of x[r] loaded once for both rows
+     * (x, 64 rows of 400 at batch 64, is beyond the L1 cache, and was streamed through once per
+     * row). Each value is the same rounded product, and a pair's the same two products and one
+     * addition, as {@link OuterProductRow}'s. Two rows, not four: a larger loop body stays
+     * scalar (see {@link #rowPairTimes}). Measured alone (the leaves of fc1 at batch 64, CPU
+     * time, loaded machine): 0.11 ms against 0.17 ms a row at a time.
      */
-    private record OuterProductFourRows(float[] g, int out, int o, float[][] xRows, int firstIndex) implements SampleTree.RowLeaves {
+    private record OuterProductRowPair(float[] g, int out, int o, float[][] xRows, int firstIndex) implements SampleTree.RowLeaves {
         @Override
         public void write(int sample, float[][] dst) {
             int b = (sample - firstIndex) * out + o;
-            float g0 = g[b], g1 = g[b + 1], g2 = g[b + 2], g3 = g[b + 3];
-            float[] xr = xRows[sample - firstIndex], d0 = dst[0], d1 = dst[1], d2 = dst[2], d3 = dst[3];
+            float g0 = g[b], g1 = g[b + 1];
+            float[] xr = xRows[sample - firstIndex], d0 = dst[0], d1 = dst[1];
             for (int i = 0; i < xr.length; i++) {
                 float v = xr[i];
                 d0[i] = g0 * v;
                 d1[i] = g1 * v;
-                d2[i] = g2 * v;
-                d3[i] = g3 * v;
             }
         }
 
         @Override
         public void writePair(int sample, float[][] dst) {
             int r = sample - firstIndex, b0 = r * out + o, b1 = b0 + out;
-            float g00 = g[b0], g01 = g[b0 + 1], g02 = g[b0 + 2], g03 = g[b0 + 3];
-            float g10 = g[b1], g11 = g[b1 + 1], g12 = g[b1 + 2], g13 = g[b1 + 3];
-            float[] x0 = xRows[r], x1 = xRows[r + 1], d0 = dst[0], d1 = dst[1], d2 = dst[2], d3 = dst[3];
+            float g00 = g[b0], g01 = g[b0 + 1], g10 = g[b1], g11 = g[b1 + 1];
+            float[] x0 = xRows[r], x1 = xRows[r + 1], d0 = dst[0], d1 = dst[1];
             for (int i = 0; i < x0.length; i++) {
                 float a = x0[i], c = x1[i];
                 d0[i] = g00 * a + g10 * c;
                 d1[i] = g01 * a + g11 * c;
-                d2[i] = g02 * a + g12 * c;
-                d3[i] = g03 * a + g13 * c;
             }
         }
     }
-
-    /** Rows of a linear weight gradient summed along the tree by one task, with one scratch. */
-    private static final int WEIGHT_ROW_BLOCK = 8;
 
     /** The leaves of row o of a linear weight gradient: {@code g[r][o] * x[r]} for sample r. */
     private record OuterProductRow(float[] g, int out, int o, float[][] xRows, int firstIndex) implements SampleTree.Leaves {
