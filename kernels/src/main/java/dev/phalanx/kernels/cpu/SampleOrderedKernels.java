@@ -162,15 +162,8 @@ public final class SampleOrderedKernels {
         // column range o: row o of the [out, in] gradient, whose leaves are g[r][o] * x[r]
         int blocks = (out + WEIGHT_ROW_BLOCK - 1) / WEIGHT_ROW_BLOCK;
         be.parallelFor(blocks, 2L * WEIGHT_ROW_BLOCK * samples * in, blk -> {
-            int o = blk * WEIGHT_ROW_BLOCK, end = Math.min(out, (blk + 1) * WEIGHT_ROW_BLOCK);
-            if (o + WEIGHT_ROWS_AT_ONCE <= end) {
-                float[][][] scratch = new float[depth][WEIGHT_ROWS_AT_ONCE][in]; // reused by the block's rows
-                for (; o + WEIGHT_ROWS_AT_ONCE <= end; o += WEIGHT_ROWS_AT_ONCE) {
-                    SampleTree.sumRows(pieces, sums, o * in, in, new OuterProductRowPair(g, out, o, xRows, firstIndex), scratch);
-                }
-            }
-            float[][] scratch = new float[depth][in];
-            for (; o < end; o++) {
+            float[][] scratch = new float[depth][in];       // reused by the block's rows
+            for (int o = blk * WEIGHT_ROW_BLOCK; o < Math.min(out, (blk + 1) * WEIGHT_ROW_BLOCK); o++) {
                 SampleTree.sumColumns(pieces, sums, o * in, (o + 1) * in, new OuterProductRow(g, out, o, xRows, firstIndex), scratch);
             }
         });
@@ -179,44 +172,6 @@ public final class SampleOrderedKernels {
 
     /** Rows of a linear weight gradient summed along the tree by one task, with one scratch. */
     private static final int WEIGHT_ROW_BLOCK = 8;
-
-    /** Rows of a linear weight gradient whose leaves are written together ({@link OuterProductRowPair}). */
-    private static final int WEIGHT_ROWS_AT_ONCE = 2;
-
-    /**
-     * The leaves of rows o and o+1 of a linear weight gradient, {@code g[r][o] * x[r]} and
-     * {@code g[r][o+1] * x[r]}, written together: each value of x[r] loaded once for both rows
-     * (x, 64 rows of 400 at batch 64, is beyond the L1 cache, and was streamed through once per
-     * row). Each value is the same rounded product, and a pair's the same two products and one
-     * addition, as {@link OuterProductRow}'s. Two rows, not four: a larger loop body stays
-     * scalar (see {@link #rowPairTimes}). Measured alone (the leaves of fc1 at batch 64, CPU
-     * time, loaded machine): 0.11 ms against 0.17 ms a row at a time.
-     */
-    private record OuterProductRowPair(float[] g, int out, int o, float[][] xRows, int firstIndex) implements SampleTree.RowLeaves {
-        @Override
-        public void write(int sample, float[][] dst) {
-            int b = (sample - firstIndex) * out + o;
-            float g0 = g[b], g1 = g[b + 1];
-            float[] xr = xRows[sample - firstIndex], d0 = dst[0], d1 = dst[1];
-            for (int i = 0; i < xr.length; i++) {
-                float v = xr[i];
-                d0[i] = g0 * v;
-                d1[i] = g1 * v;
-            }
-        }
-
-        @Override
-        public void writePair(int sample, float[][] dst) {
-            int r = sample - firstIndex, b0 = r * out + o, b1 = b0 + out;
-            float g00 = g[b0], g01 = g[b0 + 1], g10 = g[b1], g11 = g[b1 + 1];
-            float[] x0 = xRows[r], x1 = xRows[r + 1], d0 = dst[0], d1 = dst[1];
-            for (int i = 0; i < x0.length; i++) {
-                float a = x0[i], c = x1[i];
-                d0[i] = g00 * a + g10 * c;
-                d1[i] = g01 * a + g11 * c;
-            }
-        }
-    }
 
     /** The leaves of row o of a linear weight gradient: {@code g[r][o] * x[r]} for sample r. */
     private record OuterProductRow(float[] g, int out, int o, float[][] xRows, int firstIndex) implements SampleTree.Leaves {

@@ -161,56 +161,6 @@ public final class SampleTree {
         }
     }
 
-    /**
-     * Several rows of a contribution at once, each {@code width} values: sample {@code s}'s
-     * row q written to {@code dst[q][0 .. width)} (see {@link #sumRows}).
-     */
-    public interface RowLeaves {
-        void write(int sample, float[][] dst);
-
-        /**
-         * Samples {@code sample} and {@code sample + 1} added, row by row: {@code dst[q][i] =
-         * leaf(sample)[q][i] + leaf(sample + 1)[q][i]}, each value the same two roundings and one
-         * addition as writing both and adding.
-         */
-        void writePair(int sample, float[][] dst);
-    }
-
-    /**
-     * {@link #sumColumns} for {@code scratch[0].length} rows of {@code width} columns at once, row
-     * q being columns {@code [from + q·width, from + (q + 1)·width)} of the sums: the same
-     * additions in the same grouping, row by row, but a leaf writer sees a pair of samples once
-     * for all the rows (a linear weight gradient's rows share the samples' inputs, which are
-     * then loaded once for several rows). {@code scratch} holds {@link #depth} levels of rows
-     * of at least {@code width} floats.
-     */
-    public static void sumRows(List<Block> pieces, List<float[]> sums, int from, int width, RowLeaves leaves, float[][][] scratch) {
-        int rows = scratch[0].length;
-        int[] levels = new int[scratch.length];
-        for (int k = 0; k < pieces.size(); k++) {
-            Block piece = pieces.get(k);
-            int top = 0;
-            for (int sample = piece.start(); sample < piece.end(); sample += 2) {
-                if (sample + 1 < piece.end()) {
-                    leaves.writePair(sample, scratch[top]);
-                    levels[top++] = 1;
-                } else {
-                    leaves.write(sample, scratch[top]);
-                    levels[top++] = 0;
-                }
-                while (top >= 2 && levels[top - 1] == levels[top - 2]) {
-                    for (int q = 0; q < rows; q++) addRange(scratch[top - 2][q], scratch[top - 1][q], width);
-                    levels[top - 2]++;
-                    top--;
-                }
-            }
-            for (int t = top - 2; t >= 0; t--) {
-                for (int q = 0; q < rows; q++) addRange(scratch[t][q], scratch[t + 1][q], width);
-            }
-            for (int q = 0; q < rows; q++) System.arraycopy(scratch[0][q], 0, sums.get(k), from + q * width, width);
-        }
-    }
-
     static void addRange(float[] into, float[] x, int n) {
         for (int i = 0; i < n; i++) into[i] += x[i];
     }

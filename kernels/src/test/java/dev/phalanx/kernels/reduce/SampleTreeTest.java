@@ -122,48 +122,6 @@ class SampleTreeTest {
         }
     }
 
-    /** sumRows: a contribution of 36 values as rows of 12, two rows at once and then one, gives the Accumulator's bits. */
-    @ParameterizedTest
-    @ValueSource(ints = {1, 2, 3, 5, 8})
-    void rowSumsAreTheAccumulatorsBits(int shards) {
-        int width = 12;
-        for (int batch : new int[] {1, 7, 30, 64, 100}) {
-            float[][] samples = samples(batch, 3 * width, batch * 31L + shards);
-            int per = (batch + shards - 1) / shards;
-            for (int a = 0; a < batch; a += per) {
-                int b = Math.min(batch, a + per);
-                SampleTree.Accumulator acc = new SampleTree.Accumulator(a, b, batch, 3 * width);
-                for (int i = a; i < b; i++) acc.add(i, samples[i]);
-                List<Block> pieces = SampleTree.pieces(a, b, batch);
-                List<float[]> sums = new java.util.ArrayList<>();
-                for (int k = 0; k < pieces.size(); k++) sums.add(new float[3 * width]);
-                int depth = SampleTree.depth(pieces);
-                SampleTree.sumRows(pieces, sums, 0, width, rowLeaves(samples, width, 0), new float[depth][2][width]);
-                SampleTree.sumRows(pieces, sums, 2 * width, width, rowLeaves(samples, width, 2), new float[depth][1][width]);
-                for (int k = 0; k < pieces.size(); k++) {
-                    assertArrayEquals(acc.sums().get(k), sums.get(k), 0f, "piece " + pieces.get(k) + " of rows " + a + ".." + b + " of " + batch);
-                }
-            }
-        }
-    }
-
-    /** Rows {@code first, first + 1, ...} of {@code width} values of each sample, as leaves. */
-    private static SampleTree.RowLeaves rowLeaves(float[][] samples, int width, int first) {
-        return new SampleTree.RowLeaves() {
-            @Override
-            public void write(int sample, float[][] dst) {
-                for (int q = 0; q < dst.length; q++) System.arraycopy(samples[sample], (first + q) * width, dst[q], 0, width);
-            }
-
-            @Override
-            public void writePair(int sample, float[][] dst) {
-                for (int q = 0; q < dst.length; q++) {
-                    for (int i = 0; i < width; i++) dst[q][i] = samples[sample][(first + q) * width + i] + samples[sample + 1][(first + q) * width + i];
-                }
-            }
-        };
-    }
-
     @Test
     void aLeftToRightSumWouldDifferSoTheTreeMatters() {
         float[][] samples = samples(30, 64, 5);
