@@ -127,16 +127,26 @@ public final class Reproducible {
                             + " got a gradient from an op that does not sum over samples along the tree (only linear and conv2d do); "
                             + "use the default mode for this model");
                 }
-                Map<SampleTree.Block, float[]> byBlock = new java.util.HashMap<>();
-                for (int k = 0; k < sums.size(); k++) byBlock.put(blocks.get(k), sums.get(k));
-                float[] g = SampleTree.combine(batch, byBlock);
+                float[] g;
+                if (sums.size() == 1) {
+                    g = sums.get(0);                            // the one piece is the root: the tree's sum itself, copied below
+                } else {
+                    Map<SampleTree.Block, float[]> byBlock = new java.util.HashMap<>();
+                    for (int k = 0; k < sums.size(); k++) byBlock.put(blocks.get(k), sums.get(k));
+                    g = SampleTree.combine(batch, byBlock);
+                }
                 System.arraycopy(g, 0, p.grad().data(), 0, g.length);
             }
         }
 
-        /** Left-to-right sum of the pieces: the shard's own gradient, which the tree's combine later replaces. */
+        /**
+         * Left-to-right sum of the pieces: the shard's own gradient, which the tree's combine
+         * later replaces. With one piece (1 replica: the root) that piece itself, not a copy: a
+         * gradient handed to autograd is only read (the engine copies it or adds it into the
+         * parameter's gradient), and the pieces are never written after they are recorded.
+         */
         public static float[] fold(List<float[]> sums, int width) {
-            if (sums.size() == 1) return sums.get(0).clone();    // one piece (1 replica: the root), replaced all the same
+            if (sums.size() == 1) return sums.get(0);
             float[] out = new float[width];
             for (float[] s : sums) for (int i = 0; i < width; i++) out[i] += s[i];
             return out;

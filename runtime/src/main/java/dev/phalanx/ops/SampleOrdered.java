@@ -8,6 +8,7 @@ import dev.phalanx.kernels.cpu.ConvGeometry;
 import dev.phalanx.kernels.cpu.SampleOrderedKernels;
 import dev.phalanx.kernels.reduce.SampleTree;
 import dev.phalanx.tensor.Backends;
+import dev.phalanx.tensor.HostStorage;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -26,8 +27,8 @@ final class SampleOrdered {
     static Tensor linear(Reproducible.Shard shard, Tensor x, Tensor weight, Tensor bias) {
         int b = x.size(0), in = x.size(1), out = weight.size(0);
         shard.checkRows("linear", b);
-        float[] y = new float[b * out];
-        SampleOrderedKernels.linearForward(Backends.cpu(), b, in, out, x.contiguousFloats(), weight.contiguousFloats(),
+        float[] y = new float[b * out], w = weight.contiguousFloats();
+        SampleOrderedKernels.linearForward(Backends.cpu(), b, in, out, x.contiguousFloats(), w, weightVersion(weight, w),
                 bias == null ? null : bias.contiguousFloats(), y);
         return Tensor.result(y, new int[] {b, out}, new LinearBackward(x, weight, bias));
     }
@@ -50,8 +51,8 @@ final class SampleOrdered {
             float[] gd = g.contiguousFloats();
             Tensor gx = null;
             if (needsGrad(0)) {
-                float[] d = new float[b * in];
-                SampleOrderedKernels.linearBackwardData(Backends.cpu(), b, in, out, gd, w.contiguousFloats(), d);
+                float[] d = new float[b * in], wd = w.contiguousFloats();
+                SampleOrderedKernels.linearBackwardData(Backends.cpu(), b, in, out, gd, wd, weightVersion(w, wd), d);
                 gx = Tensor.of(d, b, in);
             }
             List<SampleTree.Block> pieces = shard.blocks();
@@ -194,6 +195,16 @@ final class SampleOrdered {
     }
 
     // ---- helpers ----
+
+    /**
+     * The version under which the backend may keep copies of {@code weight}'s values
+     * ({@code data}, from {@code contiguousFloats}): its storage's version where {@code data} is
+     * the storage's own array, which every in-place write of a tensor bumps; where it is a copy
+     * made for this call, none (a copy's array is never seen again).
+     */
+    private static int weightVersion(Tensor weight, float[] data) {
+        return weight.storage() instanceof HostStorage h && h.array() == data ? h.version() : SampleOrderedKernels.NO_WEIGHT_VERSION;
+    }
 
     /**
      * Records the loss's pieces in the shard (the replicas' gatherer finishes the tree from

@@ -43,6 +43,8 @@ public final class CpuBackend implements AutoCloseable {
     private final String dnnlName;
     /** The pure-Java convolutions' im2col buffers, per lane (see ConvKernels). */
     private final LaneScratch convScratch;
+    /** The reproducible mode's copies of linear weights in its row GEMM's layouts, kept per weight (see SampleOrderedKernels). */
+    private final WeightLayouts weightLayouts = new WeightLayouts();
 
     private CpuBackend(int threads, Kernels kernels) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
@@ -127,6 +129,10 @@ public final class CpuBackend implements AutoCloseable {
 
     LaneScratch convScratch() {
         return convScratch;
+    }
+
+    WeightLayouts weightLayouts() {
+        return weightLayouts;
     }
 
     public int threads() {
