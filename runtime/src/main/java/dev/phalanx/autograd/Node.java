@@ -55,6 +55,21 @@ public abstract class Node {
         return true;
     }
 
+    /**
+     * A node whose backward reads none of its inputs' values, only their shapes or its own
+     * output (views, reshapes, sums, conversions, softmax): in-place writes to its inputs stay allowed.
+     */
+    public abstract static class ReadsNoInputs extends Node {
+        protected ReadsNoInputs(Tensor... inputs) {
+            super(inputs);
+        }
+
+        @Override
+        protected final boolean savesInput(int input) {
+            return false;
+        }
+    }
+
     /** Whether backward reads the values of the output this node produced (exp, tanh, sigmoid, softmax, ...). */
     protected boolean savesOutput() {
         return false;

@@ -152,7 +152,7 @@ public final class DeviceLayers {
         return out;
     }
 
-    private static final class ReluBackward extends Node {
+    private static final class ReluBackward extends Node.ReadsNoInputs {
         Tensor output;
 
         ReluBackward(Tensor x) {
@@ -162,11 +162,6 @@ public final class DeviceLayers {
         @Override
         public String name() {
             return "ReluBackward0";
-        }
-
-        @Override
-        protected boolean savesInput(int input) {
-            return false;
         }
 
         @Override
@@ -324,7 +319,7 @@ public final class DeviceLayers {
         return out;
     }
 
-    private static final class SoftmaxBackward extends Node {
+    private static final class SoftmaxBackward extends Node.ReadsNoInputs {
         private final Reduce.Axis ax;
         private final boolean log;
         Tensor output;
@@ -338,11 +333,6 @@ public final class DeviceLayers {
         @Override
         public String name() {
             return log ? "LogSoftmaxBackward0" : "SoftmaxBackward0";
-        }
-
-        @Override
-        protected boolean savesInput(int input) {
-            return false;
         }
 
         @Override

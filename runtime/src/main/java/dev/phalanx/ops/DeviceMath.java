@@ -240,7 +240,7 @@ public final class DeviceMath {
         return Tensor.result((DeviceStorage) out.storage(), shape, new SumBackward(x, ax, scale, mean ? "MeanBackward1" : "SumBackward1"));
     }
 
-    private static final class SumBackward extends Node {
+    private static final class SumBackward extends Node.ReadsNoInputs {
         private final Reduce.Axis ax;
         private final float scale;
         private final String name;
@@ -255,11 +255,6 @@ public final class DeviceMath {
         @Override
         public String name() {
             return name;
-        }
-
-        @Override
-        protected boolean savesInput(int input) {
-            return false;
         }
 
         @Override

@@ -104,15 +104,10 @@ public final class Reduce {
         Tensor r = Tensor.of(DType.FLOAT64, out, shape).to(in);
         int[] kept = ax.keptShape, inShape = x.shape();
         String name = (mean ? "MeanBackward" : "SumBackward") + (shape.length == 0 && kept.length == 0 ? "0" : "1");
-        Node node = new Node(x) {
+        Node node = new Node.ReadsNoInputs(x) {
             @Override
             public String name() {
                 return name;
-            }
-
-            @Override
-            protected boolean savesInput(int input) {
-                return false;
             }
 
             @Override
@@ -210,7 +205,7 @@ public final class Reduce {
         return Tensor.of(DType.INT64, new long[] {m}).to(x.dtype());
     }
 
-    private static final class SumAll extends Node {
+    private static final class SumAll extends Node.ReadsNoInputs {
         private final float scale;
         private final String name;
 
@@ -226,17 +221,12 @@ public final class Reduce {
         }
 
         @Override
-        protected boolean savesInput(int input) {
-            return false;
-        }
-
-        @Override
         public Tensor[] backward(Tensor g) {
             return new Tensor[] {Tensor.full(g.item() * scale, inputs()[0].shape())};
         }
     }
 
-    private static final class SumDim extends Node {
+    private static final class SumDim extends Node.ReadsNoInputs {
         private final Axis ax;
         private final float scale;
         private final String name;
@@ -251,11 +241,6 @@ public final class Reduce {
         @Override
         public String name() {
             return name;
-        }
-
-        @Override
-        protected boolean savesInput(int input) {
-            return false;
         }
 
         @Override

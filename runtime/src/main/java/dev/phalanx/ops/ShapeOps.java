@@ -283,7 +283,7 @@ public final class ShapeOps {
     // ---------------------------------------------------------------- backward functions
 
     /** view, reshape, unsqueeze, squeeze: the gradient takes the input's shape back. */
-    private static final class ReshapeBackward extends Node {
+    private static final class ReshapeBackward extends Node.ReadsNoInputs {
         private final String name;
         private final int[] inShape;
 
@@ -299,17 +299,12 @@ public final class ShapeOps {
         }
 
         @Override
-        protected boolean savesInput(int input) {
-            return false;
-        }
-
-        @Override
         public Tensor[] backward(Tensor g) {
             return new Tensor[] {g.reshape(inShape)};
         }
     }
 
-    private static final class PermuteBackward extends Node {
+    private static final class PermuteBackward extends Node.ReadsNoInputs {
         private final int[] perm;
         private final String name;
 
@@ -325,11 +320,6 @@ public final class ShapeOps {
         }
 
         @Override
-        protected boolean savesInput(int input) {
-            return false;
-        }
-
-        @Override
         public Tensor[] backward(Tensor g) {
             int[] inverse = new int[perm.length];
             for (int i = 0; i < perm.length; i++) inverse[perm[i]] = i;
@@ -338,7 +328,7 @@ public final class ShapeOps {
     }
 
     /** narrow, slice, select: the gradient lands in the same view of a zero tensor of the input's shape. */
-    private static final class ScatterBackward extends Node {
+    private static final class ScatterBackward extends Node.ReadsNoInputs {
         private final String name;
         private final java.util.function.UnaryOperator<Tensor> sameView;
         private final int[] inShape;
@@ -358,11 +348,6 @@ public final class ShapeOps {
         }
 
         @Override
-        protected boolean savesInput(int input) {
-            return false;
-        }
-
-        @Override
         public Tensor[] backward(Tensor g) {
             Tensor dx = Tensor.zeros(dtype, inShape);
             sameView.apply(dx).copy_(g);
@@ -370,7 +355,7 @@ public final class ShapeOps {
         }
     }
 
-    private static final class ExpandBackward extends Node {
+    private static final class ExpandBackward extends Node.ReadsNoInputs {
         private final int[] inShape;
 
         ExpandBackward(Tensor x) {
@@ -384,18 +369,13 @@ public final class ShapeOps {
         }
 
         @Override
-        protected boolean savesInput(int input) {
-            return false;
-        }
-
-        @Override
         public Tensor[] backward(Tensor g) {
             return new Tensor[] {Binary.sumTo(g, inShape)};
         }
     }
 
     /** clone: the gradient passes through unchanged. */
-    private static final class PassBackward extends Node {
+    private static final class PassBackward extends Node.ReadsNoInputs {
         private final String name;
 
         PassBackward(Tensor x, String name) {
@@ -409,18 +389,13 @@ public final class ShapeOps {
         }
 
         @Override
-        protected boolean savesInput(int input) {
-            return false;
-        }
-
-        @Override
         public Tensor[] backward(Tensor g) {
             return new Tensor[] {g};
         }
     }
 
     /** to(dtype) between floating types: the gradient is converted back. */
-    private static final class ToCopyBackward extends Node {
+    private static final class ToCopyBackward extends Node.ReadsNoInputs {
         private final DType from;
 
         ToCopyBackward(Tensor x) {
@@ -434,17 +409,12 @@ public final class ShapeOps {
         }
 
         @Override
-        protected boolean savesInput(int input) {
-            return false;
-        }
-
-        @Override
         public Tensor[] backward(Tensor g) {
             return new Tensor[] {g.to(from)};
         }
     }
 
-    private static final class CatBackward extends Node {
+    private static final class CatBackward extends Node.ReadsNoInputs {
         private final int dim;
         private final int[] sizes;
         private final DType[] dtypes;
@@ -463,11 +433,6 @@ public final class ShapeOps {
         @Override
         public String name() {
             return "CatBackward0";
-        }
-
-        @Override
-        protected boolean savesInput(int input) {
-            return false;
         }
 
         @Override

@@ -70,7 +70,7 @@ public final class SoftmaxOps {
             for (int i = 0; i < ax.inner(); i++) row.run(o * ax.size() * ax.inner() + i, ax.inner());
     }
 
-    private static final class LogSoftmaxBackward extends Node {
+    private static final class LogSoftmaxBackward extends Node.ReadsNoInputs {
         private final Reduce.Axis ax;
         private final float[] y;
 
@@ -83,11 +83,6 @@ public final class SoftmaxOps {
         @Override
         public String name() {
             return "LogSoftmaxBackward0";
-        }
-
-        @Override
-        protected boolean savesInput(int input) {
-            return false;
         }
 
         @Override
@@ -111,7 +106,7 @@ public final class SoftmaxOps {
         }
     }
 
-    private static final class SoftmaxBackward extends Node {
+    private static final class SoftmaxBackward extends Node.ReadsNoInputs {
         private final Reduce.Axis ax;
         private final float[] y;
 
@@ -124,11 +119,6 @@ public final class SoftmaxOps {
         @Override
         public String name() {
             return "SoftmaxBackward0";
-        }
-
-        @Override
-        protected boolean savesInput(int input) {
-            return false;
         }
 
         @Override

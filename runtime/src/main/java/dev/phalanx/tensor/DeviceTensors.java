@@ -102,7 +102,7 @@ public final class DeviceTensors {
     }
 
     /** {@code to(device)}: the gradient goes back to the source's device. */
-    private static final class ToDeviceBackward extends Node {
+    private static final class ToDeviceBackward extends Node.ReadsNoInputs {
         private final Device from;
 
         ToDeviceBackward(Tensor x) {
@@ -113,11 +113,6 @@ public final class DeviceTensors {
         @Override
         public String name() {
             return "ToCopyBackward0";
-        }
-
-        @Override
-        protected boolean savesInput(int input) {
-            return false;
         }
 
         @Override
@@ -145,7 +140,7 @@ public final class DeviceTensors {
         return Tensor.result(out, t.shape(), new CloneBackward(t));
     }
 
-    private static final class CloneBackward extends Node {
+    private static final class CloneBackward extends Node.ReadsNoInputs {
         CloneBackward(Tensor x) {
             super(x);
         }
@@ -153,11 +148,6 @@ public final class DeviceTensors {
         @Override
         public String name() {
             return "CloneBackward0";
-        }
-
-        @Override
-        protected boolean savesInput(int input) {
-            return false;
         }
 
         @Override
