@@ -21,8 +21,13 @@ final class NodeCommand implements Callable<Integer> {
     @Option(names = "--bind", paramLabel = "HOST:PORT", description = "where this node listens (default: conf/cluster.conf's bind-host, a free port)")
     String bind;
 
-    @Option(names = "--replicas", defaultValue = "1", description = "replicas on this node (default: ${DEFAULT-VALUE}; CPU replicas in this build)")
-    int replicas;
+    @Option(names = "--replicas", description = "replicas on this node (default: one per GPU when --device puts them on several GPUs, else 1)")
+    Integer replicas;
+
+    @Option(names = "--device", paramLabel = DeviceOption.LABEL, description = "where this node's replicas compute: cpu, cuda (every GPU), cuda:N, "
+            + "auto (default: the GPUs when one is usable, else the CPU), or sim / sim:N (the simulated device). A job whose coordinator is on GPUs "
+            + "sums with NCCL, and takes only nodes on GPUs")
+    String device;
 
     @Option(names = "--threads", defaultValue = "1", description = "CPU threads per replica (default: ${DEFAULT-VALUE})")
     int threads;
@@ -43,6 +48,6 @@ final class NodeCommand implements Callable<Integer> {
         } else {
             settings = settings.withBind(settings.bindHost(), 0);
         }
-        return NodeMain.run(settings, join, replicas, threads, data, System.out, System.err);
+        return NodeMain.run(settings, join, replicas, threads, data, device, System.out, System.err);
     }
 }

@@ -2,6 +2,7 @@ package dev.phalanx.kernels.cuda;
 
 import static org.bytedeco.cuda.global.nccl.NCCL_UNIQUE_ID_BYTES;
 import static org.bytedeco.cuda.global.nccl.ncclAllReduce;
+import static org.bytedeco.cuda.global.nccl.ncclCommAbort;
 import static org.bytedeco.cuda.global.nccl.ncclCommDestroy;
 import static org.bytedeco.cuda.global.nccl.ncclCommInitRank;
 import static org.bytedeco.cuda.global.nccl.ncclFloat32;
@@ -24,9 +25,10 @@ import dev.phalanx.kernels.device.Stream;
  * buckets over its own transports (NVLink, InfiniBand, sockets), never through the cluster.
  *
  * <p>Status: written against the JavaCPP 1.5.13 NCCL binding and checked there (signatures,
- * the unique id's size); never run, since no session has had several GPUs, and not yet wired
- * into the cluster job, whose replicas are CPU replicas. {@code CudaSmokeGpuTest} runs a
- * one-rank communicator on a single GPU, which exercises every call here.
+ * the unique id's size); never run with more than one rank, since no session has had several
+ * GPUs. The cluster job uses it through the runtime's {@code NcclRankGroups} when its nodes
+ * compute on GPUs. {@code CudaSmokeGpuTest} runs a one-rank communicator on a single GPU, which
+ * exercises every call here but {@link #abort}.
  */
 public final class NcclRankAllReduce implements AutoCloseable {
 
@@ -35,7 +37,7 @@ public final class NcclRankAllReduce implements AutoCloseable {
 
     private final CudaDevice device;
     private final int rank, ranks;
-    private ncclComm comm;
+    private volatile ncclComm comm; // null once closed or aborted
 
     private static void loadNccl() {
         try {
@@ -92,17 +94,31 @@ public final class NcclRankAllReduce implements AutoCloseable {
 
     /** Sums {@code buffer} (float32) over every rank, in place, enqueued on {@code stream}. */
     public void allReduceSum(DeviceBuffer buffer, Stream stream) {
-        if (comm == null) throw new IllegalStateException("this NCCL communicator is closed");
+        ncclComm c = comm;
+        if (c == null) throw new IllegalStateException("this NCCL communicator is closed (or was aborted: a rank was lost)");
         buffer.checkOn(device);
         long count = buffer.bytes() / Float.BYTES;
         org.bytedeco.javacpp.Pointer p = CudaDevice.at(CudaLaunchArgs.address(buffer));
-        CudaErrors.nccl(ncclAllReduce(p, p, count, ncclFloat32, ncclSum, comm, device.nativeStream(stream)), "ncclAllReduce",
+        device.bind(); // the calling thread (the cluster's all-reduce thread) may not have this GPU current
+        CudaErrors.nccl(ncclAllReduce(p, p, count, ncclFloat32, ncclSum, c, device.nativeStream(stream)), "ncclAllReduce",
                 count + " floats, rank " + rank + " of " + ranks + " on " + device.name());
     }
 
-    @Override
-    public void close() {
-        if (comm != null) ncclCommDestroy(comm);
+    /**
+     * A rank was lost: frees the communicator and ends the operations still running on the GPU
+     * ({@code ncclCommAbort}), so that a thread waiting for a sum that will not come is let go.
+     * Callable from any thread; the communicator is unusable afterwards.
+     */
+    public synchronized void abort() {
+        ncclComm c = comm;
         comm = null;
+        if (c != null) ncclCommAbort(c);
+    }
+
+    @Override
+    public synchronized void close() {
+        ncclComm c = comm;
+        comm = null;
+        if (c != null) ncclCommDestroy(c);
     }
 }

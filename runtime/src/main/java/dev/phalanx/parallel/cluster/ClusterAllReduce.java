@@ -15,9 +15,11 @@ import dev.phalanx.parallel.AllReduce;
 /**
  * All-reduce for the replicas of one node in a cluster: the node's replicas are summed locally
  * first (in replica order), the sum is scaled by the node's share of the batch (each replica
- * weighted its loss by its share of the node's rows), and then summed across nodes by the
- * {@link RingAllReduce} on a thread of its own, bucket after bucket in index order, while
- * backward goes on with the next buckets. Every node takes part in every step, in the same
+ * weighted its loss by its share of the node's rows), and then summed across nodes by a
+ * {@link CrossNodeSum} (the {@link RingAllReduce} on the data channel, or NCCL on GPU nodes) on a
+ * thread of its own, bucket after bucket in index order, while backward goes on with the next
+ * buckets. Replicas on a device offer their buckets through the host, as with the host
+ * all-reduce. Every node takes part in every step, in the same
  * order, so the frames on the data channel need no reordering.
  *
  * <p>The reproducible mode ({@link #contributePieces}): no scaling (the loss scaled each sample
@@ -31,7 +33,7 @@ import dev.phalanx.parallel.AllReduce;
 public final class ClusterAllReduce implements AllReduce, AutoCloseable {
 
     private final int replicas, buckets;
-    private RingAllReduce ring; // replaced when the ring is re-formed after a node was lost; guarded by this
+    private CrossNodeSum sums; // replaced when the ring is re-formed (a node lost or joined); guarded by this
     private final Duration timeout;
     private final BlockingQueue<Long> steps = new LinkedBlockingQueue<>();
     private final Thread worker;
@@ -40,7 +42,7 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
     private float share;
     private float[][][] parts; // [bucket][replica]
     private int[] arrived;
-    private float[][] localSums, sums;
+    private float[][] localSums, results;
     // reproducible mode: [bucket][replica] each replica's tree pieces; [bucket] the node's pooled pieces, once all have offered
     private Map<SampleTree.Block, float[]>[][] pieces;
     private Map<SampleTree.Block, float[]>[] localPieces;
@@ -51,11 +53,11 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
     private volatile boolean closed;
 
     /** {@code buckets}: how many gradient buckets each replica offers per step (the same on every node). */
-    public ClusterAllReduce(int replicas, int buckets, RingAllReduce ring, Duration timeout) {
+    public ClusterAllReduce(int replicas, int buckets, CrossNodeSum sums, Duration timeout) {
         if (replicas < 1 || buckets < 1) throw new IllegalArgumentException("need >= 1 replica and bucket, got " + replicas + ", " + buckets);
         this.replicas = replicas;
         this.buckets = buckets;
-        this.ring = ring;
+        this.sums = sums;
         this.timeout = timeout;
         this.worker = new Thread(this::runRing, "phalanx-ring");
         worker.setDaemon(true);
@@ -69,17 +71,13 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
         parts = new float[buckets][replicas][];
         arrived = new int[buckets];
         localSums = new float[buckets][];
-        sums = new float[buckets][];
+        results = new float[buckets][];
         pieces = newPieces(buckets, replicas);
         localPieces = newPieces(buckets);
         lengths = new int[buckets];
         failure = null;
         aborted = false;
         steps.add(globalStep);
-    }
-
-    public synchronized long bytesSent() {
-        return ring.bytesSent();
     }
 
     /** Whether the step in flight failed on the ring (a neighbour lost, the ring aborted), rather than in this node's replicas. */
@@ -92,12 +90,15 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
      * rather than wait for sums that will not come), and the ring's thread stops waiting.
      */
     public void abort(String why, TcpDataChannel channel) {
+        CrossNodeSum s;
         synchronized (this) {
             aborted = true;
             if (failure == null) failure = new IllegalStateException(why);
             notifyAll();
+            s = sums;
         }
         channel.interrupt(why);
+        s.abort(why); // NCCL: a sum waiting for the lost node is let go
     }
 
     /** Waits until the ring's thread has left the aborted step (then the data channel may be drained). */
@@ -110,9 +111,19 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
         }
     }
 
-    /** The re-formed ring, from the next step on. */
-    public synchronized void useRing(RingAllReduce ring) {
-        this.ring = ring;
+    /** The re-formed ring's sums, from the next step on; the earlier ones (idle, or aborted) are closed. */
+    public void use(CrossNodeSum next) {
+        CrossNodeSum previous;
+        synchronized (this) {
+            previous = sums;
+            sums = next;
+        }
+        if (previous != next) previous.close();
+    }
+
+    /** What sums across the nodes, for the start-up line. */
+    public synchronized String describe() {
+        return sums.describe();
     }
 
     @Override
@@ -172,13 +183,13 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
     @Override
     public synchronized float[] result(long localStep, int bucket, Duration wait) throws TimeoutException, InterruptedException {
         long deadline = System.nanoTime() + wait.toNanos();
-        while (sums == null || sums[bucket] == null) {
-            if (failure != null) throw new IllegalStateException("the ring all-reduce failed: " + failure.getMessage(), failure);
+        while (results == null || results[bucket] == null) {
+            if (failure != null) throw new IllegalStateException("the all-reduce across the nodes failed: " + failure.getMessage(), failure);
             long left = deadline - System.nanoTime();
-            if (left <= 0) throw new TimeoutException("the ring all-reduce of bucket " + bucket + " in step " + step + " timed out after " + wait.toMillis() + " ms");
+            if (left <= 0) throw new TimeoutException("the all-reduce across the nodes of bucket " + bucket + " in step " + step + " timed out after " + wait.toMillis() + " ms");
             wait(Math.max(1, left / 1_000_000));
         }
-        return sums[bucket];
+        return results[bucket];
     }
 
     @Override
@@ -209,10 +220,10 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
             } catch (InterruptedException e) {
                 return;
             }
-            RingAllReduce r;
+            CrossNodeSum r;
             synchronized (this) {
                 ringBusy = true;
-                r = ring;
+                r = sums;
             }
             try {
                 for (int b = 0; b < buckets; b++) {
@@ -236,7 +247,7 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
                     float[] sum = tree != null ? r.allReduceTree(s, b, treeBatch, tree, length, timeout) : r.allReduce(s, b, local.clone(), timeout);
                     synchronized (this) {
                         if (step == s) {
-                            sums[b] = sum;
+                            results[b] = sum;
                             notifyAll();
                         }
                     }
@@ -264,9 +275,12 @@ public final class ClusterAllReduce implements AllReduce, AutoCloseable {
     public void close() {
         closed = true;
         worker.interrupt();
+        CrossNodeSum s;
         synchronized (this) {
             if (failure == null) failure = new IllegalStateException("the cluster job is stopping");
             notifyAll();
+            s = sums;
         }
+        s.close();
     }
 }

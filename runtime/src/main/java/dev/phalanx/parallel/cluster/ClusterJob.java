@@ -4,11 +4,13 @@ import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.List;
 
 import dev.phalanx.bench.ModelZoo;
 import dev.phalanx.data.DataLoader;
 import dev.phalanx.data.Example;
 import dev.phalanx.data.ImageDataset;
+import dev.phalanx.kernels.Device;
 import dev.phalanx.nn.F;
 import dev.phalanx.parallel.DataParallel;
 import dev.phalanx.parallel.GradientBuckets;
@@ -31,16 +33,38 @@ final class ClusterJob {
     }
 
     /**
-     * The node's replicas, summing through {@code allReduce}. Every node builds the model from the
-     * recipe's seed, so every replica in the cluster starts from the same parameters.
+     * The node's replicas, one on each of {@code devices}, summing through {@code allReduce}. Every
+     * node builds the model from the recipe's seed, so every replica in the cluster starts from the
+     * same parameters.
      */
-    static DataParallel dataParallel(Recipe r, ClusterAllReduce allReduce, java.time.Duration stepTimeout) {
+    static DataParallel dataParallel(Recipe r, List<Device> devices, ClusterAllReduce allReduce, java.time.Duration stepTimeout) {
         ModelZoo.Spec spec = ModelZoo.get(r.model());
         return DataParallel.builder(() -> spec.build(new Generator(r.seed())))
-                .replicas(r.replicas()).threadsPerReplica(r.threads()).kernels(r.kernels())
+                .devices(devices).threadsPerReplica(r.threads()).kernels(r.kernels())
                 .optimizer(p -> Trainer.optimizer(r, p)).loss(F::crossEntropy)
                 .bucketCapFloats(BUCKET_CAP_FLOATS).stepTimeout(stepTimeout).checksumEvery(r.checksumEvery())
                 .reproducible(r.reproducible()).allReduce(allReduce).build();
+    }
+
+    /**
+     * How this node sums across the nodes in the ring of this generation ({@code rank} of
+     * {@code size}): on the ring of data channels when the coordinator handed out no NCCL id
+     * (its replicas are not on GPUs), else with NCCL, this node joining the communicator of that
+     * id as {@code rank} ({@code groups}: this node's; null when its replicas are not on GPUs,
+     * which the coordinator refuses at join, so it is checked again here).
+     */
+    static CrossNodeSum crossNodeSum(int rank, int size, byte[] ncclUniqueId, RankGroups groups, RingLink channel) {
+        if (ncclUniqueId.length == 0) return new RingAllReduce(rank, size, channel);
+        if (groups == null) {
+            throw new IllegalStateException("the coordinator sums the gradients with NCCL, but this node's replicas are not on GPUs: "
+                    + "start it on its GPUs (phalanx node --device cuda)");
+        }
+        return new NcclNodeSum(groups, rank, size, ncclUniqueId);
+    }
+
+    /** Where replicas are, for the joined line and the start-up line: cpu; cuda:0, cuda:1. */
+    static String describe(List<Device> devices) {
+        return String.join(", ", new java.util.LinkedHashSet<>(devices.stream().map(Device::toString).toList()));
     }
 
     /**

@@ -59,7 +59,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
     public byte[] toBinary(Object o) {
         if (o instanceof LeaderCommand.Join m) {
             return JoinRequest.newBuilder().setNode(m.node()).setReplicas(m.replicas()).setDevice(m.device())
-                    .setSecretDigest(ByteString.copyFrom(m.secretDigest())).setDataHost(m.dataHost()).setDataPort(m.dataPort())
+                    .setSecretDigest(ByteString.copyFrom(m.secretDigest())).setDataHost(m.dataHost()).setDataPort(m.dataPort()).setNccl(m.nccl())
                     .setActorRef(resolver().toSerializationFormat(m.replyTo())).build().toByteArray();
         }
         if (o instanceof LeaderCommand.DataReady m) {
@@ -74,7 +74,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
         if (o instanceof NodeCommand.Refused m) return Refused.newBuilder().setReason(m.reason()).build().toByteArray();
         if (o instanceof NodeCommand.RingFormed m) {
             return RingFormed.newBuilder().setRank(m.rank()).setSize(m.size()).setRightHost(m.rightHost()).setRightPort(m.rightPort()).setGeneration(m.generation())
-                    .build().toByteArray();
+                    .setNcclUniqueId(ByteString.copyFrom(m.ncclUniqueId())).build().toByteArray();
         }
         if (o instanceof NodeCommand.RunStep m) {
             return RunStep.newBuilder().setStep(m.step()).setEpoch(m.epoch()).setBatch(m.batch()).setBegin(m.begin()).setEnd(m.end())
@@ -94,7 +94,7 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                     JoinRequest m = JoinRequest.parseFrom(bytes);
                     ActorRef<NodeCommand> ref = resolver().resolveActorRef(m.getActorRef());
                     yield new LeaderCommand.Join(m.getNode(), m.getReplicas(), m.getDevice(), m.getSecretDigest().toByteArray(), m.getDataHost(),
-                            m.getDataPort(), ref);
+                            m.getDataPort(), m.getNccl(), ref);
                 }
                 case "DataReady" -> {
                     DataReady m = DataReady.parseFrom(bytes);
@@ -112,7 +112,8 @@ public final class ClusterSerializer extends SerializerWithStringManifest {
                 case "Refused" -> new NodeCommand.Refused(Refused.parseFrom(bytes).getReason());
                 case "RingFormed" -> {
                     RingFormed m = RingFormed.parseFrom(bytes);
-                    yield new NodeCommand.RingFormed(m.getRank(), m.getSize(), m.getRightHost(), m.getRightPort(), m.getGeneration());
+                    yield new NodeCommand.RingFormed(m.getRank(), m.getSize(), m.getRightHost(), m.getRightPort(), m.getGeneration(),
+                            m.getNcclUniqueId().toByteArray());
                 }
                 case "RunStep" -> {
                     RunStep m = RunStep.parseFrom(bytes);

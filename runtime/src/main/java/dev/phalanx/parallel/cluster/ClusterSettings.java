@@ -134,6 +134,9 @@ public record ClusterSettings(String bindHost, int bindPort, int dataPort, Durat
         lines.add("pekko.log-dead-letters = off");
         lines.add("pekko.log-dead-letters-during-shutdown = off");
         lines.add("pekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off");
+        // nor Artery's own hook, which shuts remoting down at once on Ctrl-C: the coordinator's
+        // training loop then saves its checkpoint and tells the workers the job is over itself
+        lines.add("pekko.jvm-shutdown-hooks = off");
         lines.add("pekko.actor.allow-java-serialization = off");
         lines.add("pekko.actor.serializers.phalanx-cluster = \"" + ClusterSerializer.class.getName() + "\"");
         lines.add("pekko.actor.serialization-bindings { \"" + ClusterMessage.class.getName() + "\" = phalanx-cluster }");

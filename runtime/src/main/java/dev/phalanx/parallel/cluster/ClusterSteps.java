@@ -18,6 +18,7 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 import dev.phalanx.data.Batch;
 import dev.phalanx.data.ImageDataset;
+import dev.phalanx.kernels.Device;
 import dev.phalanx.parallel.Coordinator;
 import dev.phalanx.parallel.DataParallel;
 import dev.phalanx.parallel.Replica;
@@ -36,6 +37,9 @@ import dev.phalanx.train.StepRunner;
 public final class ClusterSteps implements StepRunner {
 
     private int nodes; // the ring's size: fewer once nodes were lost, more once nodes joined
+    private int replicasInRing; // on all the ring's nodes
+    private final List<Device> devices; // this node's replicas'
+    private final RankGroups groups; // this node's communicator when the nodes sum with NCCL; null: the ring sums
     private final java.util.concurrent.atomic.AtomicBoolean joinersWaiting; // set by the JobLeader: nodes wait to enter the ring
     private final CompletableFuture<String> downed; // completes, with why, when this node is removed from the cluster
     private final String self;
@@ -51,15 +55,18 @@ public final class ClusterSteps implements StepRunner {
     private final long gradientBytes;
     private long steps, wallNanos, outsideNanos;
     private long broadcasts; // the state broadcasts so far: each numbers its frames
-    private long bytesAtFirstStep = -1;
+    private long bytesAtFirstStep = -1; // on the data channel
     private String stopReason = ""; // empty: the job ended as planned
 
-    private ClusterSteps(int nodes, String self, ActorSystem<Void> system, ActorRef<LeaderCommand> leader, TcpDataChannel channel, ClusterAllReduce allReduce,
-                         DataParallel replicas, Duration stepTimeout, PrintStream out, Recipe recipe, long gradientBytes,
-                         java.util.concurrent.atomic.AtomicBoolean joinersWaiting, CompletableFuture<String> downed) {
+    private ClusterSteps(JobLeader.RingPlan plan, String self, ActorSystem<Void> system, ActorRef<LeaderCommand> leader, TcpDataChannel channel,
+                         ClusterAllReduce allReduce, DataParallel replicas, List<Device> devices, RankGroups groups, Duration stepTimeout, PrintStream out,
+                         Recipe recipe, long gradientBytes, java.util.concurrent.atomic.AtomicBoolean joinersWaiting, CompletableFuture<String> downed) {
         this.joinersWaiting = joinersWaiting;
+        this.devices = devices;
+        this.groups = groups;
+        this.replicasInRing = plan.replicas();
         this.downed = downed;
-        this.nodes = nodes;
+        this.nodes = plan.size();
         this.self = self;
         this.system = system;
         this.leader = leader;
@@ -69,7 +76,7 @@ public final class ClusterSteps implements StepRunner {
         this.stepTimeout = stepTimeout;
         this.out = out;
         this.recipe = recipe;
-        this.replicasHere = recipe.replicas();
+        this.replicasHere = devices.size();
         this.gradientBytes = gradientBytes;
     }
 
@@ -78,7 +85,22 @@ public final class ClusterSteps implements StepRunner {
      * included) have joined with the same data set and formed the ring, and returns the runner.
      */
     public static ClusterSteps start(Recipe recipe, ImageDataset train, ClusterSettings settings, int nodes, PrintStream out) throws Exception {
+        List<Device> devices = dev.phalanx.train.Trainer.devices(recipe);
+        return start(recipe, train, settings, nodes, out, devices, RankGroups.forDevices(devices));
+    }
+
+    /**
+     * As {@link #start(Recipe, ImageDataset, ClusterSettings, int, PrintStream)}, with this node's
+     * replicas on {@code devices}, and the nodes summing with the communicators of {@code groups}
+     * (this node makes their ids, as rank 0), or on the ring when it is null.
+     */
+    static ClusterSteps start(Recipe recipe, ImageDataset train, ClusterSettings settings, int nodes, PrintStream out, List<Device> devices,
+                              RankGroups groups) throws Exception {
         if (nodes < 1) throw new IllegalArgumentException("--nodes must be >= 1, got " + nodes);
+        if (groups != null && recipe.reproducible()) {
+            throw new IllegalArgumentException("the reproducible mode sums the sample tree on the ring of data channels, and runs on the cpu; "
+                    + groups.describe() + " cannot keep its order: train with --device cpu, or without --reproducible");
+        }
         if (recipe.batchSize() < nodes) {
             throw new IllegalArgumentException("a batch of " + recipe.batchSize() + " rows cannot be split over " + nodes + " nodes; use --batch-size "
                     + nodes + " or more");
@@ -96,7 +118,8 @@ public final class ClusterSteps implements StepRunner {
             channel = TcpDataChannel.bind(system, settings.bindHost(), settings.dataPort(), settings.joinTimeout(),
                     DataChannelTls.of(settings.tls()));
             ActorRef<LeaderCommand> leader = system.systemActorOf(JobLeader.create(settings, new JobLeader.Job(nodes, recipe.render(), digest, self,
-                    settings.bindHost(), channel.localAddress().getPort(), formed, ready, out, joinersWaiting)), "job-leader", Props.empty());
+                    settings.bindHost(), channel.localAddress().getPort(), formed, ready, out, joinersWaiting, groups, devices.size())), "job-leader",
+                    Props.empty());
             out.println("Coordinator at " + self + ": waiting for " + (nodes - 1) + " more node(s) (phalanx node --join " + self + ")");
             JobLeader.RingPlan plan = await(formed, settings.joinTimeout().plusSeconds(30), ready);
             if (nodes > 1) channel.connect(plan.rightHost(), plan.rightPort(), settings.joinTimeout());
@@ -106,13 +129,13 @@ public final class ClusterSteps implements StepRunner {
                     "this node (the coordinator) was removed from the cluster: it lost contact with the majority of the nodes (a network partition, "
                     + "or a long pause of this process), and the split-brain resolver keeps the majority; the job stops with its last checkpoint "
                     + "(continue it on a new cluster with --resume)"));
-            allReduce = new ClusterAllReduce(recipe.replicas(), ClusterJob.bucketCount(recipe), new RingAllReduce(0, nodes, channel),
-                    settings.stepTimeout());
-            DataParallel dp = ClusterJob.dataParallel(recipe, allReduce, settings.stepTimeout());
+            allReduce = new ClusterAllReduce(devices.size(), ClusterJob.bucketCount(recipe),
+                    ClusterJob.crossNodeSum(0, plan.size(), plan.ncclUniqueId(), groups, channel), settings.stepTimeout());
+            DataParallel dp = ClusterJob.dataParallel(recipe, devices, allReduce, settings.stepTimeout());
             long params = 0;
             for (Tensor p : dev.phalanx.bench.ModelZoo.get(recipe.model()).build(new dev.phalanx.tensor.Generator(0)).parameters()) params += p.numel();
-            return new ClusterSteps(nodes, self, system, leader, channel, allReduce, dp, settings.stepTimeout(), out, recipe, params * Float.BYTES,
-                    joinersWaiting, downed);
+            return new ClusterSteps(plan, self, system, leader, channel, allReduce, dp, devices, groups, settings.stepTimeout(), out, recipe,
+                    params * Float.BYTES, joinersWaiting, downed);
         } catch (Exception | Error e) {
             if (allReduce != null) allReduce.close();
             if (channel != null) channel.close();
@@ -167,14 +190,18 @@ public final class ClusterSteps implements StepRunner {
 
     /** The step's result, or null when nodes were lost and the step is to be retried on those that remain. */
     private Result attempt(int epoch, Batch batch) {
-        if (joinersWaiting.get()) reformAndSync("nodes joined"); // at a step boundary: they enter the ring and take the job's state
+        if (joinersWaiting.get()) { // at a step boundary: they enter the ring and take the job's state
+            reformAndSync("nodes joined");
+            out.println(nodes + (nodes == 1 ? " node" : " nodes") + " (" + replicasInRing + (replicasInRing == 1 ? " replica" : " replicas")
+                    + ") compute from batch " + (batch.index() + 1) + " of epoch " + (epoch + 1) + " on");
+        }
         long id = ++steps; // a retry gets a new number: frames left from the attempt that failed are told apart
         int rows = batch.size(), k = nodes;
         List<Shards.Range> ranges = Shards.split(rows, k);
         if (ranges.size() < k) {
             throw new IllegalArgumentException("batch " + batch.index() + " has " + rows + " rows, fewer than the " + k + " nodes");
         }
-        if (id == 2) bytesAtFirstStep = allReduce.bytesSent(); // the first step warms up; count from the second
+        if (id == 2) bytesAtFirstStep = channel.bytesSent(); // the first step warms up; count from the second
         CompletionStage<LeaderCommand.StepGathered> others = AskPattern.ask(leader,
                 (ActorRef<LeaderCommand.StepGathered> r) -> new LeaderCommand.StartStep(id, epoch, batch.index(), rows, ranges.subList(1, k), r),
                 stepTimeout.plusSeconds(10), system.scheduler());
@@ -280,8 +307,9 @@ public final class ClusterSteps implements StepRunner {
             if (!reformed.error().isEmpty()) throw new IllegalStateException(reformed.error());
             JobLeader.RingPlan plan = reformed.plan();
             if (plan.size() > 1) channel.connect(plan.rightHost(), plan.rightPort(), stepTimeout);
-            allReduce.useRing(new RingAllReduce(0, plan.size(), channel));
+            allReduce.use(ClusterJob.crossNodeSum(0, plan.size(), plan.ncclUniqueId(), groups, channel));
             nodes = plan.size();
+            replicasInRing = plan.replicas();
         } catch (Exception e) {
             Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
             throw new IllegalStateException(why + " and the ring could not be formed again: " + cause.getMessage(), cause);
@@ -330,14 +358,23 @@ public final class ClusterSteps implements StepRunner {
     @Override
     public String describe() {
         return "Using " + nodes + " nodes (coordinator " + self + " with " + replicasHere + (replicasHere == 1 ? " replica" : " replicas")
-                + " on cpu, " + dev.phalanx.train.Trainer.modeName(recipe.reproducible()) + "); gradients by ring all-reduce on the data channel";
+                + " on " + ClusterJob.describe(devices) + ", " + dev.phalanx.train.Trainer.modeName(recipe.reproducible()) + "); gradients by "
+                + allReduce.describe();
     }
 
-    /** Bytes this node sent on the data channel per step (after the first), next to the ring's bound 2(N-1)/N of the gradients. */
+    /**
+     * Bytes this node sent on the data channel per step (after the first), next to the ring's bound
+     * 2(N-1)/N of the gradients; none when NCCL sums them.
+     */
     public String traffic() {
         long counted = steps - 1;
         if (counted < 1 || bytesAtFirstStep < 0) return "data channel: too few steps to measure";
-        double perStep = (allReduce.bytesSent() - bytesAtFirstStep) / (double) counted;
+        double perStep = (channel.bytesSent() - bytesAtFirstStep) / (double) counted;
+        if (groups != null) {
+            return String.format(Locale.ROOT, "data channel: %.0f bytes sent per step by this node (the gradients are summed by %s, "
+                    + "not on the data channel); %.1f %% of each step outside compute", perStep, allReduce.describe(),
+                    wallNanos == 0 ? 0 : 100.0 * outsideNanos / wallNanos);
+        }
         double bound = 2.0 * (nodes - 1) / nodes * gradientBytes;
         return String.format(Locale.ROOT, "data channel: %.0f bytes sent per step by this node (ring bound 2(N-1)/N x %d gradient bytes = %.0f); "
                 + "%.1f %% of each step outside compute%s", perStep, gradientBytes, bound, wallNanos == 0 ? 0 : 100.0 * outsideNanos / wallNanos,

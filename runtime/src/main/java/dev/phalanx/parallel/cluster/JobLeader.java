@@ -48,19 +48,34 @@ final class JobLeader {
     /** How worker nodes find the coordinator. */
     static final ServiceKey<LeaderCommand> KEY = ServiceKey.create(LeaderCommand.class, "phalanx-coordinator");
 
-    /** Where the coordinator's own replicas connect once the ring is formed: its right neighbour's data channel. */
-    record RingPlan(int size, String rightHost, int rightPort) { }
+    /**
+     * Where the coordinator's own replicas connect once the ring is formed: its right neighbour's
+     * data channel; {@code ncclUniqueId}: the communicator the nodes sum with (empty: the ring
+     * sums); {@code replicas}: the replicas on all the ring's nodes.
+     */
+    record RingPlan(int size, String rightHost, int rightPort, byte[] ncclUniqueId, int replicas) { }
 
     /**
      * What the training loop hands over: the job, and futures it waits on; {@code joinersWaiting}
-     * is set while nodes that joined during training wait for the next step boundary to enter the ring.
+     * is set while nodes that joined during training wait for the next step boundary to enter the
+     * ring; {@code groups}: where the nodes' communicator comes from when they sum with NCCL (this
+     * node makes its id, as rank 0), null when the ring sums; {@code replicas}: this node's.
      */
     record Job(int nodes, String recipe, String dataDigest, String self, String dataHost, int dataPort,
                CompletableFuture<RingPlan> formed, CompletableFuture<Void> ready, PrintStream out,
-               java.util.concurrent.atomic.AtomicBoolean joinersWaiting) { }
+               java.util.concurrent.atomic.AtomicBoolean joinersWaiting, RankGroups groups, int replicas) { }
 
     /** A worker node that asked to join. */
-    private record Worker(String node, int replicas, String device, String dataHost, int dataPort, ActorRef<NodeCommand> ref) { }
+    private record Worker(String node, int replicas, String device, String dataHost, int dataPort, ActorRef<NodeCommand> ref) {
+        Worker(LeaderCommand.Join m) {
+            this(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo());
+        }
+
+        /** As the joined line says it: 1 replica on cpu. */
+        String replicasOn() {
+            return replicas + (replicas == 1 ? " replica on " : " replicas on ") + device;
+        }
+    }
 
     private final ActorContext<LeaderCommand> ctx;
     private final TimerScheduler<LeaderCommand> timers;
@@ -69,6 +84,8 @@ final class JobLeader {
     private final Map<String, Worker> checking = new LinkedHashMap<>(); // sent the recipe, waiting for the data digest
     private final List<Worker> workers = new ArrayList<>(); // accepted, in rank order (rank = index + 1)
     private final List<Worker> joiners = new ArrayList<>(); // joined during training, checked, waiting to enter the ring
+    private final List<Worker> arriving = new ArrayList<>(); // checked between two steps: they are announced with the next step
+    private LeaderCommand.StartStep lastStep; // the step in flight, or the last one
     private final Set<String> lost = new HashSet<>();
     private int generation; // of the ring: one more each time it is formed again
 
@@ -114,7 +131,7 @@ final class JobLeader {
                     Worker w = checked(m);
                     if (w == null) return Behaviors.same();
                     workers.add(w);
-                    job.out().println("node " + w.node() + " joined: " + w.replicas() + (w.replicas() == 1 ? " replica on " : " replicas on ") + w.device());
+                    job.out().println("node " + w.node() + " joined: " + w.replicasOn());
                     return workers.size() == job.nodes() - 1 ? formRing() : Behaviors.same();
                 })
                 .onMessage(LeaderCommand.MemberGone.class, m -> {
@@ -156,36 +173,67 @@ final class JobLeader {
 
     /** A node joins a job that is training: checked as in gathering; it enters the ring at the next step boundary. */
     private Behavior<LeaderCommand> onJoinWhileTraining(LeaderCommand.Join m) {
-        Worker w = new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo());
-        if (!MessageDigest.isEqual(m.secretDigest(), settings.secretDigest())) {
-            return refuse(w, m.secretDigest().length == 0 ? "it presented no shared secret, and this cluster requires one (phalanx.cluster.secret)"
-                    : "its shared secret does not match the coordinator's (phalanx.cluster.secret)");
-        }
+        Worker w = new Worker(m);
+        String why = whyNot(m);
+        if (why != null) return refuse(w, why);
         checking.put(w.node(), w);
         w.ref().tell(new NodeCommand.JobRecipe(job.recipe()));
         return Behaviors.same();
     }
 
-    private Behavior<LeaderCommand> onDataReadyWhileTraining(LeaderCommand.DataReady m) {
+    /** Where the job is when a node that joined during training has passed its checks. */
+    private enum Moment { BETWEEN_STEPS, IN_A_STEP, REFORMING }
+
+    /**
+     * A node that joined during training passed its checks. During a step it takes part from the
+     * next one. Between two steps the training loop may already be starting the next one without
+     * it, so it is announced with that step and takes part from the one after: either way, from the
+     * step after the one its line names. While the ring re-forms (a node lost, or the state going
+     * round) it enters at the next step boundary, which may be the retry of the step in flight.
+     */
+    private Behavior<LeaderCommand> onDataReadyWhileTraining(LeaderCommand.DataReady m, Moment moment) {
         Worker w = checked(m);
         if (w == null) return Behaviors.same();
-        joiners.add(w);
-        job.out().println("node " + w.node() + " joined: " + w.replicas() + (w.replicas() == 1 ? " replica on " : " replicas on ") + w.device()
-                + "; it takes part from the next step");
-        job.joinersWaiting().set(true);
+        switch (moment) {
+            case BETWEEN_STEPS -> arriving.add(w);
+            case IN_A_STEP -> announce(w, after(lastStep));
+            case REFORMING -> announce(w, "");
+        }
         return Behaviors.same();
     }
 
+    private static String after(LeaderCommand.StartStep step) {
+        return ", after batch " + (step.batch() + 1) + " of epoch " + (step.epoch() + 1);
+    }
+
+    /** The node enters the ring at the next step boundary (the training loop reads the flag before each step). */
+    private void announce(Worker w, String after) {
+        joiners.add(w);
+        job.out().println("node " + w.node() + " joined: " + w.replicasOn() + "; it takes part from the next step" + after);
+        job.joinersWaiting().set(true);
+    }
+
     private Behavior<LeaderCommand> onJoin(LeaderCommand.Join m) {
-        Worker w = new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo());
-        if (!MessageDigest.isEqual(m.secretDigest(), settings.secretDigest())) {
-            return refuse(w, m.secretDigest().length == 0 ? "it presented no shared secret, and this cluster requires one (phalanx.cluster.secret)"
-                    : "its shared secret does not match the coordinator's (phalanx.cluster.secret)");
-        }
+        Worker w = new Worker(m);
+        String why = whyNot(m);
+        if (why != null) return refuse(w, why);
         if (workers.size() + checking.size() >= job.nodes() - 1) return refuse(w, "the job already has its " + job.nodes() + " nodes");
         checking.put(w.node(), w);
         w.ref().tell(new NodeCommand.JobRecipe(job.recipe()));
         return Behaviors.same();
+    }
+
+    /** Why the node may not take part (its secret; NCCL it cannot join), or null. */
+    private String whyNot(LeaderCommand.Join m) {
+        if (!MessageDigest.isEqual(m.secretDigest(), settings.secretDigest())) {
+            return m.secretDigest().length == 0 ? "it presented no shared secret, and this cluster requires one (phalanx.cluster.secret)"
+                    : "its shared secret does not match the coordinator's (phalanx.cluster.secret)";
+        }
+        if (job.groups() != null && !m.nccl()) {
+            return "this job sums its gradients across the nodes with " + job.groups().describe() + " (the coordinator's replicas are on GPUs), "
+                    + "and this node's replicas are on " + m.device() + ", which NCCL cannot reach: start it on its GPUs (phalanx node --device cuda)";
+        }
+        return null;
     }
 
     /** Tells the node why, logs it, and downs it, so that it leaves the cluster. */
@@ -200,17 +248,37 @@ final class JobLeader {
         return Behaviors.same();
     }
 
-    private Behavior<LeaderCommand> formRing() {
-        int k = job.nodes();
+    /**
+     * Tells every worker its rank (join order; the coordinator is 0) and its right neighbour in the
+     * ring of this generation, with the NCCL communicator's new id when the nodes sum with NCCL
+     * (made here, on rank 0's node: a communicator's size is fixed, so each generation has its own);
+     * returns the coordinator's part.
+     */
+    private RingPlan tellRing() {
+        int k = workers.size() + 1;
+        byte[] id = job.groups() == null ? new byte[0] : job.groups().newUniqueId();
         List<String[]> data = new ArrayList<>();
         data.add(new String[] {job.dataHost(), String.valueOf(job.dataPort())});
         for (Worker w : workers) data.add(new String[] {w.dataHost(), String.valueOf(w.dataPort())});
+        int replicas = job.replicas();
         for (int i = 0; i < workers.size(); i++) {
             String[] right = data.get((i + 2) % k);
-            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1]), 0));
+            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1]), generation, id));
+            replicas += workers.get(i).replicas();
         }
         String[] right = data.get(1 % k);
-        job.formed().complete(new RingPlan(k, right[0], Integer.parseInt(right[1])));
+        return new RingPlan(k, right[0], Integer.parseInt(right[1]), id, replicas);
+    }
+
+    private Behavior<LeaderCommand> formRing() {
+        RingPlan plan;
+        try {
+            plan = tellRing();
+        } catch (RuntimeException e) { // e.g. NCCL did not load, or ncclGetUniqueId failed
+            job.ready().completeExceptionally(new IllegalStateException("the ring could not be formed: " + e.getMessage(), e));
+            return stopped();
+        }
+        job.formed().complete(plan);
         if (workers.isEmpty()) return ready();
         Set<String> waiting = new HashSet<>();
         for (Worker w : workers) waiting.add(w.node());
@@ -233,8 +301,7 @@ final class JobLeader {
                             + " s: no data channel connection from " + String.join(", ", waiting)));
                     return stopped();
                 })
-                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m.node(), m.replicas(), m.device(), m.dataHost(), m.dataPort(), m.replyTo()),
-                        "the job already has its " + job.nodes() + " nodes"))
+                .onMessage(LeaderCommand.Join.class, m -> refuse(new Worker(m), "the job already has its " + job.nodes() + " nodes"))
                 .onMessage(LeaderCommand.Stop.class, this::onStop)
                 .build();
     }
@@ -256,6 +323,9 @@ final class JobLeader {
                         Shards.Range r = m.workerRows().get(i);
                         workers.get(i).ref().tell(new NodeCommand.RunStep(m.step(), m.epoch(), m.batch(), r.begin(), r.end(), m.batchSize()));
                     }
+                    lastStep = m;
+                    for (Worker w : arriving) announce(w, after(m));
+                    arriving.clear();
                     timers.startSingleTimer(new LeaderCommand.StepDeadline(m.step()), settings.stepTimeout());
                     return stepping(m, new HashSet<>(), new double[] {0}, new int[] {0}, new ArrayList<>());
                 })
@@ -279,7 +349,7 @@ final class JobLeader {
                 })
                 .onMessage(LeaderCommand.MemberGone.class, this::onGone)
                 .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
-                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, m -> onDataReadyWhileTraining(m, Moment.BETWEEN_STEPS))
                 .onMessage(LeaderCommand.Stop.class, this::onStop)
                 .build();
     }
@@ -312,7 +382,7 @@ final class JobLeader {
                     return training();
                 })
                 .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
-                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, m -> onDataReadyWhileTraining(m, Moment.REFORMING))
                 .onMessage(LeaderCommand.Stop.class, m -> {
                     done.completeExceptionally(new IllegalStateException("the job stopped while the nodes took its state"));
                     return onStop(m);
@@ -353,7 +423,7 @@ final class JobLeader {
                             : "; the ring broke (" + String.join("; ", ringFailures) + ") but no node was downed"));
                 })
                 .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
-                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, m -> onDataReadyWhileTraining(m, Moment.IN_A_STEP))
                 .onMessage(LeaderCommand.Stop.class, this::onStop)
                 .build();
     }
@@ -373,16 +443,14 @@ final class JobLeader {
         workers.addAll(joiners);
         joiners.clear();
         job.joinersWaiting().set(false);
-        int k = workers.size() + 1;
-        List<String[]> data = new ArrayList<>();
-        data.add(new String[] {job.dataHost(), String.valueOf(job.dataPort())});
-        for (Worker w : workers) data.add(new String[] {w.dataHost(), String.valueOf(w.dataPort())});
-        for (int i = 0; i < workers.size(); i++) {
-            String[] right = data.get((i + 2) % k);
-            workers.get(i).ref().tell(new NodeCommand.RingFormed(i + 1, k, right[0], Integer.parseInt(right[1]), generation));
+        RingPlan plan;
+        try {
+            plan = tellRing();
+        } catch (RuntimeException e) { // NCCL: no new id
+            m.replyTo().tell(new LeaderCommand.Reformed(null, "the ring could not be formed again: " + e.getMessage()));
+            return stopped();
         }
-        String[] right = data.get(1 % k);
-        JobLeader.RingPlan plan = new RingPlan(k, right[0], Integer.parseInt(right[1]));
+        int k = plan.size();
         job.out().println("the job goes on with " + k + (k == 1 ? " node" : " nodes") + (gone.isEmpty() ? "" : " (without " + gone + ")")
                 + (joined.isEmpty() ? "" : " (with " + joined + ", which joined)"));
         if (workers.isEmpty()) {
@@ -420,7 +488,7 @@ final class JobLeader {
                 .onMessage(LeaderCommand.StepReport.class, m -> Behaviors.same())
                 .onMessage(LeaderCommand.StateLoaded.class, m -> Behaviors.same())
                 .onMessage(LeaderCommand.Join.class, this::onJoinWhileTraining)
-                .onMessage(LeaderCommand.DataReady.class, this::onDataReadyWhileTraining)
+                .onMessage(LeaderCommand.DataReady.class, m -> onDataReadyWhileTraining(m, Moment.REFORMING))
                 .onMessage(LeaderCommand.Stop.class, m -> {
                     replyTo.tell(new LeaderCommand.Reformed(null, "the job stopped"));
                     return onStop(m);
@@ -431,8 +499,10 @@ final class JobLeader {
     private Behavior<LeaderCommand> onGone(LeaderCommand.MemberGone m) {
         Worker pending = checking.remove(m.node());
         for (Worker j : joiners) if (j.node().equals(m.node())) pending = j;
+        for (Worker j : arriving) if (j.node().equals(m.node())) pending = j;
         if (pending != null) {
             joiners.remove(pending);
+            arriving.remove(pending);
             if (joiners.isEmpty()) job.joinersWaiting().set(false);
             job.out().println("node " + m.node() + " left before it took part: it " + m.why());
         }
@@ -446,6 +516,7 @@ final class JobLeader {
         for (Worker w : workers) if (!lost.contains(w.node())) w.ref().tell(new NodeCommand.Finish(m.reason()));
         for (Worker w : checking.values()) w.ref().tell(new NodeCommand.Finish(m.reason()));
         for (Worker w : joiners) w.ref().tell(new NodeCommand.Finish(m.reason()));
+        for (Worker w : arriving) w.ref().tell(new NodeCommand.Finish(m.reason()));
         m.done().complete(null);
         return stopped();
     }

@@ -8,8 +8,12 @@ import org.apache.pekko.actor.typed.ActorRef;
 /** What the {@link JobLeader} (the coordinator's node) hears: from worker nodes, from the training loop, and from the cluster. */
 public sealed interface LeaderCommand {
 
-    /** A node asks to take part; {@code secretDigest}: SHA-256 of its shared secret (empty: none). */
-    record Join(String node, int replicas, String device, byte[] secretDigest, String dataHost, int dataPort,
+    /**
+     * A node asks to take part; {@code secretDigest}: SHA-256 of its shared secret (empty: none);
+     * {@code device}: where its replicas are, as the joined line says it; {@code nccl}: its
+     * replicas are on GPUs and it can join an NCCL communicator.
+     */
+    record Join(String node, int replicas, String device, byte[] secretDigest, String dataHost, int dataPort, boolean nccl,
                 ActorRef<NodeCommand> replyTo) implements LeaderCommand, ClusterMessage { }
 
     /** The digest of the node's copy of the data set, or ({@code error} not empty) why it has none. */

@@ -4,6 +4,7 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
@@ -19,6 +20,7 @@ import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Subscribe;
 
 import dev.phalanx.data.ImageDataset;
+import dev.phalanx.kernels.Device;
 import dev.phalanx.parallel.DataParallel;
 import dev.phalanx.tensor.Tensor;
 import dev.phalanx.train.Recipe;
@@ -38,8 +40,16 @@ import dev.phalanx.train.Trainer;
  */
 final class NodeAgent {
 
-    /** What the command line gave the node. */
-    record Options(int replicas, int threads, Path data, PrintStream out, PrintStream err) { }
+    /**
+     * What the command line gave the node: {@code device} as {@code --device} names it (cpu, cuda,
+     * auto, sim:N), {@code devices} where that puts its replicas on this machine, {@code groups}
+     * its communicator for jobs that sum with NCCL (null: its replicas are not on GPUs).
+     */
+    record Options(int threads, Path data, String device, List<Device> devices, RankGroups groups, PrintStream out, PrintStream err) {
+        int replicas() {
+            return devices.size();
+        }
+    }
 
     private final ActorContext<NodeCommand> ctx;
     private final TimerScheduler<NodeCommand> timers;
@@ -51,11 +61,13 @@ final class NodeAgent {
     private Address leaderAddress;
     // the job, once the recipe has come
     private Recipe recipe;
+    private List<Device> devices; // where this node's replicas are, for this recipe
     private ImageDataset data;
     private ClusterAllReduce allReduce;
     private DataParallel replicas;
     private final Map<Integer, int[]> orders = new HashMap<>();
     private int rank, ringSize;
+    private String replicasOn = ""; // 1 replica on cpu
     private CompletableFuture<?> inFlight = CompletableFuture.completedFuture(null); // this node's part of the step in flight
 
     static Behavior<NodeCommand> create(ClusterSettings settings, Options options, TcpDataChannel channel, CompletableFuture<Integer> exit) {
@@ -85,8 +97,8 @@ final class NodeAgent {
                 .onMessage(NodeCommand.LeadersListed.class, m -> m.leaders() != null && !m.leaders().isEmpty(), m -> {
                     ActorRef<LeaderCommand> leader = m.leaders().iterator().next();
                     leaderAddress = leader.path().address();
-                    leader.tell(new LeaderCommand.Join(self, options.replicas(), "cpu", settings.secretDigest(), channel.localAddress().getHostString(),
-                            channel.localAddress().getPort(), ctx.getSelf()));
+                    leader.tell(new LeaderCommand.Join(self, options.replicas(), ClusterJob.describe(options.devices()), settings.secretDigest(),
+                            channel.localAddress().getHostString(), channel.localAddress().getPort(), options.groups() != null, ctx.getSelf()));
                     return awaitingRecipe(leader);
                 })
                 .onMessage(NodeCommand.JoinDeadline.class, m -> exit(1, "phalanx node: no coordinator answered within "
@@ -102,9 +114,11 @@ final class NodeAgent {
                     try {
                         Map<String, Object> over = new LinkedHashMap<>();
                         over.put("runtime.replicas", options.replicas());
+                        over.put("runtime.device", options.device()); // this node's own, not the coordinator's
                         over.put("runtime.threads", options.threads());
                         if (options.data() != null) over.put("data.path", options.data().toString());
                         recipe = Recipe.parse(m.recipe(), "the coordinator's recipe").with(over);
+                        devices = Trainer.devices(recipe); // the reproducible mode keeps auto on the cpu
                         data = Trainer.data(recipe, true, options.out());
                         digest = ClusterJob.digest(data);
                     } catch (Exception e) {
@@ -128,16 +142,18 @@ final class NodeAgent {
                     timers.cancelAll();
                     try {
                         channel.connect(m.rightHost(), m.rightPort(), settings.joinTimeout());
-                        allReduce = new ClusterAllReduce(recipe.replicas(), ClusterJob.bucketCount(recipe), new RingAllReduce(m.rank(), m.size(), channel),
-                                settings.stepTimeout());
-                        replicas = ClusterJob.dataParallel(recipe, allReduce, settings.stepTimeout());
+                        // joining the NCCL communicator (if the coordinator handed out one) goes on in the background
+                        CrossNodeSum sums = ClusterJob.crossNodeSum(m.rank(), m.size(), m.ncclUniqueId(), options.groups(), channel);
+                        allReduce = new ClusterAllReduce(devices.size(), ClusterJob.bucketCount(recipe), sums, settings.stepTimeout());
+                        replicas = ClusterJob.dataParallel(recipe, devices, allReduce, settings.stepTimeout());
+                        replicasOn = devices.size() + (devices.size() == 1 ? " replica" : " replicas") + " on " + ClusterJob.describe(devices);
                     } catch (Exception e) {
                         return exit(1, "phalanx node: could not join the ring (data channel to " + m.rightHost() + ":" + m.rightPort() + "): " + e.getMessage());
                     }
                     rank = m.rank();
                     ringSize = m.size();
-                    options.out().println("node " + self + ": rank " + m.rank() + " of " + m.size() + ", " + recipe.replicas()
-                            + (recipe.replicas() == 1 ? " replica" : " replicas") + " on cpu");
+                    options.out().println("node " + self + ": rank " + m.rank() + " of " + m.size() + ", " + replicasOn + "; gradients by "
+                            + allReduce.describe());
                     leader.tell(new LeaderCommand.RingReady(self, m.generation()));
                     return training(leader);
                 })
@@ -178,7 +194,7 @@ final class NodeAgent {
                             allReduce.awaitIdle(settings.stepTimeout());
                             channel.drain();
                             channel.connect(m.rightHost(), m.rightPort(), settings.joinTimeout());
-                            allReduce.useRing(new RingAllReduce(m.rank(), m.size(), channel));
+                            allReduce.use(ClusterJob.crossNodeSum(m.rank(), m.size(), m.ncclUniqueId(), options.groups(), channel));
                         } catch (Exception e) {
                             throw new java.util.concurrent.CompletionException(e);
                         }
@@ -222,7 +238,7 @@ final class NodeAgent {
                 .onMessage(NodeCommand.LocalStepDone.class, m -> {
                     Throwable e = m.error() instanceof java.util.concurrent.CompletionException c && c.getCause() != null ? c.getCause() : m.error();
                     leader.tell(new LeaderCommand.StepReport(m.step(), self, m.weightedLoss(), e == null ? "" : String.valueOf(e.getMessage()),
-                            allReduce.bytesSent(), e != null && allReduce.ringFailed()));
+                            channel.bytesSent(), e != null && allReduce.ringFailed()));
                     return Behaviors.same();
                 })
                 .onMessage(NodeCommand.Finish.class, this::finish)

@@ -13,8 +13,41 @@ public sealed interface NodeCommand {
     /** The node may not take part, and why. */
     record Refused(String reason) implements NodeCommand, ClusterMessage { }
 
-    /** The ring is formed (or formed again, without a lost node): this node's rank and where its right neighbour listens. */
-    record RingFormed(int rank, int size, String rightHost, int rightPort, int generation) implements NodeCommand, ClusterMessage { }
+    /**
+     * The ring is formed (or formed again, without a lost node or with a new one): this node's rank
+     * and where its right neighbour listens; {@code ncclUniqueId}: empty when the ring sums the
+     * gradients, else the NCCL communicator's id from rank 0 (the coordinator), with which this
+     * node joins as {@code rank} of {@code size}.
+     */
+    record RingFormed(int rank, int size, String rightHost, int rightPort, int generation, byte[] ncclUniqueId)
+            implements NodeCommand, ClusterMessage {
+        public RingFormed {
+            ncclUniqueId = ncclUniqueId == null ? new byte[0] : ncclUniqueId.clone();
+        }
+
+        /** Whether NCCL sums the gradients of this ring's generation. */
+        public boolean nccl() {
+            return ncclUniqueId.length > 0;
+        }
+
+        // by value: a record compares arrays by reference
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof RingFormed r && r.rank == rank && r.size == size && r.rightHost.equals(rightHost) && r.rightPort == rightPort
+                    && r.generation == generation && java.util.Arrays.equals(r.ncclUniqueId, ncclUniqueId);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(rank, size, rightHost, rightPort, generation, java.util.Arrays.hashCode(ncclUniqueId));
+        }
+
+        @Override
+        public String toString() {
+            return "RingFormed[rank=" + rank + ", size=" + size + ", right=" + rightHost + ":" + rightPort + ", generation=" + generation
+                    + ", ncclUniqueId=" + ncclUniqueId.length + " bytes]";
+        }
+    }
 
     /** Train on rows [begin, end) of batch {@code batch} of epoch {@code epoch}, of a batch of {@code batchSize} rows. */
     record RunStep(long step, int epoch, int batch, int begin, int end, int batchSize) implements NodeCommand, ClusterMessage { }

@@ -3,10 +3,14 @@ package dev.phalanx.parallel.cluster;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.pekko.actor.typed.ActorSystem;
+
+import dev.phalanx.kernels.Device;
+import dev.phalanx.kernels.DeviceChoice;
 
 /**
  * {@code phalanx node --join HOST:PORT}: a worker node. It joins the coordinator's cluster,
@@ -35,11 +39,24 @@ public final class NodeMain {
         system.classicSystem().eventStream().setLogLevel(org.apache.pekko.event.Logging.ErrorLevel());
     }
 
-    /** {@code join}: the coordinator's HOST:PORT. The node listens on the settings' bind host and port. */
-    public static int run(ClusterSettings settings, String join, int replicas, int threads, Path data, PrintStream out, PrintStream err)
-            throws Exception {
-        if (replicas < 1) throw new IllegalArgumentException("--replicas must be >= 1, got " + replicas);
+    /**
+     * {@code join}: the coordinator's HOST:PORT. The node listens on the settings' bind host and
+     * port. Its replicas go on {@code device} (cpu, cuda, cuda:N, auto, sim:N; null: auto): one per
+     * GPU over several GPUs unless {@code replicas} (null: not given) says how many, else one. On
+     * GPUs the node can join a job whose nodes sum with NCCL.
+     */
+    public static int run(ClusterSettings settings, String join, Integer replicas, int threads, Path data, String device, PrintStream out,
+                          PrintStream err) throws Exception {
+        if (replicas != null && replicas < 1) throw new IllegalArgumentException("--replicas must be >= 1, got " + replicas);
         if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
+        String where = device == null ? "auto" : device;
+        List<Device> devices = DeviceChoice.resolve(DeviceChoice.parse(where, "--device")).placement(replicas == null ? 1 : replicas, replicas != null);
+        return run(settings, join, new NodeAgent.Options(threads, data, where, devices, RankGroups.forDevices(devices), out, err));
+    }
+
+    /** With the node's options resolved: tests give {@code options.groups()} a communicator of their own. */
+    static int run(ClusterSettings settings, String join, NodeAgent.Options options) throws Exception {
+        PrintStream err = options.err();
         CompletableFuture<Integer> exit = new CompletableFuture<>();
         ActorSystem<Void> system = null;
         TcpDataChannel channel = null;
@@ -48,7 +65,7 @@ public final class NodeMain {
             channel = TcpDataChannel.bind(system, settings.bindHost(), settings.dataPort(), settings.joinTimeout(),
                     DataChannelTls.of(settings.tls()));
             TcpDataChannel ch = channel;
-            system.systemActorOf(NodeAgent.create(settings, new NodeAgent.Options(replicas, threads, data, out, err), ch, exit), "node",
+            system.systemActorOf(NodeAgent.create(settings, options, ch, exit), "node",
                     org.apache.pekko.actor.typed.Props.empty());
             // the minority side of a partition (or a node paused too long) is downed by the split-brain resolver: it stops, saying so
             org.apache.pekko.cluster.Cluster.get(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system)).registerOnMemberRemoved(() -> {

@@ -30,7 +30,7 @@ import dev.phalanx.protocol.cluster.TreePiece;
  * chunk of each piece combines to the chunk of the root, in the tree's order whatever the
  * arrival order); the all-gather then copies the finished chunks round.
  */
-public final class RingAllReduce {
+public final class RingAllReduce implements CrossNodeSum {
 
     private final int rank, size;
     private final RingLink link;
@@ -42,8 +42,14 @@ public final class RingAllReduce {
         this.link = link;
     }
 
+    @Override
     public int size() {
         return size;
+    }
+
+    @Override
+    public String describe() {
+        return "ring all-reduce on the data channel";
     }
 
     public long bytesSent() {
@@ -51,6 +57,7 @@ public final class RingAllReduce {
     }
 
     /** The sum over all nodes of {@code values} (bucket {@code bucket} of step {@code step}); {@code values} is overwritten. */
+    @Override
     public float[] allReduce(long step, int bucket, float[] values, Duration timeout) throws TimeoutException, InterruptedException {
         if (size == 1) return values;
         int n = size;
@@ -76,6 +83,7 @@ public final class RingAllReduce {
      * nodes' pieces cover the batch exactly). Every node gets the same bits as one replica that
      * summed the whole batch along the tree.
      */
+    @Override
     public float[] allReduceTree(long step, int bucket, int batch, Map<SampleTree.Block, float[]> mine, int length, Duration timeout)
             throws TimeoutException, InterruptedException {
         for (float[] p : mine.values()) {

@@ -53,13 +53,18 @@ class ClusterSerializerTest {
     @Test
     void everyClusterMessageSurvivesTheTrip() {
         TestProbe<NodeCommand> node = kit.createTestProbe();
-        LeaderCommand.Join join = new LeaderCommand.Join("127.0.0.1:25521", 2, "cpu", new byte[] {1, 2, 3}, "127.0.0.1", 40001, node.getRef());
-        LeaderCommand.Join back = (LeaderCommand.Join) roundTrip(join);
-        assertEquals(join.node(), back.node());
-        assertEquals(2, back.replicas());
-        assertArrayEquals(join.secretDigest(), back.secretDigest());
-        assertEquals(40001, back.dataPort());
-        assertEquals(node.getRef(), back.replyTo(), "the actor reference resolves to the same actor");
+        for (boolean nccl : new boolean[] {false, true}) {
+            LeaderCommand.Join join = new LeaderCommand.Join("127.0.0.1:25521", 2, nccl ? "cuda:0, cuda:1" : "cpu", new byte[] {1, 2, 3}, "127.0.0.1", 40001,
+                    nccl, node.getRef());
+            LeaderCommand.Join back = (LeaderCommand.Join) roundTrip(join);
+            assertEquals(join.node(), back.node());
+            assertEquals(2, back.replicas());
+            assertEquals(join.device(), back.device());
+            assertArrayEquals(join.secretDigest(), back.secretDigest());
+            assertEquals(40001, back.dataPort());
+            assertEquals(nccl, back.nccl(), "whether the node can join an NCCL communicator");
+            assertEquals(node.getRef(), back.replyTo(), "the actor reference resolves to the same actor");
+        }
         List<Object> records = List.of(
                 new LeaderCommand.DataReady("n", "abc", ""),
                 new LeaderCommand.RingReady("n", 2),
@@ -67,12 +72,37 @@ class ClusterSerializerTest {
                 new LeaderCommand.StepReport(8, "n", Double.NaN, "the ring all-reduce failed", 1234, true),
                 new NodeCommand.JobRecipe("model = fashion-lenet\n"),
                 new NodeCommand.Refused("no"),
-                new NodeCommand.RingFormed(1, 3, "127.0.0.1", 40002, 2),
+                new NodeCommand.RingFormed(1, 3, "127.0.0.1", 40002, 2, new byte[0]),
                 new NodeCommand.RunStep(3, 0, 2, 10, 20, 30),
                 new NodeCommand.LoadState(3, 9_000_000, 2),
                 new LeaderCommand.StateLoaded("n", "disk full"),
                 new NodeCommand.Finish(""));
         for (Object m : records) assertEquals(m, roundTrip(m));
+    }
+
+    /**
+     * The NCCL communicator's id that the coordinator (rank 0) hands to every node in RingFormed:
+     * its 128 bytes arrive as they left, with the rank and size each node joins with; no id means
+     * the ring sums.
+     */
+    @Test
+    void theNcclUniqueIdTravelsInRingFormedByteForByte() {
+        byte[] id = new byte[dev.phalanx.kernels.cuda.NcclRankAllReduce.UNIQUE_ID_BYTES];
+        new java.util.Random(5).nextBytes(id);
+        id[0] = 0; // NCCL's ids hold zero bytes: nothing may stop at them
+        NodeCommand.RingFormed m = new NodeCommand.RingFormed(2, 4, "10.0.0.7", 40003, 3, id);
+        NodeCommand.RingFormed back = (NodeCommand.RingFormed) roundTrip(m);
+        assertArrayEquals(id, back.ncclUniqueId());
+        assertEquals(2, back.rank());
+        assertEquals(4, back.size());
+        assertEquals(3, back.generation());
+        assertTrue(back.nccl());
+        assertEquals(m, back);
+        byte[] other = id.clone();
+        other[127] ^= 1;
+        assertTrue(!m.equals(new NodeCommand.RingFormed(2, 4, "10.0.0.7", 40003, 3, other)), "RingFormed compares the id by value");
+        NodeCommand.RingFormed ring = (NodeCommand.RingFormed) roundTrip(new NodeCommand.RingFormed(1, 3, "127.0.0.1", 40002, 0, new byte[0]));
+        assertTrue(!ring.nccl() && ring.ncclUniqueId().length == 0, "no id: the ring sums");
     }
 
     /** A Serializable stand-in for a message someone sends with Java serialization. */
