@@ -3,6 +3,10 @@
 synthetic batches, a warm-up, then the median of five timed windows.
 
   /usr/bin/python3 bench/pytorch_bench.py --model cifar-lenet --batch-size 64 --threads 1 --mode train
+  python3 bench/pytorch_bench.py --device cuda --model cifar-lenet --batch-size 64    (PyTorch 2.x eager on the GPU)
+On a GPU the model and the batch live there, the host synchronises every 8 steps before reading
+the clock, and TF32 is off for convolutions and matmuls (Phalanx's default; PyTorch's own default
+lets cuDNN's convolutions use TF32): --tf32 turns it on for both.
 Last line: `throughput: N images/s`.
 """
 import argparse
@@ -46,12 +50,18 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--mode", default="train", choices=["train", "infer"])
     p.add_argument("--seconds", type=float, default=10)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--tf32", action="store_true", help="on a GPU: let convolutions and matmuls use TF32 (off by default, as in Phalanx)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     net, ch, size = MODELS[a.model]()
     dev = torch.device(a.device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("pytorch_bench: --device %s, but torch %s sees no CUDA device" % (a.device, torch.__version__))
+        torch.backends.cudnn.allow_tf32 = a.tf32
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32
     net.to(dev)
     x = torch.randn(a.batch_size, ch, size, size, device=dev)
     y = torch.randint(0, 10, (a.batch_size,), device=dev)
@@ -89,7 +99,12 @@ def main():
         images += n * a.batch_size
     cpu = time.thread_time() - cpu_start
     rates.sort()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {a.model}, {a.mode}, batch {a.batch_size}")
+    if dev.type == "cuda":
+        print(f"torch {torch.__version__}, {dev} ({torch.cuda.get_device_name(dev)}, CUDA {torch.version.cuda}, "
+              f"cuDNN {torch.backends.cudnn.version()}, TF32 convolutions {torch.backends.cudnn.allow_tf32}, "
+              f"matmuls {torch.backends.cuda.matmul.allow_tf32}), {a.model}, {a.mode}, batch {a.batch_size}")
+    else:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {a.model}, {a.mode}, batch {a.batch_size}")
     print(f"this thread's CPU time: {images / cpu:.0f} images per CPU-second")
     print(f"throughput: {rates[2]:.0f} images/s")
 

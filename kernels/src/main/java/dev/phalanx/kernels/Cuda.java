@@ -33,6 +33,15 @@ public final class Cuda {
         return DeviceContexts.memoryAllocated(device);
     }
 
+    /**
+     * Waits until everything enqueued on {@code device} so far has run, as {@code torch.cuda.synchronize(device)};
+     * takes {@code sim:N} too. Nothing to wait for on the cpu or on a device no tensor has gone to yet.
+     */
+    public static void synchronize(Device device) {
+        DeviceContext c = device.isCpu() ? null : DeviceContexts.ifOpen(device);
+        if (c != null) c.synchronize();
+    }
+
     /** Bytes the caching allocator of {@code device} holds, in use or cached, as {@code torch.cuda.memory_reserved}. */
     public static long memoryReserved(Device device) {
         return DeviceContexts.memoryReserved(device);

@@ -106,6 +106,17 @@ public final class DeviceContext {
         }
     }
 
+    /**
+     * Blocks the host until everything enqueued so far on this device's streams (the compute
+     * stream, the copy stream and every replica's) has run, as {@code torch.cuda.synchronize()};
+     * rethrows their errors. A benchmark that enqueues steps ahead calls it before reading the clock.
+     */
+    public void synchronize() {
+        api.synchronize(compute);
+        api.synchronize(copies);
+        for (Stream s : replicaStreams.values()) api.synchronize(s);
+    }
+
     /** The stream copies to the host run on; each waits for the stream that last wrote what it reads. */
     public Stream copyStream() {
         return copies;

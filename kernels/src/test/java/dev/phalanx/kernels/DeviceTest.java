@@ -47,4 +47,25 @@ class DeviceTest {
         assertEquals(1024, Cuda.memoryReserved(d));
         assertThrows(IllegalArgumentException.class, () -> DeviceContexts.of(Device.CPU));
     }
+
+    /**
+     * Cuda.synchronize waits for every stream of the device: its compute and copy streams and the
+     * replicas'. Each stream in turn gets work alone (each op waits up to 40 ms first, so without
+     * the wait for that stream its event is still pending when synchronize returns).
+     */
+    @Test
+    void synchronizeWaitsForEveryStreamOfTheDevice() {
+        Cuda.synchronize(Device.CPU); // nothing to wait for
+        Cuda.synchronize(Device.sim(9)); // never opened: nothing to wait for, and it stays unopened
+        assertEquals(null, DeviceContexts.ifOpen(Device.sim(9)));
+        DeviceContext c = DeviceContexts.openSimulated(8, dev.phalanx.kernels.device.SimulatedDevice.Options.defaults().withDelay(40_000));
+        for (var s : java.util.List.of(c.stream(), c.copyStream(), c.replicaStream(0), c.replicaStream(3))) {
+            var buffer = c.allocator().allocate(512, s);
+            for (int i = 0; i < 6; i++) c.api().fillZero(buffer, s);
+            var e = c.api().newEvent();
+            c.api().record(e, s);
+            Cuda.synchronize(Device.sim(8));
+            assertTrue(c.api().isComplete(e), "stream " + s + " was not waited for");
+        }
+    }
 }

@@ -6,6 +6,7 @@ import java.util.concurrent.Callable;
 
 import dev.phalanx.bench.Benchmark;
 import dev.phalanx.bench.ModelZoo;
+import dev.phalanx.kernels.Device;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -14,7 +15,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code phalanx bench}: images per second of a model, training or inference. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Measure training or inference throughput on synthetic batches.%n"
+        description = "Measure training or inference throughput on synthetic batches, on the cpu or a device (--device).%n"
                 + "The last line is 'throughput: N images/s'.")
 final class BenchCommand implements Callable<Integer> {
 
@@ -54,8 +55,12 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Integer stop = DeviceOption.check(device, null, null, false, "bench", device != null ? System.out : null, System.err); // the first line stays the backend's
-        if (stop != null) return stop;
+        // the first line stays the backend's (or the device's): the notes only where --device was given and the cpu is what came of it
+        java.io.ByteArrayOutputStream noteBytes = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream notes = new java.io.PrintStream(noteBytes, true, java.nio.charset.StandardCharsets.UTF_8);
+        DeviceOption.Outcome where = DeviceOption.choose(device, null, null, false, notes, System.err);
+        if (where.exit() != null) return where.exit();
+        Device on = where.device();
         if (batchSize < 1) throw new IllegalArgumentException("--batch-size must be >= 1, got " + batchSize);
         int cores = Runtime.getRuntime().availableProcessors();
         int threads = this.threads != null ? this.threads : Math.max(1, replicas > 0 ? cores / replicas : cores);
@@ -63,24 +68,32 @@ final class BenchCommand implements Callable<Integer> {
         if (!(seconds > 0)) throw new IllegalArgumentException("--seconds must be > 0, got " + seconds);
         ModelZoo.Spec m = ModelZoo.get(model);
         PrintWriter out = spec.commandLine().getOut();
+        if (device != null && on.isCpu()) out.print(noteBytes.toString(java.nio.charset.StandardCharsets.UTF_8));
         try (CpuBackend backend = CpuBackend.create(threads, kernels)) {
-            out.println(backend.describe());
+            out.println(on.isCpu() ? backend.describe() : "device: " + DeviceOption.describe(on) + "; host side: " + backend.describe());
             out.printf(Locale.ROOT, "model %s (%s), %s, batch %d, %s%n", m.name(), m.description(), mode.name().toLowerCase(Locale.ROOT), batchSize,
                     reproducible ? "reproducible mode" : "default mode");
             out.flush();
             if (replicas > 0 && mode != Benchmark.Mode.TRAIN) throw new IllegalArgumentException("--replicas measures training only; drop --mode infer");
             Benchmark.Result r = replicas > 0
-                    ? Benchmark.runParallel(m, batchSize, replicas, threads, kernels, seconds, null, reproducible)
-                    : Benchmark.run(m, mode, batchSize, backend, seconds, null, reproducible);
+                    ? Benchmark.runParallel(m, batchSize, where.choice().placement(replicas, true), threads, kernels, seconds, null, reproducible)
+                    : Benchmark.run(m, mode, batchSize, backend, seconds, null, reproducible, on);
             out.printf(Locale.ROOT, "steps: %d, %.3f ms per step%n", r.steps(), r.msPerStep());
             if (r.splitMs() != null) {
                 double[] s = r.splitMs();
                 double wall = s[0] + s[1] + s[3];
                 out.printf(Locale.ROOT, "%d replicas x %d threads; mean step %.3f ms: forward+backward %.3f ms (slowest replica), optimizer %.3f ms, "
-                        + "all-reduce wait %.3f ms, outside compute (all-reduce, split, gather, messages) %.3f ms = %.1f %%%n",
-                        replicas, threads, wall, s[0], s[1], s[2], s[3], 100 * s[3] / wall);
+                        + "all-reduce wait %.3f ms, outside compute (all-reduce, split, gather, messages) %.3f ms = %.1f %%%s%n",
+                        replicas, threads, wall, s[0], s[1], s[2], s[3], 100 * s[3] / wall,
+                        r.onDevice() ? " (on a device: the host's side of each, enqueuing, not the device's compute)" : "");
             }
-            out.printf(Locale.ROOT, "compute CPU time (this thread and the backend's workers): %.0f images per CPU-second%n", r.imagesPerCpuSecond());
+            if (r.onDevice() && r.splitMs() == null) {
+                // the host waits for the device every few steps: what is not enqueuing is the device's work (or the host waiting on it)
+                out.printf(Locale.ROOT, "host enqueue: %.3f ms per step of %.3f ms (%.0f %%; the rest the host waits for %s, synchronising every %d steps)%n",
+                        r.enqueueMsPerStep(), r.msPerStep(), 100 * r.enqueueMsPerStep() / r.msPerStep(), on, Benchmark.DEVICE_SYNC_EVERY);
+            } else if (!r.onDevice()) {
+                out.printf(Locale.ROOT, "compute CPU time (this thread and the backend's workers): %.0f images per CPU-second%n", r.imagesPerCpuSecond());
+            }
             out.printf(Locale.ROOT, "throughput: %.0f images/s%n", r.imagesPerSecond());
         }
         return 0;

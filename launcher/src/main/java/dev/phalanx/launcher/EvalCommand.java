@@ -7,6 +7,7 @@ import java.util.concurrent.Callable;
 import dev.phalanx.autograd.GradMode;
 import dev.phalanx.data.DataLoader;
 import dev.phalanx.data.ImageDataset;
+import dev.phalanx.kernels.Device;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.nn.Module;
 import dev.phalanx.tensor.Backends;
@@ -18,7 +19,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code phalanx eval CHECKPOINT}: accuracy overall and per class, and the confusion matrix. */
+/**
+ * {@code phalanx eval CHECKPOINT}: accuracy overall and per class, and the confusion matrix. The
+ * forward passes run on {@code --device} (else the run's {@code runtime.device}, else auto): on a
+ * device the model lives there, each batch is copied up and its logits back.
+ */
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = {"Measure a trained model on the test set: accuracy overall and per class (as the blitz prints them) and the confusion matrix.",
             "Writes samples.png, the first test images as a grid (the blitz's imshow(make_grid(images))), into the run folder."})
@@ -50,19 +55,27 @@ final class EvalCommand implements Callable<Integer> {
         if (!Files.exists(checkpoint)) throw new IllegalArgumentException("checkpoint " + checkpoint + " not found");
         Path recipeFile = recipe != null ? recipe : model != null ? null : findRecipe(checkpoint);
         Recipe r = recipeFile != null ? Recipe.load(recipeFile) : recipeForModel();
-        Integer stop = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", false, "eval", System.out, System.err);
-        if (stop != null) return stop;
+        // a run's recipe says where it trained: eval goes there too where it can, else to the cpu with a line saying why
+        DeviceOption.Outcome where = DeviceOption.choose(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null),
+                r.source() + ": runtime.device", true, System.out, System.err);
+        if (where.exit() != null) return where.exit();
+        Device on = where.device();
         if (data != null) r = r.with(java.util.Map.of("data.path", data.toString()));
         Module model = Trainer.loadModel(r, checkpoint).eval();
+        if (!on.isCpu()) {
+            if (where.choice().note().isEmpty()) System.out.println("device: " + DeviceOption.describe(on));
+            model.to(on);
+        }
         ImageDataset test = Trainer.data(r, false, System.out);
         int threads = this.threads != null ? this.threads : Recipe.autoThreads(1);
         if (threads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         try (CpuBackend backend = CpuBackend.create(threads, r.kernels());
              DataLoader loader = new DataLoader(test, r.evalBatchSize(), false, 0, false, 1, 2);
              var scope = Backends.use(backend)) {
+            // on a device: each batch copied up, the logits copied back (the predictions are counted on the host)
             Evaluation e = Evaluation.run(x -> {
                 try (var ng = GradMode.noGrad()) {
-                    return model.forward(x);
+                    return on.isCpu() ? model.forward(x) : model.forward(x.to(on)).to(Device.CPU);
                 }
             }, loader, test.classes());
             System.out.print(e.report());

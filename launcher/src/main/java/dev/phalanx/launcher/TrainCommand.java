@@ -101,7 +101,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (resume != null && overwrite) throw new IllegalArgumentException("--resume and --overwrite exclude each other: continue the run, or start it over");
         Recipe r = Recipe.load(recipe);
-        Integer deviceExit = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", true, "train", System.out, System.err);
+        Integer deviceExit = DeviceOption.check(device, (r.config().hasPath("runtime.device") ? r.config().getString("runtime.device") : null), r.source() + ": runtime.device", System.out, System.err);
         if (deviceExit != null) return deviceExit;
         Map<String, Object> over = new LinkedHashMap<>();
         if (epochs != null) over.put("train.epochs", epochs);

@@ -27,7 +27,7 @@ class DeviceOptionTest {
         assertEquals("no CUDA device: " + Cuda.unavailableReason() + System.lineSeparator(), r.err());
         Cli.Result bench = Cli.run("bench", "--device", "cuda", "--seconds", "0.1");
         assertEquals(1, bench.code());
-        assertTrue(bench.err().startsWith("no CUDA device: "), bench.err());
+        assertEquals("no CUDA device: " + Cuda.unavailableReason() + System.lineSeparator(), bench.err());
     }
 
     @Test
@@ -79,6 +79,104 @@ class DeviceOptionTest {
                 }
                 assertTrue(diff / scale <= 1e-5, run + ", " + k + ": max|a-b|/max|a| = " + diff / scale);
             }
+        }
+    }
+
+    /** The confusion matrix eval prints: row c, column p counts the test images of class c predicted as p. */
+    private static int[][] confusion(String evalOutput) {
+        java.util.List<int[]> rows = new java.util.ArrayList<>();
+        boolean in = false;
+        for (String line : evalOutput.split("\\R")) {
+            if (line.startsWith("Confusion matrix")) {
+                in = true;
+            } else if (in && line.contains("   (")) {
+                String[] f = line.substring(0, line.lastIndexOf("   (")).trim().split("\\s+");
+                // the class name may hold spaces: the last 10 fields are the counts
+                rows.add(java.util.Arrays.stream(f, f.length - 10, f.length).mapToInt(Integer::parseInt).toArray());
+            }
+        }
+        assertEquals(10, rows.size(), evalOutput);
+        return rows.toArray(new int[0][]);
+    }
+
+    /**
+     * eval on the simulated device: the model there, each batch copied up and the logits back. Its
+     * accuracy per class is the cpu's: the logits agree within the invariant's tolerance, so only a
+     * near tie could flip a prediction; allowed: one image per class, two in all (measured: none).
+     * A GPU the run's recipe names but this machine lacks gives the cpu and a line saying why;
+     * --device cuda is refused in one line.
+     */
+    @Test
+    void evalRunsOnTheSimulatedDeviceWithTheCpusAccuracyPerClass() throws Exception {
+        Path run = tmp.resolve("run");
+        Cli.Result train = Cli.run("train", RECIPE, "--device", "cpu", "--batch-size", "16", "--lr", "0.01", "--max-steps", "150", "--out", run.toString());
+        assertEquals(0, train.code(), train.out() + train.err());
+        Cli.Result cpu = Cli.run("eval", run.toString(), "--device", "cpu");
+        assertEquals(0, cpu.code(), cpu.out() + cpu.err());
+        long before = dev.phalanx.kernels.DeviceContexts.memoryReserved(dev.phalanx.kernels.Device.sim(2));
+        Cli.Result sim = Cli.run("eval", run.toString(), "--device", "sim:2");
+        assertEquals(0, sim.code(), sim.out() + sim.err());
+        assertTrue(sim.out().startsWith("device: sim:2 (the simulated device"), sim.out());
+        assertTrue(dev.phalanx.kernels.DeviceContexts.memoryReserved(dev.phalanx.kernels.Device.sim(2)) > before, "the forward passes used sim:2");
+        int[][] a = confusion(cpu.out()), b = confusion(sim.out());
+        int moved = 0, correctA = 0, total = 0;
+        for (int c = 0; c < 10; c++) {
+            assertEquals(java.util.Arrays.stream(a[c]).sum(), java.util.Arrays.stream(b[c]).sum(), "images of class " + c);
+            assertTrue(Math.abs(a[c][c] - b[c][c]) <= 1, "class " + c + ": cpu " + a[c][c] + " right, sim " + b[c][c] + "\n" + cpu.out() + sim.out());
+            for (int p = 0; p < 10; p++) moved += Math.abs(a[c][p] - b[c][p]);
+            correctA += a[c][c];
+            total += java.util.Arrays.stream(a[c]).sum();
+        }
+        assertTrue(moved <= 4, "at most two predictions differ: " + moved / 2 + "\n" + cpu.out() + sim.out());
+        // chance is 10 % (about 53 % after these 150 steps): the predictions spread over the classes, so the comparison means something
+        assertTrue(correctA * 100L > 30L * total, "the model learned something: " + cpu.out());
+        // the run's recipe naming a GPU this machine lacks: eval falls back to the cpu and says why
+        if (!Cuda.isAvailable()) {
+            java.nio.file.Files.writeString(run.resolve("recipe.conf"), "\nruntime.device = cuda\n", java.nio.file.StandardOpenOption.APPEND);
+            Cli.Result fallback = Cli.run("eval", run.toString());
+            assertEquals(0, fallback.code(), fallback.out() + fallback.err());
+            assertTrue(fallback.out().startsWith("device: cpu (") && fallback.out().contains("runtime.device is cuda, but no CUDA device: "),
+                    fallback.out());
+            assertTrue(java.util.Arrays.deepEquals(a, confusion(fallback.out())), fallback.out());
+            Cli.Result refused = Cli.run("eval", run.toString(), "--device", "cuda");
+            assertEquals(1, refused.code());
+            assertEquals("no CUDA device: " + Cuda.unavailableReason() + System.lineSeparator(), refused.err());
+        }
+    }
+
+    /**
+     * bench on the simulated device: the model, its optimizer state and the batch there, the host
+     * waiting for the device every few steps; the device in the start-up line, the host's enqueue
+     * share, the throughput last. Training, inference and two replicas on one device through the
+     * actors; the reproducible mode is refused there by name.
+     */
+    @Test
+    void benchRunsOnTheSimulatedDevice() {
+        dev.phalanx.kernels.Device sim3 = dev.phalanx.kernels.Device.sim(3);
+        for (String mode : new String[] {"train", "infer"}) {
+            Cli.Result r = Cli.run("bench", "--device", "sim:3", "--batch-size", "4", "--seconds", "0.2", "--mode", mode, "--threads", "1");
+            assertEquals(0, r.code(), r.out() + r.err());
+            java.util.List<String> lines = r.out().lines().toList();
+            assertTrue(lines.get(0).startsWith("device: sim:3 (the simulated device") && lines.get(0).endsWith("host side: " + cpuBackendLine()),
+                    r.out());
+            assertTrue(lines.get(1).startsWith("model cifar-lenet") && lines.get(1).contains(mode + ", batch 4"), r.out());
+            assertTrue(r.out().matches("(?s).*\nhost enqueue: [0-9.]+ ms per step of [0-9.]+ ms \\(\\d+ %; the rest the host waits for sim:3, "
+                    + "synchronising every 8 steps\\)\n.*"), r.out());
+            assertTrue(lines.get(lines.size() - 1).matches("throughput: \\d+ images/s"), r.out());
+        }
+        assertTrue(dev.phalanx.kernels.DeviceContexts.memoryReserved(sim3) > 0, "the steps ran on sim:3");
+        Cli.Result two = Cli.run("bench", "--device", "sim:3", "--replicas", "2", "--batch-size", "6", "--seconds", "0.2", "--threads", "1");
+        assertEquals(0, two.code(), two.out() + two.err());
+        assertTrue(two.out().contains("2 replicas x 1 threads; mean step") && two.out().contains("(on a device: the host's side of each"), two.out());
+        assertTrue(two.out().lines().reduce((x, y) -> y).orElse("").matches("throughput: \\d+ images/s"), two.out());
+        Cli.Result repro = Cli.run("bench", "--device", "sim:3", "--reproducible", "--seconds", "0.1");
+        assertEquals(1, repro.code());
+        assertTrue(repro.err().contains("the reproducible mode runs on the cpu only") && repro.err().contains("sim:3"), repro.err());
+    }
+
+    private static String cpuBackendLine() {
+        try (dev.phalanx.kernels.cpu.CpuBackend b = dev.phalanx.kernels.cpu.CpuBackend.create(1, dev.phalanx.kernels.cpu.CpuBackend.Kernels.AUTO)) {
+            return b.describe();
         }
     }
 }

@@ -5,6 +5,8 @@ import java.util.Locale;
 
 import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Reproducible;
+import dev.phalanx.kernels.Cuda;
+import dev.phalanx.kernels.Device;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.nn.F;
 import dev.phalanx.nn.Module;
@@ -27,9 +29,31 @@ public final class Benchmark {
      * all-reduce wait, outside compute. {@code imagesPerCpuSecond} counts the CPU time of the
      * calling thread and of the CPU backends' worker threads ({@code phalanx-cpu-*}) over the
      * timed windows: on a shared machine it is steadier than the wall clock, and in a run in
-     * this thread it is the whole of the compute, with one intra-op thread or more.
+     * this thread it is the whole of the compute, with one intra-op thread or more. On a device
+     * ({@code cuda:N}, {@code sim:N}) the steps are enqueued and the host waits for the device every
+     * {@link #DEVICE_SYNC_EVERY} steps: {@code enqueueMsPerStep} is the host's time spent enqueuing a
+     * step (the rest of the step it waits for the device; NaN on the cpu), and the CPU time counts the
+     * host's side only.
      */
-    public record Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs, double imagesPerCpuSecond) { }
+    public record Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs, double imagesPerCpuSecond, double enqueueMsPerStep) {
+
+        /** A run on the cpu: no enqueue time apart from the compute. */
+        public Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs, double imagesPerCpuSecond) {
+            this(imagesPerSecond, msPerStep, steps, splitMs, imagesPerCpuSecond, Double.NaN);
+        }
+
+        /** Whether the steps ran on a device, where {@link #enqueueMsPerStep} says how much of a step the host spent enqueuing it. */
+        public boolean onDevice() {
+            return !Double.isNaN(enqueueMsPerStep);
+        }
+    }
+
+    /**
+     * On a device, the host synchronises with it after this many steps (and reads the clock then),
+     * as {@code bench/pytorch_bench.py} does with {@code torch.cuda.synchronize()}: a step is only
+     * enqueued, and a wait per step would time the host's round trip instead of the device's work.
+     */
+    public static final int DEVICE_SYNC_EVERY = 8;
 
     private Benchmark() { }
 
@@ -37,30 +61,43 @@ public final class Benchmark {
      * Runs {@code step} for a warm-up (a third of the time, at least a second), then for five
      * windows; the throughput is the median window's. {@code timings} sees what each timed step
      * returned; {@code split}, if given, is summed there and divided by the number of steps.
+     * {@code sync} is null on the cpu (the clock is read after every step); on a device it waits
+     * for the device, after the warm-up and every {@link #DEVICE_SYNC_EVERY} steps, and the clock is
+     * read only then, so that a window times the device's work, not how far the host ran ahead.
      */
     private static <T> Result timed(int batch, double seconds, PrintStream log, java.util.function.Supplier<T> step,
-                                    java.util.function.Consumer<T> timings, double[] split) {
+                                    java.util.function.Consumer<T> timings, double[] split, Runnable sync) {
+        int every = sync == null ? 1 : DEVICE_SYNC_EVERY;
         long warmEnd = System.nanoTime() + (long) (Math.max(1.0, seconds / 3) * 1e9);
         int warm = 0;
         while (System.nanoTime() < warmEnd || warm < 3) {
             step.get();
             warm++;
+            if (sync != null && warm % every == 0) sync.run(); // the host never runs more than a few steps ahead
         }
+        if (sync != null) sync.run();
         int windows = 5;
         double[] rates = new double[windows];
         int total = 0;
+        long enqueue = 0;
         java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
         long cpuStart = computeCpuNanos(mx);
         for (int w = 0; w < windows; w++) {
             long start = System.nanoTime(), end = start + (long) (seconds / windows * 1e9);
             int n = 0;
-            long now;
-            do {
+            long now = start;
+            while (true) {
+                long before = System.nanoTime();
                 T t = step.get();
+                enqueue += System.nanoTime() - before;
                 if (timings != null) timings.accept(t);
                 n++;
-                now = System.nanoTime();
-            } while (now < end);
+                if (n % every == 0) {
+                    if (sync != null) sync.run();
+                    now = System.nanoTime();
+                    if (now >= end) break;
+                }
+            }
             rates[w] = n * (double) batch / ((now - start) / 1e9);
             total += n;
             if (log != null) log.printf(Locale.ROOT, "window %d: %d steps, %.0f images/s%n", w + 1, n, rates[w]);
@@ -69,7 +106,14 @@ public final class Benchmark {
         if (split != null) for (int i = 0; i < split.length; i++) split[i] /= total;
         java.util.Arrays.sort(rates);
         double median = rates[windows / 2];
-        return new Result(median, 1000.0 * batch / median, total, split, cpu > 0 ? (double) total * batch / (cpu / 1e9) : Double.NaN);
+        return new Result(median, 1000.0 * batch / median, total, split, cpu > 0 ? (double) total * batch / (cpu / 1e9) : Double.NaN,
+                sync == null ? Double.NaN : enqueue / 1e6 / total);
+    }
+
+    /** What waits for the devices a run's replicas are on; null when they are all on the cpu. */
+    private static Runnable synchronizer(java.util.Collection<Device> devices) {
+        java.util.List<Device> on = devices.stream().filter(d -> !d.isCpu()).distinct().toList();
+        return on.isEmpty() ? null : () -> on.forEach(Cuda::synchronize);
     }
 
     /** CPU time so far of this thread and of the CPU backends' worker threads (the compute of a run in this thread). */
@@ -90,11 +134,22 @@ public final class Benchmark {
     /** As above, in the reproducible mode of issue #13 when {@code reproducible}. */
     public static Result runParallel(ModelZoo.Spec spec, int batch, int replicas, int threads, CpuBackend.Kernels kernels, double seconds,
                                      PrintStream log, boolean reproducible) {
+        return runParallel(spec, batch, java.util.Collections.nCopies(replicas, Device.CPU), threads, kernels, seconds, log, reproducible);
+    }
+
+    /**
+     * As above, one replica per entry of {@code devices} ({@code cpu}, {@code cuda:N}, {@code sim:N};
+     * several on one device each on its own stream). The batches are host tensors, as the trainer's
+     * are: each replica copies its rows up. On a device the step split counts the host's side
+     * (enqueuing, not the device's compute).
+     */
+    public static Result runParallel(ModelZoo.Spec spec, int batch, java.util.List<Device> devices, int threads, CpuBackend.Kernels kernels,
+                                     double seconds, PrintStream log, boolean reproducible) {
         Generator gen = new Generator(0);
         Tensor x = Tensor.randn(gen, batch, spec.channels(), spec.size(), spec.size());
         Tensor y = Tensor.randint(gen, 0, spec.classes(), batch);
         try (dev.phalanx.parallel.DataParallel dp = dev.phalanx.parallel.DataParallel.builder(() -> spec.build(new Generator(0)))
-                .replicas(replicas).threadsPerReplica(threads).kernels(kernels).optimizer(p -> new SGD(p, 0.001f, 0.9f))
+                .devices(devices).threadsPerReplica(threads).kernels(kernels).optimizer(p -> new SGD(p, 0.001f, 0.9f))
                 .checksumEvery(0).reproducible(reproducible).build()) {
             double[] split = new double[4];
             return timed(batch, seconds, log, () -> dp.stepWithOutputs(x, y).toCompletableFuture().join().timing(), t -> {
@@ -102,7 +157,7 @@ public final class Benchmark {
                 split[1] += t.optimizerNanos() / 1e6;
                 split[2] += t.reduceWaitNanos() / 1e6;
                 split[3] += t.outsideComputeNanos() / 1e6;
-            }, split);
+            }, split, synchronizer(devices));
         }
     }
 
@@ -112,10 +167,27 @@ public final class Benchmark {
 
     /** As above; with {@code reproducible}, training runs in the reproducible mode of issue #13 (the batch as one shard). */
     public static Result run(ModelZoo.Spec spec, Mode mode, int batch, CpuBackend backend, double seconds, PrintStream log, boolean reproducible) {
+        return run(spec, mode, batch, backend, seconds, log, reproducible, Device.CPU);
+    }
+
+    /**
+     * As above, on {@code device}: the model, its optimizer state and the synthetic batch live there
+     * (as {@code bench/pytorch_bench.py --device cuda} keeps its batch on the GPU), the steps are
+     * enqueued on the device's stream and the host waits for it every {@link #DEVICE_SYNC_EVERY}
+     * steps. The reproducible mode runs on the cpu only.
+     */
+    public static Result run(ModelZoo.Spec spec, Mode mode, int batch, CpuBackend backend, double seconds, PrintStream log, boolean reproducible,
+                             Device device) {
+        if (reproducible && !device.isCpu()) {
+            throw new IllegalArgumentException("the reproducible mode runs on the cpu only (its sample-by-sample kernels have no " + device
+                    + " version): bench with --device cpu, or without --reproducible");
+        }
         Generator gen = new Generator(0);
         Module model = spec.build(gen);
-        Tensor x = Tensor.randn(gen, batch, spec.channels(), spec.size(), spec.size());
-        Tensor y = Tensor.randint(gen, 0, spec.classes(), batch);
+        Tensor hostX = Tensor.randn(gen, batch, spec.channels(), spec.size(), spec.size());
+        Tensor hostY = Tensor.randint(gen, 0, spec.classes(), batch);
+        if (!device.isCpu()) model.to(device); // parameters move in place: the optimizer below holds the device tensors
+        Tensor x = device.isCpu() ? hostX : hostX.to(device), y = device.isCpu() ? hostY : hostY.to(device);
         SGD opt = new SGD(model.parameters(), 0.001f, 0.9f);
         Runnable step = mode == Mode.TRAIN ? () -> {
             opt.zeroGrad();
@@ -133,7 +205,7 @@ public final class Benchmark {
             return timed(batch, seconds, log, () -> {
                 step.run();
                 return null;
-            }, null, null);
+            }, null, null, synchronizer(java.util.List.of(device)));
         }
     }
 }
