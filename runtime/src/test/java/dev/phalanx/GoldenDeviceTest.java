@@ -24,8 +24,8 @@ import dev.phalanx.testing.Golden;
  * The PyTorch golden tests on a device: every group of ops.safetensors (conv2d, max_pool2d,
  * linear, matmul, relu, log_softmax, cross entropy, mse_loss), forward and backward; the float32
  * cases of dtypes.safetensors (elementwise arithmetic with broadcasting, a tensor and a Python
- * scalar, sums); and the golden LeNet step; on the simulated device with the golden
- * tolerances. A golden group of a kind this test does not know fails it, so a new golden case
+ * scalar, sums), its conversions, comparisons, integer sums and views (exactly); and the golden
+ * LeNet step; on the simulated device with the golden tolerances. A golden group of a kind this test does not know fails it, so a new golden case
  * cannot go without a device run unnoticed.
  */
 class GoldenDeviceTest {
@@ -185,10 +185,73 @@ class GoldenDeviceTest {
         assertClose("addint.F32", g.get("addint.F32"), a.add(3L));
         assertClose("mulint.F32", g.get("mulint.F32"), a.mul(3L));
         assertClose("sum.F32", g.get("sum.F32"), a.sum());
-        assertClose("sum0.F32", g.get("sum0.F32"), Tensor.cat(java.util.List.of(a.to(Device.CPU).unsqueeze(0), a.to(Device.CPU).unsqueeze(0)), 0)
-                .to(device()).sum(0, false)); // cat has no device kernel: stacked on the cpu, summed on the device
+        assertClose("sum0.F32", g.get("sum0.F32"), Tensor.cat(java.util.List.of(a.unsqueeze(0), a.unsqueeze(0)), 0).sum(0, false)); // torch.stack
         checked += 6;
         assertEquals(10, checked);
+    }
+
+    /** The dtypes the device kernels take (every one but float16 and bfloat16), by their safetensors codes. */
+    private static final java.util.List<String> DEVICE_DTYPES = java.util.List.of("F64", "F32", "I64", "I32", "I16", "I8", "U8", "BOOL");
+
+    /**
+     * dtypes.safetensors on the device: every conversion between the device's dtypes, the comparisons
+     * (lt, eq) of every pair of them, integer and bool sums, and the views of its view group made
+     * contiguous, and written through (a gather, copies and in-place ops into strided views). Exact:
+     * conversions, comparisons and copies have one right answer.
+     */
+    @Test
+    void theConversionsComparisonsAndViewsMatchPyTorch() {
+        Map<String, Tensor> g = Golden.load("dtypes.safetensors");
+        int checked = 0;
+        for (String from : DEVICE_DTYPES) {
+            Tensor src = on(g, "conv.first." + from);
+            for (String to : DEVICE_DTYPES) {
+                Tensor r = src.to(DType.fromSafetensors(to));
+                assertEquals(device(), r.device());
+                exact("conv." + from + "." + to, g, r);
+                checked++;
+            }
+            Tensor a = on(g, "in.a." + from);
+            for (String kb : DEVICE_DTYPES) {
+                Tensor b = on(g, "in.b." + kb);
+                exact("lt." + from + "." + kb, g, a.lt(b));
+                exact("eq." + from + "." + kb, g, a.eq(b));
+                checked += 2;
+            }
+            if (!DType.fromSafetensors(from).isFloatingPoint()) {
+                exact("sum." + from, g, a.sum());
+                exact("sum0." + from, g, Tensor.cat(java.util.List.of(a.unsqueeze(0), a.unsqueeze(0)), 0).sum(0, false));
+                checked += 2;
+            }
+        }
+        for (String k : new String[] {"I8", "U8", "I16", "I32", "I64"}) {
+            exact("wrap.sum." + k, g, on(g, "wrap.in." + k).sum());
+            checked++;
+        }
+        Tensor x = on(g, "view.x");
+        exact("view.select", g, x.select(1, 1).contiguous());
+        exact("view.permute", g, x.permute(2, 0, 1).contiguous());
+        exact("view.slice", g, x.slice(2, 1, 4, 2).contiguous());
+        exact("view.reshape_t", g, x.transpose(1, 2).reshape(2, 12));
+        exact("view.expand_sum", g, x.narrow(1, 0, 1).expand(2, 3, 4).sum(0, false));
+        exact("view.t_view_split", g, x.permute(1, 0, 2).view(3, 2, 2, 2).contiguous());
+        Tensor y = x.clone();
+        try (var ignored = dev.phalanx.autograd.GradMode.noGrad()) {
+            y.select(1, 1).fill_(0); // y[:, 1] = 0
+            y.transpose(0, 2).select(0, 1).add_(100f); // y.transpose(0, 2)[1] += 100
+            y.slice(2, 0, 4, 2).mul_(-1f); // y[..., ::2] *= -1
+            y.narrow(1, 2, 1).copy_(Tensor.of(7f, 8f, 9f, 10f)); // y.narrow(1, 2, 1).copy_(tensor([7., 8., 9., 10.]))
+        }
+        exact("write.result", g, y);
+        checked += 7;
+        assertEquals(DEVICE_DTYPES.size() * DEVICE_DTYPES.size() * 3 + 6 * 2 + 5 + 7, checked);
+    }
+
+    private void exact(String name, Map<String, Tensor> g, Tensor onDevice) {
+        assertEquals(device(), onDevice.device(), name + " ran on the device");
+        Tensor expected = g.get(name), actual = onDevice.to(Device.CPU);
+        assertEquals(expected.dtype(), actual.dtype(), name + ": dtype");
+        Golden.assertClose(name, expected, actual, 0, 0);
     }
 
     @Test

@@ -31,7 +31,11 @@ public final class BatchNorm2d extends Module {
         if (x.size(1) != features) {
             throw new IllegalArgumentException("BatchNorm2d: running_mean should contain " + x.size(1) + " elements not " + features);
         }
-        if (isTraining()) numBatchesTracked.longData()[0]++;
+        if (isTraining()) {
+            try (var ignored = dev.phalanx.autograd.GradMode.noGrad()) {
+                numBatchesTracked.add_(1L); // on the module's device: no read-back
+            }
+        }
         return BatchNormOp.apply(x, runningMean, runningVar, weight, bias, isTraining(), momentum, eps);
     }
 

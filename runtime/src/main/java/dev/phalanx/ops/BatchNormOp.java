@@ -9,7 +9,7 @@ import dev.phalanx.tensor.Tensor;
 /**
  * Batch normalisation over channel 1 of an [N, C, ...] tensor. In training it normalises with
  * the batch's statistics and updates the running ones (unbiased variance, as PyTorch); in
- * evaluation it uses the running statistics.
+ * evaluation it uses the running statistics. On a device: {@link DeviceNorm}, the same arithmetic.
  */
 public final class BatchNormOp {
 
@@ -31,6 +31,7 @@ public final class BatchNormOp {
         if (training && count <= 1) {
             throw new IllegalArgumentException("batch_norm: Expected more than 1 value per channel when training, got input size " + Shapes.str(s));
         }
+        if (!x.device().isCpu()) return DeviceNorm.batchNorm(x, runningMean, runningVar, weight, bias, training, momentum, eps, n, c, inner);
         float[] in = x.contiguousFloats(), out = new float[in.length], mean = new float[c], invstd = new float[c];
         for (int ch = 0; ch < c; ch++) {
             float m, v;

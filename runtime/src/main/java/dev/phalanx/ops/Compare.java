@@ -7,7 +7,8 @@ import dev.phalanx.tensor.Tensor;
 
 /**
  * Elementwise comparisons with broadcasting: bool results, compared in the operands' promoted
- * type (integers as integers, so large int64 values compare exactly). Not differentiable.
+ * type (integers as integers, so large int64 values compare exactly). Not differentiable. On a
+ * device: {@link DeviceCompare}, which also takes a 0-dim cpu operand beside a device tensor.
  */
 public final class Compare {
 
@@ -35,7 +36,7 @@ public final class Compare {
     }
 
     public static Tensor apply(Fn fn, Tensor a, Tensor b) {
-        Tensor.checkSameDevice(fn.op, a, b);
+        if (!a.device().isCpu() || !b.device().isCpu()) return DeviceCompare.apply(fn, a, b);
         int[] shape = Shapes.broadcast(fn.op, a.shape(), b.shape());
         int n = Shapes.numel(shape);
         int[] ia = Strided.indices(shape, Shapes.broadcastStrides(a.shape(), shape), 0);

@@ -4,6 +4,7 @@ import java.util.Arrays;
 
 import dev.phalanx.autograd.Node;
 import dev.phalanx.tensor.DeviceStorage;
+import dev.phalanx.tensor.DeviceTensors;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
 
@@ -88,7 +89,7 @@ public final class DeviceMath {
         on.ops().binaryBroadcast(on.stream(), code(fn), nd, n, on.buf(a), on.buf(b), on.buf(out), m);
     }
 
-    /** {@code a op= b} on a device: b broadcast to a's shape, float32, a contiguous. */
+    /** {@code a op= b} on a device: b broadcast to a's shape, float32; a view is written through its strides. */
     public static void binaryInPlace(Binary.Fn fn, Tensor a, Tensor b) {
         String op = lower(fn) + "_";
         Tensor.checkSameDevice(op, a, b);
@@ -98,9 +99,9 @@ public final class DeviceMath {
             throw new IllegalArgumentException(op + ": output with shape " + Shapes.str(a.shape()) + " doesn't match the broadcast shape "
                     + Shapes.str(shape));
         }
-        if (!a.isContiguous()) {
-            throw new IllegalStateException(op + " on " + a.device() + " writes contiguous tensors only, got strides " + Shapes.str(a.stride())
-                    + "; call contiguous() first");
+        if (!a.isContiguous()) { // a view: computed beside it, then written through its strides
+            DeviceTensors.copyInto(a, binary(fn, a.detach(), b.detach()));
+            return;
         }
         launchBinary(DeviceLayers.On.deviceOf(a), fn, a, b, a);
     }
@@ -172,13 +173,13 @@ public final class DeviceMath {
         return Tensor.result((DeviceStorage) y.storage(), y.shape(), new ScalarBackward(fn, x, c));
     }
 
-    /** {@code x.add_(c)} or {@code x.mul_(c)} on a device (float32, contiguous). */
+    /** {@code x.add_(c)} or {@code x.mul_(c)} on a device (float32; a view is written through its strides). */
     public static void scalarInPlace(Pointwise.Scalar fn, Tensor x, float c) {
         String op = fn.name().toLowerCase(java.util.Locale.ROOT) + "_";
         DeviceLayers.float32(op, x);
-        if (!x.isContiguous()) {
-            throw new IllegalStateException(op + " on " + x.device() + " writes contiguous tensors only, got strides " + Shapes.str(x.stride())
-                    + "; call contiguous() first");
+        if (!x.isContiguous()) { // a view: computed beside it, then written through its strides
+            DeviceTensors.copyInto(x, scalar(fn, x.detach(), c));
+            return;
         }
         DeviceLayers.On on = DeviceLayers.On.deviceOf(x);
         if (x.numel() > 0) on.ops().scalarForward(on.stream(), code(fn), c, x.numel(), on.buf(x), on.buf(x));
@@ -219,6 +220,7 @@ public final class DeviceMath {
 
     /** The whole tensor's sum (mean false) or mean, a scalar. */
     static Tensor sum(Tensor x, boolean mean) {
+        if (!x.dtype().isFloatingPoint()) return sumIntegers(x, null, false, mean);
         DeviceLayers.float32(mean ? "mean" : "sum", x);
         DeviceLayers.On on = DeviceLayers.On.deviceOf(x);
         long n = x.numel();
@@ -231,6 +233,7 @@ public final class DeviceMath {
 
     /** The sum or mean along one dimension. */
     static Tensor sumDim(Tensor x, Reduce.Axis ax, boolean keepdim, boolean mean) {
+        if (!x.dtype().isFloatingPoint()) return sumIntegers(x, ax, keepdim, mean);
         DeviceLayers.float32(mean ? "mean" : "sum", x);
         DeviceLayers.On on = DeviceLayers.On.deviceOf(x);
         float scale = mean ? 1f / ax.size() : 1f;
@@ -238,6 +241,25 @@ public final class DeviceMath {
         Tensor out = on.empty(shape);
         if (out.numel() > 0) on.ops().sumDim(on.stream(), ax.outer(), ax.size(), ax.inner(), scale, on.buf(x), on.buf(out));
         return Tensor.result((DeviceStorage) out.storage(), shape, new SumBackward(x, ax, scale, mean ? "MeanBackward1" : "SumBackward1"));
+    }
+
+    /**
+     * The sum of an integer or bool tensor, whole (ax null) or along a dimension: exact, in int64 and
+     * wrapping, as PyTorch's (and the CPU's) sum; {@code (predicted == labels).sum()} counts on the
+     * device. No mean, as PyTorch has none for integers. Not differentiable.
+     */
+    private static Tensor sumIntegers(Tensor x, Reduce.Axis ax, boolean keepdim, boolean mean) {
+        if (mean) {
+            throw new IllegalArgumentException("mean(): could not infer output dtype. Input dtype must be either a floating point or "
+                    + "complex dtype. Got: " + x.dtype().scalarTypeName() + "; convert first, e.g. to(DType.FLOAT32).mean()");
+        }
+        DeviceLayers.On on = DeviceLayers.On.deviceOf(x);
+        var type = dev.phalanx.tensor.DeviceTensors.elementType(x.dtype(), "sum", x.device());
+        int[] shape = ax == null ? new int[0] : keepdim ? ax.keptShape() : ax.reducedShape();
+        Tensor out = Tensor.result(on.storage(dev.phalanx.tensor.DType.INT64, dev.phalanx.tensor.Shapes.numel(shape)), shape, null);
+        if (ax == null) on.ops().sumAllLong(on.stream(), x.numel(), on.buf(x), type, on.buf(out));
+        else if (out.numel() > 0) on.ops().sumDimLong(on.stream(), ax.outer(), ax.size(), ax.inner(), on.buf(x), type, on.buf(out));
+        return out;
     }
 
     private static final class SumBackward extends Node.ReadsNoInputs {

@@ -14,6 +14,7 @@ public final class DropoutOp {
         if (p < 0 || p > 1) throw new IllegalArgumentException("dropout probability has to be between 0 and 1, but got " + p);
         DType dtype = Float32Edge.dtype("dropout", x);
         if (dtype != DType.FLOAT32) return Float32Edge.out(apply(Float32Edge.in(x), p, gen), dtype);
+        if (!x.device().isCpu()) return DeviceNorm.dropout(x, p, gen); // a counter-based mask: see DeviceNorm
         float[] in = x.contiguousFloats(), out = new float[in.length], mask = new float[in.length];
         float scale = p == 1f ? 0f : 1f / (1f - p);
         for (int i = 0; i < in.length; i++) {

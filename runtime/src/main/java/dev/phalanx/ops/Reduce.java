@@ -6,12 +6,12 @@ import dev.phalanx.tensor.HostStorage;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
 
-/** Sums, means and maxima, over everything or along one dimension, with their gradients. */
+/** Sums, means, maxima and minima, over everything or along one dimension, with their gradients. */
 public final class Reduce {
 
     private Reduce() { }
 
-    /** What {@code torch.max(x, dim)} returns. */
+    /** What {@code torch.max(x, dim)} and {@code torch.min(x, dim)} return. */
     public record MaxResult(Tensor values, Tensor indices) { }
 
     /** A dimension seen as [outer, size, inner], the layout every per-dim loop here uses. */
@@ -122,18 +122,68 @@ public final class Reduce {
     }
 
     public static Tensor max(Tensor x) {
-        if (x.dtype() != DType.FLOAT32) return maxOther(x);
-        float[] d = x.contiguousFloats();
-        if (d.length == 0) throw new IllegalArgumentException("max(): Expected reduction dim to be specified for input.numel() == 0");
-        int arg = 0;
-        for (int i = 1; i < d.length; i++) if (d[i] > d[arg] || Float.isNaN(d[i])) arg = i;
-        return Tensor.result(new float[] {d[arg]}, new int[0], new Pick(x, new int[] {arg}, "MaxBackward1"));
+        return extreme(x, false);
+    }
+
+    public static Tensor min(Tensor x) {
+        return extreme(x, true);
     }
 
     public static MaxResult max(Tensor x, int dim, boolean keepdim) {
-        Axis ax = Axis.of("max", x, dim);
-        if (ax.size == 0) throw new IllegalArgumentException("max(): cannot reduce over a zero-size dimension " + dim);
-        if (x.dtype() != DType.FLOAT32) return maxOther(x, ax, keepdim);
+        return extreme(x, dim, keepdim, false);
+    }
+
+    public static MaxResult min(Tensor x, int dim, boolean keepdim) {
+        return extreme(x, dim, keepdim, true);
+    }
+
+    /**
+     * The rule of max and min, here and in the device kernels: a NaN wins (both propagate NaN, as
+     * PyTorch's), then the larger (max) or smaller (min) value; scanning in order, an equal value
+     * keeps the first.
+     */
+    private static boolean beats(float v, float best, boolean min) {
+        return (min ? v < best : v > best) || (Float.isNaN(v) && !Float.isNaN(best));
+    }
+
+    private static boolean beats(double v, double best, boolean min) {
+        return (min ? v < best : v > best) || (Double.isNaN(v) && !Double.isNaN(best));
+    }
+
+    private static String name(boolean min) {
+        return min ? "min" : "max";
+    }
+
+    /** The whole tensor's max or min, a 0-dim tensor (the gradient goes to the first extreme element). */
+    private static Tensor extreme(Tensor x, boolean min) {
+        if (x.numel() == 0) throw new IllegalArgumentException(name(min) + "(): Expected reduction dim to be specified for input.numel() == 0");
+        if (!x.device().isCpu()) return DeviceExtremes.all(x, min).values();
+        if (x.dtype() != DType.FLOAT32) return extremeOther(x, min);
+        float[] d = x.contiguousFloats();
+        int arg = argOf(d, min);
+        return Tensor.result(new float[] {d[arg]}, new int[0], new Pick(x, new int[] {arg}, min ? "MinBackward1" : "MaxBackward1"));
+    }
+
+    private static int argOf(float[] d, boolean min) {
+        int arg = 0;
+        for (int i = 1; i < d.length; i++) if (beats(d[i], d[arg], min)) arg = i;
+        return arg;
+    }
+
+    /** {@code argmax()} / {@code argmin()} without a dimension: the flat index of the whole tensor's extreme, 0-dim int64. */
+    public static Tensor argExtreme(Tensor x, boolean min) {
+        String op = min ? "argmin" : "argmax";
+        if (x.numel() == 0) throw new IllegalArgumentException(op + "(): Expected reduction dim to be specified for input.numel() == 0.");
+        if (!x.device().isCpu()) return DeviceExtremes.all(x, min).indices();
+        if (x.dtype() == DType.FLOAT32) return Tensor.ofLongs(new long[] {argOf(x.contiguousFloats(), min)}, new int[0]);
+        return extremeOther(x.reshape(-1), new Axis(1, x.numel(), 1, new int[0], new int[0]), false, min).indices();
+    }
+
+    private static MaxResult extreme(Tensor x, int dim, boolean keepdim, boolean min) {
+        Axis ax = Axis.of(name(min), x, dim);
+        if (ax.size == 0) throw new IllegalArgumentException(name(min) + "(): cannot reduce over a zero-size dimension " + dim);
+        if (!x.device().isCpu()) return DeviceExtremes.alongDim(x, ax, keepdim, min);
+        if (x.dtype() != DType.FLOAT32) return extremeOther(x, ax, keepdim, min);
         float[] in = x.contiguousFloats();
         float[] values = new float[ax.outer * ax.inner];
         long[] indices = new long[values.length];
@@ -144,7 +194,7 @@ public final class Reduce {
                 float bv = in[o * ax.size * ax.inner + i];
                 for (int k = 1; k < ax.size; k++) {
                     float v = in[(o * ax.size + k) * ax.inner + i];
-                    if (v > bv || (Float.isNaN(v) && !Float.isNaN(bv))) {
+                    if (beats(v, bv, min)) {
                         bv = v;
                         best = k;
                     }
@@ -156,11 +206,11 @@ public final class Reduce {
             }
         }
         int[] shape = keepdim ? ax.keptShape : ax.reducedShape;
-        return new MaxResult(Tensor.result(values, shape, new Pick(x, flat, "MaxBackward0")), Tensor.ofLongs(indices, shape));
+        return new MaxResult(Tensor.result(values, shape, new Pick(x, flat, min ? "MinBackward0" : "MaxBackward0")), Tensor.ofLongs(indices, shape));
     }
 
-    /** max along a dimension for dtypes other than float32: compared as doubles, values kept in their dtype (not differentiable). */
-    private static MaxResult maxOther(Tensor x, Axis ax, boolean keepdim) {
+    /** max or min along a dimension for dtypes other than float32: compared as doubles, values kept in their dtype (not differentiable). */
+    private static MaxResult extremeOther(Tensor x, Axis ax, boolean keepdim, boolean min) {
         double[] in = x.contiguousDoubles();
         long[] indices = new long[ax.outer * ax.inner];
         int[] flat = new int[indices.length];
@@ -170,7 +220,7 @@ public final class Reduce {
                 double bv = in[o * ax.size * ax.inner + i];
                 for (int k = 1; k < ax.size; k++) {
                     double v = in[(o * ax.size + k) * ax.inner + i];
-                    if (v > bv || (Double.isNaN(v) && !Double.isNaN(bv))) {
+                    if (beats(v, bv, min)) {
                         bv = v;
                         best = k;
                     }
@@ -191,17 +241,16 @@ public final class Reduce {
         return new MaxResult(values, Tensor.ofLongs(indices, shape));
     }
 
-    private static Tensor maxOther(Tensor x) {
-        if (x.numel() == 0) throw new IllegalArgumentException("max(): Expected reduction dim to be specified for input.numel() == 0");
+    private static Tensor extremeOther(Tensor x, boolean min) {
         if (x.dtype().isFloatingPoint()) {
             double[] d = x.contiguousDoubles();
             double m = d[0];
-            for (double v : d) if (v > m || Double.isNaN(v)) m = v;
+            for (double v : d) if (beats(v, m, min)) m = v;
             return Tensor.of(DType.FLOAT64, new double[] {m}).to(x.dtype());
         }
         long[] d = x.contiguousLongs();
         long m = d[0];
-        for (long v : d) m = Math.max(m, v);
+        for (long v : d) m = min ? Math.min(m, v) : Math.max(m, v);
         return Tensor.of(DType.INT64, new long[] {m}).to(x.dtype());
     }
 
@@ -253,7 +302,7 @@ public final class Reduce {
         }
     }
 
-    /** Gradient flows to the picked elements only (max). */
+    /** Gradient flows to the picked elements only (max, min). */
     private static final class Pick extends Node {
         private final int[] flat;
         private final String name;

@@ -6,6 +6,8 @@ import java.util.List;
 import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Node;
 import dev.phalanx.tensor.DType;
+import dev.phalanx.tensor.DeviceStorage;
+import dev.phalanx.tensor.DeviceTensors;
 import dev.phalanx.tensor.HostStorage;
 import dev.phalanx.tensor.Shapes;
 import dev.phalanx.tensor.Tensor;
@@ -38,7 +40,7 @@ public final class ShapeOps {
         int[] s = Shapes.inferView("reshape", shape, x.numel());
         int[] strides = viewStrides(x.shape(), x.stride(), s);
         if (strides != null) return Tensor.view(x, s, strides, x.storageOffset(), new ReshapeBackward(x, "ViewBackward0"));
-        Tensor copy = clone(x);
+        Tensor copy = x.clone(); // on a device, gathered there
         return Tensor.view(copy, s, Shapes.strides(s), 0, new ReshapeBackward(copy, "UnsafeViewBackward0"));
     }
 
@@ -233,6 +235,7 @@ public final class ShapeOps {
     /** x converted to another dtype (a copy); gradients flow back between floating types. */
     public static Tensor convert(Tensor x, DType target) {
         Node node = target.isFloatingPoint() && x.dtype().isFloatingPoint() ? new ToCopyBackward(x) : null;
+        if (!x.device().isCpu()) return Tensor.result(DeviceTensors.converted(x, target), x.shape(), node); // one kernel on the device
         return Tensor.result(target, copyArray(x, target), x.shape(), node);
     }
 
@@ -269,7 +272,9 @@ public final class ShapeOps {
             total += s[d];
         }
         shape[d] = total;
-        Tensor out = Tensor.zeros(dtype, shape);
+        // on a device each piece goes into its slice of the output by one strided copy (converted on the device first where
+        // its dtype differs); on the cpu by the host copy
+        Tensor out = Tensor.zeros(first.device(), dtype, shape);
         try (GradMode.Scope ignored = GradMode.noGrad()) {
             int offset = 0;
             for (Tensor x : tensors) {
@@ -277,7 +282,9 @@ public final class ShapeOps {
                 offset += x.size(d);
             }
         }
-        return Tensor.result(dtype, ((HostStorage) out.storage()).array(), shape, new CatBackward(tensors.toArray(new Tensor[0]), d));
+        Node node = new CatBackward(tensors.toArray(new Tensor[0]), d);
+        if (!first.device().isCpu()) return Tensor.result((DeviceStorage) out.storage(), shape, node);
+        return Tensor.result(dtype, ((HostStorage) out.storage()).array(), shape, node);
     }
 
     // ---------------------------------------------------------------- backward functions
@@ -349,7 +356,7 @@ public final class ShapeOps {
 
         @Override
         public Tensor[] backward(Tensor g) {
-            Tensor dx = Tensor.zeros(dtype, inShape);
+            Tensor dx = Tensor.zeros(g.device(), dtype, inShape); // on g's device: a device gradient never goes through the host
             sameView.apply(dx).copy_(g);
             return new Tensor[] {dx};
         }

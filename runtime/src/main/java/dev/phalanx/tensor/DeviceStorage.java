@@ -40,6 +40,8 @@ public final class DeviceStorage implements Storage {
     private final DeviceBuffer buffer;
     private Stream stream;
     private int version;
+    /** How many times the elements were copied to the host: what a test reads to show an op ran without a read-back. */
+    private final java.util.concurrent.atomic.AtomicInteger hostCopies = new java.util.concurrent.atomic.AtomicInteger();
 
     private DeviceStorage(DeviceContext context, DType dtype, int length, DeviceBuffer buffer, Stream stream) {
         this.context = context;
@@ -98,6 +100,7 @@ public final class DeviceStorage implements Storage {
      * the simulated device catches it. Nothing else passes false.
      */
     HostStorage download(boolean orderAfterLastUse) {
+        hostCopies.incrementAndGet();
         HostStorage out = HostStorage.allocate(dtype, length);
         long bytes = bytes();
         if (bytes == 0) return out;
@@ -127,6 +130,11 @@ public final class DeviceStorage implements Storage {
             stream = s;
         }
         return buffer;
+    }
+
+    /** How many host copies of this storage were taken ({@code to(cpu)}, {@code item()}, {@code toString()}, a cpu op's read). */
+    public int hostCopies() {
+        return hostCopies.get();
     }
 
     /** The stream this storage was last used on. */

@@ -7,6 +7,7 @@ import dev.phalanx.kernels.Device;
 import dev.phalanx.kernels.DeviceContext;
 import dev.phalanx.kernels.DeviceContexts;
 import dev.phalanx.kernels.device.DeviceBuffer;
+import dev.phalanx.kernels.device.ElementType;
 import dev.phalanx.kernels.device.KernelArgs;
 import dev.phalanx.kernels.device.LaunchConfig;
 import dev.phalanx.kernels.device.Stream;
@@ -36,10 +37,69 @@ public final class DeviceTensors {
      * {@code s}: the tensor's own range when it is contiguous, else a row-major copy's.
      */
     public static DeviceBuffer buffer(Tensor t, Stream s) {
-        Tensor c = t.isContiguous() ? t : clone(t.detach());
+        Tensor c = t.isContiguous() ? t : gather(t);
         DeviceStorage ds = storage(c);
         long size = c.dtype().bytes();
         return ds.use(s).slice(c.storageOffset() * size, c.numel() * size);
+    }
+
+    /**
+     * The device memory a view spans, from its first element to its last in storage order (strides
+     * and offset as the view's), for a kernel that walks the strides itself ({@code strided_copy}).
+     */
+    static DeviceBuffer viewBuffer(Tensor t, Stream s) {
+        long size = t.dtype().bytes();
+        return storage(t).use(s).slice(t.storageOffset() * size, extent(t) * size);
+    }
+
+    /** How many storage elements a view spans: its largest offset + 1, or 0 when it is empty. */
+    static long extent(Tensor t) {
+        if (t.numel() == 0) return 0;
+        long e = 1;
+        int[] shape = t.shape(), strides = t.stride();
+        for (int d = 0; d < shape.length; d++) e += (long) (shape[d] - 1) * strides[d];
+        return e;
+    }
+
+    /** What the device kernels call {@code t}'s dtype; float16 and bfloat16 have no device kernels and are refused, naming the op. */
+    public static ElementType elementType(DType dtype, String op, Device device) {
+        return switch (dtype) {
+            case FLOAT64 -> ElementType.F64;
+            case FLOAT32 -> ElementType.F32;
+            case INT64 -> ElementType.I64;
+            case INT32 -> ElementType.I32;
+            case INT16 -> ElementType.I16;
+            case INT8 -> ElementType.I8;
+            case UINT8 -> ElementType.U8;
+            case BOOL -> ElementType.BOOL;
+            case FLOAT16, BFLOAT16 -> throw new IllegalStateException(op + " on " + device + ": " + dtype.torchName()
+                    + " has no device kernels yet; do it on the cpu, after to(Device.CPU)");
+        };
+    }
+
+    /**
+     * A row-major copy of a device view on the same device, without autograd: one {@code strided_copy}
+     * kernel (the gather behind {@code contiguous()}), nothing through the host.
+     */
+    static Tensor gather(Tensor t) {
+        DeviceContext c = context(t);
+        Stream s = c.stream();
+        Tensor out = empty(c, t.dtype(), t.shape());
+        if (t.numel() > 0) {
+            c.ops().stridedCopy(s, t.shape(), t.stride(), Shapes.strides(t.shape()), t.dtype().bytes(), viewBuffer(t, s), buffer(out, s));
+        }
+        return out;
+    }
+
+    /** {@code t}'s elements converted to {@code target} on its device (the CPU's conversion rules), a new row-major storage. */
+    public static DeviceStorage converted(Tensor t, DType target) {
+        DeviceContext c = context(t);
+        ElementType from = elementType(t.dtype(), "to(" + target.torchName() + ")", t.device());
+        ElementType to = elementType(target, "to(" + target.torchName() + ")", t.device());
+        Stream s = c.stream();
+        DeviceStorage out = allocate(c, target, t.numel());
+        if (t.numel() > 0) c.ops().convert(s, t.numel(), buffer(t, s), from, out.use(s), to);
+        return out;
     }
 
     /** As {@link #buffer} for a tensor an op writes in place: a strided view (which would be written through a copy) is refused. */
@@ -134,8 +194,7 @@ public final class DeviceTensors {
             DeviceBuffer src = storage(t).use(s).slice(t.storageOffset() * size, t.numel() * size);
             if (t.numel() > 0) c.api().copyDeviceToDevice(src, out.use(s), src.bytes(), s);
         } else {
-            // a strided view: no gather kernel yet, so through the host (correct, slow; LeNet never needs it)
-            out = DeviceStorage.upload(c, (HostStorage) toHost(t, true).storage());
+            out = (DeviceStorage) gather(t).storage(); // a strided view: gathered on the device
         }
         return Tensor.result(out, t.shape(), new CloneBackward(t));
     }
@@ -180,7 +239,11 @@ public final class DeviceTensors {
         }
     }
 
-    /** {@code dst.copy_(src)} where either is on a device; {@code src} is broadcast and converted on the host where it must be. */
+    /**
+     * {@code dst.copy_(src)} where either is on a device. On one device, src is converted
+     * ({@code convert_dtype}) and broadcast into dst, which may be a view ({@code strided_copy});
+     * from the host or another device it is staged as dst's row-major twin first.
+     */
     static void copy(Tensor dst, Tensor src) {
         if (dst.device().isCpu()) { // device to host
             try (var ignored = dev.phalanx.autograd.GradMode.noGrad()) {
@@ -199,17 +262,26 @@ public final class DeviceTensors {
             }
             src = Tensor.result(DeviceStorage.upload(context(dst), wholeHostStorage(h)), dst.shape(), null);
         }
-        if (src.dtype() != dst.dtype() || !Arrays.equals(src.shape(), dst.shape())) {
-            throw new IllegalStateException("copy_ on " + dst.device() + ": converting " + src.dtype().torchName() + " " + Shapes.str(src.shape())
-                    + " to " + dst.dtype().torchName() + " " + Shapes.str(dst.shape()) + " has no device kernel yet; copy from the cpu");
-        }
-        if (!dst.isContiguous()) {
-            throw new IllegalStateException("copy_ into a strided view on " + dst.device() + " has no device kernel yet; copy into a contiguous tensor");
-        }
         DeviceContext c = context(dst);
         Stream s = c.stream();
-        DeviceBuffer from = buffer(src, s), to = buffer(dst, s);
-        if (from.bytes() > 0) c.api().copyDeviceToDevice(from, to, from.bytes(), s);
+        if (src.dtype() != dst.dtype()) { // converted on the device first (a row-major tensor of src's shape)
+            src = Tensor.result(converted(src, dst.dtype()), src.shape(), null);
+        }
+        if (dst.numel() == 0) return;
+        if (src.storage() == dst.storage()) src = gather(src); // the ranges may overlap: read everything before writing
+        if (Arrays.equals(src.shape(), dst.shape()) && src.isContiguous() && dst.isContiguous()) {
+            DeviceBuffer from = buffer(src, s), to = buffer(dst, s);
+            c.api().copyDeviceToDevice(from, to, from.bytes(), s);
+            return;
+        }
+        // a broadcast source (stride 0) or a view on either side (cat's slices, a gradient into a view of zeros): one kernel
+        int[] srcStrides = Shapes.broadcastStridesOf(src.shape(), src.stride(), dst.shape());
+        c.ops().stridedCopy(s, dst.shape(), srcStrides, dst.stride(), dst.dtype().bytes(), viewBuffer(src, s), viewBuffer(dst, s));
+    }
+
+    /** {@code dst.copy_(src)} on a device without autograd or a version bump: an op's result written into a view of its input. */
+    public static void copyInto(Tensor dst, Tensor src) {
+        copy(dst, src);
     }
 
     /**
@@ -229,12 +301,30 @@ public final class DeviceTensors {
         c.ops().axpy(s, a.numel(), fn == Binary.Fn.ADD ? 1f : -1f, buffer(b, s), buffer(a, s));
     }
 
-    /** {@code t.mul_(c)} on a device (float32). */
+    /** {@code t.mul_(c)} on a device (float32): a view goes through {@link DeviceMath#scalarInPlace}, written through its strides. */
     static void mulScalar(Tensor t, float k) {
+        if (t.dtype() == DType.FLOAT32 && !t.isContiguous()) {
+            DeviceMath.scalarInPlace(Pointwise.Scalar.MUL, t, k);
+            return;
+        }
         requireFloat32Contiguous("mul_", t);
         DeviceContext c = context(t);
         Stream s = c.stream();
         c.api().launch(s, "scale_f32", LaunchConfig.linear(t.numel()), KernelArgs.of().ptr(buffer(t, s)).f32(k).i64(t.numel()));
+    }
+
+    /** {@code t.add_(c)} for a Java long on a device: int64 through add_i64 (wrapping), float32 as {@code add_((float) c)}. */
+    static void addLong(Tensor t, long k) {
+        if (t.dtype() == DType.INT64 && t.isContiguous()) {
+            DeviceContext c = context(t);
+            Stream s = c.stream();
+            if (t.numel() > 0) c.ops().addLong(s, t.numel(), k, buffer(t, s));
+        } else if (t.dtype() == DType.FLOAT32) {
+            DeviceMath.scalarInPlace(Pointwise.Scalar.ADD, t, k);
+        } else {
+            throw new IllegalStateException("add_(long) on " + t.device() + " is built for contiguous int64 and for float32 tensors (got "
+                    + t.dtype().torchName() + "); do it on the cpu, after to(Device.CPU)");
+        }
     }
 
     /** {@code t.add_(c)} on a device (float32). */

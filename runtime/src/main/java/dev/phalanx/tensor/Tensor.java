@@ -181,6 +181,11 @@ public final class Tensor {
         return of(d, shape);
     }
 
+    /** Zeros of {@code shape} and {@code dtype} on {@code device} (device memory filled on the device). */
+    public static Tensor zeros(Device device, DType dtype, int... shape) {
+        return device.isCpu() ? zeros(dtype, shape) : DeviceTensors.full(device, dtype, shape.clone(), 0);
+    }
+
     public static Tensor zerosLike(Tensor t) {
         return t.host == null ? DeviceTensors.full(t.device, t.dtype, t.shape, 0) : zeros(t.dtype, t.shape);
     }
@@ -794,6 +799,28 @@ public final class Tensor {
         return this;
     }
 
+    /** {@code x.add_(c)} for a Python int: exact for integer tensors (wrapping), as {@code add_((float) c)} for float32. */
+    public Tensor add_(long c) {
+        checkInPlace("add_");
+        checkCast(DType.resultType(dtype, DType.Category.INTEGER));
+        if (host == null) {
+            DeviceTensors.addLong(this, c);
+        } else if (whole && dtype == DType.FLOAT32) { // as add_((float) c), which an int argument chose before this overload
+            float[] d = host.floats();
+            float f = c;
+            for (int i = 0; i < d.length; i++) d[i] += f;
+        } else if (whole && dtype == DType.INT64) {
+            long[] d = host.longs();
+            for (int i = 0; i < d.length; i++) d[i] += c;
+        } else {
+            try (GradMode.Scope ignored = GradMode.noGrad()) {
+                writeFrom(add(c));
+            }
+        }
+        storage.bumpVersion();
+        return this;
+    }
+
     public Tensor mul_(float c) {
         checkInPlace("mul_");
         checkCast(DType.resultType(dtype, DType.Category.FLOATING));
@@ -911,6 +938,15 @@ public final class Tensor {
     /** Largest values along {@code dim} and where they are, like {@code torch.max(x, dim)}. */
     public Reduce.MaxResult max(int dim, boolean keepdim) { return Reduce.max(this, dim, keepdim); }
     public Tensor argmax(int dim) { return Reduce.max(this, dim, false).indices(); }
+    /** The flat index of the largest element (the first of equals; a NaN wins), a 0-dim int64 tensor. */
+    public Tensor argmax() { return Reduce.argExtreme(this, false); }
+    /** The smallest element. */
+    public Tensor min() { return Reduce.min(this); }
+    /** Smallest values along {@code dim} and where they are, like {@code torch.min(x, dim)}. */
+    public Reduce.MaxResult min(int dim, boolean keepdim) { return Reduce.min(this, dim, keepdim); }
+    public Tensor argmin(int dim) { return Reduce.min(this, dim, false).indices(); }
+    /** The flat index of the smallest element, a 0-dim int64 tensor. */
+    public Tensor argmin() { return Reduce.argExtreme(this, true); }
     /** Sample variance (Bessel's correction), over all elements. */
     public Tensor var() {
         Tensor centered = sub(mean());
@@ -1033,11 +1069,7 @@ public final class Tensor {
     /** This tensor converted to {@code target} (this one itself when it already is; a copy otherwise). */
     public Tensor to(DType target) {
         if (target == dtype) return this;
-        if (host == null) {
-            throw new IllegalStateException("to(" + target.torchName() + "): converting dtypes on " + device + " has no kernel yet; "
-                    + "convert on the cpu before moving: to(Device.CPU).to(DType." + target.name() + ").to(" + device + ")");
-        }
-        return ShapeOps.convert(this, target);
+        return ShapeOps.convert(this, target); // on a device: one conversion kernel
     }
 
     /** A float32 copy of a tensor of another dtype, or this. */

@@ -6,13 +6,15 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
- * Phalanx's own CUDA C kernels (elementwise ops, losses, reductions, pooling, fused optimizer updates),
+ * Phalanx's own CUDA C kernels (elementwise ops, losses, reductions, pooling, fused optimizer updates,
+ * dtype conversion, comparisons and strided copies, batch norm and dropout),
  * kept as {@code .cu} sources in this module's resources, to be compiled with NVRTC for the GPU
  * present. CI compiles every one with nvcc ({@code CudaKernelSourcesTest}).
  */
 public final class CudaKernelSources {
 
-    public static final List<String> FILES = List.of("elementwise.cu", "reductions.cu", "losses.cu", "softmax.cu", "optimizers.cu", "pooling.cu");
+    public static final List<String> FILES = List.of("elementwise.cu", "reductions.cu", "losses.cu", "softmax.cu", "optimizers.cu", "pooling.cu",
+            "dtypes.cu", "normalization.cu");
 
     private CudaKernelSources() { }
 

@@ -1,5 +1,6 @@
 package dev.phalanx.kernels.cuda;
 
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.LongPointer;
@@ -12,7 +13,7 @@ import dev.phalanx.kernels.device.KernelArgs;
 /**
  * {@code cuLaunchKernel}'s {@code void** kernelParams}: an array with one pointer per argument,
  * each pointing at native memory that holds the argument's value (a device address for a pointer
- * parameter, an int, a long long or a float). The driver copies the values during the call, so
+ * parameter, an int, a long long, a float or a double). The driver copies the values during the call, so
  * the cells live only as long as this object; close it after the launch.
  */
 final class CudaLaunchArgs implements AutoCloseable {
@@ -30,6 +31,7 @@ final class CudaLaunchArgs implements AutoCloseable {
             if (a instanceof KernelArgs.Ptr p) cell = new LongPointer(1).put(address(p.buffer()));
             else if (a instanceof KernelArgs.I32 v) cell = new IntPointer(1).put(v.value());
             else if (a instanceof KernelArgs.I64 v) cell = new LongPointer(1).put(v.value());
+            else if (a instanceof KernelArgs.F64 v) cell = new DoublePointer(1).put(v.value());
             else cell = new FloatPointer(1).put(((KernelArgs.F32) a).value());
             cells[i] = cell;
             params.put(i, cell);

@@ -284,6 +284,130 @@ public final class DeviceOps {
                 KernelArgs.of().ptr(targets).ptr(grad).ptr(dx).i32(n).i32(c).f32(scale).i32(perElement ? 1 : 0));
     }
 
+    // ---- any element type (dtypes.cu): conversion, the strided copy, comparisons, exact integer sums
+
+    /** dst (n elements of {@code to}) = src (n elements of {@code from}) converted as the CPU's copy_. */
+    public void convert(Stream s, long n, DeviceBuffer src, ElementType from, DeviceBuffer dst, ElementType to) {
+        device.launch(s, "convert_dtype", LaunchConfig.linear(n), KernelArgs.of().ptr(src).i32(from.code()).ptr(dst).i32(to.code()).i64(n));
+    }
+
+    /**
+     * Copies the elements of {@code shape} from src's layout to dst's (strides in elements, either may be a view's; a stride 0
+     * broadcasts the source), each buffer starting at its tensor's first element: the gather behind contiguous(), cat, and
+     * copy_ into a view. src and dst must not overlap.
+     */
+    public void stridedCopy(Stream s, int[] shape, int[] srcStrides, int[] dstStrides, int elemBytes, DeviceBuffer src, DeviceBuffer dst) {
+        int nd = shape.length;
+        long n = 1;
+        for (int d : shape) n *= d;
+        if (n == 0) return;
+        int[] meta = new int[3 * nd];
+        System.arraycopy(shape, 0, meta, 0, nd);
+        System.arraycopy(srcStrides, 0, meta, nd, nd);
+        System.arraycopy(dstStrides, 0, meta, 2 * nd, nd);
+        device.launch(s, "strided_copy", LaunchConfig.linear(n),
+                KernelArgs.of().ptr(src).ptr(dst).ptr(shapeTables.get(meta)).i32(nd).i32(elemBytes).i64(n));
+    }
+
+    /** x += c over n int64 elements (wrapping). */
+    public void addLong(Stream s, long n, long c, DeviceBuffer x) {
+        device.launch(s, "add_i64", LaunchConfig.linear(n), KernelArgs.of().ptr(x).i64(c).i64(n));
+    }
+
+    /** The comparison codes of dtypes.cu ({@code CMP_*}). */
+    public static final int CMP_EQ = 0, CMP_NE = 1, CMP_LT = 2, CMP_LE = 3, CMP_GT = 4, CMP_GE = 5;
+
+    /** out (n bools) = a op b broadcast; {@code meta} holds out's shape, a's strides and b's strides in it (ndim each). */
+    public void compare(Stream s, int op, boolean asDouble, int ndim, long n, DeviceBuffer a, ElementType ta, DeviceBuffer b, ElementType tb,
+                        DeviceBuffer out, int[] meta) {
+        device.launch(s, "compare_broadcast", LaunchConfig.linear(n), KernelArgs.of().ptr(a).i32(ta.code()).ptr(b).i32(tb.code()).ptr(out)
+                .ptr(shapeTables.get(meta)).i32(ndim).i32(op).i32(asDouble ? 1 : 0).i64(n));
+    }
+
+    /** out (n bools) = a op c, with c passed by value: as a double when asDouble, else as a long. */
+    public void compareScalar(Stream s, int op, boolean asDouble, long n, DeviceBuffer a, ElementType ta, double c, long cLong, DeviceBuffer out) {
+        device.launch(s, "compare_scalar", LaunchConfig.linear(n),
+                KernelArgs.of().ptr(a).i32(ta.code()).ptr(out).f64(c).i64(cLong).i32(op).i32(asDouble ? 1 : 0).i64(n));
+    }
+
+    /** out[0] (int64) = the exact sum of n integer or bool elements (one block). */
+    public void sumAllLong(Stream s, long n, DeviceBuffer x, ElementType type, DeviceBuffer out) {
+        device.launch(s, "sum_all_i64", LaunchConfig.oneBlock(LaunchConfig.INT_SUM_THREADS), KernelArgs.of().ptr(x).i32(type.code()).ptr(out).i64(n));
+    }
+
+    /** out [outer, inner] (int64) = x [outer, size, inner] summed exactly over the middle dimension. */
+    public void sumDimLong(Stream s, int outer, int size, int inner, DeviceBuffer x, ElementType type, DeviceBuffer out) {
+        device.launch(s, "sum_dim_i64", LaunchConfig.linear((long) outer * inner),
+                KernelArgs.of().ptr(x).i32(type.code()).ptr(out).i32(outer).i32(size).i32(inner));
+    }
+
+    // ---- max and min with their indices (reductions.cu)
+
+    /** values, indices (int64) [outer, inner] = the max (or min) of x [outer, size, inner] along the middle dimension, and where. */
+    public void extremeDim(Stream s, int outer, int size, int inner, boolean min, DeviceBuffer x, DeviceBuffer values, DeviceBuffer indices) {
+        device.launch(s, "extreme_dim", LaunchConfig.linear((long) outer * inner),
+                KernelArgs.of().ptr(x).ptr(values).ptr(indices).i32(outer).i32(size).i32(inner).i32(min ? 1 : 0));
+    }
+
+    /** value[0], index[0] (int64) = the max (or min) of x's n floats and its flat index (one block). */
+    public void extremeAll(Stream s, long n, boolean min, DeviceBuffer x, DeviceBuffer value, DeviceBuffer index) {
+        device.launch(s, "extreme_all", LaunchConfig.oneBlock(LaunchConfig.EXTREME_THREADS),
+                KernelArgs.of().ptr(x).ptr(value).ptr(index).i64(n).i32(min ? 1 : 0));
+    }
+
+    /** dx [outer, size, inner] = g [outer, inner] at each line's picked index, 0 elsewhere. */
+    public void pickBackward(Stream s, int outer, int size, int inner, DeviceBuffer g, DeviceBuffer indices, DeviceBuffer dx) {
+        device.launch(s, "pick_backward", LaunchConfig.linear((long) outer * size * inner),
+                KernelArgs.of().ptr(g).ptr(indices).ptr(dx).i32(outer).i32(size).i32(inner));
+    }
+
+    // ---- batch norm over [n, c, inner] and dropout (normalization.cu)
+
+    /** Training: mean and invstd [c] of the batch; the running statistics move by momentum unless they are null. */
+    public void batchNormStats(Stream s, int n, int c, int inner, float eps, float momentum, DeviceBuffer x, DeviceBuffer mean, DeviceBuffer invstd,
+                               DeviceBuffer runningMean, DeviceBuffer runningVar) {
+        boolean update = runningMean != null;
+        device.launch(s, "batch_norm_stats", LaunchConfig.perLine(c, LaunchConfig.BATCH_NORM_THREADS), KernelArgs.of().ptr(x).ptr(mean).ptr(invstd)
+                .ptr(update ? runningMean : mean).ptr(update ? runningVar : invstd).i32(n).i32(c).i32(inner).f32(eps).f32(momentum).i32(update ? 1 : 0));
+    }
+
+    /** Evaluation: mean and invstd [c] from the running statistics. */
+    public void batchNormEvalStats(Stream s, int c, float eps, DeviceBuffer runningMean, DeviceBuffer runningVar, DeviceBuffer mean, DeviceBuffer invstd) {
+        device.launch(s, "batch_norm_eval_stats", LaunchConfig.linear(c), KernelArgs.of().ptr(runningMean).ptr(runningVar).ptr(mean).ptr(invstd).i32(c).f32(eps));
+    }
+
+    /** y = (x - mean) * invstd * weight + bias per channel; weight and bias may be null. */
+    public void batchNormApply(Stream s, int n, int c, int inner, DeviceBuffer x, DeviceBuffer mean, DeviceBuffer invstd, DeviceBuffer weight,
+                               DeviceBuffer bias, DeviceBuffer y) {
+        long total = (long) n * c * inner;
+        device.launch(s, "batch_norm_apply", LaunchConfig.linear(total), KernelArgs.of().ptr(x).ptr(y).ptr(mean).ptr(invstd)
+                .ptr(weight == null ? mean : weight).ptr(bias == null ? mean : bias).i32(weight != null ? 1 : 0).i32(bias != null ? 1 : 0)
+                .i64(total).i32(c).i32(inner));
+    }
+
+    /**
+     * The gradients of batch norm: dw and db [c], and dx, from the upstream g; {@code sums} is scratch for 2c doubles. weight may
+     * be null (gamma 1).
+     */
+    public void batchNormBackward(Stream s, int n, int c, int inner, boolean training, DeviceBuffer g, DeviceBuffer x, DeviceBuffer mean,
+                                  DeviceBuffer invstd, DeviceBuffer weight, DeviceBuffer sums, DeviceBuffer dx, DeviceBuffer dw, DeviceBuffer db) {
+        device.launch(s, "batch_norm_backward_reduce", LaunchConfig.perLine(c, LaunchConfig.BATCH_NORM_THREADS),
+                KernelArgs.of().ptr(g).ptr(x).ptr(mean).ptr(invstd).ptr(sums).ptr(dw).ptr(db).i32(n).i32(c).i32(inner));
+        long total = (long) n * c * inner;
+        device.launch(s, "batch_norm_backward_input", LaunchConfig.linear(total), KernelArgs.of().ptr(g).ptr(x).ptr(mean).ptr(invstd)
+                .ptr(weight == null ? mean : weight).i32(weight != null ? 1 : 0).ptr(sums).ptr(dx).i64(total).i32(c).i32(inner)
+                .i64((long) n * inner).i32(training ? 1 : 0));
+    }
+
+    /** y = x * (kept ? scale : 0), keep one byte per element; element i kept when the uniform number of (seed, i) is >= p. */
+    public void dropoutForward(Stream s, long n, float p, float scale, long seed, DeviceBuffer x, DeviceBuffer y, DeviceBuffer keep) {
+        device.launch(s, "dropout_forward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).ptr(keep).i64(n).f32(p).f32(scale).i64(seed));
+    }
+
+    public void dropoutBackward(Stream s, long n, float scale, DeviceBuffer g, DeviceBuffer keep, DeviceBuffer dx) {
+        device.launch(s, "dropout_backward", LaunchConfig.linear(n), KernelArgs.of().ptr(g).ptr(keep).ptr(dx).i64(n).f32(scale));
+    }
+
     // ---- optimizer updates
 
     /** Plain SGD with momentum buffer {@code buf} (unused when momentum is 0). */

@@ -17,6 +17,19 @@ public final class DeviceTransfers {
         upload(d, s, (long) src.length * Long.BYTES, h -> h.putLongs(0, src, 0, src.length), dst);
     }
 
+    /** Raw bytes, for the kernels of other element types (little-endian, as devices keep them). */
+    public static void uploadBytes(DeviceApi d, Stream s, byte[] src, DeviceBuffer dst) {
+        upload(d, s, src.length, h -> h.buffer().duplicate().put(src), dst);
+    }
+
+    public static byte[] downloadBytes(DeviceApi d, Stream s, DeviceBuffer src, int count) {
+        return download(d, s, src, count, h -> {
+            byte[] out = new byte[count];
+            h.buffer().duplicate().get(out);
+            return out;
+        });
+    }
+
     /** Waits for {@code s}, then returns the first {@code count} floats of {@code src}. */
     public static float[] download(DeviceApi d, Stream s, DeviceBuffer src, int count) {
         return download(d, s, src, (long) count * Float.BYTES, h -> h.getFloats(0, count));

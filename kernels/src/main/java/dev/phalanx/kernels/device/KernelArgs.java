@@ -6,14 +6,14 @@ import java.util.List;
 
 /**
  * The arguments of one kernel launch, in the kernel's parameter order, each with its C type:
- * a device pointer, a 32-bit int, a 64-bit long long, or a float. Checked against the kernel's
+ * a device pointer, a 32-bit int, a 64-bit long long, a float or a double. Checked against the kernel's
  * declared parameters ({@link KernelSignature}) before any launch, so a wrong count or type is a
  * Java exception naming the kernel and the parameter, not a crash on the GPU.
  */
 public final class KernelArgs {
 
     /** One argument. */
-    public sealed interface Arg permits Ptr, I32, I64, F32 { }
+    public sealed interface Arg permits Ptr, I32, I64, F32, F64 { }
 
     public record Ptr(DeviceBuffer buffer) implements Arg {
         @Override
@@ -43,6 +43,13 @@ public final class KernelArgs {
         }
     }
 
+    public record F64(double value) implements Arg {
+        @Override
+        public String toString() {
+            return "double " + value;
+        }
+    }
+
     private final List<Arg> args = new ArrayList<>();
 
     public static KernelArgs of() {
@@ -66,6 +73,11 @@ public final class KernelArgs {
 
     public KernelArgs f32(float v) {
         args.add(new F32(v));
+        return this;
+    }
+
+    public KernelArgs f64(double v) {
+        args.add(new F64(v));
         return this;
     }
 
@@ -95,6 +107,10 @@ public final class KernelArgs {
 
     public float float32(int i) {
         return ((F32) args.get(i)).value();
+    }
+
+    public double float64(int i) {
+        return ((F64) args.get(i)).value();
     }
 
     @Override

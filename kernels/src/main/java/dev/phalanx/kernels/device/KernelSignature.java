@@ -12,7 +12,7 @@ import java.util.regex.Pattern;
 public record KernelSignature(String name, String file, List<Param> params) {
 
     /** The C types kernels take. */
-    public enum Type { POINTER, INT32, INT64, FLOAT32 }
+    public enum Type { POINTER, INT32, INT64, FLOAT32, FLOAT64 }
 
     public record Param(String name, Type type, String declaration) { }
 
@@ -42,6 +42,7 @@ public record KernelSignature(String name, String file, List<Param> params) {
         else if (type.equals("int")) t = Type.INT32;
         else if (type.equals("longlong")) t = Type.INT64;
         else if (type.equals("float")) t = Type.FLOAT32;
+        else if (type.equals("double")) t = Type.FLOAT64;
         else throw new IllegalArgumentException(file + ": kernel " + kernel + " has a parameter of a type launches cannot pass: " + decl);
         return new Param(name, t, decl);
     }
@@ -60,6 +61,7 @@ public record KernelSignature(String name, String file, List<Param> params) {
                 case INT32 -> a instanceof KernelArgs.I32;
                 case INT64 -> a instanceof KernelArgs.I64;
                 case FLOAT32 -> a instanceof KernelArgs.F32;
+                case FLOAT64 -> a instanceof KernelArgs.F64;
             };
             if (!ok) {
                 throw new IllegalArgumentException("kernel " + name + ": argument " + (i + 1) + " (" + p.declaration() + ") got " + a);

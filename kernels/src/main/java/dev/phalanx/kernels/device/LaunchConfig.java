@@ -15,6 +15,13 @@ public record LaunchConfig(int gridX, int gridY, int gridZ, int blockX, int bloc
     /** Threads per block that softmax_forward and softmax_backward need ({@code SOFTMAX_THREADS} in softmax.cu). */
     public static final int SOFTMAX_THREADS = 128;
 
+    /** Threads of the one block extreme_all needs ({@code EXTREME_THREADS} in reductions.cu). */
+    public static final int EXTREME_THREADS = 256;
+    /** Threads of the one block sum_all_i64 needs ({@code INT_SUM_THREADS} in dtypes.cu). */
+    public static final int INT_SUM_THREADS = 256;
+    /** Threads per block (one block per channel) of batch_norm_stats and batch_norm_backward_reduce ({@code BN_THREADS} in normalization.cu). */
+    public static final int BATCH_NORM_THREADS = 256;
+
     public LaunchConfig {
         if (gridX < 1 || gridY < 1 || gridZ < 1 || blockX < 1 || blockY < 1 || blockZ < 1 || sharedBytes < 0) {
             throw new IllegalArgumentException("launch dimensions must be >= 1 and shared memory >= 0, got grid (" + gridX + ", " + gridY
@@ -39,6 +46,11 @@ public record LaunchConfig(int gridX, int gridY, int gridZ, int blockX, int bloc
     /** Blocks of {@code threads} striding over {@code lines} lines (one block per line up to the elementwise cap). */
     public static LaunchConfig perLine(long lines, int threads) {
         return new LaunchConfig((int) Math.max(1, Math.min(MAX_ELEMENTWISE_BLOCKS, lines)), 1, 1, threads, 1, 1, 0);
+    }
+
+    /** One block of {@code threads}: the one-block reductions' fixed tree. */
+    public static LaunchConfig oneBlock(int threads) {
+        return new LaunchConfig(1, 1, 1, threads, 1, 1, 0);
     }
 
     public long threads() {

@@ -28,6 +28,15 @@ final class SimKernels {
         void putInts(DeviceBuffer b, int[] values);
 
         void putLongs(DeviceBuffer b, long[] values);
+
+        /** The first {@code count} bytes of a range, for the kernels of any element type. */
+        byte[] rawBytes(DeviceBuffer b, long count);
+
+        void putRawBytes(DeviceBuffer b, byte[] values);
+
+        double[] doubles(DeviceBuffer b, long count);
+
+        void putDoubles(DeviceBuffer b, double[] values);
     }
 
     interface Twin {
@@ -39,8 +48,11 @@ final class SimKernels {
 
     private SimKernels() { }
 
-    /** Every twin: the layer kernels' below, and {@link SimMathKernels}' (softmax, MSE, elementwise math). */
-    static final Map<String, Twin> TWINS = merge(Map.ofEntries(
+    /**
+     * Every twin: the layer kernels' below, {@link SimMathKernels}' (softmax, MSE, elementwise math), {@link SimTensorKernels}'
+     * (dtypes, comparisons, strided copies, integer sums, max and min) and {@link SimNormKernels}' (batch norm, dropout).
+     */
+    static final Map<String, Twin> TWINS = merge(merge(merge(Map.ofEntries(
             Map.entry("add_f32", (m, c, a) -> binary(m, a, (x, y) -> x + y)),
             Map.entry("mul_f32", (m, c, a) -> binary(m, a, (x, y) -> x * y)),
             Map.entry("scale_f32", (m, c, a) -> {
@@ -242,7 +254,7 @@ final class SimKernels {
                 float[] dx = new float[planes * g.h() * g.w()];
                 PoolKernels.maxBackward(CpuBackend.serial(), g, dy, idx, dx);
                 m.put(a.buffer(2), dx);
-            })), SimMathKernels.TWINS);
+            })), SimMathKernels.TWINS), SimTensorKernels.TWINS), SimNormKernels.TWINS);
 
     private static Map<String, Twin> merge(Map<String, Twin> a, Map<String, Twin> b) {
         java.util.HashMap<String, Twin> all = new java.util.HashMap<>(a);

@@ -192,6 +192,30 @@ public final class SimulatedDevice implements DeviceApi {
         public void putLongs(DeviceBuffer b, long[] values) {
             bytes(b, values.length * 8L).asLongBuffer().put(values);
         }
+
+        @Override
+        public byte[] rawBytes(DeviceBuffer b, long count) {
+            byte[] out = new byte[(int) count];
+            SimulatedDevice.this.bytes(b, count).get(out);
+            return out;
+        }
+
+        @Override
+        public void putRawBytes(DeviceBuffer b, byte[] values) {
+            SimulatedDevice.this.bytes(b, values.length).put(values);
+        }
+
+        @Override
+        public double[] doubles(DeviceBuffer b, long count) {
+            double[] out = new double[(int) count];
+            SimulatedDevice.this.bytes(b, count * 8).asDoubleBuffer().get(out);
+            return out;
+        }
+
+        @Override
+        public void putDoubles(DeviceBuffer b, double[] values) {
+            SimulatedDevice.this.bytes(b, values.length * 8L).asDoubleBuffer().put(values);
+        }
     }
 
     // ---- copies

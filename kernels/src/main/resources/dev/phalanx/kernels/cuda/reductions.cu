@@ -111,3 +111,82 @@ extern "C" __global__ void sum_to_shape(const float* __restrict__ src, float* __
         dst[j] = s;
     }
 }
+
+// ---- max and min (values and int64 indices), along a dimension and over the whole tensor, and their gradient.
+// The CPU's rule: NaN wins (PyTorch's max and min propagate NaN), then the larger (max) or smaller (min) value, and
+// among equals the first index. That is a strict order on (value, index), so the pick does not depend on the order
+// the candidates are compared in: one block's tree gives a scan's answer.
+
+// true when candidate (v, i) beats the best so far (bv, bi); bi < 0 means none yet
+__device__ bool extreme_beats(float v, long long i, float bv, long long bi, int is_min) {
+    if (bi < 0) return true;
+    bool vn = v != v, bn = bv != bv;
+    if (vn || bn) return vn && (!bn || i < bi);
+    if (v != bv) return is_min ? v < bv : v > bv;
+    return i < bi;
+}
+
+// values[o, i], indices[o, i] = the extreme of x[o, :, i] for x seen as [outer, size, inner] (size >= 1), and where
+// along the middle dimension it is: one thread per output, scanning in order (the CPU's loop)
+extern "C" __global__ void extreme_dim(const float* __restrict__ x, float* __restrict__ values, long long* __restrict__ indices, int outer,
+                                       int size, int inner, int is_min) {
+    long long total = (long long) outer * inner;
+    for (long long j = blockIdx.x * (long long) blockDim.x + threadIdx.x; j < total; j += (long long) blockDim.x * gridDim.x) {
+        const float* p = x + (j / inner) * (long long) size * inner + j % inner;
+        float bv = p[0];
+        int best = 0;
+        for (int k = 1; k < size; k++) {
+            float v = p[(long long) k * inner];
+            if (extreme_beats(v, k, bv, best, is_min)) {
+                bv = v;
+                best = k;
+            }
+        }
+        values[j] = bv;
+        indices[j] = best;
+    }
+}
+
+#define EXTREME_THREADS 256
+
+// value[0], index[0] = the extreme of x's n elements (n >= 1) and its flat index: launch one block of EXTREME_THREADS
+extern "C" __global__ void extreme_all(const float* __restrict__ x, float* __restrict__ value, long long* __restrict__ index, long long n,
+                                       int is_min) {
+    __shared__ float sv[EXTREME_THREADS];
+    __shared__ long long si[EXTREME_THREADS];
+    float bv = 0.0f;
+    long long bi = -1;
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) {
+        if (extreme_beats(x[i], i, bv, bi, is_min)) {
+            bv = x[i];
+            bi = i;
+        }
+    }
+    sv[threadIdx.x] = bv;
+    si[threadIdx.x] = bi;
+    __syncthreads();
+    for (int k = blockDim.x / 2; k > 0; k >>= 1) {
+        if (threadIdx.x < k && si[threadIdx.x + k] >= 0 && extreme_beats(sv[threadIdx.x + k], si[threadIdx.x + k], sv[threadIdx.x], si[threadIdx.x], is_min)) {
+            sv[threadIdx.x] = sv[threadIdx.x + k];
+            si[threadIdx.x] = si[threadIdx.x + k];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        value[0] = sv[0];
+        index[0] = si[0];
+    }
+}
+
+// dx [outer, size, inner] = g[o, i] where k is the picked index of line (o, i), else 0: the gradient of extreme_dim
+// (and of extreme_all with outer = inner = 1). One thread per input element, no atomics; 0 + g as the CPU's +=.
+extern "C" __global__ void pick_backward(const float* __restrict__ g, const long long* __restrict__ indices, float* __restrict__ dx, int outer,
+                                         int size, int inner) {
+    long long total = (long long) outer * size * inner;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total; i += (long long) blockDim.x * gridDim.x) {
+        long long o = i / ((long long) size * inner);
+        long long k = (i / inner) % size;
+        long long r = o * inner + i % inner;
+        dx[i] = indices[r] == k ? 0.0f + g[r] : 0.0f;
+    }
+}

@@ -51,13 +51,14 @@ class CudaHostLogicTest {
     void launchArgumentsArePackedAsPointersToTheirValues() {
         try (SimulatedDevice owner = new SimulatedDevice(0)) {
             DeviceBuffer b = DeviceBuffer.of(owner, 0x7f0000001000L, 4096).slice(256, 1024);
-            KernelArgs args = KernelArgs.of().ptr(b).i32(-7).i64(1L << 40).f32(0.25f);
+            KernelArgs args = KernelArgs.of().ptr(b).i32(-7).i64(1L << 40).f32(0.25f).f64(-1.5e300);
             try (CudaLaunchArgs packed = new CudaLaunchArgs(args)) {
                 assertEquals(0x7f0000001100L, new LongPointer(packed.params().get(0)).get(), "a pointer argument holds the range's address");
                 assertEquals(-7, new IntPointer(packed.params().get(1)).get());
                 assertEquals(1L << 40, new LongPointer(packed.params().get(2)).get());
                 assertEquals(0.25f, new FloatPointer(packed.params().get(3)).get());
-                for (int i = 0; i < 4; i++) assertEquals(packed.cell(i).address(), packed.params().get(i).address());
+                assertEquals(-1.5e300, new org.bytedeco.javacpp.DoublePointer(packed.params().get(4)).get());
+                for (int i = 0; i < 5; i++) assertEquals(packed.cell(i).address(), packed.params().get(i).address());
             }
         }
     }

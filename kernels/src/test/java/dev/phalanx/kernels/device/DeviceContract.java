@@ -186,6 +186,160 @@ public abstract class DeviceContract {
         }
     }
 
+    /** Bytes of little-endian values, for the kernels of any element type. */
+    private static byte[] bytes(java.util.function.Consumer<java.nio.ByteBuffer> fill, int n) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(n).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        fill.accept(b);
+        return b.array();
+    }
+
+    private DeviceBuffer putBytes(byte[] b) {
+        DeviceBuffer d = ops.allocator().allocate(b.length, stream);
+        DeviceTransfers.uploadBytes(device, stream, b, d);
+        return d;
+    }
+
+    private java.nio.ByteBuffer getBytes(DeviceBuffer b, int n) {
+        return java.nio.ByteBuffer.wrap(DeviceTransfers.downloadBytes(device, stream, b, n)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** dtypes.cu against values worked out by hand from Java's casts (the CPU's conversion rules). */
+    @Test
+    void dtypeKernelsMatchJava() {
+        double[] v = {-1.75, 2.5, 300.7, 1e10, Double.NaN, -0.0, 16_777_217};
+        DeviceBuffer f64 = putBytes(bytes(b -> { for (double x : v) b.putDouble(x); }, v.length * 8));
+        DeviceBuffer i8 = ops.allocator().allocate(v.length, stream), i64 = ops.allocator().allocate(v.length * 8L, stream);
+        DeviceBuffer f32 = ops.floats(v.length, stream), bools = ops.allocator().allocate(v.length, stream);
+        ops.convert(stream, v.length, f64, ElementType.F64, i8, ElementType.I8);
+        ops.convert(stream, v.length, f64, ElementType.F64, i64, ElementType.I64);
+        ops.convert(stream, v.length, f64, ElementType.F64, f32, ElementType.F32);
+        ops.convert(stream, v.length, f64, ElementType.F64, bools, ElementType.BOOL);
+        java.nio.ByteBuffer b8 = getBytes(i8, v.length), bb = getBytes(bools, v.length);
+        long[] l = DeviceTransfers.downloadLongs(device, stream, i64, v.length);
+        float[] f = get(f32, v.length);
+        for (int i = 0; i < v.length; i++) {
+            assertEquals((byte) (int) v[i], b8.get(i), "float64 -> int8 of " + v[i] + " (through Java's (int), wrapping: 300.7 gives 44)");
+            assertEquals((long) v[i], l[i], "float64 -> int64 of " + v[i]);
+            assertEquals(Float.floatToIntBits((float) v[i]), Float.floatToIntBits(f[i]), "float64 -> float32 of " + v[i]);
+            assertEquals(v[i] != 0 ? 1 : 0, bb.get(i), "float64 -> bool of " + v[i]);
+        }
+        long[] big = {Long.MAX_VALUE, -5, 9_007_199_254_740_993L};
+        DeviceBuffer lb = putLongs(big), lf = ops.floats(3, stream), li = ops.allocator().allocate(12, stream);
+        ops.convert(stream, 3, lb, ElementType.I64, lf, ElementType.F32);
+        ops.convert(stream, 3, lb, ElementType.I64, li, ElementType.I32);
+        float[] lff = get(lf, 3);
+        int[] lii = DeviceTransfers.downloadInts(device, stream, li, 3);
+        for (int i = 0; i < 3; i++) {
+            assertEquals((float) (double) big[i], lff[i], "int64 -> float32 through double, of " + big[i]);
+            assertEquals((int) big[i], lii[i], "int64 -> int32 wraps, of " + big[i]);
+        }
+        // strided_copy: a 3 x 4 int32 matrix transposed; compare_broadcast of it against a column; compare_scalar
+        int[] m = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+        DeviceBuffer src = putBytes(bytes(b -> { for (int x : m) b.putInt(x); }, 48)), dst = ops.allocator().allocate(48, stream);
+        ops.stridedCopy(stream, new int[] {4, 3}, new int[] {1, 4}, new int[] {3, 1}, 4, src, dst);
+        assertArrayEquals(new int[] {0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}, DeviceTransfers.downloadInts(device, stream, dst, 12), "strided_copy");
+        DeviceBuffer col = putBytes(bytes(b -> b.putFloat(4.5f).putFloat(Float.NaN).putFloat(1f), 12)), out = ops.allocator().allocate(12, stream);
+        ops.compare(stream, DeviceOps.CMP_LT, true, 2, 12, src, ElementType.I32, col, ElementType.F32, out, new int[] {3, 4, 4, 1, 1, 0});
+        java.nio.ByteBuffer lt = getBytes(out, 12);
+        float[] c = {4.5f, Float.NaN, 1f};
+        for (int i = 0; i < 12; i++) assertEquals(m[i] < c[i / 4] ? 1 : 0, lt.get(i), "int32 < float32 column, element " + i);
+        ops.compareScalar(stream, DeviceOps.CMP_GE, false, 12, src, ElementType.I32, 7.0, 7, out);
+        java.nio.ByteBuffer ge = getBytes(out, 12);
+        for (int i = 0; i < 12; i++) assertEquals(m[i] >= 7 ? 1 : 0, ge.get(i), "int32 >= 7, element " + i);
+        // exact integer sums: 1000 bools (more than the block's threads), int32 along a dimension, an int64 counter
+        byte[] flags = new byte[1000];
+        Random r = new Random(9);
+        int ones = 0;
+        for (int i = 0; i < flags.length; i++) ones += flags[i] = (byte) (r.nextBoolean() ? 1 : 0);
+        DeviceBuffer total = ops.allocator().allocate(8, stream), rows = ops.allocator().allocate(24, stream);
+        ops.sumAllLong(stream, flags.length, putBytes(flags), ElementType.BOOL, total);
+        assertEquals(ones, DeviceTransfers.downloadLongs(device, stream, total, 1)[0], "sum_all_i64 of bools");
+        ops.sumDimLong(stream, 3, 4, 1, src, ElementType.I32, rows);
+        assertArrayEquals(new long[] {6, 22, 38}, DeviceTransfers.downloadLongs(device, stream, rows, 3), "sum_dim_i64");
+        ops.addLong(stream, 3, Long.MAX_VALUE, rows);
+        assertArrayEquals(new long[] {6 + Long.MAX_VALUE, 22 + Long.MAX_VALUE, 38 + Long.MAX_VALUE}, DeviceTransfers.downloadLongs(device, stream, rows, 3),
+                "add_i64 wraps");
+    }
+
+    /** max and min with indices, their gradient, batch norm against double-precision Java, dropout's mask against its definition. */
+    @Test
+    void extremeBatchNormAndDropoutKernelsMatchJava() {
+        Random r = new Random(10);
+        int outer = 3, size = 5, inner = 2;
+        float[] x = random(r, outer * size * inner);
+        x[(1 * size + 4) * inner + 1] = x[(1 * size + 2) * inner + 1] = 9f; // a tie: the first index wins
+        DeviceBuffer dx = put(x), values = ops.floats(outer * inner, stream), idx = ops.allocator().allocate(outer * inner * 8L, stream);
+        ops.extremeDim(stream, outer, size, inner, false, dx, values, idx);
+        float[] vals = get(values, outer * inner);
+        long[] ix = DeviceTransfers.downloadLongs(device, stream, idx, outer * inner);
+        for (int o = 0; o < outer; o++) {
+            for (int i = 0; i < inner; i++) {
+                int best = 0;
+                for (int k = 1; k < size; k++) if (x[(o * size + k) * inner + i] > x[(o * size + best) * inner + i]) best = k;
+                assertEquals(best, ix[o * inner + i], "argmax of line " + o + ", " + i);
+                assertEquals(x[(o * size + best) * inner + i], vals[o * inner + i]);
+            }
+        }
+        assertEquals(2, ix[1 * inner + 1], "the first of two maxima");
+        float[] g = random(r, outer * inner);
+        DeviceBuffer grad = ops.floats(x.length, stream);
+        ops.pickBackward(stream, outer, size, inner, put(g), idx, grad);
+        float[] gx = get(grad, x.length);
+        for (int j = 0; j < x.length; j++) {
+            int o = j / (size * inner), k = (j / inner) % size, i = j % inner;
+            assertEquals(ix[o * inner + i] == k ? g[o * inner + i] : 0f, gx[j], "pick_backward " + j);
+        }
+        float[] many = random(r, 1000);
+        many[700] = -7f;
+        many[300] = -7f;
+        DeviceBuffer one = ops.floats(1, stream), at = ops.allocator().allocate(8, stream);
+        ops.extremeAll(stream, many.length, true, put(many), one, at);
+        assertEquals(-7f, get(one, 1)[0]);
+        assertEquals(300L, DeviceTransfers.downloadLongs(device, stream, at, 1)[0], "the first minimum over one block");
+        // batch norm, training: [n 4, c 3, inner 70] (280 values per channel: more than the block's threads)
+        int n = 4, ch = 3, in = 70;
+        float[] bx = random(r, n * ch * in), w = random(r, ch), b = random(r, ch), rm = {0.5f, -1f, 2f}, rv = {1f, 2f, 0.5f};
+        DeviceBuffer xb = put(bx), mean = ops.floats(ch, stream), invstd = ops.floats(ch, stream), drm = put(rm), drv = put(rv), y = ops.floats(bx.length, stream);
+        ops.batchNormStats(stream, n, ch, in, 1e-5f, 0.1f, xb, mean, invstd, drm, drv);
+        ops.batchNormApply(stream, n, ch, in, xb, mean, invstd, put(w), put(b), y);
+        float[] ey = new float[bx.length], erm = new float[ch], erv = new float[ch];
+        int count = n * in;
+        for (int k = 0; k < ch; k++) {
+            double s = 0, q = 0;
+            for (int j = 0; j < count; j++) s += bx[((j / in) * ch + k) * in + j % in];
+            double mu = s / count;
+            for (int j = 0; j < count; j++) q += Math.pow(bx[((j / in) * ch + k) * in + j % in] - mu, 2);
+            erm[k] = (float) (0.9 * rm[k] + 0.1 * mu);
+            erv[k] = (float) (0.9 * rv[k] + 0.1 * q / (count - 1));
+            for (int j = 0; j < count; j++) {
+                int e = ((j / in) * ch + k) * in + j % in;
+                ey[e] = (float) ((bx[e] - mu) / Math.sqrt(q / count + 1e-5) * w[k] + b[k]);
+            }
+        }
+        assertClose(ey, get(y, bx.length), "batch_norm_apply after batch_norm_stats");
+        assertClose(erm, get(drm, ch), "running mean");
+        assertClose(erv, get(drv, ch), "running variance (unbiased)");
+        // dropout: element i kept where SplitMix64's output for counter i + 1 from the seed, as a 24-bit float, is >= p
+        int count2 = 5000;
+        float p = 0.25f;
+        long seed = 0x1234_5678_9abcL;
+        float[] ones2 = new float[count2];
+        Arrays.fill(ones2, 1f);
+        DeviceBuffer keep = ops.allocator().allocate(count2, stream), dropped = ops.floats(count2, stream);
+        ops.dropoutForward(stream, count2, p, 1f / (1f - p), seed, put(ones2), dropped, keep);
+        float[] got = get(dropped, count2);
+        java.nio.ByteBuffer kept = getBytes(keep, count2);
+        for (int i = 0; i < count2; i++) {
+            long z = seed + (i + 1L) * 0x9E3779B97F4A7C15L;
+            z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+            z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+            z ^= z >>> 31;
+            boolean k = (z >>> 40) / 16777216.0 >= p;
+            assertEquals(k ? 1 : 0, kept.get(i), "dropout mask " + i);
+            assertEquals(k ? 1f / (1f - p) : 0f, got[i], "dropout output " + i);
+        }
+    }
+
     @Test
     void elementwiseHelpersOfTheTensorOpsMatchJava() {
         float[] x = {1, -2, 3.5f, 4}, y = {0.5f, 0.25f, -1, 2};
