@@ -49,7 +49,10 @@ class GpuCheckScriptTest {
     /** The script's own limit is 290 s on a GPU; a dry run here takes about a minute. */
     private static final long SCRIPT_LIMIT_SECONDS = 400;
 
-    /** The gpu-tagged test classes of the sources, as "module class", found here by Java (the script finds them with grep). */
+    /**
+     * The gpu-tagged test classes of the sources, as "module class", found here by Java (the script
+     * finds them with grep); those also tagged gpu-cluster stay out of the pack and the list.
+     */
     private static java.util.SortedSet<String> gpuTaggedClasses() throws IOException {
         java.util.SortedSet<String> found = new java.util.TreeSet<>();
         try (var modules = Files.list(Path.of(".."))) {
@@ -57,7 +60,8 @@ class GpuCheckScriptTest {
                 Path root = m.resolve("src/test/java");
                 try (var files = Files.walk(root)) {
                     for (Path f : files.filter(x -> x.toString().endsWith(".java")).toList()) {
-                        if (Files.readAllLines(f).stream().anyMatch(l -> l.startsWith("@Tag(\"gpu\")"))) {
+                        if (Files.readAllLines(f).stream().anyMatch(l -> l.startsWith("@Tag(\"gpu\")"))
+                                && Files.readAllLines(f).stream().noneMatch(l -> l.startsWith("@Tag(\"gpu-cluster\")"))) {
                             String c = root.relativize(f).toString().replace('/', '.');
                             found.add(m.getFileName() + " " + c.substring(0, c.length() - ".java".length()));
                         }
@@ -112,6 +116,7 @@ class GpuCheckScriptTest {
         for (String line : r.output().split("\n")) if (line.startsWith("gpu test: ")) listed.add(line.substring("gpu test: ".length()));
         assertEquals(gpuTaggedClasses(), listed, r.output());
         assertTrue(listed.contains("runtime dev.phalanx.GoldenCudaGpuTest") && listed.contains("kernels dev.phalanx.kernels.cuda.CudaSmokeGpuTest"), r.output());
+        assertTrue(r.output().contains("left out of the pack (gpu-cluster: needs the cluster jars): runtime dev.phalanx.parallel.cluster.NcclClusterGpuTest"), r.output());
         assertTrue(r.output().contains("\ntwin: dev.phalanx.GoldenDeviceTest\n") && r.output().contains("\ntwin: dev.phalanx.parallel.DeviceDataParallelTest\n"),
                 r.output());
         assertTrue(!r.output().contains("twin: dev.phalanx.kernels."), "the kernels module's class path travels whole: no twins traced there\n" + r.output());

@@ -20,9 +20,12 @@ import dev.phalanx.train.Recipe;
  * summed by ncclAllReduce): three nodes in this JVM on cuda:0, cuda:1 and cuda:2 (NCCL refuses
  * two ranks on one GPU), at 1e-4 relative against 1 replica on the cpu. And one rank alone on
  * cuda:0, where one GPU is all there is. Skipped without the GPUs; written without them: it has
- * never run.
+ * never run. Also tagged gpu-cluster: it needs Pekko's cluster and remoting jars, which would push
+ * bench/gpu-check.sh's pack over the 64 MiB that travels to a lent GPU machine, so the pack leaves
+ * it out (run it where the whole test class path is at hand: mvn test on a machine with GPUs).
  */
 @Tag("gpu")
+@Tag("gpu-cluster")
 class NcclClusterGpuTest extends ClusterCommunicatorTest {
 
     private static int gpus() {
