@@ -41,6 +41,8 @@ class TlsClusterTest {
         return ClusterSettings.load(f).withBind("127.0.0.1", port);
     }
 
+    private static final long TERMINATE_WAIT_S = 120;
+
     @Test
     void aNodeWithTheStoresJoinsAndANodeWithoutTlsDoesNot() throws Exception {
         String tls = TestKeyStores.make(dir, "node"); // one self-signed key for the test cluster; its certificate is the trust store
@@ -60,8 +62,11 @@ class TlsClusterTest {
             assertTrue(!member(coordinator, plainPort), "a node without TLS joined a TLS cluster");
             assertTrue(Cluster.get(plain).selfMember().status() != MemberStatus.up(), "the node without TLS thinks it is up");
         } finally {
+            // terminated together, waited for with room: a member's coordinated shutdown runs its
+            // cluster phases (leave, exiting) each under its own timeout, and on a loaded CI machine
+            // the three took over 30 s after the checks above had passed
             for (ActorSystem<Void> s : systems) s.terminate();
-            for (ActorSystem<Void> s : systems) s.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            for (ActorSystem<Void> s : systems) s.getWhenTerminated().toCompletableFuture().get(TERMINATE_WAIT_S, TimeUnit.SECONDS);
         }
     }
 
