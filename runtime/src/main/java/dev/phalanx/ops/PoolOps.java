@@ -113,10 +113,15 @@ public final class PoolOps {
         }
 
         @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
+        @Override
         public Tensor[] backward(Tensor grad) {
-            float[] dx = new float[inputs()[0].numel()];
+            float[] dx = Backends.cpu().buffers().floats(inputs()[0].numel()); // the kernel writes every element
             PoolKernels.maxBackward(Backends.cpu(), g, grad.contiguousFloats(), indices, dx);
-            return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
+            return new Tensor[] {Tensor.pooledGradient(dx, inputs()[0].shape())};
         }
     }
 
@@ -134,10 +139,15 @@ public final class PoolOps {
         }
 
         @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
+        @Override
         public Tensor[] backward(Tensor grad) {
-            float[] dx = new float[inputs()[0].numel()];
+            float[] dx = Backends.cpu().buffers().floats(inputs()[0].numel()); // the kernel writes every element
             PoolKernels.avgBackward(Backends.cpu(), g, grad.contiguousFloats(), dx);
-            return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
+            return new Tensor[] {Tensor.pooledGradient(dx, inputs()[0].shape())};
         }
     }
 
@@ -158,10 +168,15 @@ public final class PoolOps {
         }
 
         @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
+        @Override
         public Tensor[] backward(Tensor grad) {
-            float[] dx = new float[inputs()[0].numel()];
+            float[] dx = Backends.cpu().buffers().floats(inputs()[0].numel()); // the kernel writes every element
             PoolKernels.adaptiveAvgBackward(Backends.cpu(), s[0] * s[1], s[2], s[3], oh, ow, grad.contiguousFloats(), dx);
-            return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
+            return new Tensor[] {Tensor.pooledGradient(dx, inputs()[0].shape())};
         }
     }
 }

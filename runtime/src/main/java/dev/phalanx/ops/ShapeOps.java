@@ -298,6 +298,12 @@ public final class ShapeOps {
             return name;
         }
 
+        /** Returns g or a view of it, keeps nothing. */
+        @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
         @Override
         public Tensor[] backward(Tensor g) {
             return new Tensor[] {g.reshape(inShape)};
@@ -317,6 +323,12 @@ public final class ShapeOps {
         @Override
         public String name() {
             return name;
+        }
+
+        /** Returns g or a view of it, keeps nothing. */
+        @Override
+        protected boolean forgetsGradOutput() {
+            return true;
         }
 
         @Override
@@ -386,6 +398,12 @@ public final class ShapeOps {
         @Override
         public String name() {
             return name;
+        }
+
+        /** Returns g or a view of it, keeps nothing. */
+        @Override
+        protected boolean forgetsGradOutput() {
+            return true;
         }
 
         @Override
