@@ -1,5 +1,6 @@
 package dev.phalanx.ops;
 
+import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Node;
 import dev.phalanx.kernels.cpu.PoolGeometry;
 import dev.phalanx.kernels.cpu.PoolKernels;
@@ -52,6 +53,22 @@ public final class PoolOps {
         s[s.length - 2] = oh;
         s[s.length - 1] = ow;
         return s;
+    }
+
+    /**
+     * {@code max_pool2d}'s output alone ({@code F.maxPool2d}, {@code MaxPool2d}): where no
+     * gradient will be recorded (inference, or an input that needs none) the kernel skips the
+     * indices, which nothing could ask for; the output is the same bits either way.
+     */
+    public static Tensor maxPool2dOutput(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {
+        if (x.dtype() != DType.FLOAT32 || !x.device().isCpu() || (GradMode.isEnabled() && x.requiresGrad())) {
+            return maxPool2d(x, kh, kw, sh, sw, ph, pw).output();
+        }
+        int[] s = checkInput("max_pool2d", x);
+        PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
+        float[] out = new float[g.planes() * g.oh() * g.ow()];
+        PoolKernels.maxForward(Backends.cpu(), g, x.contiguousFloats(), out, null);
+        return Tensor.of(out, outShape(x, g.oh(), g.ow()));
     }
 
     public static MaxPoolResult maxPool2d(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {
