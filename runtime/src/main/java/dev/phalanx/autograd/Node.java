@@ -167,7 +167,17 @@ public abstract class Node {
 
     /** Marks the node's saved values as freed (backward without retainGraph). */
     final void release() {
+        if (released) return;
         released = true;
+        releaseSaved();
+    }
+
+    /**
+     * Called once, when a backward without {@code retainGraph} has run this node: a node may give
+     * back scratch that only it holds (max pooling's argmax indices) to the backend's buffer pool.
+     * Its backward never runs again ({@link #checkUsable} refuses a released node that saves values).
+     */
+    protected void releaseSaved() {
     }
 
     @Override

@@ -61,14 +61,18 @@ public final class PoolOps {
      * indices, which nothing could ask for; the output is the same bits either way.
      */
     public static Tensor maxPool2dOutput(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {
-        if (x.dtype() != DType.FLOAT32 || !x.device().isCpu() || (GradMode.isEnabled() && x.requiresGrad())) {
-            return maxPool2d(x, kh, kw, sh, sw, ph, pw).output();
-        }
+        if (x.dtype() != DType.FLOAT32 || !x.device().isCpu()) return maxPool2d(x, kh, kw, sh, sw, ph, pw).output();
         int[] s = checkInput("max_pool2d", x);
         PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
         float[] out = new float[g.planes() * g.oh() * g.ow()];
-        PoolKernels.maxForward(Backends.cpu(), g, x.contiguousFloats(), out, null);
-        return Tensor.of(out, outShape(x, g.oh(), g.ow()));
+        if (!(GradMode.isEnabled() && x.requiresGrad())) {
+            PoolKernels.maxForward(Backends.cpu(), g, x.contiguousFloats(), out, null);
+            return Tensor.of(out, outShape(x, g.oh(), g.ow()));
+        }
+        // the indices are the node's alone (no MaxPoolResult hands them out): back to the pool once backward has used them
+        int[] idx = Backends.cpu().buffers().ints(out.length); // the kernel writes every index
+        PoolKernels.maxForward(Backends.cpu(), g, x.contiguousFloats(), out, idx);
+        return Tensor.result(out, outShape(x, g.oh(), g.ow()), new MaxPoolBackward(x, g, idx, true));
     }
 
     public static MaxPoolResult maxPool2d(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {
@@ -84,7 +88,7 @@ public final class PoolOps {
         int[] idx = new int[out.length];
         PoolKernels.maxForward(Backends.cpu(), g, x.contiguousFloats(), out, idx);
         int[] shape = outShape(x, g.oh(), g.ow());
-        Tensor y = Tensor.result(out, shape, new MaxPoolBackward(x, g, idx));
+        Tensor y = Tensor.result(out, shape, new MaxPoolBackward(x, g, idx, false));
         return new MaxPoolResult(y, () -> {
             long[] li = new long[idx.length];
             for (int i = 0; i < idx.length; i++) li[i] = idx[i];
@@ -116,12 +120,23 @@ public final class PoolOps {
 
     private static final class MaxPoolBackward extends Node {
         private final PoolGeometry g;
-        private final int[] indices;
+        private int[] indices;
+        /** Nothing but this node holds the indices (F.maxPool2d's path), so they go back to the pool on release. */
+        private final boolean indicesPrivate;
 
-        MaxPoolBackward(Tensor x, PoolGeometry g, int[] indices) {
+        MaxPoolBackward(Tensor x, PoolGeometry g, int[] indices, boolean indicesPrivate) {
             super(x);
             this.g = g;
             this.indices = indices;
+            this.indicesPrivate = indicesPrivate;
+        }
+
+        @Override
+        protected void releaseSaved() {
+            if (indicesPrivate && indices != null) {
+                Backends.cpu().buffers().recycle(indices);
+                indices = null;
+            }
         }
 
         @Override

@@ -5,8 +5,8 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Float arrays that one backend's ops have finished with, kept by length for the next op that
- * needs one of that length. A fresh Java array costs its zeroing and, as the young generation
+ * Float and int arrays that one backend's ops have finished with, kept by length for the next op
+ * that needs one of that length. A fresh Java array costs its zeroing and, as the young generation
  * runs through far more memory than the caches hold, writes to memory that is not in cache (a
  * ReLU backward into a fresh array took about 5x as long as one into a reused array); a
  * recycled array comes back warm.
@@ -39,6 +39,7 @@ public final class BufferPool {
 
     private final boolean enabled;
     private final Map<Integer, ArrayDeque<float[]>> free = new HashMap<>();
+    private final Map<Integer, ArrayDeque<int[]>> freeInts = new HashMap<>();
     private long bytes;
 
     private BufferPool(boolean enabled) {
@@ -56,32 +57,44 @@ public final class BufferPool {
 
     /** An array of exactly {@code n} floats whose contents are unspecified: the caller writes every element. */
     public float[] floats(int n) {
-        float[] a = null;
-        if (enabled && n >= MIN_FLOATS) {
-            synchronized (this) {
-                ArrayDeque<float[]> q = free.get(n);
-                if (q != null && !q.isEmpty()) {
-                    a = q.pop();
-                    bytes -= (long) n * Float.BYTES;
-                }
-            }
-        }
+        float[] a = enabled && n >= MIN_FLOATS ? take(free, n) : null;
         if (a == null) a = new float[n];
         if (POISON) java.util.Arrays.fill(a, Float.NaN);
         return a;
     }
 
+    /** An array of exactly {@code n} ints whose contents are unspecified: the caller writes every element. */
+    public int[] ints(int n) {
+        int[] a = enabled && n >= MIN_FLOATS ? take(freeInts, n) : null;
+        if (a == null) a = new int[n];
+        if (POISON) java.util.Arrays.fill(a, Integer.MIN_VALUE); // an index read before it is written fails at once
+        return a;
+    }
+
     /** Takes back an array that nothing references any more (see the class comment for who may call this). */
     public void recycle(float[] a) {
-        if (!enabled || a.length < MIN_FLOATS) return;
-        synchronized (this) {
-            long size = (long) a.length * Float.BYTES;
-            if (bytes + size > MAX_BYTES) return;
-            ArrayDeque<float[]> q = free.computeIfAbsent(a.length, k -> new ArrayDeque<>(PER_LENGTH));
-            if (q.size() >= PER_LENGTH) return;
-            q.push(a);
-            bytes += size;
-        }
+        if (enabled && a.length >= MIN_FLOATS) give(free, a, a.length);
+    }
+
+    /** As {@link #recycle(float[])}. */
+    public void recycle(int[] a) {
+        if (enabled && a.length >= MIN_FLOATS) give(freeInts, a, a.length);
+    }
+
+    private synchronized <A> A take(Map<Integer, ArrayDeque<A>> kept, int n) {
+        ArrayDeque<A> q = kept.get(n);
+        if (q == null || q.isEmpty()) return null;
+        bytes -= (long) n * Float.BYTES; // ints and floats are both 4 bytes
+        return q.pop();
+    }
+
+    private synchronized <A> void give(Map<Integer, ArrayDeque<A>> kept, A a, int length) {
+        long size = (long) length * Float.BYTES;
+        if (bytes + size > MAX_BYTES) return;
+        ArrayDeque<A> q = kept.computeIfAbsent(length, k -> new ArrayDeque<>(PER_LENGTH));
+        if (q.size() >= PER_LENGTH) return;
+        q.push(a);
+        bytes += size;
     }
 
     /** Bytes held for reuse now (for tests and reports). */
