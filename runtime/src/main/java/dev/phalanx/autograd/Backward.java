@@ -8,12 +8,15 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
+import dev.phalanx.tensor.Backends;
 import dev.phalanx.tensor.Tensor;
 
 /**
  * The reverse walk over the tape: visits the recorded nodes that lead to the root in reverse
  * topological order, sums the gradients that reach each intermediate tensor, and accumulates
- * into {@code .grad} of the leaves that require it.
+ * into {@code .grad} of the leaves that require it. Intermediate gradients that ops took from
+ * the backend's buffer pool go back to it as soon as the walk is done with them
+ * ({@link GradBuffers}; DESIGN.md, "Buffer reuse").
  */
 public final class Backward {
 
@@ -62,25 +65,40 @@ public final class Backward {
             List<Tensor> order = topologicalOrder(root);
             Map<Tensor, int[]> uses = onLeafReady == null ? null : leafUses(order);
             Map<Tensor, Tensor> pending = new IdentityHashMap<>();
-            pending.put(root, gradient);
+            pending.put(root, gradient); // the caller's (or a fresh ones tensor): never pooled, never written
+            GradBuffers buffers = new GradBuffers(Backends.cpu().buffers());
             for (int i = order.size() - 1; i >= 0; i--) {
                 Tensor t = order.get(i);
                 Tensor g = pending.remove(t);
                 if (g == null) continue;
-                if (t.retainsGrad()) accumulate(t, g);
+                if (t.retainsGrad()) accumulate(t, g); // a copy
                 Node node = t.gradFn();
                 node.checkUsable();
                 Tensor[] inputs = node.inputs();
-                Tensor[] grads = node.backward(g);
+                boolean forgets = node.forgetsGradOutput();
+                Tensor[] grads = forgets && buffers.sole(g) ? node.backwardReusing(g) : node.backward(g);
                 if (!retainGraph) node.release();
+                for (Tensor gk : grads) buffers.hold(gk); // before g is dropped: a node may return g or a view of it
+                if (forgets) buffers.drop(g); else buffers.escape(g);
                 for (int k = 0; k < inputs.length; k++) {
-                    Tensor in = inputs[k];
-                    if (in == null || !in.requiresGrad()) continue;
-                    if (in.gradFn() == null) {
-                        if (grads[k] != null) accumulate(in, grads[k]);
+                    Tensor in = inputs[k], gk = grads[k];
+                    if (in == null || !in.requiresGrad()) {
+                        buffers.drop(gk);
+                    } else if (in.gradFn() == null) {
+                        if (gk != null) {
+                            accumulate(in, gk); // a copy, or added into .grad
+                            buffers.drop(gk);
+                        }
                         if (uses != null && --uses.get(in)[0] == 0) onLeafReady.accept(in);
-                    } else if (grads[k] != null) {
-                        pending.merge(in, grads[k], Tensor::add);
+                    } else if (gk != null) {
+                        Tensor before = pending.get(in);
+                        if (before == null) {
+                            pending.put(in, gk);
+                        } else {
+                            pending.put(in, before.add(gk)); // a new tensor, not pooled
+                            buffers.drop(before);
+                            buffers.drop(gk);
+                        }
                     }
                 }
             }

@@ -43,6 +43,27 @@ public abstract class Node {
      */
     public abstract Tensor[] backward(Tensor gradOutput);
 
+    /**
+     * As {@link #backward}, where the engine hands {@code gradOutput} over: nothing but this call
+     * refers to its storage, which it covers whole (a pooled gradient, see {@link #forgetsGradOutput()}).
+     * A node may write its result into it and return it instead of filling a new array. Called
+     * only on nodes that {@link #forgetsGradOutput() forget} their gradOutput.
+     */
+    public Tensor[] backwardReusing(Tensor gradOutput) {
+        return backward(gradOutput);
+    }
+
+    /**
+     * Whether {@link #backward} keeps no reference to {@code gradOutput}, nor to its storage,
+     * once it returns, other than through the tensors it returns (a view of it, or itself). Then
+     * the engine may give a pooled gradient's array back to the backend's pool after the call, or
+     * hand it over to {@link #backwardReusing}. False (the default) makes the engine never give
+     * that storage back; each op's node says true once its backward is known to keep nothing.
+     */
+    protected boolean forgetsGradOutput() {
+        return false;
+    }
+
     public final Tensor[] inputs() {
         return inputs;
     }
@@ -146,7 +167,17 @@ public abstract class Node {
 
     /** Marks the node's saved values as freed (backward without retainGraph). */
     final void release() {
+        if (released) return;
         released = true;
+        releaseSaved();
+    }
+
+    /**
+     * Called once, when a backward without {@code retainGraph} has run this node: a node may give
+     * back scratch that only it holds (max pooling's argmax indices) to the backend's buffer pool.
+     * Its backward never runs again ({@link #checkUsable} refuses a released node that saves values).
+     */
+    protected void releaseSaved() {
     }
 
     @Override

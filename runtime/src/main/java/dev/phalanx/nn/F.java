@@ -20,7 +20,7 @@ public final class F {
     }
 
     public static Tensor maxPool2d(Tensor x, int kernelSize) {
-        return PoolOps.maxPool2d(x, kernelSize, kernelSize, kernelSize, kernelSize, 0, 0).output();
+        return PoolOps.maxPool2dOutput(x, kernelSize, kernelSize, kernelSize, kernelSize, 0, 0);
     }
 
     public static PoolOps.MaxPoolResult maxPool2dWithIndices(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {

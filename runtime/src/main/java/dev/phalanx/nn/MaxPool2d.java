@@ -24,7 +24,7 @@ public final class MaxPool2d extends Module {
 
     @Override
     public Tensor forward(Tensor x) {
-        return PoolOps.maxPool2d(x, kernel.h(), kernel.w(), stride.h(), stride.w(), padding.h(), padding.w()).output();
+        return PoolOps.maxPool2dOutput(x, kernel.h(), kernel.w(), stride.h(), stride.w(), padding.h(), padding.w());
     }
 
     @Override

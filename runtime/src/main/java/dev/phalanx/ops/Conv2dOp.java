@@ -2,6 +2,7 @@ package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
 import dev.phalanx.autograd.Reproducible;
+import dev.phalanx.kernels.cpu.BufferPool;
 import dev.phalanx.kernels.cpu.ConvGeometry;
 import dev.phalanx.kernels.cpu.ConvKernels;
 import dev.phalanx.tensor.Backends;
@@ -61,20 +62,27 @@ public final class Conv2dOp {
         }
 
         @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
+        /** The kernels overwrite every element of dx, dw and db, so the arrays come from the backend's pool. */
+        @Override
         public Tensor[] backward(Tensor grad) {
             Tensor x = inputs()[0], w = inputs()[1];
             Tensor gx = null, gw = null, gb = null;
+            BufferPool pool = Backends.cpu().buffers();
             if (needsGrad(0)) {
-                float[] dx = new float[x.numel()];
+                float[] dx = pool.floats(x.numel());
                 ConvKernels.backwardData(Backends.cpu(), g, grad.contiguousFloats(), w.contiguousFloats(), dx);
-                gx = Tensor.of(dx, x.shape());
+                gx = Tensor.pooledGradient(dx, x.shape());
             }
             if (needsGrad(1) || needsGrad(2)) {
-                float[] dw = new float[w.numel()];
-                float[] db = needsGrad(2) ? new float[g.cout()] : null;
+                float[] dw = pool.floats(w.numel());
+                float[] db = needsGrad(2) ? pool.floats(g.cout()) : null;
                 ConvKernels.backwardWeight(Backends.cpu(), g, x.contiguousFloats(), grad.contiguousFloats(), dw, db);
-                if (needsGrad(1)) gw = Tensor.of(dw, w.shape());
-                if (db != null) gb = Tensor.of(db, g.cout());
+                if (needsGrad(1)) gw = Tensor.pooledGradient(dw, w.shape());
+                if (db != null) gb = Tensor.pooledGradient(db, g.cout());
             }
             return new Tensor[] {gx, gw, gb};
         }

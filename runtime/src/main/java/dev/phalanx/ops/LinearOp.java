@@ -2,6 +2,7 @@ package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
 import dev.phalanx.autograd.Reproducible;
+import dev.phalanx.kernels.cpu.BufferPool;
 import dev.phalanx.kernels.cpu.Gemm;
 import dev.phalanx.tensor.Backends;
 import dev.phalanx.tensor.Shapes;
@@ -62,27 +63,34 @@ public final class LinearOp {
         }
 
         @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
+        @Override
         public Tensor[] backward(Tensor g) {
             Tensor x = inputs()[0], w = inputs()[1];
             int b = x.size(0), in = x.size(1), out = w.size(0);
             Gemm gemm = Backends.cpu().gemm();
+            BufferPool pool = Backends.cpu().buffers(); // every element of each array is written below
             float[] gd = g.contiguousFloats();
             Tensor gx = null, gw = null, gb = null;
             if (needsGrad(0)) {
-                float[] d = new float[b * in];
+                float[] d = pool.floats(b * in);
                 gemm.sgemm(false, false, b, in, out, gd, 0, w.contiguousFloats(), 0, d, 0, false);
-                gx = Tensor.of(d, b, in);
+                gx = Tensor.pooledGradient(d, b, in);
             }
             if (needsGrad(1)) {
-                float[] d = new float[out * in];
+                float[] d = pool.floats(out * in);
                 gemm.sgemm(true, false, out, in, b, gd, 0, x.contiguousFloats(), 0, d, 0, false);
-                gw = Tensor.of(d, out, in);
+                gw = Tensor.pooledGradient(d, out, in);
             }
             if (needsGrad(2)) {
-                float[] d = new float[out];
+                float[] d = pool.floats(out);
+                java.util.Arrays.fill(d, 0f);
                 for (int r = 0; r < b; r++)
                     for (int j = 0; j < out; j++) d[j] += gd[r * out + j];
-                gb = Tensor.of(d, out);
+                gb = Tensor.pooledGradient(d, out);
             }
             return new Tensor[] {gx, gw, gb};
         }

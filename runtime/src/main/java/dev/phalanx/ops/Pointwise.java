@@ -1,6 +1,7 @@
 package dev.phalanx.ops;
 
 import dev.phalanx.autograd.Node;
+import dev.phalanx.tensor.Backends;
 import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.HostStorage;
 import dev.phalanx.tensor.Tensor;
@@ -232,21 +233,40 @@ public final class Pointwise {
         }
 
         @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
+        /** ReLU's gradient written over the incoming one, which the engine handed over: no new array. */
+        @Override
+        public Tensor[] backwardReusing(Tensor gradOutput) {
+            if (fn != Unary.RELU || !(y instanceof float[] yf) || inputs()[0].dtype() != DType.FLOAT32) return backward(gradOutput);
+            float[] g = gradOutput.contiguousFloats(); // the storage's own array: the engine checked it covers it whole
+            reluBackward(yf, g, g);
+            return new Tensor[] {gradOutput};
+        }
+
+        /** dx = g where y > 0, else +0 (dx may be g itself). */
+        private static void reluBackward(float[] y, float[] g, float[] dx) {
+            // y >= +0, so its bits are 0 exactly where the gradient stops: mask = all ones when bits > 0
+            for (int i = 0; i < g.length; i++) {
+                int mask = -Float.floatToRawIntBits(y[i]) >> 31;
+                dx[i] = Float.intBitsToFloat(Float.floatToRawIntBits(g[i]) & mask);
+            }
+        }
+
+        @Override
         public Tensor[] backward(Tensor gradOutput) {
             Tensor x = inputs()[0];
             if (y instanceof float[] yf && x.dtype() == DType.FLOAT32) {
-                float[] g = gradOutput.contiguousFloats(), dx = new float[g.length];
+                float[] g = gradOutput.contiguousFloats(), dx = Backends.cpu().buffers().floats(g.length);
                 if (fn == Unary.RELU) {
-                    // y >= +0, so its bits are 0 exactly where the gradient stops: mask = all ones when bits > 0
-                    for (int i = 0; i < g.length; i++) {
-                        int mask = -Float.floatToRawIntBits(yf[i]) >> 31;
-                        dx[i] = Float.intBitsToFloat(Float.floatToRawIntBits(g[i]) & mask);
-                    }
+                    reluBackward(yf, g, dx);
                 } else {
                     float[] xf = x.contiguousFloats();
                     for (int i = 0; i < g.length; i++) dx[i] = g[i] * fn.df(xf[i], yf[i]);
                 }
-                return new Tensor[] {Tensor.of(dx, gradOutput.shape())};
+                return new Tensor[] {Tensor.pooledGradient(dx, gradOutput.shape())};
             }
             double[] g = gradOutput.contiguousDoubles(), xd = x.contiguousDoubles(), yd = (double[]) y, dx = new double[g.length];
             for (int i = 0; i < g.length; i++) dx[i] = g[i] * fn.df(xd[i], yd[i]);

@@ -1,5 +1,6 @@
 package dev.phalanx.ops;
 
+import dev.phalanx.autograd.GradMode;
 import dev.phalanx.autograd.Node;
 import dev.phalanx.kernels.cpu.PoolGeometry;
 import dev.phalanx.kernels.cpu.PoolKernels;
@@ -54,6 +55,26 @@ public final class PoolOps {
         return s;
     }
 
+    /**
+     * {@code max_pool2d}'s output alone ({@code F.maxPool2d}, {@code MaxPool2d}): where no
+     * gradient will be recorded (inference, or an input that needs none) the kernel skips the
+     * indices, which nothing could ask for; the output is the same bits either way.
+     */
+    public static Tensor maxPool2dOutput(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {
+        if (x.dtype() != DType.FLOAT32 || !x.device().isCpu()) return maxPool2d(x, kh, kw, sh, sw, ph, pw).output();
+        int[] s = checkInput("max_pool2d", x);
+        PoolGeometry g = new PoolGeometry(s[0] * s[1], s[2], s[3], kh, kw, sh, sw, ph, pw);
+        float[] out = new float[g.planes() * g.oh() * g.ow()];
+        if (!(GradMode.isEnabled() && x.requiresGrad())) {
+            PoolKernels.maxForward(Backends.cpu(), g, x.contiguousFloats(), out, null);
+            return Tensor.of(out, outShape(x, g.oh(), g.ow()));
+        }
+        // the indices are the node's alone (no MaxPoolResult hands them out): back to the pool once backward has used them
+        int[] idx = Backends.cpu().buffers().ints(out.length); // the kernel writes every index
+        PoolKernels.maxForward(Backends.cpu(), g, x.contiguousFloats(), out, idx);
+        return Tensor.result(out, outShape(x, g.oh(), g.ow()), new MaxPoolBackward(x, g, idx, true));
+    }
+
     public static MaxPoolResult maxPool2d(Tensor x, int kh, int kw, int sh, int sw, int ph, int pw) {
         DType dtype = Float32Edge.dtype("max_pool2d", x);
         if (dtype != DType.FLOAT32) {
@@ -67,7 +88,7 @@ public final class PoolOps {
         int[] idx = new int[out.length];
         PoolKernels.maxForward(Backends.cpu(), g, x.contiguousFloats(), out, idx);
         int[] shape = outShape(x, g.oh(), g.ow());
-        Tensor y = Tensor.result(out, shape, new MaxPoolBackward(x, g, idx));
+        Tensor y = Tensor.result(out, shape, new MaxPoolBackward(x, g, idx, false));
         return new MaxPoolResult(y, () -> {
             long[] li = new long[idx.length];
             for (int i = 0; i < idx.length; i++) li[i] = idx[i];
@@ -99,12 +120,23 @@ public final class PoolOps {
 
     private static final class MaxPoolBackward extends Node {
         private final PoolGeometry g;
-        private final int[] indices;
+        private int[] indices;
+        /** Nothing but this node holds the indices (F.maxPool2d's path), so they go back to the pool on release. */
+        private final boolean indicesPrivate;
 
-        MaxPoolBackward(Tensor x, PoolGeometry g, int[] indices) {
+        MaxPoolBackward(Tensor x, PoolGeometry g, int[] indices, boolean indicesPrivate) {
             super(x);
             this.g = g;
             this.indices = indices;
+            this.indicesPrivate = indicesPrivate;
+        }
+
+        @Override
+        protected void releaseSaved() {
+            if (indicesPrivate && indices != null) {
+                Backends.cpu().buffers().recycle(indices);
+                indices = null;
+            }
         }
 
         @Override
@@ -113,10 +145,15 @@ public final class PoolOps {
         }
 
         @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
+        @Override
         public Tensor[] backward(Tensor grad) {
-            float[] dx = new float[inputs()[0].numel()];
+            float[] dx = Backends.cpu().buffers().floats(inputs()[0].numel()); // the kernel writes every element
             PoolKernels.maxBackward(Backends.cpu(), g, grad.contiguousFloats(), indices, dx);
-            return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
+            return new Tensor[] {Tensor.pooledGradient(dx, inputs()[0].shape())};
         }
     }
 
@@ -134,10 +171,15 @@ public final class PoolOps {
         }
 
         @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
+        @Override
         public Tensor[] backward(Tensor grad) {
-            float[] dx = new float[inputs()[0].numel()];
+            float[] dx = Backends.cpu().buffers().floats(inputs()[0].numel()); // the kernel writes every element
             PoolKernels.avgBackward(Backends.cpu(), g, grad.contiguousFloats(), dx);
-            return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
+            return new Tensor[] {Tensor.pooledGradient(dx, inputs()[0].shape())};
         }
     }
 
@@ -158,10 +200,15 @@ public final class PoolOps {
         }
 
         @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
+        @Override
         public Tensor[] backward(Tensor grad) {
-            float[] dx = new float[inputs()[0].numel()];
+            float[] dx = Backends.cpu().buffers().floats(inputs()[0].numel()); // the kernel writes every element
             PoolKernels.adaptiveAvgBackward(Backends.cpu(), s[0] * s[1], s[2], s[3], oh, ow, grad.contiguousFloats(), dx);
-            return new Tensor[] {Tensor.of(dx, inputs()[0].shape())};
+            return new Tensor[] {Tensor.pooledGradient(dx, inputs()[0].shape())};
         }
     }
 }

@@ -305,6 +305,12 @@ public final class ShapeOps {
             return name;
         }
 
+        /** Returns g or a view of it, keeps nothing. */
+        @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
         @Override
         public Tensor[] backward(Tensor g) {
             return new Tensor[] {g.reshape(inShape)};
@@ -324,6 +330,12 @@ public final class ShapeOps {
         @Override
         public String name() {
             return name;
+        }
+
+        /** Returns g or a view of it, keeps nothing. */
+        @Override
+        protected boolean forgetsGradOutput() {
+            return true;
         }
 
         @Override
@@ -393,6 +405,12 @@ public final class ShapeOps {
         @Override
         public String name() {
             return name;
+        }
+
+        /** Returns g or a view of it, keeps nothing. */
+        @Override
+        protected boolean forgetsGradOutput() {
+            return true;
         }
 
         @Override

@@ -17,6 +17,8 @@ public final class HostStorage implements Storage {
     private final Object array;
     private final int length;
     private int version;
+    /** Over an array from a backend's buffer pool that only the autograd engine references (see {@link #pooled}). */
+    private boolean recyclable;
 
     private HostStorage(DType dtype, Object array, int length) {
         this.dtype = dtype;
@@ -47,6 +49,28 @@ public final class HostStorage implements Storage {
             case INT8, UINT8, BOOL -> cast(dtype, array, byte[].class).length;
         };
         return new HostStorage(dtype, array, n);
+    }
+
+    /**
+     * A float32 buffer over an array a backward function took from its backend's
+     * {@link dev.phalanx.kernels.cpu.BufferPool} for a gradient it returns: the autograd engine
+     * may give the array back to the pool once no gradient it holds refers to it. Only for
+     * arrays referenced by nothing else (DESIGN.md, "Buffer reuse").
+     */
+    public static HostStorage pooled(float[] array) {
+        HostStorage s = new HostStorage(DType.FLOAT32, array, array.length);
+        s.recyclable = true;
+        return s;
+    }
+
+    /** Whether the autograd engine may still give this buffer's array back to the pool. */
+    public boolean recyclable() {
+        return recyclable;
+    }
+
+    /** The buffer became reachable where the engine cannot follow it: its array is never given back. */
+    public void keep() {
+        recyclable = false;
     }
 
     private static <A> A cast(DType dtype, Object array, Class<A> type) {

@@ -98,6 +98,16 @@ public final class Tensor {
         return dense(HostStorage.wrap(DType.FLOAT32, data), shape.clone());
     }
 
+    /**
+     * A gradient that a backward function returns, over an array it took from the backend's
+     * buffer pool in this call and handed to nothing else: the autograd engine gives the array
+     * back to the pool when no gradient it holds refers to it any more. For op classes' backward
+     * functions only; never for a tensor user code can see.
+     */
+    public static Tensor pooledGradient(float[] data, int... shape) {
+        return dense(HostStorage.pooled(data), shape.clone());
+    }
+
     /** A 1-d float32 tensor of these values. */
     public static Tensor of(float... data) {
         return of(data, data.length);

@@ -31,7 +31,7 @@ public final class CpuBackend implements AutoCloseable {
     }
 
     private static final class SerialHolder {
-        static final CpuBackend SERIAL = new CpuBackend(1, Kernels.AUTO);
+        static final CpuBackend SERIAL = new CpuBackend(1, Kernels.AUTO, BufferPool.disabled());
     }
 
     private final Gemm gemm;
@@ -45,8 +45,11 @@ public final class CpuBackend implements AutoCloseable {
     private final LaneScratch convScratch;
     /** The reproducible mode's copies of linear weights in its row GEMM's layouts, kept per weight (see SampleOrderedKernels). */
     private final WeightLayouts weightLayouts = new WeightLayouts();
+    /** Arrays the autograd engine found dead, for the next op's output (none kept by the serial backend). */
+    private final BufferPool buffers;
 
-    private CpuBackend(int threads, Kernels kernels) {
+    private CpuBackend(int threads, Kernels kernels, BufferPool buffers) {
+        this.buffers = buffers;
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         this.threads = threads;
         Gemm chosen = null;
@@ -98,11 +101,11 @@ public final class CpuBackend implements AutoCloseable {
 
     /** A backend with its own {@code threads - 1} worker threads (the caller is the last one). */
     public static CpuBackend create(int threads, Kernels kernels) {
-        return new CpuBackend(threads, kernels);
+        return new CpuBackend(threads, kernels, BufferPool.create());
     }
 
     public static CpuBackend create(int threads) {
-        return new CpuBackend(threads, Kernels.AUTO);
+        return new CpuBackend(threads, Kernels.AUTO, BufferPool.create());
     }
 
     /**
@@ -133,6 +136,11 @@ public final class CpuBackend implements AutoCloseable {
 
     WeightLayouts weightLayouts() {
         return weightLayouts;
+    }
+
+    /** This backend's pool of float arrays for op outputs (see {@link BufferPool}); the serial backend's keeps nothing. */
+    public BufferPool buffers() {
+        return buffers;
     }
 
     public int threads() {

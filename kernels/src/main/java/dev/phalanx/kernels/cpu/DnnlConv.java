@@ -29,6 +29,7 @@ final class DnnlConv implements AutoCloseable {
     private final CpuBackend backend;
     private final stream[] streams;
     private final Map<ConvGeometry, DnnlConvPlan> plans = new HashMap<>();
+    private final Map<ConvGeometry, DnnlConvPlan> imagePlans = new HashMap<>();
     private float[] partials = new float[0];
 
     DnnlConv(OneDnn dnnl, CpuBackend backend) {
@@ -53,9 +54,16 @@ final class DnnlConv implements AutoCloseable {
         boolean uneven() { return n % k != 0; }
     }
 
+    /** The default mode's plan for chunks of {@code images} images (layouts as measured fastest: {@link DnnlConvPlan.Layouts#MEASURED}). */
     private DnnlConvPlan plan(ConvGeometry g, int images) {
         ConvGeometry key = new ConvGeometry(images, g.cin(), g.h(), g.w(), g.cout(), g.kh(), g.kw(), g.sh(), g.sw(), g.ph(), g.pw());
-        return plans.computeIfAbsent(key, k -> new DnnlConvPlan(dnnl.engine(), k));
+        return plans.computeIfAbsent(key, k -> new DnnlConvPlan(dnnl.engine(), k, DnnlConvPlan.Layouts.MEASURED, dnnl.avx512()));
+    }
+
+    /** The reproducible mode's one-image plan: oneDNN's own layouts, kept apart from the default mode's plans. */
+    private DnnlConvPlan imagePlan(ConvGeometry g) {
+        ConvGeometry key = new ConvGeometry(1, g.cin(), g.h(), g.w(), g.cout(), g.kh(), g.kw(), g.sh(), g.sw(), g.ph(), g.pw());
+        return imagePlans.computeIfAbsent(key, k -> new DnnlConvPlan(dnnl.engine(), k, DnnlConvPlan.Layouts.ANY, dnnl.avx512()));
     }
 
     private static long forwardWork(ConvGeometry g) {
@@ -126,7 +134,7 @@ final class DnnlConv implements AutoCloseable {
      */
     synchronized void forwardEachImage(ConvGeometry g, float[] x, float[] weight, float[] bias, float[] out) {
         dnnl.oneThreadHere();
-        DnnlConvPlan one = plan(g, 1);
+        DnnlConvPlan one = imagePlan(g);
         int lanes = backend.partsFor(g.n(), forwardWork(g));
         one.prepareForward(streams[0], weight, bias, lanes);
         backend.parallelForParts(g.n(), forwardWork(g), (lane, img) -> {
@@ -138,7 +146,7 @@ final class DnnlConv implements AutoCloseable {
     /** As {@link #backwardData}, every image through the one-image primitive. */
     synchronized void backwardDataEachImage(ConvGeometry g, float[] dout, float[] weight, float[] dx) {
         dnnl.oneThreadHere();
-        DnnlConvPlan one = plan(g, 1);
+        DnnlConvPlan one = imagePlan(g);
         int lanes = backend.partsFor(g.n(), forwardWork(g));
         one.prepareBackwardData(streams[0], weight, lanes);
         backend.parallelForParts(g.n(), forwardWork(g), (lane, img) -> {
@@ -153,7 +161,7 @@ final class DnnlConv implements AutoCloseable {
      */
     synchronized void backwardWeightsEachImage(ConvGeometry g, float[] x, float[] dout, int from, int count, float[][] dw, float[][] db) {
         dnnl.oneThreadHere();
-        DnnlConvPlan one = plan(g, 1);
+        DnnlConvPlan one = imagePlan(g);
         one.prepareBackwardWeights(backend.partsFor(count, forwardWork(g)));
         backend.parallelForParts(count, forwardWork(g), (lane, j) -> {
             dnnl.oneThreadHere();
@@ -165,6 +173,8 @@ final class DnnlConv implements AutoCloseable {
     public synchronized void close() {
         for (DnnlConvPlan plan : plans.values()) plan.close();
         plans.clear();
+        for (DnnlConvPlan plan : imagePlans.values()) plan.close();
+        imagePlans.clear();
         for (stream s : streams) s.close();
     }
 }

@@ -22,6 +22,24 @@ import org.bytedeco.javacpp.FloatPointer;
  */
 final class DnnlConvPlan implements AutoCloseable {
 
+    /** Which activation layouts a plan asks oneDNN for; weights and bias are always {@code format_tag::any}. */
+    enum Layouts {
+        /** {@code format_tag::any} everywhere: oneDNN's own choice (the reproducible mode's one-image plans). */
+        ANY,
+        /**
+         * The default mode's: {@code any}, except channels-last (nhwc) where oneDNN's own choice was
+         * measured slower (BENCHMARKS.md, issue #11, layouts): the weight gradient of a layer with 4
+         * or more input channels (on AVX-512, LeNet's conv2 otherwise ran on an AVX2 kernel at half
+         * the speed; 1.15x on AVX2), and forward convolutions where the JIT has no AVX-512
+         * (oneDNN's brgemm kernels then beat its blocked ones, 1.2x to 1.4x). A request that
+         * would land on oneDNN's reference kernels falls back to {@code any}.
+         */
+        MEASURED
+    }
+
+    /** Below this many input channels a layer is a first layer: oneDNN's plain-input kernels for it beat channels-last. */
+    static final int CHANNELS_LAST_MIN_CIN = 4;
+
     private final ConvGeometry g;
     private final engine e;
     private final List<AutoCloseable> owned = new ArrayList<>();
@@ -47,18 +65,46 @@ final class DnnlConvPlan implements AutoCloseable {
     private convolution_backward_weights bwdWeights;
     private final List<WeightLane> weightLanes = new ArrayList<>();
 
-    DnnlConvPlan(engine e, ConvGeometry g) {
+    private final boolean channelsLastWeightGrad;
+
+    /**
+     * @param avx512 whether oneDNN's JIT runs AVX-512 code here ({@link OneDnn#avx512()}), which
+     *               decides the forward layout under {@link Layouts#MEASURED}
+     */
+    DnnlConvPlan(engine e, ConvGeometry g, Layouts layouts, boolean avx512) {
         this.g = g;
         this.e = e;
         attr = own(new primitive_attr());
         attr.set_scratchpad_mode(dnnl.scratchpad_mode.user);
-        fwdPd = own(new convolution_forward.primitive_desc(e, dnnl.prop_kind.forward_training, dnnl.algorithm.convolution_direct,
-                any(src()), any(weights()), any(bias()), any(dst()), strides(), padding(), padding(), attr, false));
+        convolution_forward.primitive_desc pd = null;
+        if (layouts == Layouts.MEASURED && !avx512) pd = notReference(forwardPd(memory.format_tag.nhwc));
+        fwdPd = pd != null ? pd : forwardPd(memory.format_tag.any);
+        channelsLastWeightGrad = layouts == Layouts.MEASURED && g.cin() >= CHANNELS_LAST_MIN_CIN;
+    }
+
+    private convolution_forward.primitive_desc forwardPd(memory.format_tag activations) {
+        return own(new convolution_forward.primitive_desc(e, dnnl.prop_kind.forward_training, dnnl.algorithm.convolution_direct,
+                desc(src(), activations), any(weights()), any(bias()), desc(dst(), activations), strides(), padding(), padding(), attr, false));
+    }
+
+    private convolution_backward_weights.primitive_desc backwardWeightsPd(memory.format_tag activations) {
+        return own(new convolution_backward_weights.primitive_desc(e, dnnl.algorithm.convolution_direct,
+                desc(src(), activations), any(weights()), any(bias()), desc(dst(), activations), strides(), padding(), padding(), fwdPd, attr, false));
+    }
+
+    /** The descriptor, or null when oneDNN would run it on a reference kernel (far slower than what {@code any} gets). */
+    private static <T extends org.bytedeco.dnnl.primitive_desc> T notReference(T pd) {
+        return pd.impl_info_str().getString().startsWith("ref") ? null : pd;
     }
 
     /** Which implementation oneDNN picked for the forward pass, e.g. {@code brg_conv_fwd:avx512_core}. */
     String forwardImplementation() {
         return fwdPd.impl_info_str().getString();
+    }
+
+    /** Which implementation oneDNN picked for the weight gradient (after {@link #prepareBackwardWeights}). */
+    String weightGradientImplementation() {
+        return bwdWeightsPd.impl_info_str().getString();
     }
 
     // ---- forward ----
@@ -157,8 +203,8 @@ final class DnnlConvPlan implements AutoCloseable {
 
     void prepareBackwardWeights(int lanes) {
         if (bwdWeights == null) {
-            bwdWeightsPd = own(new convolution_backward_weights.primitive_desc(e, dnnl.algorithm.convolution_direct,
-                    any(src()), any(weights()), any(bias()), any(dst()), strides(), padding(), padding(), fwdPd, attr, false));
+            convolution_backward_weights.primitive_desc pd = channelsLastWeightGrad ? notReference(backwardWeightsPd(memory.format_tag.nhwc)) : null;
+            bwdWeightsPd = pd != null ? pd : backwardWeightsPd(memory.format_tag.any);
             bwdWeights = own(new convolution_backward_weights(bwdWeightsPd));
         }
         while (weightLanes.size() < lanes) weightLanes.add(own(new WeightLane()));
@@ -216,7 +262,11 @@ final class DnnlConvPlan implements AutoCloseable {
     private long[] padding() { return new long[] {g.ph(), g.pw()}; }
 
     private memory.desc any(long[] dims) {
-        return own(new memory.desc(dims, memory.data_type.f32, memory.format_tag.any));
+        return desc(dims, memory.format_tag.any);
+    }
+
+    private memory.desc desc(long[] dims, memory.format_tag tag) {
+        return own(new memory.desc(dims, memory.data_type.f32, tag));
     }
 
     private memory.desc plain(long[] dims, memory.format_tag tag) {

@@ -30,6 +30,8 @@ final class OneDnn {
     private final engine engine;
     private final String version;
     private final String isa;
+    /** Whether oneDNN's JIT uses AVX-512 here (the effective ISA includes avx512_core). */
+    private final boolean avx512;
     private final SetNumThreads setNumThreads;
 
     /**
@@ -43,10 +45,11 @@ final class OneDnn {
         }
     }
 
-    private OneDnn(engine engine, String version, String isa, SetNumThreads setNumThreads) {
+    private OneDnn(engine engine, String version, int isa, SetNumThreads setNumThreads) {
         this.engine = engine;
         this.version = version;
-        this.isa = isa;
+        this.isa = isaName(isa);
+        this.avx512 = (isa & dnnl.dnnl_cpu_isa_avx512_core) == dnnl.dnnl_cpu_isa_avx512_core;
         this.setNumThreads = setNumThreads;
     }
 
@@ -63,7 +66,7 @@ final class OneDnn {
             engine e = new engine(org.bytedeco.dnnl.engine.kind.cpu, 0);
             dnnl_version_t v = dnnl.dnnl_version();
             String version = v.major() + "." + v.minor() + "." + v.patch();
-            return new Result(Optional.of(new OneDnn(e, version, isaName(dnnl.dnnl_get_effective_cpu_isa()), set)), "");
+            return new Result(Optional.of(new OneDnn(e, version, dnnl.dnnl_get_effective_cpu_isa(), set)), "");
         } catch (Throwable e) { // UnsatisfiedLinkError, NoClassDefFoundError, ExceptionInInitializerError, oneDNN's own errors
             return new Result(Optional.empty(), e.getClass().getSimpleName() + ": " + e.getMessage());
         }
@@ -71,6 +74,11 @@ final class OneDnn {
 
     engine engine() {
         return engine;
+    }
+
+    /** Whether the JIT runs AVX-512 code here (not on AVX2-only machines, nor under {@code ONEDNN_MAX_CPU_ISA=AVX2}). */
+    boolean avx512() {
+        return avx512;
     }
 
     /** For start-up lines: {@code oneDNN 3.11.0 (avx512_core_bf16)}. */

@@ -70,6 +70,30 @@ class DnnlConvTest {
         }
     }
 
+    /**
+     * The default mode asks for channels-last layouts in places (DnnlConvPlan.Layouts.MEASURED);
+     * where oneDNN would answer that with a reference kernel the plan must take its own choice
+     * instead. Checked on every shape here, for the instruction set oneDNN runs (the suite is
+     * also run with ONEDNN_MAX_CPU_ISA=AVX2 to see the AVX2 rules).
+     */
+    @Test
+    void noPlanRunsOnAReferenceKernel() {
+        try (CpuBackend be = CpuBackend.create(1, CpuBackend.Kernels.AUTO)) {
+            assumeOneDnn(be);
+            OneDnn dnnl = OneDnn.load().dnnl().orElseThrow();
+            for (ConvGeometry g : SHAPES) {
+                for (DnnlConvPlan.Layouts layouts : DnnlConvPlan.Layouts.values()) {
+                    try (DnnlConvPlan plan = new DnnlConvPlan(dnnl.engine(), g, layouts, dnnl.avx512())) {
+                        plan.prepareBackwardWeights(1);
+                        for (String impl : new String[] {plan.forwardImplementation(), plan.weightGradientImplementation()}) {
+                            assertTrue(!impl.startsWith("ref"), layouts + " plan of " + g + " runs " + impl);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void theStartUpLineNamesOneDnnAndItsInstructionSet() {
         try (CpuBackend be = CpuBackend.create(1, CpuBackend.Kernels.AUTO)) {

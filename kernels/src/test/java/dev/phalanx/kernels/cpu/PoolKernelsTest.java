@@ -80,4 +80,25 @@ class PoolKernelsTest {
         }
         assertEquals(Float.floatToIntBits(-0f), Float.floatToIntBits(out[0]), "-0 wins the tie, as in PyTorch");
     }
+
+    /**
+     * Without indices (nothing records a gradient) the outputs are the same bits as with them,
+     * on the 2x2 kernel and the general one, with ties, signed zeros, infinities and NaN.
+     */
+    @Test
+    void outputsWithoutIndicesAreTheSameBits() {
+        Random r = new Random(9);
+        float[] special = {-0f, 0f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 1f, -1f, 2f, Float.NaN};
+        for (PoolGeometry g : new PoolGeometry[] {new PoolGeometry(4, 9, 8, 2, 2, 2, 2, 0, 0), new PoolGeometry(4, 9, 8, 3, 2, 2, 1, 1, 0)}) {
+            float[] x = new float[g.planes() * g.h() * g.w()];
+            for (int i = 0; i < x.length; i++) x[i] = r.nextInt(10) == 0 ? special[r.nextInt(special.length)] : r.nextInt(4) - 2;
+            int n = g.planes() * g.oh() * g.ow();
+            float[] with = new float[n], without = new float[n];
+            try (CpuBackend be = CpuBackend.create(2)) {
+                PoolKernels.maxForward(be, g, x, with, new int[n]);
+                PoolKernels.maxForward(be, g, x, without, null);
+            }
+            for (int i = 0; i < n; i++) assertEquals(Float.floatToRawIntBits(with[i]), Float.floatToRawIntBits(without[i]), g + ", output " + i);
+        }
+    }
 }
