@@ -173,23 +173,56 @@ public final class SampleOrderedKernels {
     /** Rows of a linear weight gradient summed along the tree by one task, with one scratch. */
     private static final int WEIGHT_ROW_BLOCK = 8;
 
-    /** The leaves of row o of a linear weight gradient: {@code g[r][o] * x[r]} for sample r. */
+    /**
+     * The leaves of row o of a linear weight gradient: {@code g[r][o] * x[r]} for sample r. Each
+     * of the tree's first levels is one pass over the row, each product rounded, then each sum
+     * (Java never fuses them): the bits of writing every leaf and adding them along the tree. The
+     * loops are small static methods over whole arrays indexed alike, the form HotSpot 17
+     * vectorizes (see {@link #rowTimes}); one with four products in its body stayed scalar.
+     */
     private record OuterProductRow(float[] g, int out, int o, float[][] xRows, int firstIndex) implements SampleTree.Leaves {
         @Override
         public void write(int sample, int from, int to, float[] dst) {
             int r = sample - firstIndex;
-            float go = g[r * out + o];
-            float[] xr = xRows[r];
-            for (int i = 0; i < xr.length; i++) dst[i] = go * xr[i];
+            scaled(dst, g[r * out + o], xRows[r]);
         }
 
-        /** The two products rounded, then added (Java never fuses them): the tree's first node in one pass. */
         @Override
         public void writePair(int sample, int from, int to, float[] dst, float[] spare) {
             int r = sample - firstIndex;
-            float g0 = g[r * out + o], g1 = g[(r + 1) * out + o];
-            float[] x0 = xRows[r], x1 = xRows[r + 1];
+            pair(dst, g[r * out + o], xRows[r], g[(r + 1) * out + o], xRows[r + 1]);
+        }
+
+        @Override
+        public void addPair(int sample, int from, int to, float[] dst, float[] spare, float[] spare2) {
+            int r = sample - firstIndex;
+            plusPair(dst, g[r * out + o], xRows[r], g[(r + 1) * out + o], xRows[r + 1]);
+        }
+
+        @Override
+        public void addPairTwice(int sample, int from, int to, float[] dst, float[] mid, float[] spare, float[] spare2) {
+            int r = sample - firstIndex;
+            plusMidPlusPair(dst, mid, g[r * out + o], xRows[r], g[(r + 1) * out + o], xRows[r + 1]);
+        }
+
+        /** dst = g0 x0. */
+        private static void scaled(float[] dst, float g0, float[] x0) {
+            for (int i = 0; i < x0.length; i++) dst[i] = g0 * x0[i];
+        }
+
+        /** dst = g0 x0 + g1 x1: a pair's node. */
+        private static void pair(float[] dst, float g0, float[] x0, float g1, float[] x1) {
             for (int i = 0; i < x0.length; i++) dst[i] = g0 * x0[i] + g1 * x1[i];
+        }
+
+        /** dst = dst + (g0 x0 + g1 x1): the pair's node added to its left sibling. */
+        private static void plusPair(float[] dst, float g0, float[] x0, float g1, float[] x1) {
+            for (int i = 0; i < x0.length; i++) dst[i] = dst[i] + (g0 * x0[i] + g1 * x1[i]);
+        }
+
+        /** dst = dst + (mid + (g0 x0 + g1 x1)): two levels of the tree in one pass. */
+        private static void plusMidPlusPair(float[] dst, float[] mid, float g0, float[] x0, float g1, float[] x1) {
+            for (int i = 0; i < x0.length; i++) dst[i] = dst[i] + (mid[i] + (g0 * x0[i] + g1 * x1[i]));
         }
     }
 
