@@ -7,9 +7,10 @@ import dev.phalanx.kernels.reduce.SampleTree;
 
 /**
  * The kernels of the reproducible mode (issue #13): every sample's values are computed alone,
- * with arithmetic of one fixed shape per sample (a pure-Java row GEMM for a linear layer; one
- * image through oneDNN's one-image primitive, or one GEMM per image, for a convolution), so
- * their bits do not depend on how many samples share the shard; and every sum over samples
+ * with arithmetic of one fixed shape per sample (a pure-Java row GEMM for a linear layer; for a
+ * convolution, oneDNN's primitive of a fixed chunk of images in which an image's slot is fixed
+ * by its global index, or one GEMM per image), so their bits do not depend on how many samples
+ * share the shard; and every sum over samples
  * (weight and bias gradients) follows the one fixed {@link SampleTree} over global sample
  * indices. Samples, and a weight gradient's column ranges, are spread over the backend's
  * threads, each computing values of its own; the tree's order is the same on any thread, so
@@ -291,14 +292,30 @@ public final class SampleOrderedKernels {
         }
     }
 
+    /** Images per oneDNN call in the reproducible mode's convolution forward and backward-data, at most. */
+    static final int CONV_SLOTS = 8;
+
     /**
-     * out[n] = W x unfold(x[n]) + bias, each image alone whatever the geometry's batch: through
-     * the backend's one-image oneDNN primitive where it has oneDNN, otherwise one GEMM per
-     * image. Overwrites out.
+     * The chunk of a convolution's forward and backward-data in a batch of {@code batch} images:
+     * {@value #CONV_SLOTS} images, or fewer where the whole batch is smaller (a batch of 4: one
+     * chunk of 4, as the default mode's one call). It depends on the global batch only, which
+     * every replica knows, so every replica puts an image in the same slot of the same primitive.
      */
-    public static void convForward(CpuBackend be, ConvGeometry g, float[] x, float[] weight, float[] bias, float[] out) {
+    static int convSlots(int batch) {
+        return Math.min(CONV_SLOTS, Integer.highestOneBit(Math.max(1, batch)));
+    }
+
+    /**
+     * out[n] = W x unfold(x[n]) + bias, each image's bits independent of the shard around it:
+     * where the backend has oneDNN, through a primitive of {@link #convSlots} images in which
+     * global image i always takes slot {@code i % slots} (slots outside the shard are zeros;
+     * a convolution never mixes images, so an image's values depend on its own input and slot
+     * alone); otherwise one GEMM per image. {@code first} is the global index of the shard's
+     * first image, {@code batch} the global batch. Overwrites out.
+     */
+    public static void convForward(CpuBackend be, ConvGeometry g, float[] x, float[] weight, float[] bias, float[] out, int first, int batch) {
         if (be.dnnlConv() != null) {
-            be.dnnlConv().forwardEachImage(g, x, weight, bias, out);
+            be.dnnlConv().forwardInSlots(g, x, weight, bias, out, first, convSlots(batch));
             return;
         }
         int patch = g.patch(), plane = g.outPlane();
@@ -316,10 +333,10 @@ public final class SampleOrderedKernels {
         });
     }
 
-    /** dx[n] = fold(W^T x dout[n]), each image alone (as {@link #convForward}). Overwrites dx. */
-    public static void convBackwardData(CpuBackend be, ConvGeometry g, float[] dout, float[] weight, float[] dx) {
+    /** dx[n] = fold(W^T x dout[n]), in the chunks of {@link #convForward}, or one GEMM per image. Overwrites dx. */
+    public static void convBackwardData(CpuBackend be, ConvGeometry g, float[] dout, float[] weight, float[] dx, int first, int batch) {
         if (be.dnnlConv() != null) {
-            be.dnnlConv().backwardDataEachImage(g, dout, weight, dx);
+            be.dnnlConv().backwardDataInSlots(g, dout, weight, dx, first, convSlots(batch));
             return;
         }
         int patch = g.patch(), plane = g.outPlane();
