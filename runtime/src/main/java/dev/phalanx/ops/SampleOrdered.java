@@ -69,7 +69,7 @@ final class SampleOrdered {
         shard.checkRows("conv2d", g.n());
         float[] out = new float[g.n() * g.outImage()];
         SampleOrderedKernels.convForward(Backends.cpu(), g, x.contiguousFloats(), weight.contiguousFloats(),
-                bias == null ? null : bias.contiguousFloats(), out);
+                bias == null ? null : bias.contiguousFloats(), out, shard.offset(), shard.batch());
         return Tensor.result(out, new int[] {g.n(), g.cout(), g.oh(), g.ow()}, new ConvBackward(x, weight, bias, g));
     }
 
@@ -94,7 +94,7 @@ final class SampleOrdered {
             Tensor gx = null;
             if (needsGrad(0)) {
                 float[] dx = new float[x.numel()];
-                SampleOrderedKernels.convBackwardData(Backends.cpu(), g, gd, w.contiguousFloats(), dx);
+                SampleOrderedKernels.convBackwardData(Backends.cpu(), g, gd, w.contiguousFloats(), dx, shard.offset(), shard.batch());
                 gx = Tensor.of(dx, x.shape());
             }
             SampleTree.Accumulator aw = needsGrad(1) ? shard.accumulator(w.numel()) : null;

@@ -60,10 +60,18 @@ final class DnnlConv implements AutoCloseable {
         return plans.computeIfAbsent(key, k -> new DnnlConvPlan(dnnl.engine(), k, DnnlConvPlan.Layouts.MEASURED, dnnl.avx512()));
     }
 
-    /** The reproducible mode's one-image plan: oneDNN's own layouts, kept apart from the default mode's plans. */
-    private DnnlConvPlan imagePlan(ConvGeometry g) {
-        ConvGeometry key = new ConvGeometry(1, g.cin(), g.h(), g.w(), g.cout(), g.kh(), g.kw(), g.sh(), g.sw(), g.ph(), g.pw());
+    /**
+     * The reproducible mode's plan for chunks of {@code images} slots: oneDNN's own layouts, kept
+     * apart from the default mode's plans (whose layouts follow measurements and may change).
+     */
+    private DnnlConvPlan reproduciblePlan(ConvGeometry g, int images) {
+        ConvGeometry key = new ConvGeometry(images, g.cin(), g.h(), g.w(), g.cout(), g.kh(), g.kw(), g.sh(), g.sw(), g.ph(), g.pw());
         return imagePlans.computeIfAbsent(key, k -> new DnnlConvPlan(dnnl.engine(), k, DnnlConvPlan.Layouts.ANY, dnnl.avx512()));
+    }
+
+    /** The reproducible mode's one-image plan (weight gradients, each image alone). */
+    private DnnlConvPlan imagePlan(ConvGeometry g) {
+        return reproduciblePlan(g, 1);
     }
 
     private static long forwardWork(ConvGeometry g) {
@@ -126,32 +134,64 @@ final class DnnlConv implements AutoCloseable {
         }
     }
 
-    // ---- the reproducible mode (issue #13): each image alone, through the one-image plan ----
+    // ---- the reproducible mode (issue #13): images in slots fixed by their global index ----
 
     /**
-     * As {@link #forward}, but every image through the same one-image primitive: an image's
-     * bits then depend on its own values only, never on how many images share the call.
+     * How a shard's images fall into the reproducible mode's chunks: global image i (the shard
+     * holds {@code [first, first + n)}) sits in slot {@code i % slots} of chunk {@code i / slots},
+     * whichever shard holds it; slots outside the shard are zeros. So an image always goes
+     * through the same primitive (a chunk of {@code slots} images) in the same slot, however the
+     * batch was cut.
      */
-    synchronized void forwardEachImage(ConvGeometry g, float[] x, float[] weight, float[] bias, float[] out) {
+    record Slots(int first, int n, int slots) {
+        int chunks() {
+            return n == 0 ? 0 : (first + n - 1) / slots - first / slots + 1;
+        }
+
+        /** The shard's first image (local index) in chunk c of the shard. */
+        int from(int c) {
+            return Math.max(first, (first / slots + c) * slots) - first;
+        }
+
+        /** Its slot in the chunk. */
+        int firstSlot(int c) {
+            return (first + from(c)) % slots;
+        }
+
+        /** How many of the shard's images chunk c holds. */
+        int count(int c) {
+            int start = (first / slots + c) * slots;
+            return Math.min(first + n, start + slots) - Math.max(first, start);
+        }
+    }
+
+    /**
+     * As {@link #forward}, but in the chunks of {@link Slots}: an image's bits depend on its own
+     * values and slot only (convolutions do not mix images), never on how many images share the
+     * shard. {@code first} is the global index of the shard's first image.
+     */
+    synchronized void forwardInSlots(ConvGeometry g, float[] x, float[] weight, float[] bias, float[] out, int first, int slots) {
         dnnl.oneThreadHere();
-        DnnlConvPlan one = imagePlan(g);
-        int lanes = backend.partsFor(g.n(), forwardWork(g));
-        one.prepareForward(streams[0], weight, bias, lanes);
-        backend.parallelForParts(g.n(), forwardWork(g), (lane, img) -> {
+        Slots sl = new Slots(first, g.n(), slots);
+        DnnlConvPlan chunk = reproduciblePlan(g, slots);
+        long work = forwardWork(g) * slots;
+        chunk.prepareForward(streams[0], weight, bias, backend.partsFor(sl.chunks(), work));
+        backend.parallelForParts(sl.chunks(), work, (lane, c) -> {
             dnnl.oneThreadHere();
-            one.forward(lane, streams[lane], x, out, img);
+            chunk.forwardSlots(lane, streams[lane], x, out, sl.from(c), sl.firstSlot(c), sl.count(c));
         });
     }
 
-    /** As {@link #backwardData}, every image through the one-image primitive. */
-    synchronized void backwardDataEachImage(ConvGeometry g, float[] dout, float[] weight, float[] dx) {
+    /** As {@link #backwardData}, in the chunks of {@link Slots} (as {@link #forwardInSlots}). */
+    synchronized void backwardDataInSlots(ConvGeometry g, float[] dout, float[] weight, float[] dx, int first, int slots) {
         dnnl.oneThreadHere();
-        DnnlConvPlan one = imagePlan(g);
-        int lanes = backend.partsFor(g.n(), forwardWork(g));
-        one.prepareBackwardData(streams[0], weight, lanes);
-        backend.parallelForParts(g.n(), forwardWork(g), (lane, img) -> {
+        Slots sl = new Slots(first, g.n(), slots);
+        DnnlConvPlan chunk = reproduciblePlan(g, slots);
+        long work = forwardWork(g) * slots;
+        chunk.prepareBackwardData(streams[0], weight, backend.partsFor(sl.chunks(), work));
+        backend.parallelForParts(sl.chunks(), work, (lane, c) -> {
             dnnl.oneThreadHere();
-            one.backwardData(lane, streams[lane], dout, dx, img);
+            chunk.backwardDataSlots(lane, streams[lane], dout, dx, sl.from(c), sl.firstSlot(c), sl.count(c));
         });
     }
 

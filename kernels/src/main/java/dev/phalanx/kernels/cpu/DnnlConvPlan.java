@@ -132,6 +132,19 @@ final class DnnlConvPlan implements AutoCloseable {
         l.dst.out(s, out, fromImage * g.outImage());
     }
 
+    /**
+     * As {@link #forward}, for images that fill only slots {@code [firstSlot, firstSlot + count)}
+     * of this plan's chunk: they are read from {@code x} from image {@code fromImage} on, the
+     * other slots computed on zeros and dropped, and their results written from {@code out}'s
+     * image {@code fromImage} on.
+     */
+    void forwardSlots(int lane, stream s, float[] x, float[] out, int fromImage, int firstSlot, int count) {
+        ForwardLane l = fwdLanes.get(lane);
+        l.src.inSlots(s, x, fromImage * g.inImage(), g.inImage(), firstSlot, count);
+        fwd.execute(s, l.args);
+        l.dst.outSlots(s, out, fromImage * g.outImage(), g.outImage(), firstSlot, count);
+    }
+
     private final class ForwardLane implements AutoCloseable {
         final DnnlEdge src = new DnnlEdge(e, plain(src(), memory.format_tag.nchw), fwdPd.src_desc(), true);
         final DnnlEdge dst = new DnnlEdge(e, plain(dst(), memory.format_tag.nchw), fwdPd.dst_desc(), false);
@@ -175,6 +188,14 @@ final class DnnlConvPlan implements AutoCloseable {
         l.diffDst.in(s, dout, fromImage * g.outImage());
         bwdData.execute(s, l.args);
         l.diffSrc.out(s, dx, fromImage * g.inImage());
+    }
+
+    /** As {@link #backwardData}, for images in slots {@code [firstSlot, firstSlot + count)} only (as {@link #forwardSlots}). */
+    void backwardDataSlots(int lane, stream s, float[] dout, float[] dx, int fromImage, int firstSlot, int count) {
+        DataLane l = dataLanes.get(lane);
+        l.diffDst.inSlots(s, dout, fromImage * g.outImage(), g.outImage(), firstSlot, count);
+        bwdData.execute(s, l.args);
+        l.diffSrc.outSlots(s, dx, fromImage * g.inImage(), g.inImage(), firstSlot, count);
     }
 
     private final class DataLane implements AutoCloseable {

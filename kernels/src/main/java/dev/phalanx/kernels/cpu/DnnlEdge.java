@@ -47,6 +47,30 @@ final class DnnlEdge implements AutoCloseable {
         if (reorder != null) reorder.execute(s, user, prim);
     }
 
+    /**
+     * As {@link #in} for a chunk of images of {@code perImage} floats each, only slots
+     * {@code [firstSlot, firstSlot + count)} of which are given (from {@code a[off..]}, one image
+     * after another): the other slots are zeros.
+     */
+    void inSlots(stream s, float[] a, int off, int perImage, int firstSlot, int count) {
+        if (firstSlot == 0 && count * perImage == floats) {
+            in(s, a, off);
+            return;
+        }
+        userData.position(0).fill(0);
+        userData.position((long) firstSlot * perImage).put(a, off, count * perImage);
+        userData.position(0);
+        if (reorder != null) reorder.execute(s, user, prim);
+    }
+
+    /** As {@link #out}, only slots {@code [firstSlot, firstSlot + count)} of the chunk's images, to {@code a[off..]}. */
+    void outSlots(stream s, float[] a, int off, int perImage, int firstSlot, int count) {
+        if (reorder != null) reorder.execute(s, prim, user);
+        s._wait();
+        userData.position((long) firstSlot * perImage).get(a, off, count * perImage);
+        userData.position(0);
+    }
+
     /** Reorders the primitive's result to the plain layout and copies it to {@code a[off..]}. */
     void out(stream s, float[] a, int off) {
         if (reorder != null) reorder.execute(s, prim, user);

@@ -7,9 +7,10 @@ import dev.phalanx.kernels.reduce.SampleTree;
 
 /**
  * The kernels of the reproducible mode (issue #13): every sample's values are computed alone,
- * with arithmetic of one fixed shape per sample (a pure-Java row GEMM for a linear layer; one
- * image through oneDNN's one-image primitive, or one GEMM per image, for a convolution), so
- * their bits do not depend on how many samples share the shard; and every sum over samples
+ * with arithmetic of one fixed shape per sample (a pure-Java row GEMM for a linear layer; for a
+ * convolution, oneDNN's primitive of a fixed chunk of images in which an image's slot is fixed
+ * by its global index, or one GEMM per image), so their bits do not depend on how many samples
+ * share the shard; and every sum over samples
  * (weight and bias gradients) follows the one fixed {@link SampleTree} over global sample
  * indices. Samples, and a weight gradient's column ranges, are spread over the backend's
  * threads, each computing values of its own; the tree's order is the same on any thread, so
@@ -173,23 +174,56 @@ public final class SampleOrderedKernels {
     /** Rows of a linear weight gradient summed along the tree by one task, with one scratch. */
     private static final int WEIGHT_ROW_BLOCK = 8;
 
-    /** The leaves of row o of a linear weight gradient: {@code g[r][o] * x[r]} for sample r. */
+    /**
+     * The leaves of row o of a linear weight gradient: {@code g[r][o] * x[r]} for sample r. Each
+     * of the tree's first levels is one pass over the row, each product rounded, then each sum
+     * (Java never fuses them): the bits of writing every leaf and adding them along the tree. The
+     * loops are small static methods over whole arrays indexed alike, the form HotSpot 17
+     * vectorizes (see {@link #rowTimes}); one with four products in its body stayed scalar.
+     */
     private record OuterProductRow(float[] g, int out, int o, float[][] xRows, int firstIndex) implements SampleTree.Leaves {
         @Override
         public void write(int sample, int from, int to, float[] dst) {
             int r = sample - firstIndex;
-            float go = g[r * out + o];
-            float[] xr = xRows[r];
-            for (int i = 0; i < xr.length; i++) dst[i] = go * xr[i];
+            scaled(dst, g[r * out + o], xRows[r]);
         }
 
-        /** The two products rounded, then added (Java never fuses them): the tree's first node in one pass. */
         @Override
         public void writePair(int sample, int from, int to, float[] dst, float[] spare) {
             int r = sample - firstIndex;
-            float g0 = g[r * out + o], g1 = g[(r + 1) * out + o];
-            float[] x0 = xRows[r], x1 = xRows[r + 1];
+            pair(dst, g[r * out + o], xRows[r], g[(r + 1) * out + o], xRows[r + 1]);
+        }
+
+        @Override
+        public void addPair(int sample, int from, int to, float[] dst, float[] spare, float[] spare2) {
+            int r = sample - firstIndex;
+            plusPair(dst, g[r * out + o], xRows[r], g[(r + 1) * out + o], xRows[r + 1]);
+        }
+
+        @Override
+        public void addPairTwice(int sample, int from, int to, float[] dst, float[] mid, float[] spare, float[] spare2) {
+            int r = sample - firstIndex;
+            plusMidPlusPair(dst, mid, g[r * out + o], xRows[r], g[(r + 1) * out + o], xRows[r + 1]);
+        }
+
+        /** dst = g0 x0. */
+        private static void scaled(float[] dst, float g0, float[] x0) {
+            for (int i = 0; i < x0.length; i++) dst[i] = g0 * x0[i];
+        }
+
+        /** dst = g0 x0 + g1 x1: a pair's node. */
+        private static void pair(float[] dst, float g0, float[] x0, float g1, float[] x1) {
             for (int i = 0; i < x0.length; i++) dst[i] = g0 * x0[i] + g1 * x1[i];
+        }
+
+        /** dst = dst + (g0 x0 + g1 x1): the pair's node added to its left sibling. */
+        private static void plusPair(float[] dst, float g0, float[] x0, float g1, float[] x1) {
+            for (int i = 0; i < x0.length; i++) dst[i] = dst[i] + (g0 * x0[i] + g1 * x1[i]);
+        }
+
+        /** dst = dst + (mid + (g0 x0 + g1 x1)): two levels of the tree in one pass. */
+        private static void plusMidPlusPair(float[] dst, float[] mid, float g0, float[] x0, float g1, float[] x1) {
+            for (int i = 0; i < x0.length; i++) dst[i] = dst[i] + (mid[i] + (g0 * x0[i] + g1 * x1[i]));
         }
     }
 
@@ -258,14 +292,30 @@ public final class SampleOrderedKernels {
         }
     }
 
+    /** Images per oneDNN call in the reproducible mode's convolution forward and backward-data, at most. */
+    static final int CONV_SLOTS = 8;
+
     /**
-     * out[n] = W x unfold(x[n]) + bias, each image alone whatever the geometry's batch: through
-     * the backend's one-image oneDNN primitive where it has oneDNN, otherwise one GEMM per
-     * image. Overwrites out.
+     * The chunk of a convolution's forward and backward-data in a batch of {@code batch} images:
+     * {@value #CONV_SLOTS} images, or fewer where the whole batch is smaller (a batch of 4: one
+     * chunk of 4, as the default mode's one call). It depends on the global batch only, which
+     * every replica knows, so every replica puts an image in the same slot of the same primitive.
      */
-    public static void convForward(CpuBackend be, ConvGeometry g, float[] x, float[] weight, float[] bias, float[] out) {
+    static int convSlots(int batch) {
+        return Math.min(CONV_SLOTS, Integer.highestOneBit(Math.max(1, batch)));
+    }
+
+    /**
+     * out[n] = W x unfold(x[n]) + bias, each image's bits independent of the shard around it:
+     * where the backend has oneDNN, through a primitive of {@link #convSlots} images in which
+     * global image i always takes slot {@code i % slots} (slots outside the shard are zeros;
+     * a convolution never mixes images, so an image's values depend on its own input and slot
+     * alone); otherwise one GEMM per image. {@code first} is the global index of the shard's
+     * first image, {@code batch} the global batch. Overwrites out.
+     */
+    public static void convForward(CpuBackend be, ConvGeometry g, float[] x, float[] weight, float[] bias, float[] out, int first, int batch) {
         if (be.dnnlConv() != null) {
-            be.dnnlConv().forwardEachImage(g, x, weight, bias, out);
+            be.dnnlConv().forwardInSlots(g, x, weight, bias, out, first, convSlots(batch));
             return;
         }
         int patch = g.patch(), plane = g.outPlane();
@@ -283,10 +333,10 @@ public final class SampleOrderedKernels {
         });
     }
 
-    /** dx[n] = fold(W^T x dout[n]), each image alone (as {@link #convForward}). Overwrites dx. */
-    public static void convBackwardData(CpuBackend be, ConvGeometry g, float[] dout, float[] weight, float[] dx) {
+    /** dx[n] = fold(W^T x dout[n]), in the chunks of {@link #convForward}, or one GEMM per image. Overwrites dx. */
+    public static void convBackwardData(CpuBackend be, ConvGeometry g, float[] dout, float[] weight, float[] dx, int first, int batch) {
         if (be.dnnlConv() != null) {
-            be.dnnlConv().backwardDataEachImage(g, dout, weight, dx);
+            be.dnnlConv().backwardDataInSlots(g, dout, weight, dx, first, convSlots(batch));
             return;
         }
         int patch = g.patch(), plane = g.outPlane();

@@ -97,7 +97,10 @@ public final class SampleTree {
 
     /**
      * The values of one sample's contribution, columns {@code [from, to)} of it, written to
-     * {@code dst[0 .. to - from)}; each value computed from that sample alone.
+     * {@code dst[0 .. to - from)}; each value computed from that sample alone. The other methods
+     * are the tree's first levels in fewer passes: an implementation may compute each in one
+     * pass, as long as every value is the same roundings in the same grouping as the default,
+     * which spells it out with {@link #write} and additions.
      */
     @FunctionalInterface
     public interface Leaves {
@@ -105,14 +108,31 @@ public final class SampleTree {
 
         /**
          * Samples {@code sample} and {@code sample + 1}'s values added, {@code dst[k] = leaf(sample)[k]
-         * + leaf(sample + 1)[k]} (their node of the tree); {@code spare} is free to use. An
-         * implementation may compute it in one pass, as long as each value is the same two
-         * roundings and one addition.
+         * + leaf(sample + 1)[k]} (their node of the tree); {@code spare} is free to use.
          */
         default void writePair(int sample, int from, int to, float[] dst, float[] spare) {
             write(sample, from, to, dst);
             write(sample + 1, from, to, spare);
             addRange(dst, spare, to - from);
+        }
+
+        /**
+         * The pair's node added to its left sibling, held in {@code dst}: {@code dst[k] = dst[k] +
+         * (leaf(sample)[k] + leaf(sample + 1)[k])}; {@code spare} and {@code spare2} are free to use.
+         */
+        default void addPair(int sample, int from, int to, float[] dst, float[] spare, float[] spare2) {
+            writePair(sample, from, to, spare, spare2);
+            addRange(dst, spare, to - from);
+        }
+
+        /**
+         * Two levels at once: the pair's node added to its left sibling {@code mid}, and that sum to
+         * its own left sibling {@code dst}: {@code dst[k] = dst[k] + (mid[k] + (leaf(sample)[k] +
+         * leaf(sample + 1)[k]))}. {@code mid}, {@code spare} and {@code spare2} may be overwritten.
+         */
+        default void addPairTwice(int sample, int from, int to, float[] dst, float[] mid, float[] spare, float[] spare2) {
+            addPair(sample, from, to, mid, spare, spare2);
+            addRange(dst, mid, to - from);
         }
     }
 
@@ -142,12 +162,20 @@ public final class SampleTree {
             int top = 0;
             // samples two by two from the piece's (aligned) start: each pair is a node of the tree
             for (int sample = piece.start(); sample < piece.end(); sample += 2) {
-                if (sample + 1 < piece.end()) {
-                    leaves.writePair(sample, from, to, scratch[top], scratch[top + 1]);
-                    levels[top++] = 1;
-                } else {
+                if (sample + 1 >= piece.end()) {
                     leaves.write(sample, from, to, scratch[top]);
                     levels[top++] = 0;
+                } else if (top >= 2 && levels[top - 1] == 1 && levels[top - 2] == 2) {
+                    // the pair completes two nodes: (its left sibling + it), then (that one's left sibling + that)
+                    leaves.addPairTwice(sample, from, to, scratch[top - 2], scratch[top - 1], scratch[top], scratch[top + 1]);
+                    levels[top - 2] = 3;
+                    top--;
+                } else if (top >= 1 && levels[top - 1] == 1) {
+                    leaves.addPair(sample, from, to, scratch[top - 1], scratch[top], scratch[top + 1]); // its left sibling + it
+                    levels[top - 1] = 2;
+                } else {
+                    leaves.writePair(sample, from, to, scratch[top], scratch[top + 1]);
+                    levels[top++] = 1;
                 }
                 // siblings: two sums of the same level (as in Accumulator.add)
                 while (top >= 2 && levels[top - 1] == levels[top - 2]) {

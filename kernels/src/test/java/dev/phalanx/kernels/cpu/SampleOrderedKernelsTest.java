@@ -5,11 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
+import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
+
+import dev.phalanx.kernels.reduce.SampleTree;
 
 /**
  * The reproducible mode's linear rows (issue #13): every element is the plain sum in order
@@ -132,5 +136,48 @@ class SampleOrderedKernelsTest {
         assertNotSame(again, layouts.take(w, out, in, 5), "taken out while in use: a second user gets copies of its own");
         layouts.give(w, 5, again);
         assertNotSame(again, layouts.take(w, in, out, 5), "another shape over the same array: new copies");
+    }
+
+    /**
+     * A linear weight gradient along the tree ({@link SampleOrderedKernels#linearWeight}: pairs of
+     * samples, and up to two of the tree's levels above them, in one pass) against each row's
+     * outer product fed whole to an {@link SampleTree.Accumulator}, the tree by definition: the
+     * same bits for every piece of even and uneven shards, on 1 and 2 threads. Magnitudes
+     * spread over many octaves, so that another grouping would show.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2})
+    void weightGradientsAreTheTreesBits(int threads) {
+        SplittableRandom rnd = new SplittableRandom(5);
+        try (CpuBackend be = CpuBackend.create(threads, CpuBackend.Kernels.JAVA)) {
+            for (int[] shape : new int[][] {{400, 120}, {7, 5}, {33, 3}}) {
+                int in = shape[0], out = shape[1];
+                for (int batch : new int[] {1, 2, 7, 30, 64, 100}) {
+                    float[] x = new float[batch * in], g = new float[batch * out];
+                    for (int i = 0; i < x.length; i++) x[i] = (float) (rnd.nextGaussian() * Math.exp(rnd.nextDouble(-6, 6)));
+                    for (int i = 0; i < g.length; i++) g[i] = (float) (rnd.nextGaussian() * Math.exp(rnd.nextDouble(-6, 6)));
+                    int[][] cuts = {{0, batch}, {0, batch / 3, batch}, {0, 1, batch / 2 + 1, batch}};
+                    for (int[] cut : cuts) {
+                        for (int s = 0; s + 1 < cut.length; s++) {
+                            int a = cut[s], b = cut[s + 1];
+                            if (a == b) continue;
+                            SampleTree.Accumulator acc = new SampleTree.Accumulator(a, b, batch, out * in);
+                            float[] outer = new float[out * in];
+                            for (int r = a; r < b; r++) {
+                                for (int o = 0; o < out; o++) for (int i = 0; i < in; i++) outer[o * in + i] = g[r * out + o] * x[r * in + i];
+                                acc.add(r, outer);
+                            }
+                            List<float[]> sums = SampleOrderedKernels.linearWeight(be, in, out,
+                                    Arrays.copyOfRange(g, a * out, b * out), Arrays.copyOfRange(x, a * in, b * in), SampleTree.pieces(a, b, batch), a);
+                            assertEquals(acc.sums().size(), sums.size());
+                            for (int k = 0; k < sums.size(); k++) {
+                                assertArrayEquals(bits(acc.sums().get(k)), bits(sums.get(k)),
+                                        "piece " + acc.blocks().get(k) + " of rows " + a + ".." + b + " of " + batch + ", " + in + " -> " + out + ", " + threads + " threads");
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,102 @@
+package dev.phalanx.kernels.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * The reproducible mode's convolution forward and backward-data (issue #13): an image's bits do
+ * not depend on the shard that holds it. Through oneDNN each image takes the slot its global
+ * index fixes in a chunk of images, the other slots holding its neighbours or zeros depending on
+ * the cut; this checks that assumption (a convolution does not mix images) for the primitives
+ * oneDNN picks on this machine, on LeNet's shapes and an odd one, for even and uneven shards,
+ * on 1 and 2 threads. Also: the kernels agree with the default mode's within float rounding.
+ */
+class SampleOrderedConvTest {
+
+    private static final List<ConvGeometry> SHAPES = List.of(
+            new ConvGeometry(1, 3, 32, 32, 6, 5, 5, 1, 1, 0, 0),
+            new ConvGeometry(1, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0),
+            new ConvGeometry(1, 4, 9, 8, 7, 3, 2, 2, 1, 1, 1));
+
+    /** Shard bounds over a batch of 30: one shard, chunk-aligned, torch.chunk-like, uneven, and empty shards. */
+    private static final int[][] CUTS = {{0, 30}, {0, 8, 16, 24, 30}, {0, 10, 20, 30}, {0, 1, 2, 13, 13, 29, 30}, {0, 7, 9, 30}};
+
+    private static ConvGeometry withImages(ConvGeometry g, int n) {
+        return new ConvGeometry(n, g.cin(), g.h(), g.w(), g.cout(), g.kh(), g.kw(), g.sh(), g.sw(), g.ph(), g.pw());
+    }
+
+    private static float[] random(Random r, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) r.nextGaussian();
+        return a;
+    }
+
+    @Test
+    void everyCutGivesEachImageTheBitsOfTheWholeBatch() {
+        for (int threads : new int[] {1, 2}) {
+            try (CpuBackend be = CpuBackend.create(threads, CpuBackend.Kernels.AUTO)) {
+                DnnlConvTest.assumeOneDnn(be);
+                int batch = 30;
+                Random r = new Random(13);
+                for (ConvGeometry shape : SHAPES) {
+                    ConvGeometry all = withImages(shape, batch);
+                    float[] x = random(r, batch * all.inImage()), w = random(r, all.cout() * all.patch()), b = random(r, all.cout());
+                    float[] dout = random(r, batch * all.outImage());
+                    float[] wantOut = new float[batch * all.outImage()], wantDx = new float[batch * all.inImage()];
+                    SampleOrderedKernels.convForward(be, all, x, w, b, wantOut, 0, batch);
+                    SampleOrderedKernels.convBackwardData(be, all, dout, w, wantDx, 0, batch);
+                    for (int[] cut : CUTS) {
+                        float[] out = new float[wantOut.length], dx = new float[wantDx.length];
+                        for (int s = 0; s + 1 < cut.length; s++) {
+                            int a = cut[s], n = cut[s + 1] - a;
+                            ConvGeometry g = withImages(shape, n);
+                            float[] shardOut = new float[n * g.outImage()], shardDx = new float[n * g.inImage()];
+                            SampleOrderedKernels.convForward(be, g, Arrays.copyOfRange(x, a * g.inImage(), (a + n) * g.inImage()), w, b, shardOut, a, batch);
+                            SampleOrderedKernels.convBackwardData(be, g, Arrays.copyOfRange(dout, a * g.outImage(), (a + n) * g.outImage()), w, shardDx, a, batch);
+                            System.arraycopy(shardOut, 0, out, a * g.outImage(), shardOut.length);
+                            System.arraycopy(shardDx, 0, dx, a * g.inImage(), shardDx.length);
+                        }
+                        String where = shape + " cut at " + Arrays.toString(cut) + ", " + threads + " threads";
+                        assertArrayEquals(wantOut, out, 0f, "forward, " + where);
+                        assertArrayEquals(wantDx, dx, 0f, "backward-data, " + where);
+                    }
+                    // and the values are the convolution's (the default mode's kernels, within rounding)
+                    float[] defaultOut = new float[wantOut.length], defaultDx = new float[wantDx.length];
+                    ConvKernels.forward(be, all, x, w, b, defaultOut);
+                    ConvKernels.backwardData(be, all, dout, w, defaultDx);
+                    assertClose(defaultOut, wantOut, "forward of " + shape);
+                    assertClose(defaultDx, wantDx, "backward-data of " + shape);
+                }
+            }
+        }
+    }
+
+    @Test
+    void chunksFollowTheGlobalIndex() {
+        DnnlConv.Slots s = new DnnlConv.Slots(13, 16, 8);              // images 13..28: slots 5-7 of chunk 1, all of 2, 0-4 of 3
+        assertEquals(3, s.chunks());
+        assertEquals(List.of(0, 3, 11), List.of(s.from(0), s.from(1), s.from(2)));
+        assertEquals(List.of(5, 0, 0), List.of(s.firstSlot(0), s.firstSlot(1), s.firstSlot(2)));
+        assertEquals(List.of(3, 8, 5), List.of(s.count(0), s.count(1), s.count(2)));
+        assertEquals(0, new DnnlConv.Slots(7, 0, 8).chunks());
+        assertEquals(1, new DnnlConv.Slots(0, 4, 4).chunks());
+        assertEquals(4, SampleOrderedKernels.convSlots(4));
+        assertEquals(8, SampleOrderedKernels.convSlots(30));
+        assertEquals(8, SampleOrderedKernels.convSlots(256));
+        assertEquals(1, SampleOrderedKernels.convSlots(1));
+    }
+
+    private static void assertClose(float[] want, float[] got, String what) {
+        float scale = 0f;
+        for (float v : want) scale = Math.max(scale, Math.abs(v));
+        for (int i = 0; i < want.length; i++) {
+            if (Math.abs(want[i] - got[i]) > 1e-5f * scale) throw new AssertionError(what + ": element " + i + " is " + got[i] + ", expected " + want[i]);
+        }
+    }
+}
