@@ -19,7 +19,9 @@ import dev.phalanx.tensor.Tensor;
 /**
  * One replica in the calling thread: no actor hop per step, for the single-device case. On a device
  * ({@code cuda:N}, {@code sim:N}) the model and optimizer state live there and each batch is copied
- * up; the loss, the logits and snapshots come back as host copies (checkpoints are written from them).
+ * up; snapshots come back as host copies (checkpoints are written from them). A step on a device
+ * returns without waiting for it: its loss stays in device memory ({@link DeviceLosses}) until the
+ * trainer reads it, once per log interval, and its logits until asked for.
  */
 final class LocalSteps implements StepRunner {
 
@@ -29,6 +31,7 @@ final class LocalSteps implements StepRunner {
     private final CpuBackend backend;
     private final boolean reproducible;
     private final Device device;
+    private DeviceLosses losses;
 
     LocalSteps(Module model, Function<List<Tensor>, ? extends Optimizer> optimizer, BiFunction<Tensor, Tensor, Tensor> loss, CpuBackend backend,
                boolean reproducible) {
@@ -59,7 +62,9 @@ final class LocalSteps implements StepRunner {
                 l.backward();
                 if (repro != null) repro.shard().finishGradients(model.parameters());
                 optimizer.step();
-                return new Result(l.item(), toHost(out.detach()));
+                if (device.isCpu()) return new Result(l.item(), out.detach());
+                return deviceLosses().record(l, out.detach()); // read when the trainer asks: no host synchronisation here
+
             }
         }
     }
@@ -78,6 +83,17 @@ final class LocalSteps implements StepRunner {
         Map<String, Tensor> optimizerState = new LinkedHashMap<>();
         optimizer.stateDict().forEach((k, v) -> optimizerState.put(k, hostCopy(v)));
         return new Replica.Snapshot(state, optimizerState);
+    }
+
+    /** The device's loss slots, made at the first step. */
+    private DeviceLosses deviceLosses() {
+        if (losses == null) losses = new DeviceLosses(dev.phalanx.kernels.DeviceContexts.of(device));
+        return losses;
+    }
+
+    /** How many times the losses were read back from the device (tests: one per log interval). */
+    int deviceLossReads() {
+        return losses == null ? 0 : losses.reads();
     }
 
     private Tensor onDevice(Tensor t) {
