@@ -19,7 +19,7 @@ import dev.phalanx.tensor.Tensor;
 /**
  * One replica in the calling thread: no actor hop per step, for the single-device case. On a device
  * ({@code cuda:N}, {@code sim:N}) the model and optimizer state live there and each batch is copied
- * up; snapshots come back as host copies (checkpoints are written from them). A step on a device
+ * up through two pinned buffers on the copy stream ({@link BatchUploads}); snapshots come back as host copies (checkpoints are written from them). A step on a device
  * returns without waiting for it: its loss stays in device memory ({@link DeviceLosses}) until the
  * trainer reads it, once per log interval, and its logits until asked for.
  */
@@ -32,6 +32,7 @@ final class LocalSteps implements StepRunner {
     private final boolean reproducible;
     private final Device device;
     private DeviceLosses losses;
+    private BatchUploads uploads;
 
     LocalSteps(Module model, Function<List<Tensor>, ? extends Optimizer> optimizer, BiFunction<Tensor, Tensor, Tensor> loss, CpuBackend backend,
                boolean reproducible) {
@@ -51,14 +52,22 @@ final class LocalSteps implements StepRunner {
 
     @Override
     public Result step(Tensor inputs, Tensor labels) {
+        if (device.isCpu() || !BatchUploads.fits(inputs, labels)) return step(inputs, labels, false);
+        BatchUploads.OnDevice up = uploads().upload(inputs, labels); // on the copy stream; the step's stream waits for it
+        Result r = step(up.inputs(), up.labels(), true);
+        uploads.consumed();
+        return r;
+    }
+
+    private Result step(Tensor inputs, Tensor labels, boolean uploaded) {
         try (var scope = Backends.use(backend)) {
             model.train();
             model.zeroGrad();
             int rows = inputs.size(0);
             // reproducible mode (#13): the one shard [0, B) of the batch, its gradients the sample tree's (as N replicas combine it)
             try (var repro = reproducible ? Reproducible.bind(0, rows, rows) : null) {
-                Tensor out = model.forward(onDevice(inputs));
-                Tensor l = loss.apply(out, onDevice(labels));
+                Tensor out = model.forward(uploaded ? inputs : onDevice(inputs));
+                Tensor l = loss.apply(out, uploaded ? labels : onDevice(labels));
                 l.backward();
                 if (repro != null) repro.shard().finishGradients(model.parameters());
                 optimizer.step();
@@ -89,6 +98,21 @@ final class LocalSteps implements StepRunner {
     private DeviceLosses deviceLosses() {
         if (losses == null) losses = new DeviceLosses(dev.phalanx.kernels.DeviceContexts.of(device));
         return losses;
+    }
+
+    private BatchUploads uploads() {
+        if (uploads == null) uploads = new BatchUploads(dev.phalanx.kernels.DeviceContexts.of(device));
+        return uploads;
+    }
+
+    /** How many pinned host buffers the batches go through (tests: two, kept across steps). */
+    int pinnedBuffers() {
+        return uploads == null ? 0 : BatchUploads.SLOTS;
+    }
+
+    /** The test that leaves out the step's wait for its batch on purpose passes false. */
+    void waitForUploads(boolean wait) {
+        uploads().waitForUploads = wait;
     }
 
     /** How many times the losses were read back from the device (tests: one per log interval). */
@@ -122,6 +146,7 @@ final class LocalSteps implements StepRunner {
 
     @Override
     public void close() {
+        if (uploads != null) uploads.close();
         backend.close();
     }
 }

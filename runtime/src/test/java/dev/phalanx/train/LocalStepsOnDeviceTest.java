@@ -97,4 +97,58 @@ class LocalStepsOnDeviceTest {
             assertEquals(Device.CPU, results.get(0).outputs().device());
         }
     }
+
+    @Test
+    void batchesGoThroughTwoPinnedBuffersKeptAcrossSteps() {
+        Device device = Device.sim(32);
+        SimulatedDevice sim = (SimulatedDevice) DeviceContexts.of(device).api();
+        List<Tensor[]> batches = batches(12, 5);
+        float[] expected = lossesReadEveryStep(device, batches);
+        try (LocalSteps steps = runner(device)) {
+            List<StepRunner.Result> results = new ArrayList<>();
+            for (int i = 0; i < 2; i++) results.add(steps.step(batches.get(i)[0], batches.get(i)[1]));
+            results.get(1).loss(); // the read-back's staging buffer is made here, once
+            int pinned = sim.mallocHostCalls();
+            for (int i = 2; i < batches.size(); i++) results.add(steps.step(batches.get(i)[0], batches.get(i)[1]));
+            for (int i = 0; i < expected.length; i++) {
+                assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(results.get(i).loss()), "step " + i);
+            }
+            assertEquals(pinned, sim.mallocHostCalls(), "no pinned buffer made per step: the two are reused");
+            assertEquals(BatchUploads.SLOTS, steps.pinnedBuffers(), "double buffering");
+        }
+    }
+
+    @Test
+    void aStepThatDoesNotWaitForItsUploadComputesOnTheStaleBatchEveryTime() {
+        Device device = Device.sim(33);
+        DeviceContext context = DeviceContexts.of(device);
+        SimulatedDevice sim = (SimulatedDevice) context.api();
+        Stream copies = context.copyStream();
+        List<Tensor[]> batches = batches(3, ROWS);
+        float[] right = lossesReadEveryStep(device, batches);
+        // what the third step computes when it reads slot 0 while it still holds the first batch (rows and labels)
+        float[] stale = lossesReadEveryStep(device, List.of(batches.get(0), batches.get(1), batches.get(0)));
+        assertTrue(right[2] != stale[2], "the stale batch gives another loss");
+        for (boolean wait : new boolean[] {true, false}) {
+            for (int attempt = 0; attempt < 2; attempt++) {
+                try (LocalSteps steps = runner(device)) {
+                    steps.step(batches.get(0)[0], batches.get(0)[1]);
+                    steps.step(batches.get(1)[0], batches.get(1)[1]);
+                    context.synchronize();
+                    steps.waitForUploads(wait);
+                    sim.hold(copies); // the third batch's copy up cannot run until released
+                    StepRunner.Result third;
+                    try {
+                        third = steps.step(batches.get(2)[0], batches.get(2)[1]);
+                        if (!wait) sim.synchronize(context.stream()); // the step ran without its batch
+                    } finally {
+                        sim.release(copies);
+                    }
+                    float expected = wait ? right[2] : stale[2];
+                    assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(third.loss()),
+                            (wait ? "with the wait: the new batch" : "without the wait: the stale batch") + ", attempt " + attempt);
+                }
+            }
+        }
+    }
 }
