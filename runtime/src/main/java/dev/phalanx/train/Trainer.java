@@ -60,7 +60,10 @@ public final class Trainer {
             if (resumeStep == null) resumeStep = OptionalLong.empty();
             if (resumeStep.isPresent()) resume = true;
             if (resume && overwrite) throw new IllegalArgumentException("--resume and --overwrite exclude each other: continue the run, or start it over");
-            if (runners == null) runners = (r, train) -> runner(r);
+            if (runners == null) {
+                PrintStream notes = out;
+                runners = (r, train) -> runner(r, notes);
+            }
             if (listener == null) listener = Metrics.Listener.NONE;
         }
 
@@ -154,6 +157,11 @@ public final class Trainer {
 
     /** One replica in this thread, or several through the actor runtime, on the devices of {@link #devices}. */
     public static StepRunner runner(Recipe r) {
+        return runner(r, System.out);
+    }
+
+    /** As {@link #runner(Recipe)}; a line about the CUDA graph turning off during the run goes to {@code notes}. */
+    public static StepRunner runner(Recipe r, PrintStream notes) {
         ModelZoo.Spec spec = ModelZoo.get(r.model());
         List<Device> devices = devices(r);
         if (devices.size() == 1) {
@@ -163,7 +171,8 @@ public final class Trainer {
                         + " version): train with --device cpu, or without --reproducible");
             }
             CpuBackend backend = CpuBackend.create(r.threads(), r.kernels());
-            return new LocalSteps(spec.build(new Generator(r.seed())), p -> optimizer(r, p), F::crossEntropy, backend, r.reproducible(), device);
+            return new LocalSteps(spec.build(new Generator(r.seed())), p -> optimizer(r, p), F::crossEntropy, backend, r.reproducible(), device,
+                    r.cudaGraph(), notes::println);
         }
         return new ParallelSteps(parallel(r).build(), backendName(r));
     }
