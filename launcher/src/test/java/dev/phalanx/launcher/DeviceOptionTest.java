@@ -187,6 +187,10 @@ class DeviceOptionTest {
             assertTrue(lines.get(lines.size() - 1).matches("throughput: \\d+ images/s"), r.out());
         }
         assertTrue(dev.phalanx.kernels.DeviceContexts.memoryReserved(sim3) > 0, "the steps ran on sim:3");
+        Cli.Result graph = Cli.run("bench", "--device", "sim:3", "--cuda-graph", "on", "--batch-size", "4", "--seconds", "0.2", "--threads", "1");
+        assertEquals(0, graph.code(), graph.out() + graph.err());
+        assertTrue(graph.out().matches("(?s).*\\nCUDA graph \\(the step captured once, one replay per step\\): [0-9.]+ ms per step, host enqueue "
+                + "[0-9.]+ ms per step, \\d+ images/s: [0-9.]+x the eager steps' throughput\\nthroughput: \\d+ images/s\\n"), graph.out());
         Cli.Result two = Cli.run("bench", "--device", "sim:3", "--replicas", "2", "--batch-size", "6", "--seconds", "0.2", "--threads", "1");
         assertEquals(0, two.code(), two.out() + two.err());
         assertTrue(two.out().contains("2 replicas x 1 threads; mean step") && two.out().contains("(on a device: the host's side of each"), two.out());

@@ -25,7 +25,7 @@ import dev.phalanx.tensor.Tensor;
  * host computes per step cannot change inside a replay: the learning rate is a kernel argument,
  * so the caller compares {@link #lr()} before each replay.
  */
-final class StepGraph implements AutoCloseable {
+public final class StepGraph implements AutoCloseable {
 
     private final DeviceContext context;
     private final DeviceApi api;
@@ -39,7 +39,7 @@ final class StepGraph implements AutoCloseable {
     private float lr;
 
     /** Fixed buffers for batches of {@code rows} rows of float32 samples of {@code sample}'s shape, and int64 labels. */
-    StepGraph(DeviceContext context, int rows, int[] sample) {
+    public StepGraph(DeviceContext context, int rows, int[] sample) {
         this.context = context;
         this.api = context.api();
         this.rows = rows;
@@ -51,37 +51,37 @@ final class StepGraph implements AutoCloseable {
     }
 
     /** Whether a batch is one the graph takes: the full batch's rows and sample shape. */
-    boolean takes(Tensor batchInputs) {
+    public boolean takes(Tensor batchInputs) {
         if (batchInputs.dim() != inputs.dim()) return false;
         for (int d = 0; d < inputs.dim(); d++) if (batchInputs.size(d) != inputs.size(d)) return false;
         return true;
     }
 
     /** Copies a batch already on the device into the graph's fixed buffers, on the step's stream (outside the graph). */
-    void load(Tensor batchInputs, Tensor batchLabels) {
+    public void load(Tensor batchInputs, Tensor batchLabels) {
         Stream s = context.stream();
         api.copyDeviceToDevice(DeviceTensors.buffer(batchInputs, s), DeviceTensors.buffer(inputs, s), (long) inputs.numel() * Float.BYTES, s);
         api.copyDeviceToDevice(DeviceTensors.buffer(batchLabels, s), DeviceTensors.buffer(labels, s), (long) rows * Long.BYTES, s);
     }
 
-    Tensor inputs() {
+    public Tensor inputs() {
         return inputs;
     }
 
-    Tensor labels() {
+    public Tensor labels() {
         return labels;
     }
 
-    boolean warmedUp() {
+    public boolean warmedUp() {
         return warmUpSizes != null;
     }
 
-    boolean captured() {
+    public boolean captured() {
         return graph != null;
     }
 
     /** Runs the eager warm-up step, recording the sizes it asks the allocator for on the step's stream. */
-    <T> T warmUp(Supplier<T> step) {
+    public <T> T warmUp(Supplier<T> step) {
         CachingAllocator allocator = context.allocator();
         allocator.startTrace(context.stream());
         try {
@@ -97,7 +97,7 @@ final class StepGraph implements AutoCloseable {
      * stream first, so that the capture waits for nothing outside it. On failure nothing is
      * captured, the pool is given back, and the error is rethrown.
      */
-    void capture(Supplier<Tensor> step, float lr, Iterable<Tensor> used) {
+    public void capture(Supplier<Tensor> step, float lr, Iterable<Tensor> used) {
         Stream s = context.stream();
         for (Tensor t : used) DeviceTensors.buffer(t, s); // a read-back on the copy stream left some there: back on s, eagerly
         CachingAllocator allocator = context.allocator();
@@ -122,22 +122,22 @@ final class StepGraph implements AutoCloseable {
     }
 
     /** Enqueues the captured step on the step's stream; its batch must be {@linkplain #load loaded} first. */
-    void replay() {
+    public void replay() {
         api.replay(graph, context.stream());
     }
 
     /** The loss the last replay wrote (overwritten by the next). */
-    Tensor loss() {
+    public Tensor loss() {
         return loss;
     }
 
     /** The learning rate the graph was captured with: its kernels keep it. */
-    float lr() {
+    public float lr() {
         return lr;
     }
 
     /** Bytes of the graph's private pool. */
-    long poolBytes() {
+    public long poolBytes() {
         return pool == null ? 0 : pool.bytes();
     }
 
