@@ -50,6 +50,11 @@ final class BenchCommand implements Callable<Integer> {
                     + "of a step spent outside compute (default: 0, the model in this thread)")
     int replicas;
 
+    @Option(names = "--cuda-graph", paramLabel = "on|off", defaultValue = "off",
+            description = "on a device, training with one replica: also time the whole step captured into one graph and replayed "
+                    + "(what train runs with runtime.cuda-graph on), against the eager steps (default: ${DEFAULT-VALUE})")
+    TrainCommand.Switch cudaGraph;
+
     @Option(names = "--reproducible", description = "train in the reproducible mode (samples one by one, gradients along the sample tree)")
     boolean reproducible;
 
@@ -93,6 +98,15 @@ final class BenchCommand implements Callable<Integer> {
                         r.enqueueMsPerStep(), r.msPerStep(), 100 * r.enqueueMsPerStep() / r.msPerStep(), on, Benchmark.DEVICE_SYNC_EVERY);
             } else if (!r.onDevice()) {
                 out.printf(Locale.ROOT, "compute CPU time (this thread and the backend's workers): %.0f images per CPU-second%n", r.imagesPerCpuSecond());
+            }
+            if (cudaGraph == TrainCommand.Switch.on) {
+                if (on.isCpu() || mode != Benchmark.Mode.TRAIN || replicas > 0) {
+                    throw new IllegalArgumentException("--cuda-graph on times training with one replica on a device (--device sim or cuda)");
+                }
+                Benchmark.Result g = Benchmark.runGraph(m, batchSize, backend, seconds, on);
+                out.printf(Locale.ROOT, "CUDA graph (the step captured once, one replay per step): %.3f ms per step, host enqueue %.3f ms per step, "
+                        + "%.0f images/s: %.2fx the eager steps' throughput%n", g.msPerStep(), g.enqueueMsPerStep(), g.imagesPerSecond(),
+                        g.imagesPerSecond() / r.imagesPerSecond());
             }
             out.printf(Locale.ROOT, "throughput: %.0f images/s%n", r.imagesPerSecond());
         }

@@ -70,6 +70,13 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = DeviceOption.LABEL, description = DeviceOption.DESCRIPTION)
     String device;
 
+    /** on or off, for --cuda-graph. */
+    enum Switch { on, off }
+
+    @Option(names = "--cuda-graph", paramLabel = "on|off", description = "capture the whole training step into a CUDA graph and replay it, with one "
+            + "replica on a device (default: the recipe's runtime.cuda-graph, on); off runs every step eagerly, for debugging")
+    Switch cudaGraph;
+
     @Option(names = "--resume", arity = "0..1", paramLabel = "STEP", fallbackValue = "-1", preprocessor = AttachedStepOnly.class,
             description = {"continue the run in the run folder from its newest checkpoint that verifies, or from the checkpoint of STEP;",
                 "the run's own recipe.conf is the base: changed values are printed and recorded, a changed model or data set is refused"})
@@ -116,6 +123,7 @@ final class TrainCommand implements Callable<Integer> {
         if (checkpointEvery != null) over.put("train.checkpoint-every", checkpointEvery);
         if (data != null) over.put("data.path", data.toString());
         if (device != null) over.put("runtime.device", device); // the trainer places the replicas from it
+        if (cudaGraph != null) over.put("runtime.cuda-graph", cudaGraph == Switch.on);
         if (download) over.put("data.download", true);
         if (!over.isEmpty()) r = r.with(over);
         Path runDir = out != null ? out : Path.of("runs", r.name());

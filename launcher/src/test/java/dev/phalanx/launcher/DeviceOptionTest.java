@@ -82,6 +82,28 @@ class DeviceOptionTest {
         }
     }
 
+    /**
+     * {@code phalanx train conf/fashion-lenet.conf --device sim --max-steps 30}: the step is captured
+     * into a graph after one warm-up step and replayed (issue #9, item 5), the start-up line says so,
+     * and the weights are those of the same run with {@code --cuda-graph off}, bit for bit.
+     */
+    @Test
+    void simTrainsWithTheStepCapturedIntoAGraphAndSaysSo() throws Exception {
+        Cli.Result on = Cli.run("train", RECIPE, "--device", "sim", "--max-steps", "30", "--out", tmp.resolve("graph").toString());
+        assertEquals(0, on.code(), on.out() + on.err());
+        assertTrue(on.out().contains("Using 1 replica on sim:0 (default mode; CUDA graph on)"), on.out());
+        assertTrue(on.out().contains("Finished Training: 30 steps"), on.out());
+        Cli.Result off = Cli.run("train", RECIPE, "--device", "sim", "--cuda-graph", "off", "--max-steps", "30", "--out", tmp.resolve("eager").toString());
+        assertEquals(0, off.code(), off.out() + off.err());
+        assertTrue(off.out().contains("CUDA graph off (--cuda-graph off)"), off.out());
+        java.util.Map<String, dev.phalanx.tensor.Tensor> a = dev.phalanx.io.SafeTensors.read(tmp.resolve("graph/model.safetensors")).tensors();
+        java.util.Map<String, dev.phalanx.tensor.Tensor> b = dev.phalanx.io.SafeTensors.read(tmp.resolve("eager/model.safetensors")).tensors();
+        for (String k : a.keySet()) org.junit.jupiter.api.Assertions.assertArrayEquals(b.get(k).data(), a.get(k).data(), k);
+        Cli.Result bad = Cli.run("train", RECIPE, "--device", "sim", "--cuda-graph", "maybe", "--max-steps", "1", "--out", tmp.resolve("bad").toString());
+        assertTrue(bad.code() != 0, bad.out() + bad.err());
+        assertTrue(bad.err().contains("--cuda-graph"), bad.err());
+    }
+
     /** The confusion matrix eval prints: row c, column p counts the test images of class c predicted as p. */
     private static int[][] confusion(String evalOutput) {
         java.util.List<int[]> rows = new java.util.ArrayList<>();
@@ -165,6 +187,10 @@ class DeviceOptionTest {
             assertTrue(lines.get(lines.size() - 1).matches("throughput: \\d+ images/s"), r.out());
         }
         assertTrue(dev.phalanx.kernels.DeviceContexts.memoryReserved(sim3) > 0, "the steps ran on sim:3");
+        Cli.Result graph = Cli.run("bench", "--device", "sim:3", "--cuda-graph", "on", "--batch-size", "4", "--seconds", "0.2", "--threads", "1");
+        assertEquals(0, graph.code(), graph.out() + graph.err());
+        assertTrue(graph.out().matches("(?s).*\\nCUDA graph \\(the step captured once, one replay per step\\): [0-9.]+ ms per step, host enqueue "
+                + "[0-9.]+ ms per step, \\d+ images/s: [0-9.]+x the eager steps' throughput\\nthroughput: \\d+ images/s\\n"), graph.out());
         Cli.Result two = Cli.run("bench", "--device", "sim:3", "--replicas", "2", "--batch-size", "6", "--seconds", "0.2", "--threads", "1");
         assertEquals(0, two.code(), two.out() + two.err());
         assertTrue(two.out().contains("2 replicas x 1 threads; mean step") && two.out().contains("(on a device: the host's side of each"), two.out());

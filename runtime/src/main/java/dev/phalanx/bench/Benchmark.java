@@ -171,6 +171,42 @@ public final class Benchmark {
     }
 
     /**
+     * Training on {@code device} with the whole step captured into one graph
+     * ({@link dev.phalanx.train.StepGraph}, what {@code phalanx train} runs there with
+     * {@code runtime.cuda-graph} on): one eager warm-up step, the capture, then one replay per step,
+     * timed as {@link #run} times the eager steps.
+     */
+    public static Result runGraph(ModelZoo.Spec spec, int batch, CpuBackend backend, double seconds, Device device) {
+        if (device.isCpu()) throw new IllegalArgumentException("the cpu has no graph capture: bench a device (--device sim or cuda)");
+        Generator gen = new Generator(0);
+        Module model = spec.build(gen);
+        Tensor hostX = Tensor.randn(gen, batch, spec.channels(), spec.size(), spec.size());
+        Tensor hostY = Tensor.randint(gen, 0, spec.classes(), batch);
+        model.to(device);
+        SGD opt = new SGD(model.parameters(), 0.001f, 0.9f);
+        try (var scope = Backends.use(backend);
+             dev.phalanx.train.StepGraph graph = new dev.phalanx.train.StepGraph(dev.phalanx.kernels.DeviceContexts.of(device), batch,
+                     new int[] {spec.channels(), spec.size(), spec.size()})) {
+            graph.load(hostX.to(device), hostY.to(device)); // the same batch every step: loaded once
+            java.util.function.Supplier<Tensor> step = () -> {
+                opt.zeroGrad();
+                Tensor l = F.crossEntropy(model.forward(graph.inputs()), graph.labels());
+                l.backward();
+                opt.step();
+                return l;
+            };
+            graph.warmUp(step);
+            java.util.List<Tensor> used = new java.util.ArrayList<>(model.stateDict().values());
+            for (Tensor p : model.parameters()) if (p.grad() != null) used.add(p.grad());
+            graph.capture(step, opt.lr(), used);
+            return timed(batch, seconds, null, () -> {
+                graph.replay();
+                return null;
+            }, null, null, synchronizer(java.util.List.of(device)));
+        }
+    }
+
+    /**
      * As above, on {@code device}: the model, its optimizer state and the synthetic batch live there
      * (as {@code bench/pytorch_bench.py --device cuda} keeps its batch on the GPU), the steps are
      * enqueued on the device's stream and the host waits for it every {@link #DEVICE_SYNC_EVERY}

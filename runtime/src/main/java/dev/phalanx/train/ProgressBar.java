@@ -16,7 +16,7 @@ final class ProgressBar {
         this.enabled = enabled;
     }
 
-    void update(int epoch, int epochs, int batch, int batches, double loss, double imagesPerSecond, double etaSeconds) {
+    void update(int epoch, int epochs, int batch, int batches, java.util.function.DoubleSupplier loss, double imagesPerSecond, double etaSeconds) {
         if (!enabled) return;
         long now = System.nanoTime();
         if (drawn && now - lastDraw < 200_000_000L && batch < batches) return;
@@ -25,7 +25,7 @@ final class ProgressBar {
         String bar = "=".repeat(Math.max(0, filled - 1)) + (filled > 0 ? ">" : "") + " ".repeat(width - filled);
         long eta = Math.max(0, Math.round(etaSeconds));
         out.print(String.format(Locale.ROOT, "\r\033[Kepoch %d/%d [%s] %d/%d loss %.3f %.0f img/s ETA %d:%02d:%02d",
-                epoch, epochs, bar, batch, batches, loss, imagesPerSecond, eta / 3600, eta / 60 % 60, eta % 60));
+                epoch, epochs, bar, batch, batches, loss.getAsDouble(), imagesPerSecond, eta / 3600, eta / 60 % 60, eta % 60));
         out.flush();
         drawn = true;
     }

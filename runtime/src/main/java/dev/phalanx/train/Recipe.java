@@ -131,6 +131,14 @@ public record Recipe(String source, Config config,
         return d;
     }
 
+    /**
+     * {@code runtime.cuda-graph}: whether one replica on a device captures its whole training step
+     * into a graph and replays it (default on; the cpu never does).
+     */
+    public boolean cudaGraph() {
+        return config.withFallback(DEFAULTS).resolve().getBoolean("runtime.cuda-graph");
+    }
+
     private static Recipe of(Config user, String source) {
         List<String> unknown = new ArrayList<>();
         for (Map.Entry<String, ConfigValue> e : user.entrySet()) {
@@ -147,6 +155,7 @@ public record Recipe(String source, Config config,
         }
         Config c = user.withFallback(DEFAULTS).resolve();
         try {
+            c.getBoolean("runtime.cuda-graph"); // on or off: checked here, read by cudaGraph()
             return new Recipe(source, user,
                     c.getString("model"),
                     c.getString("data.set"), c.getString("data.path"), c.getBoolean("data.download"), c.getString("data.mirror"),

@@ -60,7 +60,10 @@ public final class Trainer {
             if (resumeStep == null) resumeStep = OptionalLong.empty();
             if (resumeStep.isPresent()) resume = true;
             if (resume && overwrite) throw new IllegalArgumentException("--resume and --overwrite exclude each other: continue the run, or start it over");
-            if (runners == null) runners = (r, train) -> runner(r);
+            if (runners == null) {
+                PrintStream notes = out;
+                runners = (r, train) -> runner(r, notes);
+            }
             if (listener == null) listener = Metrics.Listener.NONE;
         }
 
@@ -154,6 +157,11 @@ public final class Trainer {
 
     /** One replica in this thread, or several through the actor runtime, on the devices of {@link #devices}. */
     public static StepRunner runner(Recipe r) {
+        return runner(r, System.out);
+    }
+
+    /** As {@link #runner(Recipe)}; a line about the CUDA graph turning off during the run goes to {@code notes}. */
+    public static StepRunner runner(Recipe r, PrintStream notes) {
         ModelZoo.Spec spec = ModelZoo.get(r.model());
         List<Device> devices = devices(r);
         if (devices.size() == 1) {
@@ -163,7 +171,8 @@ public final class Trainer {
                         + " version): train with --device cpu, or without --reproducible");
             }
             CpuBackend backend = CpuBackend.create(r.threads(), r.kernels());
-            return new LocalSteps(spec.build(new Generator(r.seed())), p -> optimizer(r, p), F::crossEntropy, backend, r.reproducible(), device);
+            return new LocalSteps(spec.build(new Generator(r.seed())), p -> optimizer(r, p), F::crossEntropy, backend, r.reproducible(), device,
+                    r.cudaGraph(), notes::println);
         }
         return new ParallelSteps(parallel(r).build(), backendName(r));
     }
@@ -313,15 +322,13 @@ public final class Trainer {
         ProgressBar bar = new ProgressBar(o.err(), o.terminal());
         int batches = loader.batchesPerEpoch();
         long step = start.step(), images = start.images();
-        double running = start.runningLoss();
-        int count = start.runningCount();
+        // the losses of enqueued steps, read only where a sum is needed (issue #9: no host synchronisation per step)
+        StepLosses losses = new StepLosses(start.runningLoss(), start.runningCount());
         long totalSteps = (long) batches * recipe.epochs();
         if (recipe.maxSteps() > 0) totalSteps = Math.min(totalSteps, recipe.maxSteps());
-        Path lastCheckpoint = checkpoints.latestDir().orElse(null);
+        Path[] lastCheckpoint = {checkpoints.latestDir().orElse(null)};
         Evaluation evaluation = null;
         long intervalStart = System.nanoTime(), intervalImages = 0;
-        double metricsLoss = 0;   // the metrics interval (train.metrics-every steps) is apart from the log lines'
-        int metricsCount = 0;
         long runStart = System.nanoTime(), runStartStep = step;
         int epoch = start.epoch(), batchIndex = start.batch();
         boolean done = step >= totalSteps;
@@ -330,48 +337,46 @@ public final class Trainer {
                 for (Batch b : it) {
                     if (o.stopRequested().get()) {
                         bar.clear();
-                        TrainState s = new TrainState(step, epoch, b.index(), running, count, images, recipe.seed());
+                        settle(losses, bar, lastCheckpoint[0]);
+                        TrainState s = new TrainState(step, epoch, b.index(), losses.running, losses.count, images, recipe.seed());
                         Path cp = save(checkpoints, runner, s, "interrupted");
                         o.out().println("Interrupted at step " + step + ": checkpoint written to " + cp + "; continue with --resume");
                         return new Outcome(step, s, evaluation, cp, true);
                     }
                     StepRunner.Result r = runner.step(epoch, b);
-                    if (!Float.isFinite(r.loss())) {
-                        bar.clear();
-                        throw new TrainingException("loss is " + r.loss() + " at step " + (step + 1) + " (epoch " + (epoch + 1) + ", batch "
-                                + (b.index() + 1) + "); training stopped. " + (lastCheckpoint != null
-                                ? "The last good checkpoint is " + lastCheckpoint + " and was left as it was."
-                                : "No checkpoint had been written yet.")
-                                + " Try a lower learning rate (optimizer.lr = " + recipe.lr() + ").", null);
-                    }
                     step++;
                     images += b.size();
                     intervalImages += b.size();
-                    running += r.loss();
-                    count++;
-                    metricsLoss += r.loss();
-                    metricsCount++;
                     batchIndex = b.index() + 1;
-                    if (batchIndex % recipe.logEvery() == 0) {
+                    losses.add(r, step, epoch, b.index());
+                    boolean logLine = batchIndex % recipe.logEvery() == 0, metricsRow = step % recipe.metricsEvery() == 0;
+                    boolean checkpoint = step % recipe.checkpointEvery() == 0 && step < totalSteps;
+                    if (logLine || metricsRow || checkpoint || step >= totalSteps) settle(losses, bar, lastCheckpoint[0]);
+                    if (logLine) {
                         bar.clear();
-                        o.out().printf(Locale.ROOT, "[%d, %5d] loss: %.3f%n", epoch + 1, batchIndex, running / count);
-                        running = 0;
-                        count = 0;
+                        o.out().printf(Locale.ROOT, "[%d, %5d] loss: %.3f%n", epoch + 1, batchIndex, losses.running / losses.count);
+                        losses.running = 0;
+                        losses.count = 0;
                     }
-                    if (step % recipe.metricsEvery() == 0) {
+                    if (metricsRow) {
                         double secs = (System.nanoTime() - intervalStart) / 1e9;
-                        metrics.step(step, epoch + 1, metricsLoss / metricsCount, recipe.lr(), intervalImages / Math.max(secs, 1e-9));
-                        metricsLoss = 0;
-                        metricsCount = 0;
+                        metrics.step(step, epoch + 1, losses.metricsLoss / losses.metricsCount, recipe.lr(), intervalImages / Math.max(secs, 1e-9));
+                        losses.metricsLoss = 0;
+                        losses.metricsCount = 0;
                         intervalStart = System.nanoTime();
                         intervalImages = 0;
                     }
-                    if (step % recipe.checkpointEvery() == 0 && step < totalSteps) {
-                        lastCheckpoint = save(checkpoints, runner, new TrainState(step, epoch, batchIndex, running, count, images, recipe.seed()), null);
+                    if (checkpoint) {
+                        lastCheckpoint[0] = save(checkpoints, runner, new TrainState(step, epoch, batchIndex, losses.running, losses.count, images,
+                                recipe.seed()), null);
                     }
                     double elapsed = (System.nanoTime() - runStart) / 1e9;
                     double perStep = elapsed / Math.max(1, step - runStartStep);
-                    bar.update(epoch + 1, recipe.epochs(), batchIndex, batches, r.loss(), (step - runStartStep) * (double) recipe.batchSize() / Math.max(elapsed, 1e-9),
+                    // the bar reads the losses only when it draws (at most five times a second)
+                    bar.update(epoch + 1, recipe.epochs(), batchIndex, batches, () -> {
+                                settle(losses, bar, lastCheckpoint[0]);
+                                return losses.last;
+                            }, (step - runStartStep) * (double) recipe.batchSize() / Math.max(elapsed, 1e-9),
                             perStep * (totalSteps - step));
                     if (step >= totalSteps) {
                         done = true;
@@ -380,6 +385,7 @@ public final class Trainer {
                 }
             }
             bar.clear();
+            settle(losses, bar, lastCheckpoint[0]);
             if (testLoader != null && (batchIndex >= batches || done)) {
                 evaluation = Evaluation.run(runner::forward, testLoader, testLoader.dataset().classes());
                 o.out().printf(Locale.ROOT, "[epoch %d] test accuracy: %.2f %% (%d/%d)%n", epoch + 1, evaluation.accuracy(), evaluation.correct(),
@@ -388,12 +394,26 @@ public final class Trainer {
             }
             if (done && batchIndex < batches) break; // stopped mid-epoch by max-steps: the state keeps this epoch
         }
+        settle(losses, bar, lastCheckpoint[0]);
         // a finished epoch left the loop with epoch+1 and batch 0; a stop by max-steps, with the position reached
-        TrainState end = new TrainState(step, epoch, batchIndex, running, count, images, recipe.seed());
+        TrainState end = new TrainState(step, epoch, batchIndex, losses.running, losses.count, images, recipe.seed());
         Path cp = save(checkpoints, runner, end, "final"); // periodic checkpoints skip the last step: this is its only one
         FinalWeights.write(o.runDir(), cp);
         o.out().println("Finished Training: " + step + " steps; checkpoint " + cp + "; weights " + o.runDir().resolve("model.safetensors"));
         return new Outcome(step, end, evaluation, cp, false);
+    }
+
+    /** Reads the enqueued steps' losses into the sums; a loss that is not finite stops training, naming its step. */
+    private void settle(StepLosses losses, ProgressBar bar, Path lastCheckpoint) {
+        StepLosses.NonFinite bad = losses.settle();
+        if (bad == null) return;
+        bar.clear();
+        StepLosses.Step s = bad.step();
+        throw new TrainingException("loss is " + bad.loss() + " at step " + s.step() + " (epoch " + (s.epoch() + 1) + ", batch "
+                + (s.batch() + 1) + "); training stopped. " + (lastCheckpoint != null
+                ? "The last good checkpoint is " + lastCheckpoint + " and was left as it was."
+                : "No checkpoint had been written yet.")
+                + " Try a lower learning rate (optimizer.lr = " + recipe.lr() + ").", null);
     }
 
     private Path save(Checkpoints checkpoints, StepRunner runner, TrainState s, String why) {

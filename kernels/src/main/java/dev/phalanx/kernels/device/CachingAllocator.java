@@ -20,6 +20,15 @@ import java.util.TreeMap;
  * emptied (its streams synchronised first) and the request tried once more; then the error names
  * the device, the size asked, the memory free, and what Phalanx holds.
  *
+ * <p>Graph capture (issue #9): between {@link #beginCapture} and {@link #endCapture}, requests on
+ * the capturing stream are served from a private {@link GraphPool}, as PyTorch's graph pools: its
+ * blocks are set aside before the capture (sized from a warm-up step's requests, {@link #startTrace}),
+ * go back to the pool when freed, and return to the shared cache only when the pool is closed with
+ * its graph, since a replay writes them whatever Java holds. A request the pool cannot serve goes
+ * to the device's {@code malloc}, which a capture refuses on the simulated device. A free during a
+ * capture of a block other streams used is deferred to its end (recording its events on a
+ * capturing stream would capture them), as PyTorch defers them.
+ *
  * <p>Sizes are rounded up to {@value #ROUND} bytes; blocks are not split, and a cached block is
  * taken for a request only when it is at most twice the rounded size, so waste stays bounded.
  * Thread-safe: the replicas sharing a device share its allocator.
@@ -39,6 +48,49 @@ public final class CachingAllocator {
     private long reserved;
     private long peakAllocated;
     private int deviceMallocs;
+    private GraphPool capturing;
+    private final List<Block> deferredFrees = new ArrayList<>();
+    private Stream tracing;
+    private List<Long> trace;
+
+    /**
+     * The memory of one captured graph: blocks handed out during its capture, kept for it while it
+     * lives (its replays write them), back in the shared cache once closed.
+     */
+    public final class GraphPool implements AutoCloseable {
+        private final Stream stream;
+        private final TreeMap<Long, ArrayDeque<Block>> free = new TreeMap<>();
+        private long bytes;
+        private boolean closed;
+
+        private GraphPool(Stream stream) {
+            this.stream = stream;
+        }
+
+        /** Bytes of device memory the pool holds, in use or free. */
+        public long bytes() {
+            synchronized (CachingAllocator.this) {
+                return bytes;
+            }
+        }
+
+        /** Gives the pool's free blocks to the shared cache; blocks still in use go there when freed. Call after the graph is closed. */
+        @Override
+        public void close() {
+            synchronized (CachingAllocator.this) {
+                if (closed) return;
+                if (capturing == this) throw new IllegalStateException(device.name() + ": a graph pool closed during its capture; end the capture first");
+                closed = true;
+                for (ArrayDeque<Block> q : free.values()) {
+                    for (Block b : q) {
+                        b.pool = null;
+                        cache(b);
+                    }
+                }
+                free.clear();
+            }
+        }
+    }
 
     private static final class Block {
         final DeviceBuffer raw;
@@ -46,6 +98,8 @@ public final class CachingAllocator {
         final Set<Stream> usedOn = new HashSet<>();
         final List<Event> freeEvents = new ArrayList<>();
         boolean inUse;
+        /** The graph pool it belongs to, or null for the shared cache. */
+        GraphPool pool;
 
         Block(DeviceBuffer raw, Stream stream) {
             this.raw = raw;
@@ -74,9 +128,20 @@ public final class CachingAllocator {
     public synchronized DeviceBuffer allocate(long bytes, Stream stream) {
         if (bytes < 0) throw new IllegalArgumentException(device.name() + ": cannot allocate " + bytes + " bytes");
         long size = round(bytes);
-        collectPending();
-        Block b = takeCached(stream, size);
-        if (b == null) b = fresh(size, stream);
+        if (tracing == stream) trace.add(size);
+        Block b;
+        if (capturing != null && stream == capturing.stream) {
+            b = take(capturing.free, size);
+            if (b == null) { // not set aside: the device's malloc, refused during a capture on the simulated device
+                b = fresh(size, stream);
+                b.pool = capturing;
+                capturing.bytes += b.size();
+            }
+        } else {
+            collectPending();
+            b = takeCached(stream, size);
+            if (b == null) b = fresh(size, stream);
+        }
         b.inUse = true;
         allocated += b.size();
         peakAllocated = Math.max(peakAllocated, allocated);
@@ -84,7 +149,10 @@ public final class CachingAllocator {
     }
 
     private Block takeCached(Stream stream, long size) {
-        TreeMap<Long, ArrayDeque<Block>> pool = pools.get(stream);
+        return take(pools.get(stream), size);
+    }
+
+    private static Block take(TreeMap<Long, ArrayDeque<Block>> pool, long size) {
         if (pool == null) return null;
         Map.Entry<Long, ArrayDeque<Block>> e = pool.ceilingEntry(size);
         if (e == null || e.getKey() > size * MAX_REUSE_RATIO) return null;
@@ -125,6 +193,20 @@ public final class CachingAllocator {
         if (!b.inUse) throw new IllegalStateException(device.name() + ": double free of " + buffer);
         b.inUse = false;
         allocated -= b.size();
+        if (b.pool != null && !b.pool.closed) { // a graph's block: its replays use it whatever Java holds
+            b.usedOn.clear();
+            b.pool.free.computeIfAbsent(b.size(), k -> new ArrayDeque<>()).add(b);
+            return;
+        }
+        b.pool = null;
+        if (capturing != null && !b.usedOn.isEmpty()) { // its events would be recorded into the capture: after it
+            deferredFrees.add(b);
+            return;
+        }
+        release(b);
+    }
+
+    private void release(Block b) {
         if (b.usedOn.isEmpty()) {
             cache(b);
         } else {
@@ -187,6 +269,49 @@ public final class CachingAllocator {
             }
         }
         pools.clear();
+    }
+
+    /**
+     * Records the rounded size of every request on {@code stream} until {@link #stopTrace}: a warm-up
+     * step's, from which {@link #beginCapture} sets a graph's blocks aside.
+     */
+    public synchronized void startTrace(Stream stream) {
+        tracing = stream;
+        trace = new ArrayList<>();
+    }
+
+    public synchronized List<Long> stopTrace() {
+        List<Long> out = trace == null ? List.of() : List.copyOf(trace);
+        tracing = null;
+        trace = null;
+        return out;
+    }
+
+    /**
+     * Starts serving {@code stream}'s requests from a new graph pool, for a capture about to begin
+     * on it: one block per size in {@code expected} is set aside first (from the shared cache of
+     * the stream, else the device), since the device refuses {@code malloc} during a capture.
+     */
+    public synchronized GraphPool beginCapture(Stream stream, List<Long> expected) {
+        if (capturing != null) throw new IllegalStateException(device.name() + ": a capture is under way already");
+        GraphPool pool = new GraphPool(stream);
+        collectPending();
+        for (long size : expected) {
+            Block b = takeCached(stream, size);
+            if (b == null) b = fresh(size, stream);
+            b.pool = pool;
+            pool.bytes += b.size();
+            pool.free.computeIfAbsent(b.size(), k -> new ArrayDeque<>()).add(b);
+        }
+        capturing = pool;
+        return pool;
+    }
+
+    /** Ends the capture: requests on its stream go to the shared cache again, and the deferred frees are done. */
+    public synchronized void endCapture() {
+        capturing = null;
+        for (Block b : deferredFrees) release(b);
+        deferredFrees.clear();
     }
 
     /** Bytes in blocks handed out now (rounded sizes), as {@code torch.cuda.memory_allocated}. */

@@ -66,6 +66,7 @@ public final class SimulatedDevice implements DeviceApi {
     private final AtomicLong nextHandle = new AtomicLong(0x1000);
     private final AtomicLong used = new AtomicLong();
     private final AtomicInteger mallocCalls = new AtomicInteger();
+    private final AtomicInteger mallocHostCalls = new AtomicInteger();
     private final AtomicInteger nextStreamId = new AtomicInteger();
     private final List<SimStream> streams = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final AtomicInteger capturing = new AtomicInteger();
@@ -94,6 +95,20 @@ public final class SimulatedDevice implements DeviceApi {
     /** How many times {@link #malloc} was called: the caching allocator keeps this flat in the steady state. */
     public int mallocCalls() {
         return mallocCalls.get();
+    }
+
+    /** How many times {@link #mallocHost} was called: pinned buffers are kept and reused, never made per step. */
+    public int mallocHostCalls() {
+        return mallocHostCalls.get();
+    }
+
+    /**
+     * How many times the host waited for {@code stream}: {@link #synchronize(Stream)} on it, and
+     * {@link #synchronize(Event)} on an event last recorded on it. A test counts them to show a
+     * training step is enqueued without waiting for the device.
+     */
+    public int hostWaits(Stream stream) {
+        return stream(stream).hostWaits.get();
     }
 
     // ---- memory
@@ -129,6 +144,7 @@ public final class SimulatedDevice implements DeviceApi {
     @Override
     public HostBuffer mallocHost(long bytes) {
         checkOpen();
+        mallocHostCalls.incrementAndGet();
         long h = nextHandle.getAndAdd(0x100);
         ByteBuffer b = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
         pinned.put(h, b);
@@ -433,7 +449,12 @@ public final class SimulatedDevice implements DeviceApi {
     @Override
     public void record(Event event, Stream stream) {
         SimEvent e = event(event);
-        enqueue(stream(stream), new Op() {
+        SimStream on = stream(stream);
+        synchronized (e) {
+            e.recordedOn = on;
+            e.recordedInCapture = on.capture; // null when eager; a replay's record is eager again (prepare below)
+        }
+        enqueue(on, new Op() {
             @Override
             public String what() {
                 return "record event";
@@ -444,6 +465,7 @@ public final class SimulatedDevice implements DeviceApi {
                 long target;
                 synchronized (e) {
                     target = ++e.recorded;
+                    e.recordedInCapture = null;
                 }
                 return () -> {
                     synchronized (e) {
@@ -458,7 +480,9 @@ public final class SimulatedDevice implements DeviceApi {
     @Override
     public void waitEvent(Stream stream, Event event) {
         SimEvent e = event(event);
-        enqueue(stream(stream), new Op() {
+        SimStream s = stream(stream);
+        checkCaptureBoundary(s, e);
+        enqueue(s, new Op() {
             @Override
             public String what() {
                 return "wait for event";
@@ -475,9 +499,39 @@ public final class SimulatedDevice implements DeviceApi {
         });
     }
 
+    /**
+     * A wait may not cross a capture's boundary, as CUDA's may not: a capturing stream waiting for
+     * an event recorded outside its capture ({@code cudaErrorStreamCaptureIsolation}: the graph
+     * could not replay that dependency), or a stream outside the capture waiting for an event
+     * recorded inside it (the capture would fork onto that stream, unjoined at its end).
+     */
+    private void checkCaptureBoundary(SimStream s, SimEvent e) {
+        List<Op> recordedIn;
+        boolean everRecorded;
+        synchronized (e) {
+            recordedIn = e.recordedInCapture;
+            everRecorded = e.recordedOn != null;
+        }
+        List<Op> capture = s.capture;
+        if (capture != null && everRecorded && recordedIn != capture) {
+            throw new IllegalStateException(name + ": stream " + s.id + " captures a graph and was asked to wait for an event recorded outside "
+                    + "the capture (CUDA refuses it: cudaErrorStreamCaptureIsolation); order that work before beginCapture");
+        }
+        if (capture == null && recordedIn != null && isCapturing(recordedIn)) {
+            throw new IllegalStateException(name + ": stream " + s.id + " was asked to wait for an event recorded inside another stream's capture "
+                    + "(CUDA would fork the capture onto it, unjoined at endCapture)");
+        }
+    }
+
+    private boolean isCapturing(List<Op> capture) {
+        for (SimStream t : streams) if (t.capture == capture) return true;
+        return false;
+    }
+
     @Override
     public void synchronize(Stream stream) {
         SimStream s = stream(stream);
+        s.hostWaits.incrementAndGet();
         if (s.capture != null) throw new IllegalStateException(name + ": synchronize on stream " + s.id + " while it captures a graph");
         s.drain();
     }
@@ -486,9 +540,12 @@ public final class SimulatedDevice implements DeviceApi {
     public void synchronize(Event event) {
         SimEvent e = event(event);
         long target;
+        SimStream on;
         synchronized (e) {
             target = e.recorded;
+            on = e.recordedOn;
         }
+        if (on != null) on.hostWaits.incrementAndGet();
         e.await(target, name);
     }
 
@@ -551,6 +608,7 @@ public final class SimulatedDevice implements DeviceApi {
         final java.util.ArrayDeque<Runnable> queue = new java.util.ArrayDeque<>();
         final Thread thread;
         volatile List<Op> capture;
+        final AtomicInteger hostWaits = new AtomicInteger();
         boolean held;
         boolean closed;
         long submitted;
@@ -651,6 +709,9 @@ public final class SimulatedDevice implements DeviceApi {
     private final class SimEvent implements Event {
         long recorded;
         long reached;
+        /** The stream it was last recorded on, and the capture that recorded it (null when eager). */
+        SimStream recordedOn;
+        List<Op> recordedInCapture;
 
         @Override
         public DeviceApi device() {

@@ -65,6 +65,52 @@ class CachingAllocatorTest {
     }
 
     @Test
+    void aCaptureIsServedFromItsGraphPoolWhoseBlocksStayWithTheGraphUntilItCloses() {
+        DeviceBuffer warm = alloc.allocate(1000, s0);    // a warm-up step's request, traced
+        alloc.startTrace(s0);
+        alloc.free(warm);
+        DeviceBuffer traced = alloc.allocate(1000, s0);
+        alloc.free(traced);
+        java.util.List<Long> sizes = alloc.stopTrace();
+        assertEquals(java.util.List.of(1024L), sizes);
+        CachingAllocator.GraphPool pool = alloc.beginCapture(s0, sizes);
+        assertEquals(1024, pool.bytes());
+        assertEquals(1, alloc.deviceMallocs(), "the pool took the cached block: no malloc");
+        device.beginCapture(s0);
+        DeviceBuffer inCapture = alloc.allocate(900, s0);
+        assertEquals(warm.handle(), inCapture.handle(), "the capture's request comes from the pool");
+        alloc.free(inCapture);                            // freed while the graph lives: back to the pool, not to the shared cache
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> alloc.allocate(5000, s0));
+        assertTrue(e.getMessage().contains("while a stream captures a graph"), "a request the pool cannot serve is the clear error: " + e.getMessage());
+        Graph g = device.endCapture(s0);
+        alloc.endCapture();
+        DeviceBuffer after = alloc.allocate(900, s0);
+        assertNotEquals(warm.handle(), after.handle(), "a graph's block is not handed out while the graph lives");
+        assertEquals(2048, alloc.memoryReserved(), "the pool's block and the new one");
+        g.close();
+        pool.close();
+        DeviceBuffer again = alloc.allocate(900, s0);
+        assertEquals(warm.handle(), again.handle(), "once the graph and its pool are closed the block is shared again");
+    }
+
+    @Test
+    void aFreeDuringACaptureOfABlockAnotherStreamUsedWaitsForTheCaptureToEnd() {
+        DeviceBuffer a = alloc.allocate(512, s1);
+        alloc.recordStream(a, s0);
+        CachingAllocator.GraphPool pool = alloc.beginCapture(s0, java.util.List.of());
+        device.beginCapture(s0);
+        alloc.free(a);                                    // its event on s0 would be captured: deferred
+        Graph g = device.endCapture(s0);
+        assertEquals(0, g.operations(), "nothing of the allocator's was captured");
+        alloc.endCapture();
+        device.synchronize(s0);
+        DeviceBuffer b = alloc.allocate(512, s1);
+        assertEquals(a.handle(), b.handle(), "after the capture the free is done, with its event recorded eagerly");
+        g.close();
+        pool.close();
+    }
+
+    @Test
     void outOfMemoryEmptiesTheCacheThenNamesDeviceSizeAndFreeMemory() {
         DeviceBuffer a = alloc.allocate(40 << 10, s0);
         alloc.free(a);

@@ -113,6 +113,40 @@ class SimulatedDeviceTest {
     }
 
     @Test
+    void aWaitMayNotCrossACapturesBoundaryAsOnAGpu() {
+        Stream other = device.newStream();
+        Event outside = device.newEvent();
+        device.record(outside, other);
+        device.beginCapture(compute);
+        IllegalStateException in = assertThrows(IllegalStateException.class, () -> device.waitEvent(compute, outside));
+        assertTrue(in.getMessage().contains("cudaErrorStreamCaptureIsolation"), in.getMessage());
+        Event inside = device.newEvent();
+        device.record(inside, compute);
+        device.waitEvent(compute, inside);               // within the capture: fine
+        IllegalStateException out = assertThrows(IllegalStateException.class, () -> device.waitEvent(other, inside));
+        assertTrue(out.getMessage().contains("inside another stream's capture"), out.getMessage());
+        Graph g = device.endCapture(compute);
+        assertEquals(2, g.operations());
+        device.replay(g, compute);                       // a replayed record is an eager one: others may wait for it
+        device.waitEvent(other, inside);
+        device.synchronize(other);
+        g.close();
+    }
+
+    @Test
+    void theHostWaitsForAStreamAreCounted() {
+        Stream other = device.newStream();
+        Event e = device.newEvent();
+        int before = device.hostWaits(compute);
+        device.record(e, compute);
+        device.synchronize(e);
+        device.synchronize(compute);
+        device.synchronize(other);
+        assertEquals(before + 2, device.hostWaits(compute), "a synchronize on the stream and one on an event recorded there");
+        assertEquals(1, device.hostWaits(other));
+    }
+
+    @Test
     void kernelArgumentsAreCheckedAgainstTheSourceSignature() {
         DeviceBuffer b = device.malloc(16);
         IllegalArgumentException wrongType = assertThrows(IllegalArgumentException.class,
