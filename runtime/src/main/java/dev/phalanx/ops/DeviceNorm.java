@@ -90,6 +90,11 @@ final class DeviceNorm {
     static Tensor dropout(Tensor x, float p, Generator gen) {
         DeviceLayers.float32("dropout", x);
         DeviceLayers.On on = DeviceLayers.On.deviceOf(x);
+        if (on.context().api().isCapturing(on.stream())) {
+            // the seed is a kernel argument drawn here: a replayed graph would apply this one mask at every step
+            throw new IllegalStateException("dropout on " + x.device() + " draws its seed on the host at each call, so it cannot be captured "
+                    + "into a graph (every replay would repeat one mask); train with --cuda-graph off");
+        }
         float scale = p == 1f ? 0f : 1f / (1f - p);
         long seed = gen.nextLong(); // one draw per call: the mask is a function of (seed, element)
         Tensor y = on.empty(x.shape());

@@ -123,8 +123,9 @@ final class LocalSteps implements StepRunner {
             try {
                 graph.capture(() -> enqueue(graph.inputs(), graph.labels())[0], optimizer.lr(), used());
             } catch (RuntimeException e) {
+                Tensor x = graph.inputs(), y = graph.labels(); // this batch, loaded there; they outlive the graph's close
                 turnGraphOff("off: the step could not be captured (" + e.getMessage() + ")");
-                return eager(graph.inputs(), graph.labels());
+                return eager(x, y);
             }
         }
         graph.replay();

@@ -16,6 +16,8 @@ import dev.phalanx.kernels.DeviceContexts;
 import dev.phalanx.kernels.cpu.CpuBackend;
 import dev.phalanx.kernels.device.CachingAllocator;
 import dev.phalanx.nn.F;
+import dev.phalanx.nn.Linear;
+import dev.phalanx.nn.Module;
 import dev.phalanx.nn.models.LeNet;
 import dev.phalanx.optim.Adam;
 import dev.phalanx.optim.Optimizer;
@@ -141,5 +143,43 @@ class LocalStepsCaptureTest {
             assertTrue(off.describe().contains("CUDA graph off (--cuda-graph off)"), off.describe());
             assertTrue(on.describe().contains("CUDA graph on"), on.describe());
         }
+    }
+
+    /** Dropout called from a forward, not as a module: the start-up check cannot see it; the capture itself refuses it. */
+    static final class DropoutInForward extends Module {
+        private final Linear fc;
+        private final Generator gen = new Generator(5);
+
+        DropoutInForward() {
+            fc = register("fc", new Linear(3 * 32 * 32, 10, new Generator(7)));
+        }
+
+        @Override
+        public Tensor forward(Tensor x) {
+            return fc.forward(F.dropout(F.flatten(x, 1), 0.5f, isTraining(), gen));
+        }
+    }
+
+    Run runDropoutInForward(boolean graph) {
+        List<String> notes = new ArrayList<>();
+        try (LocalSteps steps = new LocalSteps(new DropoutInForward(), LocalStepsCaptureTest::sgd, F::crossEntropy, CpuBackend.create(1), false,
+                device(), graph, notes::add)) {
+            List<Float> losses = new ArrayList<>();
+            for (Tensor[] b : batches().subList(0, 6)) losses.add(steps.step(b[0], b[1]).loss());
+            float[] l = new float[losses.size()];
+            for (int i = 0; i < l.length; i++) l[i] = losses.get(i);
+            return new Run(l, steps.snapshot(), steps.replays(), steps.graphState(), notes);
+        }
+    }
+
+    @Test
+    void dropoutInAForwardMakesTheCaptureFailWithTheReasonAndTheStepsRunEagerlyWithTheirOwnMasks() {
+        Run eager = runDropoutInForward(false);
+        Run captured = runDropoutInForward(true);
+        assertEquals(0, captured.replays(), "a replay would have repeated one dropout mask");
+        assertEquals(1, captured.notes().size(), captured.notes().toString());
+        assertTrue(captured.notes().get(0).contains("could not be captured (dropout on " + device() + " draws its seed on the host"),
+                captured.notes().get(0));
+        assertSameBits(eager, captured);
     }
 }

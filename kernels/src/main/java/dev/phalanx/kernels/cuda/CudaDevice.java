@@ -757,6 +757,12 @@ public final class CudaDevice implements DeviceApi {
         s.captured = 0;
     }
 
+    /** Kept in Java ({@code captured} is -1 outside a capture): no native call, so nothing to bind on CUDA 13.0. */
+    @Override
+    public boolean isCapturing(Stream stream) {
+        return stream(stream).captured >= 0;
+    }
+
     @Override
     public Graph endCapture(Stream stream) {
         CudaStream s = stream(stream);

@@ -102,6 +102,12 @@ public interface DeviceApi extends AutoCloseable {
     /** Ends the capture: the recorded work, ready to replay. */
     Graph endCapture(Stream stream);
 
+    /**
+     * Whether {@code stream} is capturing a graph now ({@code cudaStreamIsCapturing}): an op whose
+     * arguments the host draws per call (dropout's seed) asks, since a replay would repeat the draw.
+     */
+    boolean isCapturing(Stream stream);
+
     /** Enqueues the whole captured work on {@code stream}, on the buffers it was captured with. */
     void replay(Graph graph, Stream stream);
 

@@ -576,6 +576,11 @@ public final class SimulatedDevice implements DeviceApi {
     }
 
     @Override
+    public boolean isCapturing(Stream stream) {
+        return stream(stream).capture != null;
+    }
+
+    @Override
     public void replay(Graph graph, Stream stream) {
         if (!(graph instanceof SimGraph g) || g.device() != this) throw new IllegalArgumentException("graph " + graph + " does not belong to " + name);
         if (g.closed) throw new IllegalStateException(name + ": replay of a closed graph");
