@@ -190,6 +190,11 @@ class DeviceMathTest {
         return Tensor.ofDoubles(v).view(shape).to(dtype);
     }
 
+    /** float64 values that use all 53 bits (a float32's widened would add and multiply exactly, in any order). */
+    private static Tensor doubles(long seed, int... shape) {
+        return random(seed, shape).to(DType.FLOAT64).mul(Math.PI / 3);
+    }
+
     /** Same dtype, shape and bits (NaNs equal to NaNs); with {@code bitwise} false, within this test's tolerance instead. */
     private void sameValues(String what, Tensor expected, Tensor actual, boolean bitwise) {
         assertEquals(expected.dtype(), actual.dtype(), what + ": dtype");
@@ -298,7 +303,7 @@ class DeviceMathTest {
         math.put("sigmoid", Tensor::sigmoid);
         math.put("asin", t -> t.tanh().mul(0.9).asin());
         for (DType t : new DType[] {DType.FLOAT64, DType.FLOAT16, DType.BFLOAT16, DType.INT64, DType.INT32, DType.INT8, DType.UINT8}) {
-            Tensor x = t.isFloatingPoint() ? random(4, 3, 5).mul(2f).to(t) : awkward(t, 4, 3, 5);
+            Tensor x = t == DType.FLOAT64 ? doubles(4, 3, 5).mul(2.0) : t.isFloatingPoint() ? random(4, 3, 5).mul(2f).to(t) : awkward(t, 4, 3, 5);
             for (var f : keep.entrySet()) sameTyped(f.getKey() + " " + t, true, in -> f.getValue().apply(in.get(0)), x);
             for (var f : math.entrySet()) sameTyped(f.getKey() + " " + t, transcendentalsBitwise(), in -> f.getValue().apply(in.get(0)), x);
         }
@@ -311,7 +316,7 @@ class DeviceMathTest {
 
     @Test
     void float64GradientsThroughMixedGraphsAsTheCpu() {
-        Tensor a = random(30, 3, 4).to(DType.FLOAT64), b = random(31, 4), c = random(32, 3, 1).abs().add(0.5).to(DType.FLOAT64);
+        Tensor a = doubles(30, 3, 4), b = random(31, 4), c = doubles(32, 3, 1).abs().add(0.5);
         sameTyped("(a64 * b32 - a64 / c64) broadcast", true, in -> in.get(0).mul(in.get(1)).sub(in.get(0).div(in.get(2))), a, b, c);
         sameTyped("a64 + b16 along rows", true, in -> in.get(0).add(in.get(1)), a, random(33, 4).to(DType.FLOAT16));
         sameTyped("f16 * f16 broadcast", true, in -> in.get(0).mul(in.get(1)), random(34, 2, 3).to(DType.FLOAT16), random(35, 3).to(DType.FLOAT16));
@@ -321,7 +326,7 @@ class DeviceMathTest {
 
     @Test
     void float64SumsAndMeansWholeAndAlongEachDimension() {
-        Tensor x = random(40, 3, 50, 4).to(DType.FLOAT64);
+        Tensor x = doubles(40, 3, 50, 4);
         for (int d = -1; d < 3; d++) {
             int dim = d;
             sameTyped("sum " + dim, true, in -> in.get(0).sum(dim, false), x);
