@@ -353,8 +353,9 @@ public final class DeviceOps {
     public void binaryTyped(Stream s, int op, int mode, long n, DeviceBuffer a, ElementType ta, DeviceBuffer b, ElementType tb, DeviceBuffer out,
                             ElementType to, int[] meta) {
         int ndim = meta == null ? 0 : meta.length / 3;
+        // without a table the kernel reads no meta: a stands in (read-only; out would alias a pointer the kernel writes)
         device.launch(s, "binary_typed", LaunchConfig.linear(n), KernelArgs.of().ptr(a).i32(ta.code()).ptr(b).i32(tb.code()).ptr(out).i32(to.code())
-                .ptr(meta == null ? out : shapeTables.get(meta)).i32(ndim).i32(op).i32(mode).i64(n));
+                .ptr(meta == null ? a : shapeTables.get(meta)).i32(ndim).i32(op).i32(mode).i64(n));
     }
 
     /** y (n elements of {@code ty}) = x op c (SCALAR_* codes) in {@code mode}: c as a double or a float, or cLong in integers. */

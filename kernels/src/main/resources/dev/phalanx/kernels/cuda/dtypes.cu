@@ -311,7 +311,8 @@ __device__ long long typed_long(int op, long long x, long long y, int is_bool) {
 }
 
 // out = a op b (op 0 add, 1 sub, 2 mul, 3 div) with a and b broadcast to out's shape: meta holds out's shape, then a's
-// and b's strides in it (ndim each); ndim 0 when a, b and out have one shape (meta then unread). out is row-major.
+// and b's strides in it (ndim each); ndim 0 when a, b and out have one shape (meta then unread; the host passes a).
+// out is row-major.
 extern "C" __global__ void binary_typed(const void* a, int a_type, const void* b, int b_type, void* out, int out_type,
                                         const int* __restrict__ meta, int ndim, int op, int mode, long long n) {
     const int* shape = meta;
