@@ -2,7 +2,6 @@ package dev.phalanx;
 
 import static dev.phalanx.testing.Golden.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
@@ -89,12 +88,45 @@ class GoldenDeviceOptimTest {
         assertTrue(Arrays.equals(straight, b.detach().to(Device.CPU).data()), name + " resumed from its state dict");
     }
 
-    @Test
-    void centredRmspropHasNoDeviceKernelAndSaysSo() {
-        Tensor p = Tensor.ones(3).to(device()).requiresGrad(true);
-        p.setGrad(Tensor.ones(3).to(device()));
-        Optimizer opt = new RMSprop(List.of(p), 0.1f, 0.99f, 1e-8f, 0f, 0f, true);
-        IllegalStateException e = assertThrows(IllegalStateException.class, opt::step);
-        assertTrue(e.getMessage().contains("centered") && e.getMessage().contains(device().toString()), e.getMessage());
+    /** Centred RMSprop configurations (the golden file has none): plain, with momentum, with weight decay and momentum. */
+    static List<org.junit.jupiter.params.provider.Arguments> centredConfigs() {
+        return List.of(
+                org.junit.jupiter.params.provider.Arguments.of("centred", (Function<List<Tensor>, Optimizer>) p -> new RMSprop(p, 0.01f, 0.99f, 1e-8f, 0f, 0f, true)),
+                org.junit.jupiter.params.provider.Arguments.of("centred_momentum",
+                        (Function<List<Tensor>, Optimizer>) p -> new RMSprop(p, 0.01f, 0.9f, 1e-8f, 0f, 0.9f, true)),
+                org.junit.jupiter.params.provider.Arguments.of("centred_wd_momentum",
+                        (Function<List<Tensor>, Optimizer>) p -> new RMSprop(p, 0.02f, 0.95f, 1e-6f, 0.1f, 0.5f, true)));
+    }
+
+    /** Ten steps of random gradients (one seed), with the state dict taken after the fifth and resumed by a new optimizer. */
+    private static float[] centredRun(Function<List<Tensor>, Optimizer> make, Device device, boolean resumeHalfway) {
+        dev.phalanx.tensor.Generator gen = new dev.phalanx.tensor.Generator(17);
+        Tensor p = Tensor.randn(gen, 4, 33).to(device).requiresGrad(true);
+        Optimizer opt = make.apply(List.of(p));
+        for (int k = 0; k < 10; k++) {
+            if (resumeHalfway && k == 5) {
+                Optimizer resumed = make.apply(List.of(p));
+                resumed.loadStateDict(opt.stateDict());
+                opt = resumed;
+            }
+            p.setGrad(Tensor.randn(gen, 4, 33).to(device));
+            opt.step();
+        }
+        assertEquals(device, p.device());
+        return p.detach().to(Device.CPU).data();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("centredConfigs")
+    void centredRmspropFollowsTheCpuRuleOverTenSteps(String name, Function<List<Tensor>, Optimizer> make) {
+        float[] cpu = centredRun(make, Device.CPU, false), device = centredRun(make, device(), false);
+        assertClose(name + " after 10 steps on " + device(), Tensor.of(cpu, cpu.length), Tensor.of(device, device.length), 0, 1e-6);
+        if (bitwiseWithCpu()) assertTrue(Arrays.equals(cpu, device), name + ": the device kernel differs from the CPU rule in some bit");
+        float[] resumed = centredRun(make, device(), true);
+        assertTrue(Arrays.equals(device, resumed), name + " resumed from its state dict (grad_avg included) on " + device());
+        double moved = 0;
+        float[] start = Tensor.randn(new dev.phalanx.tensor.Generator(17), 4, 33).data();
+        for (int i = 0; i < start.length; i++) moved = Math.max(moved, Math.abs(device[i] - start[i]));
+        assertTrue(moved > 1e-3, name + ": the parameters moved (" + moved + ")");
     }
 }

@@ -64,7 +64,7 @@ public final class Binary {
                     : "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or "
                     + "`logical_not()` operator instead.");
         }
-        if (!a.device().isCpu()) return DeviceMath.binary(fn, a, b);
+        if (!a.device().isCpu()) return DeviceMath.binary(fn, a, b, type);
         if (type != DType.FLOAT32 || a.dtype() != DType.FLOAT32 || b.dtype() != DType.FLOAT32) return mixed(fn, a, b, type);
         int[] sa = a.shape(), sb = b.shape();
         float[] x = a.contiguousFloats(), y = b.contiguousFloats();

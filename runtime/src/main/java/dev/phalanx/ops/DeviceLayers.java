@@ -40,6 +40,10 @@ public final class DeviceLayers {
             return DeviceTensors.empty(context, DType.FLOAT32, shape);
         }
 
+        Tensor empty(DType dtype, int... shape) {
+            return DeviceTensors.empty(context, dtype, shape);
+        }
+
         DeviceStorage storage(DType dtype, int n) {
             return DeviceTensors.allocate(context, dtype, n);
         }

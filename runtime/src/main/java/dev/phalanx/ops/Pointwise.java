@@ -65,7 +65,7 @@ public final class Pointwise {
 
         final String backwardName;
         /** Maps integers to integers (else an integer tensor becomes float32 first, as in PyTorch). */
-        private final boolean keepsIntegers;
+        final boolean keepsIntegers;
 
         Unary(String backwardName, boolean keepsIntegers) {
             this.backwardName = backwardName;
@@ -133,7 +133,10 @@ public final class Pointwise {
     }
 
     public static Tensor unary(Unary fn, Tensor x) {
-        if (!x.device().isCpu()) return fn == Unary.RELU ? DeviceLayers.relu(x) : DeviceMath.unary(fn, x);
+        if (!x.device().isCpu()) {
+            if (x.dtype() != DType.FLOAT32) return DeviceMath.unaryTyped(fn, x);
+            return fn == Unary.RELU ? DeviceLayers.relu(x) : DeviceMath.unary(fn, x);
+        }
         DType type = x.dtype();
         if (type == DType.FLOAT32) {
             float[] in = x.contiguousFloats(), out = new float[in.length];
@@ -168,7 +171,7 @@ public final class Pointwise {
 
     /** {@code x op c} for a Java {@code float}: counts as the default float type (an integer tensor becomes float32). */
     public static Tensor scalar(Scalar fn, Tensor x, float c) {
-        if (!x.device().isCpu()) return DeviceMath.scalar(fn, x, c);
+        if (!x.device().isCpu() && x.dtype() == DType.FLOAT32) return DeviceMath.scalar(fn, x, c);
         if (x.dtype() == DType.FLOAT32) {
             float[] in = x.contiguousFloats(), out = new float[in.length];
             for (int i = 0; i < in.length; i++) out[i] = fn.f(in[i], c);
@@ -183,9 +186,12 @@ public final class Pointwise {
      * dtype, computed in integers that wrap.
      */
     public static Tensor scalar(Scalar fn, Tensor x, double c, DType.Category category) {
-        if (!x.device().isCpu()) return DeviceMath.scalar(fn, x, (float) c); // float32 only on a device, which keeps float32
         DType type = DType.resultType(x.dtype(), category);
         if (type == DType.FLOAT32 && x.dtype() == DType.FLOAT32) return scalar(fn, x, (float) c);
+        if (!x.device().isCpu()) {
+            if (!type.isFloatingPoint() && fn == Scalar.POW && c < 0) throw new IllegalArgumentException("Integers to negative integer powers are not allowed.");
+            return DeviceMath.scalarTyped(fn, x, c, type);
+        }
         int n = x.numel();
         Tensor out = Tensor.zeros(type, x.shape());
         HostStorage o = (HostStorage) out.storage();

@@ -31,16 +31,17 @@ public final class RMSprop extends Optimizer {
         this.centered = centered;
     }
 
-    /** The fused {@code rmsprop_step} kernel (not centred); its buffers live on the parameter's device. */
+    /** The fused {@code rmsprop_step} kernel, centred or not; its buffers live on the parameter's device. */
     @Override
     protected void updateOnDevice(Tensor p, Tensor g, Map<String, Tensor> st) {
-        if (centered) throw new IllegalStateException("RMSprop(centered=true) has no " + p.device() + " kernel yet; train on the cpu");
         var context = deviceOf(p, g);
         nextStep(st);
         Tensor v = deviceBuffer(st, "square_avg", p), buf = momentum > 0 ? deviceBuffer(st, "momentum_buffer", p) : null;
+        Tensor gAvg = centered ? deviceBuffer(st, "grad_avg", p) : null;
         var s = context.stream();
         context.ops().rmspropStep(s, p.numel(), DeviceTensors.writableBuffer(p, s, "RMSprop.step"), DeviceTensors.buffer(g, s),
-                DeviceTensors.buffer(v, s), buf == null ? null : DeviceTensors.buffer(buf, s), lr, alpha, eps, weightDecay, momentum);
+                DeviceTensors.buffer(v, s), buf == null ? null : DeviceTensors.buffer(buf, s), gAvg == null ? null : DeviceTensors.buffer(gAvg, s),
+                lr, alpha, eps, weightDecay, momentum);
     }
 
     @Override

@@ -61,7 +61,7 @@ public final class DeviceTensors {
         return e;
     }
 
-    /** What the device kernels call {@code t}'s dtype; float16 and bfloat16 have no device kernels and are refused, naming the op. */
+    /** What the device kernels call {@code t}'s dtype (every dtype has a code; {@code op} and {@code device} name a refusal, should one be added). */
     public static ElementType elementType(DType dtype, String op, Device device) {
         return switch (dtype) {
             case FLOAT64 -> ElementType.F64;
@@ -72,8 +72,8 @@ public final class DeviceTensors {
             case INT8 -> ElementType.I8;
             case UINT8 -> ElementType.U8;
             case BOOL -> ElementType.BOOL;
-            case FLOAT16, BFLOAT16 -> throw new IllegalStateException(op + " on " + device + ": " + dtype.torchName()
-                    + " has no device kernels yet; do it on the cpu, after to(Device.CPU)");
+            case FLOAT16 -> ElementType.F16;
+            case BFLOAT16 -> ElementType.BF16;
         };
     }
 
@@ -287,12 +287,23 @@ public final class DeviceTensors {
     /**
      * {@code a op= b} on a device: float32 add_ and sub_ of one shape through axpy (gradient
      * accumulation, the hot case); every other float32 case, broadcast b included, through
-     * {@link DeviceMath#binaryInPlace}.
+     * {@link DeviceMath#binaryInPlace}; other dtypes as the CPU's {@code Tensor.inPlace}: a whole
+     * float32 tensor reads b as floats (its float loop), anything else takes {@code a op b} in the
+     * promoted type, written into a.
      */
     static void inPlace(Binary.Fn fn, Tensor a, Tensor b) {
         Tensor.checkSameDevice(fn.name().toLowerCase(java.util.Locale.ROOT) + "_", a, b);
-        if ((fn != Binary.Fn.ADD && fn != Binary.Fn.SUB) || a.dtype() != DType.FLOAT32 || b.dtype() != DType.FLOAT32
-                || !Arrays.equals(a.shape(), b.shape()) || !a.isContiguous()) {
+        if (a.dtype() != DType.FLOAT32 || b.dtype() != DType.FLOAT32) {
+            if (a.dtype() == DType.FLOAT32 && isWhole(a)) {
+                DeviceMath.binaryInPlace(fn, a, b.detach().to(DType.FLOAT32));
+            } else {
+                DType type = DType.resultType(a, b);
+                if (fn == Binary.Fn.DIV && !type.isFloatingPoint()) type = DType.DEFAULT_FLOAT;
+                DeviceMath.typedInPlace(fn, a, b, type);
+            }
+            return;
+        }
+        if ((fn != Binary.Fn.ADD && fn != Binary.Fn.SUB) || !Arrays.equals(a.shape(), b.shape()) || !a.isContiguous()) {
             DeviceMath.binaryInPlace(fn, a, b);
             return;
         }
@@ -301,9 +312,21 @@ public final class DeviceTensors {
         c.ops().axpy(s, a.numel(), fn == Binary.Fn.ADD ? 1f : -1f, buffer(b, s), buffer(a, s));
     }
 
-    /** {@code t.mul_(c)} on a device (float32): a view goes through {@link DeviceMath#scalarInPlace}, written through its strides. */
+    /** Row-major, offset 0, covering its whole storage: where the CPU's in-place ops take their whole-array loops. */
+    private static boolean isWhole(Tensor t) {
+        return t.storageOffset() == 0 && t.numel() == t.storage().length() && t.isContiguous();
+    }
+
+    /**
+     * {@code t.mul_(c)} on a device: float32 (a view through {@link DeviceMath#scalarInPlace}, written through its strides), other
+     * dtypes as the CPU's {@code writeFrom(mul(c))}.
+     */
     static void mulScalar(Tensor t, float k) {
-        if (t.dtype() == DType.FLOAT32 && !t.isContiguous()) {
+        if (t.dtype() != DType.FLOAT32) {
+            DeviceMath.scalarTypedInPlace(Pointwise.Scalar.MUL, t, k, DType.resultType(t.dtype(), DType.Category.FLOATING));
+            return;
+        }
+        if (!t.isContiguous()) {
             DeviceMath.scalarInPlace(Pointwise.Scalar.MUL, t, k);
             return;
         }
@@ -313,7 +336,10 @@ public final class DeviceTensors {
         c.api().launch(s, "scale_f32", LaunchConfig.linear(t.numel()), KernelArgs.of().ptr(buffer(t, s)).f32(k).i64(t.numel()));
     }
 
-    /** {@code t.add_(c)} for a Java long on a device: int64 through add_i64 (wrapping), float32 as {@code add_((float) c)}. */
+    /**
+     * {@code t.add_(c)} for a Java long on a device: contiguous int64 through add_i64 (wrapping), float32 as {@code add_((float) c)},
+     * other dtypes as the CPU's {@code writeFrom(add(c))}.
+     */
     static void addLong(Tensor t, long k) {
         if (t.dtype() == DType.INT64 && t.isContiguous()) {
             DeviceContext c = context(t);
@@ -322,14 +348,14 @@ public final class DeviceTensors {
         } else if (t.dtype() == DType.FLOAT32) {
             DeviceMath.scalarInPlace(Pointwise.Scalar.ADD, t, k);
         } else {
-            throw new IllegalStateException("add_(long) on " + t.device() + " is built for contiguous int64 and for float32 tensors (got "
-                    + t.dtype().torchName() + "); do it on the cpu, after to(Device.CPU)");
+            DeviceMath.scalarTypedInPlace(Pointwise.Scalar.ADD, t, k, DType.resultType(t.dtype(), DType.Category.INTEGER));
         }
     }
 
-    /** {@code t.add_(c)} on a device (float32). */
+    /** {@code t.add_(c)} on a device: float32 through {@link DeviceMath#scalarInPlace}, other dtypes as the CPU's {@code writeFrom(add(c))}. */
     static void addScalar(Tensor t, float k) {
-        DeviceMath.scalarInPlace(Pointwise.Scalar.ADD, t, k);
+        if (t.dtype() == DType.FLOAT32) DeviceMath.scalarInPlace(Pointwise.Scalar.ADD, t, k);
+        else DeviceMath.scalarTypedInPlace(Pointwise.Scalar.ADD, t, k, DType.resultType(t.dtype(), DType.Category.FLOATING));
     }
 
     private static void requireFloat32Contiguous(String op, Tensor t) {

@@ -30,4 +30,9 @@ class DeviceMathGpuTest extends DeviceMathTest {
     protected double rtol() {
         return 1e-4;
     }
+
+    @Override
+    protected boolean transcendentalsBitwise() {
+        return false;
+    }
 }

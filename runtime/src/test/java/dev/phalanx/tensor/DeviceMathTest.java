@@ -38,6 +38,14 @@ class DeviceMathTest {
         return 1e-5;
     }
 
+    /**
+     * Whether exp, log, pow, tanh ... of float64 (and float16) give the CPU's bits: the simulated device runs Java's Math as the
+     * CPU ops do; a GPU's libdevice need not round alike (+, -, *, /, conversions and the sums along a dimension must match anyway).
+     */
+    protected boolean transcendentalsBitwise() {
+        return true;
+    }
+
     private static Tensor random(long seed, int... shape) {
         return Tensor.randn(new Generator(seed), shape);
     }
@@ -166,6 +174,200 @@ class DeviceMathTest {
         same("adaptive 1x1", in -> dev.phalanx.ops.PoolOps.adaptiveAvgPool2d(in.get(0), 1, 1), x);
         same("adaptive 3x4 (overlapping windows)", in -> dev.phalanx.ops.PoolOps.adaptiveAvgPool2d(in.get(0), 3, 4), x);
         same("adaptive 9x8 (larger than the input)", in -> dev.phalanx.ops.PoolOps.adaptiveAvgPool2d(in.get(0), 9, 8), x);
+    }
+
+    // ---- every dtype but float32 pairs: dtypes.cu's typed kernels, against the CPU's dtype and bits
+
+    private static final DType[] DTYPES = {DType.FLOAT64, DType.FLOAT32, DType.FLOAT16, DType.BFLOAT16, DType.INT64, DType.INT32, DType.INT16,
+        DType.INT8, DType.UINT8, DType.BOOL};
+
+    /** Values each dtype holds awkwardly: fractions, a zero, values that wrap int8 and uint8 and overflow float16, large int64. */
+    private static Tensor awkward(DType dtype, long seed, int... shape) {
+        double[] pool = {-3.5, 2, 7.25, -1e10, 0.1, 5e9, 127, 255, -128, 3, 0, 1.5, -70000, 3e18, 0.3333};
+        java.util.Random r = new java.util.Random(seed);
+        double[] v = new double[Shapes.numel(shape)];
+        for (int i = 0; i < v.length; i++) v[i] = pool[r.nextInt(pool.length)];
+        return Tensor.ofDoubles(v).view(shape).to(dtype);
+    }
+
+    /** float64 values that use all 53 bits (a float32's widened would add and multiply exactly, in any order). */
+    private static Tensor doubles(long seed, int... shape) {
+        return random(seed, shape).to(DType.FLOAT64).mul(Math.PI / 3);
+    }
+
+    /** Same dtype, shape and bits (NaNs equal to NaNs); with {@code bitwise} false, within this test's tolerance instead. */
+    private void sameValues(String what, Tensor expected, Tensor actual, boolean bitwise) {
+        assertEquals(expected.dtype(), actual.dtype(), what + ": dtype");
+        org.junit.jupiter.api.Assertions.assertArrayEquals(expected.shape(), actual.shape(), what + ": shape");
+        double[] e = expected.contiguousDoubles(), a = actual.contiguousDoubles();
+        for (int i = 0; i < e.length; i++) {
+            boolean same = Double.doubleToLongBits(e[i]) == Double.doubleToLongBits(a[i])
+                    || (!bitwise && Math.abs(e[i] - a[i]) <= atol() + rtol() * Math.abs(e[i]));
+            assertTrue(same, what + " [" + i + "]: expected " + e[i] + ", got " + a[i]);
+        }
+    }
+
+    /**
+     * Runs f on CPU tensors and on their device twins (floating ones require grad); the outputs agree in dtype and bits, and
+     * so do the gradients of every floating input after backward of a random upstream gradient; nothing was read back.
+     */
+    private void sameTyped(String what, boolean bitwise, Function<List<Tensor>, Tensor> f, Tensor... inputs) {
+        List<Tensor> cpu = new java.util.ArrayList<>(), dev = new java.util.ArrayList<>();
+        for (Tensor t : inputs) {
+            boolean grad = t.dtype().isFloatingPoint();
+            cpu.add(t.clone().requiresGrad(grad));
+            dev.add(t.to(device()).requiresGrad(grad));
+        }
+        Tensor c = f.apply(cpu), d = f.apply(dev);
+        assertEquals(device(), d.device(), what + " ran on the device");
+        sameValues(what + " out", c, d.to(Device.CPU), bitwise);
+        if (c.gradFn() == null) {
+            assertEquals(null, d.gradFn(), what + ": no graph");
+        } else {
+            assertEquals(c.gradFn().name(), d.gradFn().name(), what + ": the node's name");
+            Tensor g = random(99, c.shape()).to(c.dtype());
+            c.backward(g);
+            d.backward(g.to(device()));
+            for (int i = 0; i < inputs.length; i++) {
+                if (cpu.get(i).grad() != null) sameValues(what + " grad " + i, cpu.get(i).grad(), dev.get(i).grad().to(Device.CPU), bitwise);
+            }
+        }
+        for (Tensor t : dev) assertEquals(0, ((DeviceStorage) t.storage()).hostCopies(), what + ": an input was read back");
+    }
+
+    @Test
+    void arithmeticOfEveryDtypePairPromotesAsTheCpuWithItsBits() {
+        Map<String, java.util.function.BinaryOperator<Tensor>> ops = new LinkedHashMap<>();
+        ops.put("add", Tensor::add);
+        ops.put("sub", Tensor::sub);
+        ops.put("mul", Tensor::mul);
+        ops.put("div", Tensor::div);
+        int[][][] shapes = {{{2, 3}, {2, 3}}, {{2, 3}, {3}}, {{2, 1}, {1, 3}}, {{3}, {}}};
+        int checked = 0;
+        for (DType ta : DTYPES) {
+            for (DType tb : DTYPES) {
+                for (int[][] s : shapes) {
+                    Tensor a = awkward(ta, 1, s[0]), b = awkward(tb, 2, s[1]);
+                    for (var op : ops.entrySet()) {
+                        String what = op.getKey() + " " + ta + Shapes.str(s[0]) + " " + tb + Shapes.str(s[1]);
+                        if (op.getKey().equals("sub") && (ta == DType.BOOL || tb == DType.BOOL)) {
+                            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> a.to(device()).sub(b.to(device())));
+                            assertTrue(e.getMessage().contains("Subtraction"), e.getMessage());
+                            continue;
+                        }
+                        sameTyped(what, true, in -> op.getValue().apply(in.get(0), in.get(1)), a, b);
+                        checked++;
+                    }
+                }
+            }
+        }
+        assertEquals(10 * 10 * 4 * 4 - 19 * 4, checked);
+    }
+
+    @Test
+    void scalarFormsOfEveryDtypeAsTheCpu() {
+        for (DType t : DTYPES) {
+            Tensor x = awkward(t, 3, 2, 4);
+            String n = t.toString();
+            if (t != DType.BOOL) {
+                sameTyped(n + " add(2.5)", true, in -> in.get(0).add(2.5), x);
+                sameTyped(n + " add(2.5f)", true, in -> in.get(0).add(2.5f), x);
+                sameTyped(n + " add(3L)", true, in -> in.get(0).add(3L), x);
+                sameTyped(n + " sub(1.5)", true, in -> in.get(0).sub(1.5), x);
+                sameTyped(n + " sub(4L)", true, in -> in.get(0).sub(4L), x);
+                sameTyped(n + " rsub(1f)", true, in -> in.get(0).rsub(1f), x);
+                sameTyped(n + " pow(3f)", transcendentalsBitwise(), in -> in.get(0).pow(3f), x);
+            }
+            sameTyped(n + " mul(-2L)", true, in -> in.get(0).mul(-2L), x);
+            sameTyped(n + " mul(0.5)", true, in -> in.get(0).mul(0.5), x);
+            sameTyped(n + " mul(0.5f)", true, in -> in.get(0).mul(0.5f), x);
+            sameTyped(n + " div(4.0)", true, in -> in.get(0).div(4.0), x);
+            sameTyped(n + " div(3L)", true, in -> in.get(0).div(3L), x);
+            sameTyped(n + " pow(2f)", true, in -> in.get(0).pow(2f), x);
+        }
+    }
+
+    @Test
+    void unaryFunctionsOfOtherDtypesAsTheCpu() {
+        Map<String, Function<Tensor, Tensor>> keep = new LinkedHashMap<>();
+        keep.put("neg", Tensor::neg);
+        keep.put("abs", Tensor::abs);
+        keep.put("relu", Tensor::relu);
+        Map<String, Function<Tensor, Tensor>> math = new LinkedHashMap<>();
+        math.put("exp", Tensor::exp);
+        math.put("sqrt", t -> t.abs().sqrt());
+        math.put("log", t -> t.abs().add(0.5).log());
+        math.put("sin", Tensor::sin);
+        math.put("cos", Tensor::cos);
+        math.put("tanh", Tensor::tanh);
+        math.put("sigmoid", Tensor::sigmoid);
+        math.put("asin", t -> t.tanh().mul(0.9).asin());
+        for (DType t : new DType[] {DType.FLOAT64, DType.FLOAT16, DType.BFLOAT16, DType.INT64, DType.INT32, DType.INT8, DType.UINT8}) {
+            Tensor x = t == DType.FLOAT64 ? doubles(4, 3, 5).mul(2.0) : t.isFloatingPoint() ? random(4, 3, 5).mul(2f).to(t) : awkward(t, 4, 3, 5);
+            for (var f : keep.entrySet()) sameTyped(f.getKey() + " " + t, true, in -> f.getValue().apply(in.get(0)), x);
+            for (var f : math.entrySet()) sameTyped(f.getKey() + " " + t, transcendentalsBitwise(), in -> f.getValue().apply(in.get(0)), x);
+        }
+        Tensor longs = Tensor.ofLongs(Long.MIN_VALUE, -5, 0, 7, Long.MAX_VALUE);
+        sameTyped("neg and abs of the int64 extremes (wrapping)", true, in -> in.get(0).neg().add(in.get(0).abs()), longs);
+        Device on = device();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Tensor.ones(DType.BOOL, 2).to(on).neg());
+        assertTrue(e.getMessage().contains("Negation"), e.getMessage());
+    }
+
+    @Test
+    void float64GradientsThroughMixedGraphsAsTheCpu() {
+        Tensor a = doubles(30, 3, 4), b = random(31, 4), c = doubles(32, 3, 1).abs().add(0.5);
+        sameTyped("(a64 * b32 - a64 / c64) broadcast", true, in -> in.get(0).mul(in.get(1)).sub(in.get(0).div(in.get(2))), a, b, c);
+        sameTyped("a64 + b16 along rows", true, in -> in.get(0).add(in.get(1)), a, random(33, 4).to(DType.FLOAT16));
+        sameTyped("f16 * f16 broadcast", true, in -> in.get(0).mul(in.get(1)), random(34, 2, 3).to(DType.FLOAT16), random(35, 3).to(DType.FLOAT16));
+        sameTyped("float64 times an int64 tensor", true, in -> in.get(0).mul(in.get(1)), a, awkward(DType.INT64, 36, 4));
+        sameTyped("tanh(a64 * 0.5 + 1) * c64", transcendentalsBitwise(), in -> in.get(0).mul(0.5).add(1.0).tanh().mul(in.get(1)), a, c);
+    }
+
+    @Test
+    void float64SumsAndMeansWholeAndAlongEachDimension() {
+        Tensor x = doubles(40, 3, 50, 4);
+        for (int d = -1; d < 3; d++) {
+            int dim = d;
+            sameTyped("sum " + dim, true, in -> in.get(0).sum(dim, false), x);
+            sameTyped("mean " + dim + " keepdim", true, in -> in.get(0).mean(dim, true), x);
+        }
+        // the whole tensor: one block's tree on the device, the CPU's one loop: equal within double rounding, the gradients exactly
+        sameTyped("sum", false, in -> in.get(0).sum(), x);
+        sameTyped("mean", false, in -> in.get(0).mean(), x);
+        Tensor cpu = x.sum(), dev = x.to(device()).sum();
+        assertEquals(cpu.doubleItem(), dev.doubleItem(), 1e-12 * Math.abs(cpu.doubleItem()) + 1e-12);
+        assertEquals(DType.FLOAT64, dev.dtype());
+        sameTyped("sum of float16 along 1", true, in -> in.get(0).sum(1, false), random(41, 4, 9).to(DType.FLOAT16));
+        sameTyped("mean of bfloat16", false, in -> in.get(0).mean(), random(42, 4, 9).to(DType.BFLOAT16));
+    }
+
+    @Test
+    void inPlaceArithmeticOfOtherDtypesAsTheCpu() {
+        record Case(String what, DType a, DType b, java.util.function.BiConsumer<Tensor, Tensor> op) { }
+        List<Case> cases = List.of(
+                new Case("f64 += f32", DType.FLOAT64, DType.FLOAT32, Tensor::add_),
+                new Case("f32 (whole) += f64: b read as floats", DType.FLOAT32, DType.FLOAT64, Tensor::add_),
+                new Case("f32 (a view) *= f64: in double", DType.FLOAT32, DType.FLOAT64, (x, y) -> x.t().mul_(y.t())),
+                new Case("i32 += i64 (wrapping)", DType.INT32, DType.INT64, Tensor::add_),
+                new Case("i64 *= i8", DType.INT64, DType.INT8, Tensor::mul_),
+                new Case("f16 -= f64", DType.FLOAT16, DType.FLOAT64, Tensor::sub_),
+                new Case("f64 /= i64", DType.FLOAT64, DType.INT64, Tensor::div_),
+                new Case("f64 add_(0.25f) mul_(-3f)", DType.FLOAT64, DType.FLOAT64, (x, y) -> x.add_(0.25f).mul_(-3f)),
+                new Case("i32 add_(5L)", DType.INT32, DType.INT32, (x, y) -> x.add_(5L)),
+                new Case("i64 (a view) add_(5L)", DType.INT64, DType.INT64, (x, y) -> x.t().add_(5L)),
+                new Case("f16 add_(1.5f)", DType.FLOAT16, DType.FLOAT16, (x, y) -> x.add_(1.5f)));
+        for (Case k : cases) {
+            Tensor a = awkward(k.a, 50, 3, 3), b = awkward(k.b, 51, 3, 3);
+            if (k.b == DType.INT64 && k.what.contains("/=")) b = b.abs().add(1L);
+            Tensor cpu = a.clone(), dev = a.to(device());
+            k.op.accept(cpu, b);
+            k.op.accept(dev, b.to(device()));
+            sameValues(k.what, cpu, dev.to(Device.CPU), true);
+        }
+        Device on = device();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Tensor.ones(DType.INT64, 2).to(on).div_(Tensor.ones(DType.INT64, 2).to(on)));
+        assertTrue(e.getMessage().contains("can't be cast"), e.getMessage());
     }
 
     @Test

@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -210,7 +212,8 @@ class DeviceOpsTest {
     @Test
     void conversionsBetweenDtypesGiveTheCpusBits() {
         double[] values = {-1.75, 0, 2.5, 100.9, 300.7, -129.5, 65535.9, 1e10, -1e20, 16_777_217, 0.1, Double.NaN, Double.POSITIVE_INFINITY, -0.0};
-        DType[] types = {DType.FLOAT64, DType.FLOAT32, DType.INT64, DType.INT32, DType.INT16, DType.INT8, DType.UINT8, DType.BOOL};
+        DType[] types = {DType.FLOAT64, DType.FLOAT32, DType.FLOAT16, DType.BFLOAT16, DType.INT64, DType.INT32, DType.INT16, DType.INT8, DType.UINT8,
+            DType.BOOL};
         Tensor src = Tensor.ofDoubles(values);
         for (DType from : types) {
             Tensor a = src.to(from); // the cpu's conversion from float64: the sources
@@ -227,6 +230,90 @@ class DeviceOpsTest {
         }
         Tensor longs = Tensor.ofLongs(Long.MAX_VALUE, -Long.MAX_VALUE, 9_007_199_254_740_993L, 300, -1);
         for (DType to : types) assertSameBits("int64 extremes -> " + to, longs.to(to), longs.to(device()).to(to).to(Device.CPU));
+    }
+
+    /**
+     * float16 and bfloat16 on the device against HalfFloats: every one of the 65536 bit patterns of each up to float32 and
+     * float64, and down from float32 values at and beside every rounding tie, the overflow edge, subnormals, NaN payloads.
+     */
+    @Test
+    void float16AndBfloat16ConvertAsTheCpuEveryBitPattern() {
+        short[] all = new short[65536];
+        for (int i = 0; i < all.length; i++) all[i] = (short) i;
+        for (DType half : new DType[] {DType.FLOAT16, DType.BFLOAT16}) {
+            Tensor bits = Tensor.result(half, all.clone(), new int[] {all.length}, null);
+            Tensor onDevice = bits.to(device());
+            for (DType up : new DType[] {DType.FLOAT32, DType.FLOAT64}) {
+                Tensor cpu = bits.to(up), dev = onDevice.to(up).to(Device.CPU);
+                assertRawBits(half + " -> " + up, cpu, dev);
+            }
+            // every pattern up to float32 and back down: each half value itself (NaN payloads as the CPU keeps them)
+            assertRawBits(half + " round trip", bits.to(DType.FLOAT32).to(half), onDevice.to(DType.FLOAT32).to(half).to(Device.CPU));
+        }
+        java.util.Random r = new java.util.Random(5);
+        float[] f = new float[40_000];
+        for (int i = 0; i < f.length; i++) {
+            int b = switch (i % 4) {
+                case 0 -> r.nextInt(); // any float
+                case 1 -> (r.nextInt(0x8f) << 23) | (r.nextInt(0x400) << 13) | 0x1000 | (r.nextBoolean() ? 0 : 1); // float16 ties and beside
+                case 2 -> (r.nextInt(0xff) << 23) | (r.nextInt(0x80) << 16) | 0x8000 | (r.nextBoolean() ? 0 : r.nextInt(3) - 1); // bfloat16 ties
+                default -> 0x477fe000 + r.nextInt(0x4000) - 0x2000 | (r.nextBoolean() ? 0x80000000 : 0); // about 65504 and 65520
+            };
+            f[i] = Float.intBitsToFloat(b);
+        }
+        f[0] = 0x1.0p-25f; // half the smallest float16 subnormal: a tie to 0
+        f[1] = 0x1.8p-25f;
+        f[2] = Float.intBitsToFloat(0x7fa00001); // a signalling NaN with a payload
+        Tensor floats = Tensor.of(f, f.length);
+        for (DType half : new DType[] {DType.FLOAT16, DType.BFLOAT16}) {
+            assertRawBits("float32 -> " + half, floats.to(half), floats.to(device()).to(half).to(Device.CPU));
+            Tensor doubles = floats.to(DType.FLOAT64).mul(1.0000001);
+            assertRawBits("float64 -> " + half + " (through float32, as the CPU)", doubles.to(half), doubles.to(device()).to(half).to(Device.CPU));
+        }
+    }
+
+    /** The very bits of each element, NaN payloads included (dtype and shape first). */
+    private static void assertRawBits(String what, Tensor expected, Tensor actual) {
+        assertEquals(expected.dtype(), actual.dtype(), what + ": dtype");
+        assertArrayEquals(expected.shape(), actual.shape(), what + ": shape");
+        HostStorage e = (HostStorage) expected.contiguous().storage(), a = (HostStorage) actual.contiguous().storage();
+        Object ea = e.array(), aa = a.array();
+        boolean same = switch (expected.dtype()) {
+            case FLOAT16, BFLOAT16 -> java.util.Arrays.equals((short[]) ea, (short[]) aa);
+            case FLOAT32 -> {
+                float[] x = (float[]) ea, y = (float[]) aa;
+                boolean eq = x.length == y.length;
+                for (int i = 0; eq && i < x.length; i++) eq = Float.floatToRawIntBits(x[i]) == Float.floatToRawIntBits(y[i]);
+                yield eq;
+            }
+            case FLOAT64 -> {
+                double[] x = (double[]) ea, y = (double[]) aa;
+                boolean eq = x.length == y.length;
+                for (int i = 0; eq && i < x.length; i++) eq = Double.doubleToRawLongBits(x[i]) == Double.doubleToRawLongBits(y[i]);
+                yield eq;
+            }
+            default -> throw new IllegalArgumentException(what + ": not a floating dtype");
+        };
+        if (!same) {
+            double[] x = expected.contiguousDoubles(), y = actual.contiguousDoubles();
+            for (int i = 0; i < x.length; i++) {
+                if (Double.doubleToRawLongBits(x[i]) != Double.doubleToRawLongBits(y[i])) fail(what + " [" + i + "]: expected " + x[i] + ", got " + y[i]);
+            }
+            fail(what + ": the raw bits differ (a NaN payload)");
+        }
+    }
+
+    /** An op the device has no kernel for in some dtype says which op, dtype and device, and where to run it; never a wrong result. */
+    @Test
+    void anOpWithoutADeviceKernelForADtypeSaysSo() {
+        Tensor h = Tensor.of(1f, 3f, 2f).to(DType.FLOAT16).to(device());
+        IllegalArgumentException max = assertThrows(IllegalArgumentException.class, h::max);
+        assertTrue(max.getMessage().contains("max") && max.getMessage().contains("float16") && max.getMessage().contains(device().toString()),
+                max.getMessage());
+        Tensor longs = Tensor.ofLongs(new long[] {1, 2, 3, 4}, 2, 2).to(device());
+        IllegalArgumentException mm = assertThrows(IllegalArgumentException.class, () -> longs.matmul(longs));
+        assertTrue(mm.getMessage().contains("matmul") && mm.getMessage().contains("int64") && mm.getMessage().contains(device().toString()),
+                mm.getMessage());
     }
 
     @Test

@@ -341,6 +341,60 @@ public final class DeviceOps {
                 KernelArgs.of().ptr(x).i32(type.code()).ptr(out).i32(outer).i32(size).i32(inner));
     }
 
+    // ---- the arithmetic of every dtype but float32 pairs (dtypes.cu), and float64 sums (reductions.cu)
+
+    /** How {@code binary_typed}, {@code scalar_typed} and {@code unary_typed} compute (dtypes.cu's MODE_*): chosen from the result type. */
+    public static final int MODE_DOUBLE = 0, MODE_FLOAT = 1, MODE_LONG = 2;
+
+    /**
+     * out (n elements of {@code to}) = a op b (elementwise.cu's BINARY_* codes) in {@code mode}; {@code meta} holds out's shape, a's
+     * strides and b's strides in it (ndim each), or is null when a, b and out have one shape.
+     */
+    public void binaryTyped(Stream s, int op, int mode, long n, DeviceBuffer a, ElementType ta, DeviceBuffer b, ElementType tb, DeviceBuffer out,
+                            ElementType to, int[] meta) {
+        int ndim = meta == null ? 0 : meta.length / 3;
+        // without a table the kernel reads no meta: a stands in (read-only; out would alias a pointer the kernel writes)
+        device.launch(s, "binary_typed", LaunchConfig.linear(n), KernelArgs.of().ptr(a).i32(ta.code()).ptr(b).i32(tb.code()).ptr(out).i32(to.code())
+                .ptr(meta == null ? a : shapeTables.get(meta)).i32(ndim).i32(op).i32(mode).i64(n));
+    }
+
+    /** y (n elements of {@code ty}) = x op c (SCALAR_* codes) in {@code mode}: c as a double or a float, or cLong in integers. */
+    public void scalarTyped(Stream s, int op, int mode, long n, DeviceBuffer x, ElementType tx, DeviceBuffer y, ElementType ty, double c, long cLong) {
+        device.launch(s, "scalar_typed", LaunchConfig.linear(n),
+                KernelArgs.of().ptr(x).i32(tx.code()).ptr(y).i32(ty.code()).f64(c).i64(cLong).i32(op).i32(mode).i64(n));
+    }
+
+    /** y (n elements of {@code ty}) = f(x) (UNARY_* codes, 10 relu) in {@code mode}. */
+    public void unaryTyped(Stream s, int op, int mode, long n, DeviceBuffer x, ElementType tx, DeviceBuffer y, ElementType ty) {
+        device.launch(s, "unary_typed", LaunchConfig.linear(n), KernelArgs.of().ptr(x).i32(tx.code()).ptr(y).i32(ty.code()).i32(op).i32(mode).i64(n));
+    }
+
+    /** dx = g * f'(x), given the forward's output y; n doubles each. */
+    public void unaryBackwardF64(Stream s, int op, long n, DeviceBuffer x, DeviceBuffer y, DeviceBuffer g, DeviceBuffer dx) {
+        device.launch(s, "unary_backward_f64", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).ptr(g).ptr(dx).i32(op).i64(n));
+    }
+
+    /** dx = g * d(x op c)/dx; n doubles each. */
+    public void scalarBackwardF64(Stream s, int op, double c, long n, DeviceBuffer x, DeviceBuffer g, DeviceBuffer dx) {
+        device.launch(s, "scalar_backward_f64", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(g).ptr(dx).f64(c).i32(op).i64(n));
+    }
+
+    /** out[0] = scale * the sum of x's n doubles (one block: a fixed tree, deterministic). */
+    public void sumAllF64(Stream s, long n, DeviceBuffer x, DeviceBuffer out, double scale) {
+        device.launch(s, "sum_all_f64", LaunchConfig.oneBlock(LaunchConfig.SUM_THREADS), KernelArgs.of().ptr(x).ptr(out).i64(n).f64(scale));
+    }
+
+    /** out [outer, inner] = scale * x [outer, size, inner] summed over the middle dimension in order, in double. */
+    public void sumDimF64(Stream s, int outer, int size, int inner, double scale, DeviceBuffer x, DeviceBuffer out) {
+        device.launch(s, "sum_dim_f64", LaunchConfig.linear((long) outer * inner),
+                KernelArgs.of().ptr(x).ptr(out).i32(outer).i32(size).i32(inner).f64(scale));
+    }
+
+    /** As {@link #sumToShape} in double. */
+    public void sumToShapeF64(Stream s, int ndim, long m, DeviceBuffer src, DeviceBuffer dst, int[] meta) {
+        device.launch(s, "sum_to_shape_f64", LaunchConfig.linear(m), KernelArgs.of().ptr(src).ptr(dst).ptr(shapeTables.get(meta)).i32(ndim).i64(m));
+    }
+
     // ---- max and min with their indices (reductions.cu)
 
     /** values, indices (int64) [outer, inner] = the max (or min) of x [outer, size, inner] along the middle dimension, and where. */
@@ -425,9 +479,10 @@ public final class DeviceOps {
                 .f32(eps).f32(weightDecay).f32((float) (lr / bias1)).f32((float) Math.sqrt(bias2)).i32(decoupled ? 1 : 0));
     }
 
-    public void rmspropStep(Stream s, long n, DeviceBuffer p, DeviceBuffer g, DeviceBuffer v, DeviceBuffer buf, float lr, float alpha, float eps,
-                            float weightDecay, float momentum) {
-        device.launch(s, "rmsprop_step", LaunchConfig.linear(n), KernelArgs.of().ptr(p).ptr(g).ptr(v).ptr(buf == null ? v : buf).i64(n)
-                .f32(lr).f32(alpha).f32(eps).f32(weightDecay).f32(momentum));
+    /** RMSprop; centred when {@code gradAvg} (the running mean of the gradient) is given; {@code buf} null without momentum. */
+    public void rmspropStep(Stream s, long n, DeviceBuffer p, DeviceBuffer g, DeviceBuffer v, DeviceBuffer buf, DeviceBuffer gradAvg, float lr,
+                            float alpha, float eps, float weightDecay, float momentum) {
+        device.launch(s, "rmsprop_step", LaunchConfig.linear(n), KernelArgs.of().ptr(p).ptr(g).ptr(v).ptr(buf == null ? v : buf)
+                .ptr(gradAvg == null ? v : gradAvg).i64(n).f32(lr).f32(alpha).f32(eps).f32(weightDecay).f32(momentum).i32(gradAvg != null ? 1 : 0));
     }
 }

@@ -50,9 +50,10 @@ final class SimKernels {
 
     /**
      * Every twin: the layer kernels' below, {@link SimMathKernels}' (softmax, MSE, elementwise math), {@link SimTensorKernels}'
-     * (dtypes, comparisons, strided copies, integer sums, max and min) and {@link SimNormKernels}' (batch norm, dropout).
+     * (dtypes, comparisons, strided copies, integer sums, max and min), {@link SimNormKernels}' (batch norm, dropout) and
+     * {@link SimArithKernels}' (the arithmetic of other dtypes, float64 sums).
      */
-    static final Map<String, Twin> TWINS = merge(merge(merge(Map.ofEntries(
+    static final Map<String, Twin> TWINS = merge(merge(merge(merge(Map.ofEntries(
             Map.entry("add_f32", (m, c, a) -> binary(m, a, (x, y) -> x + y)),
             Map.entry("mul_f32", (m, c, a) -> binary(m, a, (x, y) -> x * y)),
             Map.entry("scale_f32", (m, c, a) -> {
@@ -160,15 +161,23 @@ final class SimKernels {
                 m.put(a.buffer(3), v);
             }),
             Map.entry("rmsprop_step", (m, c, a) -> {
-                long n = a.int64(4);
-                float lr = a.float32(5), alpha = a.float32(6), eps = a.float32(7), wd = a.float32(8), momentum = a.float32(9);
+                long n = a.int64(5);
+                float lr = a.float32(6), alpha = a.float32(7), eps = a.float32(8), wd = a.float32(9), momentum = a.float32(10);
+                boolean centered = a.int32(11) != 0;
                 float[] p = m.floats(a.buffer(0), n), g = m.floats(a.buffer(1), n), v = m.floats(a.buffer(2), n);
-                float[] buf = momentum > 0f ? m.floats(a.buffer(3), n) : null;
+                float[] buf = momentum > 0f ? m.floats(a.buffer(3), n) : null, gAvg = centered ? m.floats(a.buffer(4), n) : null;
                 for (int i = 0; i < n; i++) {
                     float gi = g[i] + wd * p[i];
                     float vi = v[i] * alpha + (1f - alpha) * gi * gi;
                     v[i] = vi;
-                    float avg = (float) Math.sqrt(vi) + eps;
+                    float avg;
+                    if (centered) {
+                        float ga = gAvg[i] * alpha + (1f - alpha) * gi;
+                        gAvg[i] = ga;
+                        avg = (float) Math.sqrt(vi - ga * ga) + eps;
+                    } else {
+                        avg = (float) Math.sqrt(vi) + eps;
+                    }
                     if (momentum > 0f) {
                         float b = buf[i] * momentum + gi / avg;
                         buf[i] = b;
@@ -180,6 +189,7 @@ final class SimKernels {
                 m.put(a.buffer(0), p);
                 m.put(a.buffer(2), v);
                 if (buf != null) m.put(a.buffer(3), buf);
+                if (gAvg != null) m.put(a.buffer(4), gAvg);
             }),
             Map.entry("argmax_rows", (m, c, a) -> {
                 int n = a.int32(2), k = a.int32(3);
@@ -254,7 +264,7 @@ final class SimKernels {
                 float[] dx = new float[planes * g.h() * g.w()];
                 PoolKernels.maxBackward(CpuBackend.serial(), g, dy, idx, dx);
                 m.put(a.buffer(2), dx);
-            })), SimMathKernels.TWINS), SimTensorKernels.TWINS), SimNormKernels.TWINS);
+            })), SimMathKernels.TWINS), SimTensorKernels.TWINS), SimNormKernels.TWINS), SimArithKernels.TWINS);
 
     private static Map<String, Twin> merge(Map<String, Twin> a, Map<String, Twin> b) {
         java.util.HashMap<String, Twin> all = new java.util.HashMap<>(a);

@@ -195,6 +195,8 @@ final class SimTensorKernels {
         return switch (t) {
             case F64 -> b.getDouble(at);
             case F32 -> b.getFloat(at);
+            case F16 -> halfToFloat(b.getShort(at));
+            case BF16 -> bfloat16ToFloat(b.getShort(at));
             case I64 -> b.getLong(at);
             case I32 -> b.getInt(at);
             case I16 -> b.getShort(at);
@@ -211,7 +213,7 @@ final class SimTensorKernels {
             case I16 -> b.getShort(at);
             case U8 -> b.get(at) & 0xff;
             case I8, BOOL -> b.get(at);
-            case F64, F32 -> (long) getDouble(b, t, i);
+            case F64, F32, F16, BF16 -> (long) getDouble(b, t, i);
         };
     }
 
@@ -225,6 +227,8 @@ final class SimTensorKernels {
             case BOOL -> b.put(at, (byte) (v != 0 ? 1 : 0));
             case F64 -> b.putDouble(at, v);
             case F32 -> b.putFloat(at, (float) (double) v);
+            case F16 -> b.putShort(at, floatToHalf((float) (double) v));
+            case BF16 -> b.putShort(at, floatToBfloat16((float) (double) v));
         }
     }
 
@@ -233,9 +237,58 @@ final class SimTensorKernels {
         switch (t) {
             case F64 -> b.putDouble(at, v);
             case F32 -> b.putFloat(at, (float) v);
+            case F16 -> b.putShort(at, floatToHalf((float) v));
+            case BF16 -> b.putShort(at, floatToBfloat16((float) v));
             case BOOL -> b.put(at, (byte) (v != 0 ? 1 : 0));
             default -> setLong(b, t, i, (long) v);
         }
+    }
+
+    // ---- dtypes.cu's float16 and bfloat16 bits (et_half_to_float, ...): the CPU's HalfFloats, written again here, as the kernel is
+
+    static float halfToFloat(short bits) {
+        int h = bits & 0xffff;
+        int sign = (h & 0x8000) << 16, exp = (h >>> 10) & 0x1f, mant = h & 0x3ff;
+        if (exp == 0x1f) return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
+        if (exp == 0) {
+            float v = mant * 0x1.0p-24f;
+            return sign != 0 ? -v : v;
+        }
+        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
+    }
+
+    static short floatToHalf(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        int sign = (bits >>> 16) & 0x8000;
+        int abs = bits & 0x7fffffff;
+        if (abs >= 0x7f800000) return (short) (sign | 0x7c00 | (abs > 0x7f800000 ? 0x200 | ((abs >>> 13) & 0x3ff) : 0));
+        if (abs >= 0x477ff000) return (short) (sign | 0x7c00);
+        int exp = abs >>> 23;
+        if (exp < 113) {
+            if (exp < 102) return (short) sign;
+            int mant = (abs & 0x7fffff) | 0x800000;
+            int shift = 126 - exp;
+            int half = mant >>> shift;
+            int rest = mant & ((1 << shift) - 1), halfway = 1 << (shift - 1);
+            if (rest > halfway || (rest == halfway && (half & 1) != 0)) half++;
+            return (short) (sign | half);
+        }
+        int mant = abs & 0x7fffff;
+        int half = ((exp - 112) << 10) | (mant >>> 13);
+        int rest = mant & 0x1fff;
+        if (rest > 0x1000 || (rest == 0x1000 && (half & 1) != 0)) half++;
+        return (short) (sign | half);
+    }
+
+    static float bfloat16ToFloat(short bits) {
+        return Float.intBitsToFloat((bits & 0xffff) << 16);
+    }
+
+    static short floatToBfloat16(float f) {
+        if (Float.isNaN(f)) return (short) 0x7fc0;
+        int bits = Float.floatToRawIntBits(f);
+        int rounding = 0x7fff + ((bits >>> 16) & 1);
+        return (short) ((bits + rounding) >>> 16);
     }
 
     /** dtypes.cu's et_convert: the CPU's copy_ (Strided.scatter). */

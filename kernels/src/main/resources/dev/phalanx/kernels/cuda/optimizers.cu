@@ -33,15 +33,25 @@ extern "C" __global__ void adam_step(float* __restrict__ p, const float* __restr
     }
 }
 
-// RMSprop (not centred): v = alpha v + (1-alpha) g^2; avg = sqrt(v) + eps;
-// with momentum buf = momentum*buf + g/avg, p -= lr*buf; else p -= lr*g/avg
+// RMSprop: v = alpha v + (1-alpha) g^2; avg = sqrt(v) + eps, or centred (grad_avg = alpha grad_avg + (1-alpha) g,
+// avg = sqrt(v - grad_avg^2) + eps); with momentum buf = momentum*buf + g/avg, p -= lr*buf; else p -= lr*g/avg.
+// v and grad_avg are rounded step by step (__fmul_rn, __fadd_rn: no FMA), as the CPU's float operations: v - grad_avg^2
+// cancels, and would magnify a contracted product's different rounding. grad_avg is unread unless centred.
 extern "C" __global__ void rmsprop_step(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ v, float* __restrict__ buf,
-                                        long long n, float lr, float alpha, float eps, float weight_decay, float momentum) {
+                                        float* __restrict__ grad_avg, long long n, float lr, float alpha, float eps, float weight_decay,
+                                        float momentum, int centered) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
         float gi = g[i] + weight_decay * p[i];
-        float vi = v[i] * alpha + (1.0f - alpha) * gi * gi;
+        float vi = __fadd_rn(__fmul_rn(v[i], alpha), __fmul_rn(__fmul_rn(1.0f - alpha, gi), gi));
         v[i] = vi;
-        float avg = sqrtf(vi) + eps;
+        float avg;
+        if (centered) {
+            float ga = __fadd_rn(__fmul_rn(grad_avg[i], alpha), __fmul_rn(1.0f - alpha, gi));
+            grad_avg[i] = ga;
+            avg = sqrtf(__fsub_rn(vi, __fmul_rn(ga, ga))) + eps;
+        } else {
+            avg = sqrtf(vi) + eps;
+        }
         if (momentum > 0.0f) {
             float b = buf[i] * momentum + gi / avg;
             buf[i] = b;

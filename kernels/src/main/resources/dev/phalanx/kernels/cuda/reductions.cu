@@ -112,6 +112,67 @@ extern "C" __global__ void sum_to_shape(const float* __restrict__ src, float* __
     }
 }
 
+// ---- the float64 sums (Reduce's sums of other floating dtypes accumulate in double): the whole tensor, along a
+// dimension, and down to a broadcast operand's shape, each as its float32 kernel above
+
+// out[0] = scale * the sum of x[0..n) in double: one block of SUM_THREADS threads, each summing its strided share in
+// order, then the block's fixed tree (deterministic; not the CPU's one sequential loop, so equal within rounding)
+extern "C" __global__ void sum_all_f64(const double* __restrict__ x, double* __restrict__ out, long long n, double scale) {
+    __shared__ double shared[SUM_THREADS];
+    double s = 0.0;
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
+    shared[threadIdx.x] = s;
+    __syncthreads();
+    for (int k = blockDim.x / 2; k > 0; k >>= 1) {
+        if (threadIdx.x < k) shared[threadIdx.x] += shared[threadIdx.x + k];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[0] = shared[0] * scale;
+}
+
+// out[o, i] = scale * sum over k of x[o, k, i]: one thread per output, k in order from 0.0 (the CPU's loop, its bits)
+extern "C" __global__ void sum_dim_f64(const double* __restrict__ x, double* __restrict__ out, int outer, int size, int inner, double scale) {
+    long long total = (long long) outer * inner;
+    for (long long j = blockIdx.x * (long long) blockDim.x + threadIdx.x; j < total; j += (long long) blockDim.x * gridDim.x) {
+        const double* p = x + (j / inner) * (long long) size * inner + j % inner;
+        double s = 0.0;
+        for (int k = 0; k < size; k++) s += p[(long long) k * inner];
+        out[j] = s * scale;
+    }
+}
+
+// sum_to_shape in double: one thread per dst element, its src elements summed in src order (Binary.sumToDouble's bits)
+extern "C" __global__ void sum_to_shape_f64(const double* __restrict__ src, double* __restrict__ dst, const int* __restrict__ meta, int ndim,
+                                            long long m) {
+    const int* src_shape = meta;
+    const int* dst_shape = meta + ndim;
+    long long count = 1;
+    for (int d = 0; d < ndim; d++) if (dst_shape[d] == 1) count *= src_shape[d];
+    for (long long j = blockIdx.x * (long long) blockDim.x + threadIdx.x; j < m; j += (long long) blockDim.x * gridDim.x) {
+        long long base = 0, stride = 1, rest = j;
+        for (int d = ndim - 1; d >= 0; d--) {
+            if (dst_shape[d] != 1) {
+                base += (rest % dst_shape[d]) * stride;
+                rest /= dst_shape[d];
+            }
+            stride *= src_shape[d];
+        }
+        double s = 0.0;
+        for (long long r = 0; r < count; r++) {
+            long long off = base, st = 1, q = r;
+            for (int d = ndim - 1; d >= 0; d--) {
+                if (dst_shape[d] == 1) {
+                    off += (q % src_shape[d]) * st;
+                    q /= src_shape[d];
+                }
+                st *= src_shape[d];
+            }
+            s += src[off];
+        }
+        dst[j] = s;
+    }
+}
+
 // ---- max and min (values and int64 indices), along a dimension and over the whole tensor, and their gradient.
 // The CPU's rule: NaN wins (PyTorch's max and min propagate NaN), then the larger (max) or smaller (min) value, and
 // among equals the first index. That is a strict order on (value, index), so the pick does not depend on the order

@@ -105,7 +105,7 @@ class CudaHostLogicTest {
         for (String f : CudaKernelSources.FILES) {
             String s = CudaKernelSources.read(f);
             if (f.equals("elementwise.cu")) s = s.replace("y[i] = fmaxf(x[i], 0.0f);", "y[i] = fmaxf(x[i], no_such_value);");
-            if (f.equals("optimizers.cu")) s = s.replace("float avg = sqrtf(vi) + eps;", "float avg = sqrtf(vi) + epsilon;");
+            if (f.equals("optimizers.cu")) s = s.replace("avg = sqrtf(vi) + eps;", "avg = sqrtf(vi) + epsilon;");
             files.put(f, s);
         }
         KernelCatalog broken = KernelCatalog.of(files);

@@ -439,9 +439,23 @@ public abstract class DeviceContract {
             rp[i] -= 0.01f * rb[i];
         }
         DeviceBuffer rp0 = put(p), rv0 = put(v), rb0 = put(buf);
-        ops.rmspropStep(stream, n, rp0, dg, rv0, rb0, 0.01f, 0.99f, 1e-8f, 0f, 0.5f);
+        ops.rmspropStep(stream, n, rp0, dg, rv0, rb0, null, 0.01f, 0.99f, 1e-8f, 0f, 0.5f);
         assertClose(rp, get(rp0, n), "rmsprop parameters");
         assertClose(rv, get(rv0, n), "rmsprop square average");
+        // centred RMSprop with weight decay, no momentum (two steps: the second subtracts a non-zero running mean)
+        float[] cp = p.clone(), cv = new float[n], ca = new float[n];
+        DeviceBuffer cp0 = put(p), cv0 = put(cv), ca0 = put(ca);
+        for (int step = 0; step < 2; step++) {
+            for (int i = 0; i < n; i++) {
+                float gi = g[i] + 0.1f * cp[i];
+                cv[i] = cv[i] * 0.9f + (1 - 0.9f) * gi * gi;
+                ca[i] = ca[i] * 0.9f + (1 - 0.9f) * gi;
+                cp[i] -= 0.01f * (gi / ((float) Math.sqrt(cv[i] - ca[i] * ca[i]) + 1e-8f));
+            }
+            ops.rmspropStep(stream, n, cp0, dg, cv0, null, ca0, 0.01f, 0.9f, 1e-8f, 0.1f, 0f);
+        }
+        assertClose(cp, get(cp0, n), "centred rmsprop parameters");
+        assertClose(ca, get(ca0, n), "centred rmsprop gradient average");
     }
 
     @Test
