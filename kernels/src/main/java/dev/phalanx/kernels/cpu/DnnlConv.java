@@ -61,12 +61,16 @@ final class DnnlConv implements AutoCloseable {
     }
 
     /**
-     * The reproducible mode's plan for chunks of {@code images} slots: oneDNN's own layouts, kept
-     * apart from the default mode's plans (whose layouts follow measurements and may change).
+     * The reproducible mode's plan for chunks of {@code images} slots. Kept apart from the default
+     * mode's plans (a chunk of slots is not a chunk of the batch; each plan's lanes hold their own
+     * weights), with the same layout rule ({@link DnnlConvPlan.Layouts#MEASURED}): a rule of the
+     * shape and the CPU only, so every shard of a batch gets the same primitive. With oneDNN's own
+     * choice instead ({@code ANY}), conv2's one-image weight gradient ran on an AVX2 kernel at
+     * half the speed on AVX-512 (13.0 against 7.1 us per image, BENCHMARKS.md).
      */
     private DnnlConvPlan reproduciblePlan(ConvGeometry g, int images) {
         ConvGeometry key = new ConvGeometry(images, g.cin(), g.h(), g.w(), g.cout(), g.kh(), g.kw(), g.sh(), g.sw(), g.ph(), g.pw());
-        return imagePlans.computeIfAbsent(key, k -> new DnnlConvPlan(dnnl.engine(), k, DnnlConvPlan.Layouts.ANY, dnnl.avx512()));
+        return imagePlans.computeIfAbsent(key, k -> new DnnlConvPlan(dnnl.engine(), k, DnnlConvPlan.Layouts.MEASURED, dnnl.avx512()));
     }
 
     /** The reproducible mode's one-image plan (weight gradients, each image alone). */

@@ -24,7 +24,7 @@ final class DnnlConvPlan implements AutoCloseable {
 
     /** Which activation layouts a plan asks oneDNN for; weights and bias are always {@code format_tag::any}. */
     enum Layouts {
-        /** {@code format_tag::any} everywhere: oneDNN's own choice (the reproducible mode's one-image plans). */
+        /** {@code format_tag::any} everywhere: oneDNN's own choice (no plan uses it now; kept to compare against, DnnlConvTest). */
         ANY,
         /**
          * The default mode's: {@code any}, except channels-last (nhwc) where oneDNN's own choice was
