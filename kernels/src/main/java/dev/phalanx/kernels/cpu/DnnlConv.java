@@ -207,9 +207,13 @@ final class DnnlConv implements AutoCloseable {
         dnnl.oneThreadHere();
         DnnlConvPlan one = imagePlan(g);
         one.prepareBackwardWeights(backend.partsFor(count, forwardWork(g)));
-        backend.parallelForParts(count, forwardWork(g), (lane, j) -> {
+        int parts = backend.partsFor(count, forwardWork(g)), per = (count + parts - 1) / parts;
+        backend.parallelForParts(parts, CHUNK_WORK, (lane, p) -> {                          // part p: one range of images, on lane p
             dnnl.oneThreadHere();
-            one.backwardWeights(lane, streams[lane], x, dout, from + j, dw[j], 0, db[j], 0);
+            int a = p * per, n = Math.min(count, a + per) - a;
+            if (n <= 0) return;
+            float[][] dwPart = java.util.Arrays.copyOfRange(dw, a, a + n), dbPart = java.util.Arrays.copyOfRange(db, a, a + n);
+            one.backwardWeightsEach(lane, streams[lane], x, dout, from + a, n, dwPart, dbPart);
         });
     }
 

@@ -10,9 +10,11 @@ import org.bytedeco.dnnl.convolution_forward;
 import org.bytedeco.dnnl.engine;
 import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.primitive_attr;
+import org.bytedeco.dnnl.reorder;
 import org.bytedeco.dnnl.stream;
 import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * oneDNN's three convolution primitives for one shape (one chunk of {@code g.n()} images),
@@ -244,6 +246,106 @@ final class DnnlConvPlan implements AutoCloseable {
         l.diffBiasData.position(0).get(db, dbOff, g.cout());
     }
 
+    /** Images whose inputs {@link #backwardWeightsEach} brings into the primitive's layouts with one reorder. */
+    static final int WEIGHT_GROUP = 32;
+
+    /**
+     * The weight and bias gradients of images {@code [from, from + count)} ({@code count <=}
+     * {@value #WEIGHT_GROUP}), each image alone through this one-image plan: image
+     * {@code from + j}'s into {@code dw[j]} and {@code db[j]}, the bits of {@link #backwardWeights}
+     * on that image (the same primitive on the same values). Where the primitive reads an input
+     * in a layout without padding (nchw or nhwc: LeNet's conv2 both, conv1 its src), the group's
+     * images are copied in and reordered by one call, and each image's run handed to the
+     * primitive as a pointer into it, instead of a copy and a reorder per image.
+     */
+    void backwardWeightsEach(int lane, stream s, float[] x, float[] dout, int from, int count, float[][] dw, float[][] db) {
+        if (g.n() != 1 || count > WEIGHT_GROUP) {
+            throw new IllegalStateException("backwardWeightsEach: a one-image plan and at most " + WEIGHT_GROUP + " images, got " + g.n() + " and " + count);
+        }
+        WeightLane l = weightLanes.get(lane);
+        if (l.srcGroup != null) l.srcGroup.load(s, x, from * g.inImage(), count);
+        if (l.diffDstGroup != null) l.diffDstGroup.load(s, dout, from * g.outImage(), count);
+        try {
+            for (int j = 0; j < count; j++) {
+                if (l.srcGroup != null) l.src.prim.set_data_handle(l.srcGroup.image(j));
+                else l.src.in(s, x, (from + j) * g.inImage());
+                if (l.diffDstGroup != null) l.diffDst.prim.set_data_handle(l.diffDstGroup.image(j));
+                else l.diffDst.in(s, dout, (from + j) * g.outImage());
+                bwdWeights.execute(s, l.args);
+                l.diffWeights.out(s, dw[j], 0);
+                l.diffBiasData.position(0).get(db[j], 0, g.cout());
+            }
+        } finally {
+            if (l.srcGroup != null) l.src.prim.set_data_handle(l.srcHandle);
+            if (l.diffDstGroup != null) l.diffDst.prim.set_data_handle(l.diffDstHandle);
+        }
+    }
+
+    /**
+     * {@value #WEIGHT_GROUP} images of one input of the one-image weight gradient: copied in as
+     * nchw, reordered in one call into the layout the primitive reads one image of (nchw or nhwc,
+     * no padding, so image j is the run at {@code j * image} floats).
+     */
+    private final class GroupInput implements AutoCloseable {
+        private final memory user, prim;
+        private final FloatPointer userData;
+        private final reorder reorder;                     // null: the primitive reads nchw as it is
+        private final long base;
+        private final int image;
+
+        GroupInput(long[] one, memory.format_tag tag) {
+            long[] dims = one.clone();
+            dims[0] = WEIGHT_GROUP;
+            image = Math.toIntExact(one[1] * one[2] * one[3]);
+            user = new memory(plain(dims, memory.format_tag.nchw), e);
+            userData = new FloatPointer(user.get_data_handle()).capacity((long) WEIGHT_GROUP * image);
+            if (tag == memory.format_tag.nchw) {
+                prim = user;
+                reorder = null;
+            } else {
+                prim = new memory(plain(dims, tag), e);
+                reorder = new reorder(user, prim);
+            }
+            base = prim.get_data_handle().address();
+        }
+
+        void load(stream s, float[] a, int off, int count) {
+            userData.position(0).put(a, off, count * image);
+            userData.position(0);
+            if (reorder != null) reorder.execute(s, user, prim);
+            s._wait();
+        }
+
+        /** Image j's run in the primitive's layout, as a pointer that owns nothing. */
+        Pointer image(int j) {
+            long at = base + (long) j * image * Float.BYTES;
+            return new Pointer() {
+                {
+                    address = at;
+                }
+            };
+        }
+
+        @Override
+        public void close() {
+            if (reorder != null) {
+                reorder.close();
+                prim.close();
+            }
+            userData.close();
+            user.close();
+        }
+    }
+
+    /** The group input for a one-image operand the primitive reads as {@code chosen}, or null where that layout is padded or blocked. */
+    private GroupInput groupInput(long[] one, memory.desc chosen) {
+        if (g.n() != 1) return null;
+        for (memory.format_tag tag : new memory.format_tag[] {memory.format_tag.nchw, memory.format_tag.nhwc}) {
+            if (chosen.equals(plain(one, tag))) return new GroupInput(one, tag);
+        }
+        return null;
+    }
+
     private final class WeightLane implements AutoCloseable {
         final DnnlEdge src = new DnnlEdge(e, plain(src(), memory.format_tag.nchw), bwdWeightsPd.src_desc(), true);
         final DnnlEdge diffDst = new DnnlEdge(e, plain(dst(), memory.format_tag.nchw), bwdWeightsPd.diff_dst_desc(), true);
@@ -252,6 +354,10 @@ final class DnnlConvPlan implements AutoCloseable {
         final FloatPointer diffBiasData = new FloatPointer(diffBias.get_data_handle()).capacity(g.cout());
         final memory scratchpad = new memory(bwdWeightsPd.scratchpad_desc(), e);
         final IntMemoryMap args = new IntMemoryMap();
+        final GroupInput srcGroup = groupInput(src(), bwdWeightsPd.src_desc());
+        final GroupInput diffDstGroup = groupInput(dst(), bwdWeightsPd.diff_dst_desc());
+        /** The primitive's own buffers, handed back after {@link #backwardWeightsEach} pointed it into a group. */
+        final Pointer srcHandle = src.prim.get_data_handle(), diffDstHandle = diffDst.prim.get_data_handle();
 
         WeightLane() {
             args.put(dnnl.DNNL_ARG_SCRATCHPAD, scratchpad);
@@ -269,6 +375,8 @@ final class DnnlConvPlan implements AutoCloseable {
             diffWeights.close();
             diffBias.close();
             scratchpad.close();
+            if (srcGroup != null) srcGroup.close();
+            if (diffDstGroup != null) diffDstGroup.close();
         }
     }
 
