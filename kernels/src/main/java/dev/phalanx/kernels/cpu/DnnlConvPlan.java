@@ -263,42 +263,44 @@ final class DnnlConvPlan implements AutoCloseable {
             throw new IllegalStateException("backwardWeightsEach: a one-image plan and at most " + WEIGHT_GROUP + " images, got " + g.n() + " and " + count);
         }
         WeightLane l = weightLanes.get(lane);
-        if (l.srcGroup != null) l.srcGroup.load(s, x, from * g.inImage(), count);
-        if (l.diffDstGroup != null) l.diffDstGroup.load(s, dout, from * g.outImage(), count);
+        GroupInput srcGroup = l.srcGroup(count), diffDstGroup = l.diffDstGroup(count);
+        if (srcGroup != null) srcGroup.load(s, x, from * g.inImage());
+        if (diffDstGroup != null) diffDstGroup.load(s, dout, from * g.outImage());
         try {
             for (int j = 0; j < count; j++) {
-                if (l.srcGroup != null) l.src.prim.set_data_handle(l.srcGroup.image(j));
+                if (srcGroup != null) l.src.prim.set_data_handle(srcGroup.image(j));
                 else l.src.in(s, x, (from + j) * g.inImage());
-                if (l.diffDstGroup != null) l.diffDst.prim.set_data_handle(l.diffDstGroup.image(j));
+                if (diffDstGroup != null) l.diffDst.prim.set_data_handle(diffDstGroup.image(j));
                 else l.diffDst.in(s, dout, (from + j) * g.outImage());
                 bwdWeights.execute(s, l.args);
                 l.diffWeights.out(s, dw[j], 0);
                 l.diffBiasData.position(0).get(db[j], 0, g.cout());
             }
         } finally {
-            if (l.srcGroup != null) l.src.prim.set_data_handle(l.srcHandle);
-            if (l.diffDstGroup != null) l.diffDst.prim.set_data_handle(l.diffDstHandle);
+            if (srcGroup != null) l.src.prim.set_data_handle(l.srcHandle);
+            if (diffDstGroup != null) l.diffDst.prim.set_data_handle(l.diffDstHandle);
         }
     }
 
     /**
-     * {@value #WEIGHT_GROUP} images of one input of the one-image weight gradient: copied in as
-     * nchw, reordered in one call into the layout the primitive reads one image of (nchw or nhwc,
-     * no padding, so image j is the run at {@code j * image} floats).
+     * A group of images of one input of the one-image weight gradient: copied in as nchw,
+     * reordered in one call into the layout the primitive reads one image of (nchw or nhwc, no
+     * padding, so image j is the run at {@code j * image} floats). One per group size a lane meets.
      */
     private final class GroupInput implements AutoCloseable {
         private final memory user, prim;
         private final FloatPointer userData;
         private final reorder reorder;                     // null: the primitive reads nchw as it is
         private final long base;
-        private final int image;
+        private final int image, images;
 
-        GroupInput(long[] one, memory.format_tag tag) {
+        GroupInput(long[] one, memory.format_tag tag, int images) {
             long[] dims = one.clone();
-            dims[0] = WEIGHT_GROUP;
+            dims[0] = images;
+            this.images = images;
             image = Math.toIntExact(one[1] * one[2] * one[3]);
             user = new memory(plain(dims, memory.format_tag.nchw), e);
-            userData = new FloatPointer(user.get_data_handle()).capacity((long) WEIGHT_GROUP * image);
+            userData = new FloatPointer(user.get_data_handle()).capacity((long) images * image);
             if (tag == memory.format_tag.nchw) {
                 prim = user;
                 reorder = null;
@@ -309,8 +311,8 @@ final class DnnlConvPlan implements AutoCloseable {
             base = prim.get_data_handle().address();
         }
 
-        void load(stream s, float[] a, int off, int count) {
-            userData.position(0).put(a, off, count * image);
+        void load(stream s, float[] a, int off) {
+            userData.position(0).put(a, off, images * image);
             userData.position(0);
             if (reorder != null) reorder.execute(s, user, prim);
             s._wait();
@@ -337,11 +339,11 @@ final class DnnlConvPlan implements AutoCloseable {
         }
     }
 
-    /** The group input for a one-image operand the primitive reads as {@code chosen}, or null where that layout is padded or blocked. */
-    private GroupInput groupInput(long[] one, memory.desc chosen) {
+    /** The unpadded layout (nchw or nhwc) in which the primitive reads a one-image operand as {@code chosen}, or null where it is padded or blocked. */
+    private memory.format_tag unpadded(long[] one, memory.desc chosen) {
         if (g.n() != 1) return null;
         for (memory.format_tag tag : new memory.format_tag[] {memory.format_tag.nchw, memory.format_tag.nhwc}) {
-            if (chosen.equals(plain(one, tag))) return new GroupInput(one, tag);
+            if (chosen.equals(plain(one, tag))) return tag;
         }
         return null;
     }
@@ -354,8 +356,9 @@ final class DnnlConvPlan implements AutoCloseable {
         final FloatPointer diffBiasData = new FloatPointer(diffBias.get_data_handle()).capacity(g.cout());
         final memory scratchpad = new memory(bwdWeightsPd.scratchpad_desc(), e);
         final IntMemoryMap args = new IntMemoryMap();
-        final GroupInput srcGroup = groupInput(src(), bwdWeightsPd.src_desc());
-        final GroupInput diffDstGroup = groupInput(dst(), bwdWeightsPd.diff_dst_desc());
+        final memory.format_tag srcTag = unpadded(src(), bwdWeightsPd.src_desc()), diffDstTag = unpadded(dst(), bwdWeightsPd.diff_dst_desc());
+        /** By group size: made on first use (a batch meets two or three sizes: the group, the rest, their halves on two threads). */
+        final GroupInput[] srcGroups = new GroupInput[WEIGHT_GROUP + 1], diffDstGroups = new GroupInput[WEIGHT_GROUP + 1];
         /** The primitive's own buffers, handed back after {@link #backwardWeightsEach} pointed it into a group. */
         final Pointer srcHandle = src.prim.get_data_handle(), diffDstHandle = diffDst.prim.get_data_handle();
 
@@ -375,8 +378,20 @@ final class DnnlConvPlan implements AutoCloseable {
             diffWeights.close();
             diffBias.close();
             scratchpad.close();
-            if (srcGroup != null) srcGroup.close();
-            if (diffDstGroup != null) diffDstGroup.close();
+            for (GroupInput gi : srcGroups) if (gi != null) gi.close();
+            for (GroupInput gi : diffDstGroups) if (gi != null) gi.close();
+        }
+
+        GroupInput srcGroup(int count) {
+            if (srcTag == null) return null;
+            if (srcGroups[count] == null) srcGroups[count] = new GroupInput(src(), srcTag, count);
+            return srcGroups[count];
+        }
+
+        GroupInput diffDstGroup(int count) {
+            if (diffDstTag == null) return null;
+            if (diffDstGroups[count] == null) diffDstGroups[count] = new GroupInput(dst(), diffDstTag, count);
+            return diffDstGroups[count];
         }
     }
 
