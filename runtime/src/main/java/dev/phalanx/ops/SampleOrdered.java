@@ -29,7 +29,7 @@ final class SampleOrdered {
         shard.checkRows("linear", b);
         float[] y = new float[b * out], w = weight.contiguousFloats();
         SampleOrderedKernels.linearForward(Backends.cpu(), b, in, out, x.contiguousFloats(), w, weightVersion(weight, w),
-                bias == null ? null : bias.contiguousFloats(), y);
+                bias == null ? null : bias.contiguousFloats(), y, shard.offset(), shard.batch());
         return Tensor.result(y, new int[] {b, out}, new LinearBackward(x, weight, bias));
     }
 
@@ -44,6 +44,17 @@ final class SampleOrdered {
         }
 
         @Override
+        protected boolean savesInput(int input) {
+            return input < 2; // the bias's values are not needed
+        }
+
+        /** g is read during the call only (the tree's pieces are arrays of their own), so a pooled g goes back to the pool. */
+        @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
+        @Override
         public Tensor[] backward(Tensor g) {
             Reproducible.Shard shard = bound("linear");
             Tensor x = inputs()[0], w = inputs()[1], bias = inputs()[2];
@@ -51,9 +62,10 @@ final class SampleOrdered {
             float[] gd = g.contiguousFloats();
             Tensor gx = null;
             if (needsGrad(0)) {
-                float[] d = new float[b * in], wd = w.contiguousFloats();
-                SampleOrderedKernels.linearBackwardData(Backends.cpu(), b, in, out, gd, wd, weightVersion(w, wd), d);
-                gx = Tensor.of(d, b, in);
+                float[] d = Backends.cpu().buffers().floats(b * in), wd = w.contiguousFloats(); // every element written
+                SampleOrderedKernels.linearBackwardData(Backends.cpu(), b, in, out, gd, wd, weightVersion(w, wd), d,
+                        shard.offset(), shard.batch());
+                gx = Tensor.pooledGradient(d, b, in);
             }
             List<SampleTree.Block> pieces = shard.blocks();
             Tensor gw = needsGrad(1) ? recorded(shard, w,
@@ -87,15 +99,26 @@ final class SampleOrdered {
         }
 
         @Override
+        protected boolean savesInput(int input) {
+            return input < 2; // the bias's values are not needed
+        }
+
+        /** As the linear layer's: grad is read during the call only, so a pooled one goes back to the pool. */
+        @Override
+        protected boolean forgetsGradOutput() {
+            return true;
+        }
+
+        @Override
         public Tensor[] backward(Tensor grad) {
             Reproducible.Shard shard = bound("conv2d");
             Tensor x = inputs()[0], w = inputs()[1], bias = inputs()[2];
             float[] gd = grad.contiguousFloats();
             Tensor gx = null;
             if (needsGrad(0)) {
-                float[] dx = new float[x.numel()];
+                float[] dx = Backends.cpu().buffers().floats(x.numel()); // every element written
                 SampleOrderedKernels.convBackwardData(Backends.cpu(), g, gd, w.contiguousFloats(), dx, shard.offset(), shard.batch());
-                gx = Tensor.of(dx, x.shape());
+                gx = Tensor.pooledGradient(dx, x.shape());
             }
             SampleTree.Accumulator aw = needsGrad(1) ? shard.accumulator(w.numel()) : null;
             SampleTree.Accumulator ab = needsGrad(2) ? shard.accumulator(g.cout()) : null;

@@ -61,12 +61,16 @@ final class DnnlConv implements AutoCloseable {
     }
 
     /**
-     * The reproducible mode's plan for chunks of {@code images} slots: oneDNN's own layouts, kept
-     * apart from the default mode's plans (whose layouts follow measurements and may change).
+     * The reproducible mode's plan for chunks of {@code images} slots. Kept apart from the default
+     * mode's plans (a chunk of slots is not a chunk of the batch; each plan's lanes hold their own
+     * weights), with the same layout rule ({@link DnnlConvPlan.Layouts#MEASURED}): a rule of the
+     * shape and the CPU only, so every shard of a batch gets the same primitive. With oneDNN's own
+     * choice instead ({@code ANY}), conv2's one-image weight gradient ran on an AVX2 kernel at
+     * half the speed on AVX-512 (13.0 against 7.1 us per image, BENCHMARKS.md).
      */
     private DnnlConvPlan reproduciblePlan(ConvGeometry g, int images) {
         ConvGeometry key = new ConvGeometry(images, g.cin(), g.h(), g.w(), g.cout(), g.kh(), g.kw(), g.sh(), g.sw(), g.ph(), g.pw());
-        return imagePlans.computeIfAbsent(key, k -> new DnnlConvPlan(dnnl.engine(), k, DnnlConvPlan.Layouts.ANY, dnnl.avx512()));
+        return imagePlans.computeIfAbsent(key, k -> new DnnlConvPlan(dnnl.engine(), k, DnnlConvPlan.Layouts.MEASURED, dnnl.avx512()));
     }
 
     /** The reproducible mode's one-image plan (weight gradients, each image alone). */
@@ -203,9 +207,13 @@ final class DnnlConv implements AutoCloseable {
         dnnl.oneThreadHere();
         DnnlConvPlan one = imagePlan(g);
         one.prepareBackwardWeights(backend.partsFor(count, forwardWork(g)));
-        backend.parallelForParts(count, forwardWork(g), (lane, j) -> {
+        int parts = backend.partsFor(count, forwardWork(g)), per = (count + parts - 1) / parts;
+        backend.parallelForParts(parts, CHUNK_WORK, (lane, p) -> {                          // part p: one range of images, on lane p
             dnnl.oneThreadHere();
-            one.backwardWeights(lane, streams[lane], x, dout, from + j, dw[j], 0, db[j], 0);
+            int a = p * per, n = Math.min(count, a + per) - a;
+            if (n <= 0) return;
+            float[][] dwPart = java.util.Arrays.copyOfRange(dw, a, a + n), dbPart = java.util.Arrays.copyOfRange(db, a, a + n);
+            one.backwardWeightsEach(lane, streams[lane], x, dout, from + a, n, dwPart, dbPart);
         });
     }
 

@@ -10,9 +10,11 @@ import org.bytedeco.dnnl.convolution_forward;
 import org.bytedeco.dnnl.engine;
 import org.bytedeco.dnnl.memory;
 import org.bytedeco.dnnl.primitive_attr;
+import org.bytedeco.dnnl.reorder;
 import org.bytedeco.dnnl.stream;
 import org.bytedeco.dnnl.global.dnnl;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * oneDNN's three convolution primitives for one shape (one chunk of {@code g.n()} images),
@@ -24,7 +26,7 @@ final class DnnlConvPlan implements AutoCloseable {
 
     /** Which activation layouts a plan asks oneDNN for; weights and bias are always {@code format_tag::any}. */
     enum Layouts {
-        /** {@code format_tag::any} everywhere: oneDNN's own choice (the reproducible mode's one-image plans). */
+        /** {@code format_tag::any} everywhere: oneDNN's own choice (no plan uses it now; kept to compare against, DnnlConvTest). */
         ANY,
         /**
          * The default mode's: {@code any}, except channels-last (nhwc) where oneDNN's own choice was
@@ -244,6 +246,108 @@ final class DnnlConvPlan implements AutoCloseable {
         l.diffBiasData.position(0).get(db, dbOff, g.cout());
     }
 
+    /** Images whose inputs {@link #backwardWeightsEach} brings into the primitive's layouts with one reorder. */
+    static final int WEIGHT_GROUP = 32;
+
+    /**
+     * The weight and bias gradients of images {@code [from, from + count)} ({@code count <=}
+     * {@value #WEIGHT_GROUP}), each image alone through this one-image plan: image
+     * {@code from + j}'s into {@code dw[j]} and {@code db[j]}, the bits of {@link #backwardWeights}
+     * on that image (the same primitive on the same values). Where the primitive reads an input
+     * in a layout without padding (nchw or nhwc: LeNet's conv2 both, conv1 its src), the group's
+     * images are copied in and reordered by one call, and each image's run handed to the
+     * primitive as a pointer into it, instead of a copy and a reorder per image.
+     */
+    void backwardWeightsEach(int lane, stream s, float[] x, float[] dout, int from, int count, float[][] dw, float[][] db) {
+        if (g.n() != 1 || count > WEIGHT_GROUP) {
+            throw new IllegalStateException("backwardWeightsEach: a one-image plan and at most " + WEIGHT_GROUP + " images, got " + g.n() + " and " + count);
+        }
+        WeightLane l = weightLanes.get(lane);
+        GroupInput srcGroup = l.srcGroup(count), diffDstGroup = l.diffDstGroup(count);
+        if (srcGroup != null) srcGroup.load(s, x, from * g.inImage());
+        if (diffDstGroup != null) diffDstGroup.load(s, dout, from * g.outImage());
+        try {
+            for (int j = 0; j < count; j++) {
+                if (srcGroup != null) l.src.prim.set_data_handle(srcGroup.image(j));
+                else l.src.in(s, x, (from + j) * g.inImage());
+                if (diffDstGroup != null) l.diffDst.prim.set_data_handle(diffDstGroup.image(j));
+                else l.diffDst.in(s, dout, (from + j) * g.outImage());
+                bwdWeights.execute(s, l.args);
+                l.diffWeights.out(s, dw[j], 0);
+                l.diffBiasData.position(0).get(db[j], 0, g.cout());
+            }
+        } finally {
+            if (srcGroup != null) l.src.prim.set_data_handle(l.srcHandle);
+            if (diffDstGroup != null) l.diffDst.prim.set_data_handle(l.diffDstHandle);
+        }
+    }
+
+    /**
+     * A group of images of one input of the one-image weight gradient: copied in as nchw,
+     * reordered in one call into the layout the primitive reads one image of (nchw or nhwc, no
+     * padding, so image j is the run at {@code j * image} floats). One per group size a lane meets.
+     */
+    private final class GroupInput implements AutoCloseable {
+        private final memory user, prim;
+        private final FloatPointer userData;
+        private final reorder reorder;                     // null: the primitive reads nchw as it is
+        private final long base;
+        private final int image, images;
+
+        GroupInput(long[] one, memory.format_tag tag, int images) {
+            long[] dims = one.clone();
+            dims[0] = images;
+            this.images = images;
+            image = Math.toIntExact(one[1] * one[2] * one[3]);
+            user = new memory(plain(dims, memory.format_tag.nchw), e);
+            userData = new FloatPointer(user.get_data_handle()).capacity((long) images * image);
+            if (tag == memory.format_tag.nchw) {
+                prim = user;
+                reorder = null;
+            } else {
+                prim = new memory(plain(dims, tag), e);
+                reorder = new reorder(user, prim);
+            }
+            base = prim.get_data_handle().address();
+        }
+
+        void load(stream s, float[] a, int off) {
+            userData.position(0).put(a, off, images * image);
+            userData.position(0);
+            if (reorder != null) reorder.execute(s, user, prim);
+            s._wait();
+        }
+
+        /** Image j's run in the primitive's layout, as a pointer that owns nothing. */
+        Pointer image(int j) {
+            long at = base + (long) j * image * Float.BYTES;
+            return new Pointer() {
+                {
+                    address = at;
+                }
+            };
+        }
+
+        @Override
+        public void close() {
+            if (reorder != null) {
+                reorder.close();
+                prim.close();
+            }
+            userData.close();
+            user.close();
+        }
+    }
+
+    /** The unpadded layout (nchw or nhwc) in which the primitive reads a one-image operand as {@code chosen}, or null where it is padded or blocked. */
+    private memory.format_tag unpadded(long[] one, memory.desc chosen) {
+        if (g.n() != 1) return null;
+        for (memory.format_tag tag : new memory.format_tag[] {memory.format_tag.nchw, memory.format_tag.nhwc}) {
+            if (chosen.equals(plain(one, tag))) return tag;
+        }
+        return null;
+    }
+
     private final class WeightLane implements AutoCloseable {
         final DnnlEdge src = new DnnlEdge(e, plain(src(), memory.format_tag.nchw), bwdWeightsPd.src_desc(), true);
         final DnnlEdge diffDst = new DnnlEdge(e, plain(dst(), memory.format_tag.nchw), bwdWeightsPd.diff_dst_desc(), true);
@@ -252,6 +356,11 @@ final class DnnlConvPlan implements AutoCloseable {
         final FloatPointer diffBiasData = new FloatPointer(diffBias.get_data_handle()).capacity(g.cout());
         final memory scratchpad = new memory(bwdWeightsPd.scratchpad_desc(), e);
         final IntMemoryMap args = new IntMemoryMap();
+        final memory.format_tag srcTag = unpadded(src(), bwdWeightsPd.src_desc()), diffDstTag = unpadded(dst(), bwdWeightsPd.diff_dst_desc());
+        /** By group size: made on first use (a batch meets two or three sizes: the group, the rest, their halves on two threads). */
+        final GroupInput[] srcGroups = new GroupInput[WEIGHT_GROUP + 1], diffDstGroups = new GroupInput[WEIGHT_GROUP + 1];
+        /** The primitive's own buffers, handed back after {@link #backwardWeightsEach} pointed it into a group. */
+        final Pointer srcHandle = src.prim.get_data_handle(), diffDstHandle = diffDst.prim.get_data_handle();
 
         WeightLane() {
             args.put(dnnl.DNNL_ARG_SCRATCHPAD, scratchpad);
@@ -269,6 +378,20 @@ final class DnnlConvPlan implements AutoCloseable {
             diffWeights.close();
             diffBias.close();
             scratchpad.close();
+            for (GroupInput gi : srcGroups) if (gi != null) gi.close();
+            for (GroupInput gi : diffDstGroups) if (gi != null) gi.close();
+        }
+
+        GroupInput srcGroup(int count) {
+            if (srcTag == null) return null;
+            if (srcGroups[count] == null) srcGroups[count] = new GroupInput(src(), srcTag, count);
+            return srcGroups[count];
+        }
+
+        GroupInput diffDstGroup(int count) {
+            if (diffDstTag == null) return null;
+            if (diffDstGroups[count] == null) diffDstGroups[count] = new GroupInput(dst(), diffDstTag, count);
+            return diffDstGroups[count];
         }
     }
 

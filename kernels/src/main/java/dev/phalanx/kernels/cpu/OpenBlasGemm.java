@@ -64,6 +64,30 @@ public final class OpenBlasGemm implements Gemm {
         dc.get(0, c, cOff, m * n);
     }
 
+    /**
+     * Calls {@code [fromChunk, toChunk)} of {@code sl} (the reproducible mode's fixed slots, see
+     * {@code SampleOrderedKernels.linearForward}): for each, C = A op(B) with exactly
+     * {@code sl.slots()} rows, the shard's rows of {@code a} ([rows, k] row-major) in their slots
+     * and zeros in the others, and the shard's rows of the result written to {@code c} ([rows, n]).
+     * B ([k, n], or [n, k] stored when {@code transB}) is copied in once for all of them. On the
+     * calling thread.
+     */
+    void slotRows(boolean transB, int n, int k, float[] a, float[] b, float[] c, DnnlConv.Slots sl, int fromChunk, int toChunk) {
+        if (fromChunk >= toChunk) return;
+        int m = sl.slots();
+        Scratch s = scratch.get();
+        FloatBuffer da = s.a(m * k), db = s.b(k * n), dc = s.c(m * n);
+        db.put(0, b, 0, k * n);
+        for (int ch = fromChunk; ch < toChunk; ch++) {
+            int from = sl.from(ch), slot = sl.firstSlot(ch), count = sl.count(ch);
+            if (count < m) for (int i = 0; i < m * k; i++) da.put(i, 0f); // a partial call: its other slots hold zeros
+            da.put(slot * k, a, from * k, count * k);
+            openblas.cblas_sgemm(openblas.CblasRowMajor, openblas.CblasNoTrans, transB ? openblas.CblasTrans : openblas.CblasNoTrans,
+                    m, n, k, 1f, da, k, db, transB ? k : n, 0f, dc, n);
+            dc.get(slot * n, c, from * n, count * n);
+        }
+    }
+
     /** Per-thread direct buffers, grown on demand and reused across calls. */
     private static final class Scratch {
         private FloatBuffer a = alloc(0), b = alloc(0), c = alloc(0);

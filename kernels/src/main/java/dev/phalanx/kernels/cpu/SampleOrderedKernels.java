@@ -7,9 +7,10 @@ import dev.phalanx.kernels.reduce.SampleTree;
 
 /**
  * The kernels of the reproducible mode (issue #13): every sample's values are computed alone,
- * with arithmetic of one fixed shape per sample (a pure-Java row GEMM for a linear layer; for a
- * convolution, oneDNN's primitive of a fixed chunk of images in which an image's slot is fixed
- * by its global index, or one GEMM per image), so their bits do not depend on how many samples
+ * with arithmetic of one fixed shape per sample (for a linear layer, OpenBLAS calls of a fixed
+ * number of rows in which a row's slot is fixed by its global index, or with the pure-Java
+ * kernels a row GEMM of their own; for a convolution, oneDNN's primitive of a fixed chunk of
+ * images, slots fixed the same way, or one GEMM per image), so their bits do not depend on how many samples
  * share the shard; and every sum over samples
  * (weight and bias gradients) follows the one fixed {@link SampleTree} over global sample
  * indices. Samples, and a weight gradient's column ranges, are spread over the backend's
@@ -32,23 +33,80 @@ public final class SampleOrderedKernels {
     public static final int NO_WEIGHT_VERSION = WeightLayouts.NO_VERSION;
 
     /**
-     * y[r] = x[r] W^T + bias, each row alone (see {@link #rowTimes}). W is [out, in], at storage
-     * version {@code wVersion} (or {@link #NO_WEIGHT_VERSION}): W^T's rows are the backend's kept
-     * copy where W has not changed since it was made, else refilled ({@link WeightLayouts}). Overwrites y.
+     * y[r] = x[r] W^T + bias, each row's bits independent of the shard around it. With OpenBLAS
+     * (the native kernels): in calls of {@link #linearSlots} rows in which global row i always
+     * takes slot {@code i % slots} (see {@link #slotRows}). With the pure-Java kernels: each row
+     * alone (see {@link #rowTimes}), machine-independent bits; W is [out, in], at storage version
+     * {@code wVersion} (or {@link #NO_WEIGHT_VERSION}): W^T's rows are the backend's kept copy
+     * where W has not changed since it was made, else refilled ({@link WeightLayouts}).
+     * {@code first} is the global index of row 0, {@code batch} the global batch. Overwrites y.
      */
-    public static void linearForward(CpuBackend be, int rows, int in, int out, float[] x, float[] w, int wVersion, float[] bias, float[] y) {
+    public static void linearForward(CpuBackend be, int rows, int in, int out, float[] x, float[] w, int wVersion, float[] bias, float[] y,
+                                     int first, int batch) {
+        if (be.gemm() instanceof OpenBlasGemm blas) {
+            slotRows(be, blas, true, rows, out, in, x, w, y, first, batch);
+            if (bias != null) {
+                for (int r = 0; r < rows; r++) for (int j = 0; j < out; j++) y[r * out + j] += bias[j];
+            }
+            return;
+        }
         WeightLayouts.Copies copies = be.weightLayouts().take(w, out, in, wVersion);
         float[][] wt = copies.transposed(w, wVersion);
         eachRowTimes(be, rows, in, out, x, wt, bias, y);
         be.weightLayouts().give(w, wVersion, copies);
     }
 
-    /** dx[r] = g[r] W, each row alone (see {@link #rowTimes}); W's rows kept as {@link #linearForward} keeps W^T. Overwrites dx. */
-    public static void linearBackwardData(CpuBackend be, int rows, int in, int out, float[] g, float[] w, int wVersion, float[] dx) {
+    /** As {@link #linearForward} for a shard that is the whole batch. */
+    public static void linearForward(CpuBackend be, int rows, int in, int out, float[] x, float[] w, int wVersion, float[] bias, float[] y) {
+        linearForward(be, rows, in, out, x, w, wVersion, bias, y, 0, rows);
+    }
+
+    /** dx[r] = g[r] W, each row's bits independent of the shard, as {@link #linearForward} (the Java path keeps W's rows). Overwrites dx. */
+    public static void linearBackwardData(CpuBackend be, int rows, int in, int out, float[] g, float[] w, int wVersion, float[] dx,
+                                          int first, int batch) {
+        if (be.gemm() instanceof OpenBlasGemm blas) {
+            slotRows(be, blas, false, rows, in, out, g, w, dx, first, batch);
+            return;
+        }
         WeightLayouts.Copies copies = be.weightLayouts().take(w, out, in, wVersion);
         float[][] wRows = copies.rows(w, wVersion);
         eachRowTimes(be, rows, out, in, g, wRows, null, dx);
         be.weightLayouts().give(w, wVersion, copies);
+    }
+
+    /** As {@link #linearBackwardData} for a shard that is the whole batch. */
+    public static void linearBackwardData(CpuBackend be, int rows, int in, int out, float[] g, float[] w, int wVersion, float[] dx) {
+        linearBackwardData(be, rows, in, out, g, w, wVersion, dx, 0, rows);
+    }
+
+    /** Rows per OpenBLAS call in the reproducible mode's linear forward and backward-data, at most. */
+    static final int LINEAR_SLOTS = 64;
+
+    /**
+     * The rows per OpenBLAS call for a global batch of {@code batch} rows: {@value #LINEAR_SLOTS},
+     * or the largest power of two up to the batch where that is smaller. It depends on the global
+     * batch only, so every replica puts a row in the same slot of a call of the same shape.
+     */
+    static int linearSlots(int batch) {
+        return Math.min(LINEAR_SLOTS, Integer.highestOneBit(Math.max(1, batch)));
+    }
+
+    /**
+     * c[r] = a[r] op(B) for the shard's {@code rows} rows of a ([rows, k]), through OpenBLAS calls
+     * of exactly {@link #linearSlots} rows: global row i (local {@code i - first}) always in slot
+     * {@code i % slots} of call {@code i / slots}, slots outside the shard zeros, their results
+     * dropped. OpenBLAS picks its kernels and blocking by the shape (m, n, k) alone and never sums
+     * across rows, so a row's bits depend on its values and slot only, never on the rows around
+     * it: checked, not promised, for the OpenBLAS kernels of the machine at hand
+     * ({@code SampleOrderedLinearTest}). B is W ([n, k] stored, {@code transB}) or W's [k, n]. The
+     * calls are spread over the backend's threads, B copied once per thread.
+     */
+    private static void slotRows(CpuBackend be, OpenBlasGemm blas, boolean transB, int rows, int n, int k, float[] a, float[] b, float[] c,
+                                 int first, int batch) {
+        DnnlConv.Slots sl = new DnnlConv.Slots(first, rows, linearSlots(batch));
+        int chunks = sl.chunks(), parts = be.partsFor(chunks, 2L * sl.slots() * n * k);
+        int per = (chunks + parts - 1) / Math.max(1, parts);
+        be.parallelFor(parts, p -> blas.slotRows(transB, n, k, a, b, c, sl, p * per, Math.min(chunks, (p + 1) * per)));
     }
 
     /** Rows of A multiplied together by {@link #rowPairTimes}, sharing each value of B they load. */

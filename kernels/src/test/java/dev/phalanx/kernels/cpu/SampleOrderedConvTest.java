@@ -4,10 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 import org.junit.jupiter.api.Test;
+
+import dev.phalanx.kernels.reduce.SampleTree;
 
 /**
  * The reproducible mode's convolution forward and backward-data (issue #13): an image's bits do
@@ -72,6 +76,53 @@ class SampleOrderedConvTest {
                     ConvKernels.backwardData(be, all, dout, w, defaultDx);
                     assertClose(defaultOut, wantOut, "forward of " + shape);
                     assertClose(defaultDx, wantDx, "backward-data of " + shape);
+                }
+            }
+        }
+    }
+
+    /**
+     * The weight and bias gradients: each image's contribution computed alone (through oneDNN,
+     * its inputs reordered a group of images at a time where the primitive's layouts allow) and
+     * summed along the tree, so every cut's pieces finish the tree with the bits of the whole
+     * batch; and the sum is the default mode's weight gradient within float rounding (an image
+     * handed to the primitive at the wrong place would not be).
+     */
+    @Test
+    void weightGradientsOfEveryCutFinishTheTreeOfTheWholeBatch() {
+        for (int threads : new int[] {1, 2}) {
+            try (CpuBackend be = CpuBackend.create(threads, CpuBackend.Kernels.AUTO)) {
+                DnnlConvTest.assumeOneDnn(be);
+                int batch = 30;
+                Random r = new Random(31);
+                for (ConvGeometry shape : SHAPES) {
+                    ConvGeometry all = withImages(shape, batch);
+                    int wsize = all.cout() * all.patch();
+                    float[] x = random(r, batch * all.inImage()), dout = random(r, batch * all.outImage());
+                    SampleTree.Accumulator wantW = new SampleTree.Accumulator(0, batch, batch, wsize), wantB = new SampleTree.Accumulator(0, batch, batch, all.cout());
+                    SampleOrderedKernels.convWeight(be, all, x, dout, wantW, wantB, 0);
+                    for (int[] cut : CUTS) {
+                        Map<SampleTree.Block, float[]> w = new HashMap<>(), b = new HashMap<>();
+                        for (int s = 0; s + 1 < cut.length; s++) {
+                            int a = cut[s], n = cut[s + 1] - a;
+                            if (n == 0) continue;
+                            ConvGeometry g = withImages(shape, n);
+                            SampleTree.Accumulator aw = new SampleTree.Accumulator(a, a + n, batch, wsize), ab = new SampleTree.Accumulator(a, a + n, batch, g.cout());
+                            SampleOrderedKernels.convWeight(be, g, Arrays.copyOfRange(x, a * g.inImage(), (a + n) * g.inImage()),
+                                    Arrays.copyOfRange(dout, a * g.outImage(), (a + n) * g.outImage()), aw, ab, a);
+                            for (int k = 0; k < aw.blocks().size(); k++) {
+                                w.put(aw.blocks().get(k), aw.sums().get(k));
+                                b.put(ab.blocks().get(k), ab.sums().get(k));
+                            }
+                        }
+                        String where = shape + " cut at " + Arrays.toString(cut) + ", " + threads + " threads";
+                        assertArrayEquals(wantW.sums().get(0), SampleTree.combine(batch, w), 0f, "weight gradient, " + where);
+                        assertArrayEquals(wantB.sums().get(0), SampleTree.combine(batch, b), 0f, "bias gradient, " + where);
+                    }
+                    float[] dw = new float[wsize], db = new float[all.cout()];
+                    ConvKernels.backwardWeight(be, all, x, dout, dw, db);
+                    assertClose(dw, wantW.sums().get(0), "weight gradient of " + shape);
+                    assertClose(db, wantB.sums().get(0), "bias gradient of " + shape);
                 }
             }
         }
