@@ -40,11 +40,12 @@ public final class ConvKernels {
         }
         int patch = g.patch(), plane = g.outPlane();
         LaneScratch scratch = be.convScratch();
+        Runs runs = JavaKernels.runs();
         synchronized (scratch) {
             be.parallelForParts(chunks(g), gemmWork(g) * CHUNK, (lane, chunk) -> {
                 int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
                 float[] col = scratch.get(lane, COLUMNS, patch * cols);
-                for (int j = 0; j < cn; j++) unfold(g, x, (from + j) * g.inImage(), col, j * plane, cols);
+                for (int j = 0; j < cn; j++) unfold(g, x, (from + j) * g.inImage(), col, j * plane, cols, runs);
                 float[] y = cn == 1 ? out : new float[g.cout() * cols];
                 int yOff = cn == 1 ? from * g.outImage() : 0;
                 be.gemm().sgemm(false, false, g.cout(), cols, patch, weight, 0, col, 0, y, yOff, false);
@@ -71,6 +72,7 @@ public final class ConvKernels {
         }
         int patch = g.patch(), plane = g.outPlane();
         LaneScratch scratch = be.convScratch();
+        Runs runs = JavaKernels.runs();
         synchronized (scratch) {
             be.parallelForParts(chunks(g), gemmWork(g) * CHUNK, (lane, chunk) -> {
                 int from = chunk * CHUNK, cn = Math.min(g.n(), from + CHUNK) - from, cols = cn * plane;
@@ -81,7 +83,7 @@ public final class ConvKernels {
                 for (int j = 0; j < cn; j++) {
                     int xo = (from + j) * g.inImage();
                     java.util.Arrays.fill(dx, xo, xo + g.inImage(), 0f);
-                    fold(g, dcol, j * plane, cols, dx, xo);
+                    fold(g, dcol, j * plane, cols, dx, xo, runs);
                 }
             });
         }
@@ -97,6 +99,7 @@ public final class ConvKernels {
         int groups = (g.n() + WEIGHT_GRAD_GROUP - 1) / WEIGHT_GRAD_GROUP;
         float[][] partial = new float[groups][];
         LaneScratch scratch = be.convScratch();
+        Runs runs = JavaKernels.runs();
         synchronized (scratch) {
             be.parallelForParts(groups, gemmWork(g) * WEIGHT_GRAD_GROUP, (lane, group) -> {
                 float[] acc = group == 0 ? dweight : new float[wsize];
@@ -106,7 +109,7 @@ public final class ConvKernels {
                     // the columns transposed (one row of patch values per pixel): the GEMM's B as it reads
                     // it, so no GEMM transposes a copy of its own; the same products in the same order
                     float[] rows = scratch.get(lane, COLUMNS, patch * cols);
-                    for (int j = 0; j < cn; j++) unfoldRows(g, x, (from + j) * g.inImage(), rows, j * plane);
+                    for (int j = 0; j < cn; j++) unfoldRows(g, x, (from + j) * g.inImage(), rows, j * plane, runs);
                     float[] a = cn == 1 ? dout : gatherOutput(g, dout, from, cn);
                     int aOff = cn == 1 ? from * g.outImage() : 0;
                     be.gemm().sgemm(false, false, g.cout(), patch, cols, a, aOff, rows, 0, acc, 0, from > first);
@@ -147,6 +150,11 @@ public final class ConvKernels {
      * {@code rowStride} long: col[(c, ki, kj), (oy, ox)] = x[c, oy*sh - ph + ki, ox*sw - pw + kj], zero outside.
      */
     static void unfold(ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int rowStride) {
+        unfold(g, x, xOff, col, colOff, rowStride, Runs.SCALAR);
+    }
+
+    /** As {@link #unfold(ConvGeometry, float[], int, float[], int, int)}, the runs of input moved by {@code runs}. */
+    static void unfold(ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int rowStride, Runs runs) {
         int oh = g.oh(), ow = g.ow();
         int row = 0;
         for (int c = 0; c < g.cin(); c++) {
@@ -154,6 +162,12 @@ public final class ConvKernels {
             for (int ki = 0; ki < g.kh(); ki++) {
                 for (int kj = 0; kj < g.kw(); kj++, row++) {
                     int base = row * rowStride + colOff;
+                    int ix0 = kj - g.pw(), iyFirst = ki - g.ph(), iyLast = (oh - 1) * g.sh() - g.ph() + ki;
+                    if (g.sw() == 1 && ix0 >= 0 && ix0 + ow <= g.w() && iyFirst >= 0 && iyLast < g.h()) {
+                        // every output row's run inside the image (no padding reached): one call for the row
+                        runs.copyRuns(x, xc + iyFirst * g.w() + ix0, g.sh() * g.w(), col, base, ow, oh, ow, base + oh * ow);
+                        continue;
+                    }
                     for (int oy = 0; oy < oh; oy++) {
                         int iy = oy * g.sh() - g.ph() + ki;
                         int dst = base + oy * ow;
@@ -163,10 +177,9 @@ public final class ConvKernels {
                         }
                         int src = xc + iy * g.w();
                         if (g.sw() == 1) {
-                            int ix0 = kj - g.pw();
                             int lo = Math.max(0, -ix0), hi = Math.min(ow, g.w() - ix0);
                             if (lo > 0) java.util.Arrays.fill(col, dst, dst + Math.min(lo, ow), 0f);
-                            if (hi > lo) System.arraycopy(x, src + ix0 + lo, col, dst + lo, hi - lo);
+                            if (hi > lo) runs.copy(x, src + ix0 + lo, col, dst + lo, hi - lo, base + oh * ow); // the rest of this row is written next
                             if (hi < ow) java.util.Arrays.fill(col, dst + Math.max(hi, lo), dst + ow, 0f);
                         } else {
                             for (int ox = 0; ox < ow; ox++) {
@@ -187,12 +200,24 @@ public final class ConvKernels {
      * inside the image.
      */
     static void unfoldRows(ConvGeometry g, float[] x, int xOff, float[] rows, int rowOff) {
+        unfoldRows(g, x, xOff, rows, rowOff, Runs.SCALAR);
+    }
+
+    /** As {@link #unfoldRows(ConvGeometry, float[], int, float[], int)}, the runs of kw inputs moved by {@code runs}. */
+    static void unfoldRows(ConvGeometry g, float[] x, int xOff, float[] rows, int rowOff, Runs runs) {
         int patch = g.patch(), kw = g.kw(), w = g.w(), h = g.h();
+        int end = (rowOff + g.outPlane()) * patch; // written in increasing order up to here
         for (int oy = 0; oy < g.oh(); oy++) {
+            int iy0 = oy * g.sh() - g.ph();
+            boolean rowsInside = iy0 >= 0 && iy0 + g.kh() <= h;
             for (int ox = 0; ox < g.ow(); ox++) {
                 int dst = (rowOff + oy * g.ow() + ox) * patch;
                 int ix0 = ox * g.sw() - g.pw();
                 boolean inside = ix0 >= 0 && ix0 + kw <= w;
+                if (inside && rowsInside) { // the whole window in the image: the common case, in one call
+                    runs.window(x, xOff + iy0 * w + ix0, g.cin(), h * w, g.kh(), w, kw, rows, dst, end);
+                    continue;
+                }
                 for (int c = 0; c < g.cin(); c++) {
                     int xc = xOff + c * h * w;
                     for (int ki = 0; ki < g.kh(); ki++, dst += kw) {
@@ -200,8 +225,7 @@ public final class ConvKernels {
                         if (iy < 0 || iy >= h) {
                             java.util.Arrays.fill(rows, dst, dst + kw, 0f);
                         } else if (inside) {
-                            int src = xc + iy * w + ix0;
-                            for (int kj = 0; kj < kw; kj++) rows[dst + kj] = x[src + kj];
+                            runs.copy(x, xc + iy * w + ix0, rows, dst, kw, end);
                         } else {
                             int src = xc + iy * w;
                             for (int kj = 0; kj < kw; kj++) {
@@ -217,6 +241,11 @@ public final class ConvKernels {
 
     /** col2im: the adjoint of unfold; adds every column entry back onto the pixel it came from. */
     static void fold(ConvGeometry g, float[] col, int colOff, int rowStride, float[] dx, int dxOff) {
+        fold(g, col, colOff, rowStride, dx, dxOff, Runs.SCALAR);
+    }
+
+    /** As {@link #fold(ConvGeometry, float[], int, int, float[], int)}, the runs added by {@code runs} (the same adds in the same order). */
+    static void fold(ConvGeometry g, float[] col, int colOff, int rowStride, float[] dx, int dxOff, Runs runs) {
         int oh = g.oh(), ow = g.ow();
         int row = 0;
         for (int c = 0; c < g.cin(); c++) {
@@ -231,7 +260,7 @@ public final class ConvKernels {
                         if (g.sw() == 1) {
                             int ix0 = kj - g.pw();
                             int lo = Math.max(0, -ix0), hi = Math.min(ow, g.w() - ix0);
-                            for (int ox = lo; ox < hi; ox++) dx[dst + ix0 + ox] += col[src + ox];
+                            if (hi > lo) runs.add(col, src + lo, dx, dst + ix0 + lo, hi - lo, dxOff + g.inImage()); // this image's dx is ours
                         } else {
                             for (int ox = 0; ox < ow; ox++) {
                                 int ix = ox * g.sw() - g.pw() + kj;

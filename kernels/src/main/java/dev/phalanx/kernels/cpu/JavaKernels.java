@@ -5,8 +5,9 @@ import java.util.Optional;
 /**
  * Which pure-Java GEMM the fallback runs: {@link VectorGemm} where the JVM resolved the
  * incubating Vector API module ({@code java --add-modules jdk.incubator.vector ...}), else the
- * scalar {@link JavaGemm}. A jar's manifest cannot add a module, so this is decided at run time;
- * VectorGemm is loaded only when the module is there (its class refers to the module's types).
+ * scalar {@link JavaGemm}; likewise the convolutions' im2col runs ({@link VectorRuns} or
+ * {@link Runs#SCALAR}). A jar's manifest cannot add a module, so this is decided at run time;
+ * the Vector API classes are loaded only when the module is there (they refer to its types).
  */
 public final class JavaKernels {
 
@@ -14,7 +15,8 @@ public final class JavaKernels {
     public static final String VECTOR_MODULE = "jdk.incubator.vector";
 
     private static final class Holder { // decided once, on first use; immutable afterwards
-        static final Optional<Gemm> VECTOR = loadVectorGemm();
+        static final Optional<Gemm> VECTOR = load("VectorGemm", Gemm.class);
+        static final Optional<Runs> VECTOR_RUNS = VECTOR.isPresent() ? load("VectorRuns", Runs.class) : Optional.empty();
     }
 
     private JavaKernels() { }
@@ -24,15 +26,20 @@ public final class JavaKernels {
         return Holder.VECTOR.orElseGet(JavaGemm::new);
     }
 
+    /** How the pure-Java convolutions move their im2col runs: on the Vector API when it is there. */
+    static Runs runs() {
+        return Holder.VECTOR_RUNS.orElse(Runs.SCALAR);
+    }
+
     /** Whether this JVM runs the pure-Java kernels on the Vector API. */
     public static boolean vectorApi() {
         return Holder.VECTOR.isPresent();
     }
 
-    private static Optional<Gemm> loadVectorGemm() {
+    private static <T> Optional<T> load(String simpleName, Class<T> type) {
         if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) return Optional.empty();
         try {
-            return Optional.of((Gemm) Class.forName(JavaKernels.class.getPackageName() + ".VectorGemm").getDeclaredConstructor().newInstance());
+            return Optional.of(type.cast(Class.forName(JavaKernels.class.getPackageName() + "." + simpleName).getDeclaredConstructor().newInstance()));
         } catch (ReflectiveOperationException | LinkageError e) {
             return Optional.empty(); // a JVM whose module does not work as expected: the scalar kernels still do
         }

@@ -115,4 +115,53 @@ class ConvKernelsTest {
         }
         assertArrayEquals(want, dw);
     }
+
+    /**
+     * im2col, im2row and col2im give the same bits whichever {@link Runs} moves them (the Vector
+     * API's where the tests run, against plain Java), several images side by side, padding and
+     * strides included; im2row writes nothing past its rows, and each leaves the other images'
+     * columns alone.
+     */
+    @Test
+    void theRunsOnTheVectorApiGiveThePlainLoopsBits() {
+        Runs vector = JavaKernels.runs();
+        ConvGeometry[] gs = {G, new ConvGeometry(3, 3, 32, 32, 6, 5, 5, 1, 1, 0, 0), new ConvGeometry(3, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0),
+                             new ConvGeometry(2, 2, 7, 9, 3, 3, 4, 2, 3, 2, 1), new ConvGeometry(2, 1, 5, 5, 1, 5, 5, 1, 1, 4, 4),
+                             new ConvGeometry(2, 4, 20, 40, 2, 3, 17, 1, 1, 1, 0)};
+        Random r = new Random(12);
+        for (ConvGeometry g : gs) {
+            int patch = g.patch(), plane = g.outPlane(), cols = g.n() * plane;
+            float[] x = random(r, g.n() * g.inImage());
+            float[] col1 = new float[patch * cols + 40], col2 = col1.clone(), rows1 = new float[patch * cols], rows2 = rows1.clone();
+            java.util.Arrays.fill(rows1, Float.NaN);
+            java.util.Arrays.fill(rows2, Float.NaN);
+            java.util.Arrays.fill(col1, -7f);
+            java.util.Arrays.fill(col2, -7f);
+            for (int j = 0; j < g.n(); j++) {
+                ConvKernels.unfold(g, x, j * g.inImage(), col1, j * plane, cols, Runs.SCALAR);
+                ConvKernels.unfold(g, x, j * g.inImage(), col2, j * plane, cols, vector);
+                ConvKernels.unfoldRows(g, x, j * g.inImage(), rows1, j * plane, Runs.SCALAR);
+                ConvKernels.unfoldRows(g, x, j * g.inImage(), rows2, j * plane, vector);
+            }
+            assertArrayEquals(col1, col2, 0f, g + ": unfold");
+            assertArrayEquals(rows1, rows2, 0f, g + ": unfoldRows");
+            for (int q = 0; q < patch; q++) {
+                for (int pix = 0; pix < cols; pix++) {
+                    assertEquals(Float.floatToIntBits(col1[q * cols + pix]), Float.floatToIntBits(rows1[pix * patch + q]), g + " q=" + q + " pixel=" + pix);
+                }
+            }
+            float[] dcol = random(r, patch * cols), dx1 = random(r, g.n() * g.inImage()), dx2 = dx1.clone();
+            for (int j = 0; j < g.n(); j++) {
+                ConvKernels.fold(g, dcol, j * plane, cols, dx1, j * g.inImage(), Runs.SCALAR);
+                ConvKernels.fold(g, dcol, j * plane, cols, dx2, j * g.inImage(), vector);
+            }
+            assertArrayEquals(dx1, dx2, 0f, g + ": fold");
+        }
+    }
+
+    /** Where the tests run, the fallback moves its runs on the Vector API (the parent pom adds the module). */
+    @Test
+    void theTestsRunTheVectorApiRuns() {
+        org.junit.jupiter.api.Assertions.assertTrue(JavaKernels.vectorApi() && JavaKernels.runs() instanceof VectorRuns, String.valueOf(JavaKernels.runs()));
+    }
 }

@@ -42,7 +42,9 @@ class GemmTest {
         Gemm scalar = new JavaGemm(), vector = JavaKernels.gemm();
         Random rnd = new Random(11);
         int[][] shapes = {{6, 784, 75}, {16, 100, 150}, {75, 784, 6}, {6, 75, 784}, {16, 150, 100}, {7, 33, 5}, {3, 16, 9},
-                          {64, 120, 400}, {1, 17, 3}, {5, 4, 8}, {9, 65, 2}};
+                          {64, 120, 400}, {1, 17, 3}, {5, 4, 8}, {9, 65, 2},
+                          // six-row tiles (m = 6, 10, 150), tails of one and of two vectors read in place
+                          {10, 37, 9}, {150, 100, 16}, {6, 50, 7}, {14, 23, 31}, {11, 95, 4}};
         for (int[] s : shapes) {
             int m = s[0], n = s[1], k = s[2];
             for (boolean ta : new boolean[] {false, true}) {
