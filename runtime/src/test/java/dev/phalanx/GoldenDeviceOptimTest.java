@@ -129,4 +129,37 @@ class GoldenDeviceOptimTest {
         for (int i = 0; i < start.length; i++) moved = Math.max(moved, Math.abs(device[i] - start[i]));
         assertTrue(moved > 1e-3, name + ": the parameters moved (" + moved + ")");
     }
+
+    /**
+     * The step count lives on the parameter's device, advanced there (torch.optim's capturable=True), and checkpoints keep
+     * their format: the state dict's {@code step} reads back as a float32 [1] holding the count, and a state dict of host
+     * copies (a checkpoint read back) puts it on the device again, where it goes on counting.
+     */
+    @Test
+    void theStepCountLivesOnTheDeviceAndCheckpointsKeepTheirFormat() {
+        for (Function<List<Tensor>, Optimizer> make : List.<Function<List<Tensor>, Optimizer>>of(p -> new dev.phalanx.optim.Adam(p, 1e-3f),
+                p -> new dev.phalanx.optim.AdamW(p, 1e-3f), p -> new RMSprop(p, 1e-3f))) {
+            Tensor p = Tensor.randn(new dev.phalanx.tensor.Generator(3), 4, 5).to(device()).requiresGrad(true);
+            Optimizer opt = make.apply(List.of(p));
+            String name = opt.getClass().getSimpleName();
+            for (int k = 0; k < 3; k++) {
+                p.setGrad(Tensor.ones(4, 5).to(device()));
+                opt.step();
+            }
+            Tensor step = opt.stateDict().get("state.0.step");
+            assertEquals(device(), step.device(), name + ": the count is on the device");
+            Tensor host = step.to(Device.CPU);
+            assertEquals(dev.phalanx.tensor.DType.FLOAT32, host.dtype(), name);
+            assertTrue(Arrays.equals(new int[] {1}, host.shape()), name);
+            assertEquals(3f, host.item(), name);
+            Map<String, Tensor> checkpoint = new java.util.LinkedHashMap<>();
+            opt.stateDict().forEach((k, v) -> checkpoint.put(k, v.to(Device.CPU)));
+            Optimizer resumed = make.apply(List.of(p));
+            resumed.loadStateDict(checkpoint);
+            p.setGrad(Tensor.ones(4, 5).to(device()));
+            resumed.step();
+            assertEquals(device(), resumed.stateDict().get("state.0.step").device(), name + ": loaded onto the device");
+            assertEquals(4f, resumed.stateDict().get("state.0.step").item(), name + ": counting on from the checkpoint");
+        }
+    }
 }

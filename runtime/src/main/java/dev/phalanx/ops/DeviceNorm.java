@@ -10,9 +10,12 @@ import dev.phalanx.tensor.Tensor;
  * Batch norm and dropout on a device (normalization.cu), each forward with its backward beside it.
  * Batch norm computes as {@link BatchNormOp} does, step for step (its double sums as one block's
  * tree per channel), and in training moves the running statistics in place on the device, as the
- * CPU moves them in its arrays. Dropout draws one seed from the op's {@link Generator} per call and
- * keeps element i where a counter-based uniform number of (seed, i) is at least p: the mask is the
- * same for a seed on every device and run, but not the CPU's, which draws one number per element.
+ * CPU moves them in its arrays. Dropout keeps element i where a counter-based uniform number of
+ * (seed, offset + i) is at least p, the seed and the offset read from the op's {@link Generator}'s state
+ * in device memory ({@link Generator#deviceState}: the seed drawn once per device, the offset advanced
+ * on the device past each call's elements), so a captured step replayed draws a new mask each time and
+ * the masks of an eager run and a replayed one are the same; the masks are the same for a generator on
+ * every device and run, but not the CPU's, which draws one number per element.
  * float32 only (the CPU ops' Float32Edge converts other floating dtypes, on the device, first).
  */
 final class DeviceNorm {
@@ -90,16 +93,16 @@ final class DeviceNorm {
     static Tensor dropout(Tensor x, float p, Generator gen) {
         DeviceLayers.float32("dropout", x);
         DeviceLayers.On on = DeviceLayers.On.deviceOf(x);
-        if (on.context().api().isCapturing(on.stream())) {
-            // the seed is a kernel argument drawn here: a replayed graph would apply this one mask at every step
-            throw new IllegalStateException("dropout on " + x.device() + " draws its seed on the host at each call, so it cannot be captured "
-                    + "into a graph (every replay would repeat one mask); train with --cuda-graph off");
+        if (!gen.hasDeviceState(x.device()) && on.context().api().isCapturing(on.stream())) {
+            // making the state copies its seed up from the host, which a capture cannot hold
+            throw new IllegalStateException("dropout on " + x.device() + " draws from a generator with no state on the device yet, and making "
+                    + "it copies from the host, which a capture cannot do; run the step once eagerly before capturing it");
         }
         float scale = p == 1f ? 0f : 1f / (1f - p);
-        long seed = gen.nextLong(); // one draw per call: the mask is a function of (seed, element)
+        Tensor rng = gen.deviceState(x.device()); // {seed, offset} on the device: the mask is a function of (seed, offset + element)
         Tensor y = on.empty(x.shape());
         Tensor keep = Tensor.result(on.storage(DType.BOOL, x.numel()), x.shape(), null);
-        if (x.numel() > 0) on.ops().dropoutForward(on.stream(), x.numel(), p, scale, seed, on.buf(x), on.buf(y), on.buf(keep));
+        if (x.numel() > 0) on.ops().dropoutForward(on.stream(), x.numel(), p, scale, on.buf(rng), on.buf(x), on.buf(y), on.buf(keep));
         return Tensor.result((DeviceStorage) y.storage(), x.shape(), new DropoutBackward(x, keep, scale));
     }
 

@@ -3,6 +3,7 @@ package dev.phalanx.optim;
 import java.util.List;
 import java.util.Map;
 
+import dev.phalanx.kernels.device.DeviceBuffer;
 import dev.phalanx.tensor.DeviceTensors;
 import dev.phalanx.tensor.Tensor;
 
@@ -37,15 +38,24 @@ public class Adam extends Optimizer {
         this.decoupled = decoupled;
     }
 
-    /** The fused {@code adam_step} kernel; the moments live on the parameter's device, the step count on the host. */
+    /**
+     * The fused {@code adam_step} kernel after {@code step_count_increment}: the moments and the step count live on the
+     * parameter's device, and the kernel computes the bias corrections there from the count, as {@link #update} does on the
+     * host; the learning rate is read in device memory. Nothing per step comes from the host, so the step can be captured.
+     */
     @Override
     protected void updateOnDevice(Tensor p, Tensor g, Map<String, Tensor> st) {
         var context = deviceOf(p, g);
-        int t = nextStep(st);
-        Tensor m = deviceBuffer(st, "exp_avg", p), v = deviceBuffer(st, "exp_avg_sq", p);
         var s = context.stream();
+        DeviceBuffer step = nextDeviceStep(st, p, context, s);
+        Tensor m = deviceBuffer(st, "exp_avg", p), v = deviceBuffer(st, "exp_avg_sq", p);
         context.ops().adamStep(s, p.numel(), DeviceTensors.writableBuffer(p, s, getClass().getSimpleName() + ".step"), DeviceTensors.buffer(g, s),
-                DeviceTensors.buffer(m, s), DeviceTensors.buffer(v, s), lr, beta1, beta2, eps, weightDecay, t, decoupled);
+                DeviceTensors.buffer(m, s), DeviceTensors.buffer(v, s), lrBuffer(p, s), step, beta1, beta2, eps, weightDecay, decoupled);
+    }
+
+    @Override
+    public boolean capturable() {
+        return true;
     }
 
     /**

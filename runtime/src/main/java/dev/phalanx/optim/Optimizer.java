@@ -7,6 +7,11 @@ import java.util.List;
 import java.util.Map;
 
 import dev.phalanx.autograd.GradMode;
+import dev.phalanx.kernels.Device;
+import dev.phalanx.kernels.DeviceContext;
+import dev.phalanx.kernels.device.DeviceBuffer;
+import dev.phalanx.kernels.device.Stream;
+import dev.phalanx.tensor.DeviceTensors;
 import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.Tensor;
 
@@ -14,12 +19,19 @@ import dev.phalanx.tensor.Tensor;
  * Updates parameters from their gradients, following {@code torch.optim}'s single-tensor
  * rules exactly. Per-parameter state (momentum buffers, moments, step counts) is kept by
  * parameter index and saved by {@link #stateDict()} as {@code state.<index>.<name>}.
+ *
+ * <p>For parameters on a device the state lives there, the step counts included, and the learning
+ * rate is mirrored into one float32 of device memory per device, which the fused kernels read
+ * (torch.optim's {@code capturable=True}): a step captured into a graph and replayed advances its
+ * own step count and uses the current learning rate, with the eager steps' bits.
  */
 public abstract class Optimizer {
 
     protected final List<Tensor> params;
     protected float lr;
     private final List<Map<String, Tensor>> state;
+    /** The learning rate in device memory, one float32 per device the parameters are on, made at the first update there. */
+    private final Map<Device, Tensor> deviceLr = new LinkedHashMap<>();
 
     protected Optimizer(List<Tensor> params, float lr) {
         if (params.isEmpty()) throw new IllegalArgumentException(getClass().getSimpleName() + " got an empty parameter list");
@@ -86,6 +98,47 @@ public abstract class Optimizer {
         return st.computeIfAbsent(name, k -> Tensor.zerosLike(p));
     }
 
+    /**
+     * Whether a step of this optimizer on a device may be captured into a graph and replayed: every
+     * value it computes per step is computed on the device (SGD, Adam, AdamW and RMSprop), nothing
+     * on the host that a replay would freeze. An optimizer that passes per-step host values to its
+     * kernels returns false.
+     */
+    public boolean capturable() {
+        return false;
+    }
+
+    /** The learning rate's device memory on {@code context}'s device, for a kernel about to be enqueued on {@code s}. */
+    protected final DeviceBuffer lrBuffer(Tensor p, Stream s) {
+        Tensor t = deviceLr.get(p.device());
+        if (t == null) {
+            t = Tensor.zeros(p.device(), DType.FLOAT32, 1);
+            try (var ignored = GradMode.noGrad()) {
+                t.fill_(lr);
+            }
+            deviceLr.put(p.device(), t);
+        }
+        return DeviceTensors.buffer(t, s);
+    }
+
+    /**
+     * A device parameter's step count (its {@code step} state, one float32 on the parameter's
+     * device) advanced by one on the device, before the update that reads it; a count loaded or
+     * made elsewhere is moved there first.
+     */
+    protected static DeviceBuffer nextDeviceStep(Map<String, Tensor> st, Tensor p, DeviceContext context, Stream s) {
+        Tensor step = st.get("step");
+        if (step == null) {
+            step = Tensor.zeros(p.device(), DType.FLOAT32, 1);
+        } else if (!step.device().equals(p.device())) {
+            step = step.detach().to(p.device());
+        }
+        st.put("step", step);
+        DeviceBuffer b = DeviceTensors.writableBuffer(step, s, "the step count");
+        context.ops().stepCountIncrement(s, b);
+        return b;
+    }
+
     /** The context of a device parameter, checked to be float32 and contiguous (its fused kernel writes it in place). */
     protected final dev.phalanx.kernels.DeviceContext deviceOf(Tensor p, Tensor g) {
         if (p.dtype() != dev.phalanx.tensor.DType.FLOAT32 || g.dtype() != dev.phalanx.tensor.DType.FLOAT32) {
@@ -102,7 +155,9 @@ public abstract class Optimizer {
 
     /** The step counter of one parameter, incremented: 1 on the first step. */
     protected static int nextStep(Map<String, Tensor> st) {
-        float[] step = st.computeIfAbsent("step", k -> Tensor.zeros(1)).data();
+        Tensor t = st.computeIfAbsent("step", k -> Tensor.zeros(1));
+        if (!t.device().isCpu()) st.put("step", t = t.detach().to(Device.CPU)); // the parameter came back from a device
+        float[] step = t.data();
         return (int) ++step[0];
     }
 
@@ -114,13 +169,31 @@ public abstract class Optimizer {
         return lr;
     }
 
+    /**
+     * A new learning rate, from the next step. Where the kernels read it in device memory it is
+     * written there too, by a fill enqueued on the device's current stream (the step's): a captured
+     * step replayed after it uses it, with no new capture.
+     */
     public final void setLr(float lr) {
         if (!(lr >= 0)) throw new IllegalArgumentException("Invalid learning rate: " + lr);
         this.lr = lr;
+        try (var ignored = GradMode.noGrad()) {
+            for (Tensor t : deviceLr.values()) t.fill_(lr);
+        }
     }
 
     public final List<Tensor> params() {
         return params;
+    }
+
+    /**
+     * The state tensors themselves (not copies) and the learning rate's device memory: what a
+     * captured step reads and writes besides the parameters and their gradients.
+     */
+    public final List<Tensor> stateTensors() {
+        List<Tensor> out = new ArrayList<>(deviceLr.values());
+        for (Map<String, Tensor> st : state) out.addAll(st.values());
+        return out;
     }
 
     /** Copies of the per-parameter state, by {@code state.<index>.<name>}. */
@@ -151,10 +224,10 @@ public abstract class Optimizer {
                         + params.size() + " parameters");
             }
             // as torch.optim's load_state_dict: state goes to its parameter's device (a checkpoint is read on the host), the
-            // step count stays where the rules read it, on the host
+            // step count too, where the device rules advance and read it (capturable=True)
             Tensor value = e.getValue();
             Tensor param = params.get(i);
-            boolean move = !parts[2].equals("step") && !value.device().equals(param.device());
+            boolean move = !value.device().equals(param.device());
             fresh.get(i).put(parts[2], move ? value.detach().to(param.device()) : value.clone());
         }
         for (int i = 0; i < params.size(); i++) {

@@ -31,17 +31,25 @@ public final class RMSprop extends Optimizer {
         this.centered = centered;
     }
 
-    /** The fused {@code rmsprop_step} kernel, centred or not; its buffers live on the parameter's device. */
+    /**
+     * The fused {@code rmsprop_step} kernel, centred or not; its buffers and step count live on the parameter's device (the
+     * count advanced there), the learning rate is read in device memory: the step can be captured.
+     */
     @Override
     protected void updateOnDevice(Tensor p, Tensor g, Map<String, Tensor> st) {
         var context = deviceOf(p, g);
-        nextStep(st);
+        var s = context.stream();
+        nextDeviceStep(st, p, context, s);
         Tensor v = deviceBuffer(st, "square_avg", p), buf = momentum > 0 ? deviceBuffer(st, "momentum_buffer", p) : null;
         Tensor gAvg = centered ? deviceBuffer(st, "grad_avg", p) : null;
-        var s = context.stream();
         context.ops().rmspropStep(s, p.numel(), DeviceTensors.writableBuffer(p, s, "RMSprop.step"), DeviceTensors.buffer(g, s),
                 DeviceTensors.buffer(v, s), buf == null ? null : DeviceTensors.buffer(buf, s), gAvg == null ? null : DeviceTensors.buffer(gAvg, s),
-                lr, alpha, eps, weightDecay, momentum);
+                lrBuffer(p, s), alpha, eps, weightDecay, momentum);
+    }
+
+    @Override
+    public boolean capturable() {
+        return true;
     }
 
     @Override

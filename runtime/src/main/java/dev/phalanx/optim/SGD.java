@@ -37,7 +37,11 @@ public final class SGD extends Optimizer {
         this.nesterov = nesterov;
     }
 
-    /** The fused {@code sgd_step} kernel; its momentum buffer lives on the parameter's device. */
+    /**
+     * The fused {@code sgd_step} kernel; its momentum buffer lives on the parameter's device, the learning rate is read in
+     * device memory. Whether this is the first step (the buffer is then set, not blended) is the host's, and constant from
+     * the second step on: a step captured after the first replays correctly.
+     */
     @Override
     protected void updateOnDevice(Tensor p, Tensor g, Map<String, Tensor> st) {
         var context = deviceOf(p, g);
@@ -45,7 +49,12 @@ public final class SGD extends Optimizer {
         Tensor buf = momentum != 0 ? deviceBuffer(st, "momentum_buffer", p) : null;
         var s = context.stream();
         context.ops().sgdStep(s, p.numel(), DeviceTensors.writableBuffer(p, s, "SGD.step"), DeviceTensors.buffer(g, s), buf == null ? null : DeviceTensors.buffer(buf, s),
-                lr, momentum, dampening, weightDecay, nesterov, first);
+                lrBuffer(p, s), momentum, dampening, weightDecay, nesterov, first);
+    }
+
+    @Override
+    public boolean capturable() {
+        return true;
     }
 
     @Override

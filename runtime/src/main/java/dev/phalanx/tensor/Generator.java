@@ -14,6 +14,12 @@ public final class Generator {
     private long s0, s1, s2, s3;
     private double spareNormal;
     private boolean hasSpare;
+    /**
+     * This generator's state on each device it draws on (dropout's masks): two int64 in device memory, a seed drawn
+     * once from this generator and a counter offset the device advances per draw (PyTorch's graph-safe Philox state),
+     * so a captured step replayed draws new numbers. Null until the first draw on a device; reseeding drops them.
+     */
+    private java.util.Map<dev.phalanx.kernels.Device, Tensor> deviceStates;
 
     /**
      * This thread's default generator, the one modules and creation functions draw from when no
@@ -40,7 +46,29 @@ public final class Generator {
         s2 = splitMix(z += 0x9E3779B97F4A7C15L);
         s3 = splitMix(z + 0x9E3779B97F4A7C15L);
         hasSpare = false;
+        deviceStates = null;
         return this;
+    }
+
+    /**
+     * This generator's state on {@code device}: {seed, offset} as int64 in device memory, made at the first call (the seed
+     * is this generator's next number, the offset 0). The kernels that draw from it read both and advance the offset on
+     * the device; the host never reads it back.
+     */
+    public Tensor deviceState(dev.phalanx.kernels.Device device) {
+        if (device.isCpu()) throw new IllegalArgumentException("a generator's device state is for a device, got the cpu");
+        if (deviceStates == null) deviceStates = new java.util.HashMap<>();
+        Tensor state = deviceStates.get(device);
+        if (state == null) {
+            state = Tensor.ofLongs(new long[] {nextLong(), 0}, 2).to(device);
+            deviceStates.put(device, state);
+        }
+        return state;
+    }
+
+    /** Whether {@link #deviceState} was made for {@code device} (making it copies to the device, which a capture cannot). */
+    public boolean hasDeviceState(dev.phalanx.kernels.Device device) {
+        return deviceStates != null && deviceStates.containsKey(device);
     }
 
     private static long splitMix(long z) {
@@ -123,5 +151,6 @@ public final class Generator {
         s3 = state[3];
         spareNormal = Double.longBitsToDouble(state[4]);
         hasSpare = state[5] != 0;
+        deviceStates = null; // restored: the next draw on a device takes its seed from the restored numbers
     }
 }

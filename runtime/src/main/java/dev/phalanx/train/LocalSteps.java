@@ -14,10 +14,8 @@ import dev.phalanx.kernels.Device;
 import dev.phalanx.kernels.DeviceContext;
 import dev.phalanx.kernels.DeviceContexts;
 import dev.phalanx.kernels.cpu.CpuBackend;
-import dev.phalanx.nn.Dropout;
 import dev.phalanx.nn.Module;
 import dev.phalanx.optim.Optimizer;
-import dev.phalanx.optim.SGD;
 import dev.phalanx.parallel.Replica;
 import dev.phalanx.tensor.Backends;
 import dev.phalanx.tensor.Tensor;
@@ -78,21 +76,16 @@ final class LocalSteps implements StepRunner {
 
     /**
      * Why this model and optimizer cannot be replayed from one capture, or null: what the host
-     * computes per step would be frozen into the graph.
+     * computes per step would be frozen into the graph. SGD, Adam, AdamW and RMSprop read the
+     * learning rate and their step counts in device memory and advance the counts there, and
+     * dropout draws from its generator's state in device memory, so none of them is a reason.
      */
     static String whyNotCapturable(Module model, Optimizer optimizer) {
-        if (!(optimizer instanceof SGD)) {
-            return "off: " + optimizer.getClass().getSimpleName() + " keeps its step count on the host, and a replay would repeat one step's "
-                    + "values (only SGD is captured)";
+        if (!optimizer.capturable()) {
+            return "off: " + optimizer.getClass().getSimpleName() + " computes per-step values on the host, and a replay would repeat one "
+                    + "step's (SGD, Adam, AdamW and RMSprop are captured)";
         }
-        if (contains(model, Dropout.class)) return "off: Dropout draws its seed on the host per step, and a replay would repeat one mask";
         return null;
-    }
-
-    private static boolean contains(Module m, Class<? extends Module> kind) {
-        if (kind.isInstance(m)) return true;
-        for (Module c : m.children().values()) if (contains(c, kind)) return true;
-        return false;
     }
 
     @Override
@@ -106,10 +99,6 @@ final class LocalSteps implements StepRunner {
         BatchUploads.OnDevice up = uploads().upload(inputs, labels);
         if (graphOff == null && graph == null) {
             graph = new StepGraph(context(), inputs.size(0), java.util.Arrays.copyOfRange(inputs.shape(), 1, inputs.dim()));
-        }
-        if (graphOff == null && graph.takes(inputs) && graph.captured() && optimizer.lr() != graph.lr()) {
-            turnGraphOff("off from step " + steps + ": the learning rate changed from " + graph.lr() + " to " + optimizer.lr()
-                    + ", and the captured kernels keep the one they were captured with");
         }
         if (graphOff != null || !graph.takes(inputs)) { // the last, smaller batch, or no graph
             Result r = eager(up.inputs(), up.labels());
@@ -157,10 +146,14 @@ final class LocalSteps implements StepRunner {
         return deviceLosses().record(lo[0], lo[1]);
     }
 
-    /** What the captured kernels use that was made before the capture: parameters, their gradients, buffers. */
+    /**
+     * What the captured kernels use that was made before the capture: parameters, their gradients, buffers, the
+     * optimizer's state and its learning rate in device memory.
+     */
     private List<Tensor> used() {
         List<Tensor> out = new ArrayList<>(model.stateDict().values());
         for (Tensor p : model.parameters()) if (p.grad() != null) out.add(p.grad());
+        out.addAll(optimizer.stateTensors());
         return out;
     }
 

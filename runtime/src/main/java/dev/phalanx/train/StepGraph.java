@@ -22,8 +22,9 @@ import dev.phalanx.tensor.Tensor;
  * sizes, {@link CachingAllocator#startTrace}); the second is captured, with the allocator serving
  * the capture from a private pool set aside from the warm-up's sizes
  * ({@link CachingAllocator#beginCapture}), and replayed; every later one is replayed. What the
- * host computes per step cannot change inside a replay: the learning rate is a kernel argument,
- * so the caller compares {@link #lr()} before each replay.
+ * host computes per step cannot change inside a replay, so the step keeps its per-step values in
+ * device memory: the optimizers' learning rate (which {@code Optimizer.setLr} writes there, outside
+ * the graph) and step counts (advanced by the graph's own kernels), dropout's generator offset.
  */
 public final class StepGraph implements AutoCloseable {
 
@@ -131,7 +132,7 @@ public final class StepGraph implements AutoCloseable {
         return loss;
     }
 
-    /** The learning rate the graph was captured with: its kernels keep it. */
+    /** The learning rate when the graph was captured (for a log line; a replay reads the current one in device memory). */
     public float lr() {
         return lr;
     }

@@ -453,9 +453,14 @@ public final class DeviceOps {
                 .i64((long) n * inner).i32(training ? 1 : 0));
     }
 
-    /** y = x * (kept ? scale : 0), keep one byte per element; element i kept when the uniform number of (seed, i) is >= p. */
-    public void dropoutForward(Stream s, long n, float p, float scale, long seed, DeviceBuffer x, DeviceBuffer y, DeviceBuffer keep) {
-        device.launch(s, "dropout_forward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).ptr(keep).i64(n).f32(p).f32(scale).i64(seed));
+    /**
+     * y = x * (kept ? scale : 0), keep one byte per element; element i kept when the uniform number of (seed, offset + i) is
+     * >= p, the seed and offset read from {@code rng} (two int64 in device memory), whose offset then moves past the n
+     * counters ({@code rng_advance}): nothing per call comes from the host, so a replayed graph draws a new mask each time.
+     */
+    public void dropoutForward(Stream s, long n, float p, float scale, DeviceBuffer rng, DeviceBuffer x, DeviceBuffer y, DeviceBuffer keep) {
+        device.launch(s, "dropout_forward", LaunchConfig.linear(n), KernelArgs.of().ptr(x).ptr(y).ptr(keep).i64(n).f32(p).f32(scale).ptr(rng));
+        device.launch(s, "rng_advance", ONE_THREAD, KernelArgs.of().ptr(rng).i64(n));
     }
 
     public void dropoutBackward(Stream s, long n, float scale, DeviceBuffer g, DeviceBuffer keep, DeviceBuffer dx) {
@@ -464,25 +469,38 @@ public final class DeviceOps {
 
     // ---- optimizer updates
 
-    /** Plain SGD with momentum buffer {@code buf} (unused when momentum is 0). */
-    public void sgdStep(Stream s, long n, DeviceBuffer p, DeviceBuffer g, DeviceBuffer buf, float lr, float momentum, float dampening,
+    /** One thread: the step counters and the generator offsets, advanced on the device. */
+    private static final LaunchConfig ONE_THREAD = new LaunchConfig(1, 1, 1, 1, 1, 1, 0);
+
+    /**
+     * A parameter's step count ({@code step}, one float32 in device memory) plus one, on the device: the update enqueued
+     * after it reads the advanced count, so a replayed graph steps it as the eager steps do.
+     */
+    public void stepCountIncrement(Stream s, DeviceBuffer step) {
+        device.launch(s, "step_count_increment", ONE_THREAD, KernelArgs.of().ptr(step));
+    }
+
+    /** Plain SGD with momentum buffer {@code buf} (unused when momentum is 0); the learning rate read from {@code lr} (one float32). */
+    public void sgdStep(Stream s, long n, DeviceBuffer p, DeviceBuffer g, DeviceBuffer buf, DeviceBuffer lr, float momentum, float dampening,
                         float weightDecay, boolean nesterov, boolean first) {
         device.launch(s, "sgd_step", LaunchConfig.linear(n), KernelArgs.of().ptr(p).ptr(g).ptr(buf == null ? p : buf).i64(n)
-                .f32(lr).f32(momentum).f32(dampening).f32(weightDecay).i32(nesterov ? 1 : 0).i32(first ? 1 : 0));
+                .ptr(lr).f32(momentum).f32(dampening).f32(weightDecay).i32(nesterov ? 1 : 0).i32(first ? 1 : 0));
     }
 
-    /** Adam (decoupled = false) or AdamW (true) at step {@code step} (1-based), torch.optim's single-tensor rule. */
-    public void adamStep(Stream s, long n, DeviceBuffer p, DeviceBuffer g, DeviceBuffer m, DeviceBuffer v, float lr, float beta1, float beta2,
-                         float eps, float weightDecay, int step, boolean decoupled) {
-        double bias1 = 1 - Math.pow(beta1, step), bias2 = 1 - Math.pow(beta2, step);
-        device.launch(s, "adam_step", LaunchConfig.linear(n), KernelArgs.of().ptr(p).ptr(g).ptr(m).ptr(v).i64(n).f32(lr).f32(beta1).f32(beta2)
-                .f32(eps).f32(weightDecay).f32((float) (lr / bias1)).f32((float) Math.sqrt(bias2)).i32(decoupled ? 1 : 0));
+    /**
+     * Adam (decoupled = false) or AdamW (true), torch.optim's single-tensor rule; the learning rate and the step count (already
+     * advanced for this step, 1 on the first) read from device memory, the bias corrections computed from them there.
+     */
+    public void adamStep(Stream s, long n, DeviceBuffer p, DeviceBuffer g, DeviceBuffer m, DeviceBuffer v, DeviceBuffer lr, DeviceBuffer step,
+                         float beta1, float beta2, float eps, float weightDecay, boolean decoupled) {
+        device.launch(s, "adam_step", LaunchConfig.linear(n), KernelArgs.of().ptr(p).ptr(g).ptr(m).ptr(v).i64(n).ptr(lr).ptr(step).f32(beta1)
+                .f32(beta2).f32(eps).f32(weightDecay).i32(decoupled ? 1 : 0));
     }
 
-    /** RMSprop; centred when {@code gradAvg} (the running mean of the gradient) is given; {@code buf} null without momentum. */
-    public void rmspropStep(Stream s, long n, DeviceBuffer p, DeviceBuffer g, DeviceBuffer v, DeviceBuffer buf, DeviceBuffer gradAvg, float lr,
+    /** RMSprop; centred when {@code gradAvg} (the running mean of the gradient) is given; {@code buf} null without momentum; lr in device memory. */
+    public void rmspropStep(Stream s, long n, DeviceBuffer p, DeviceBuffer g, DeviceBuffer v, DeviceBuffer buf, DeviceBuffer gradAvg, DeviceBuffer lr,
                             float alpha, float eps, float weightDecay, float momentum) {
         device.launch(s, "rmsprop_step", LaunchConfig.linear(n), KernelArgs.of().ptr(p).ptr(g).ptr(v).ptr(buf == null ? v : buf)
-                .ptr(gradAvg == null ? v : gradAvg).i64(n).f32(lr).f32(alpha).f32(eps).f32(weightDecay).f32(momentum).i32(gradAvg != null ? 1 : 0));
+                .ptr(gradAvg == null ? v : gradAvg).i64(n).ptr(lr).f32(alpha).f32(eps).f32(weightDecay).f32(momentum).i32(gradAvg != null ? 1 : 0));
     }
 }

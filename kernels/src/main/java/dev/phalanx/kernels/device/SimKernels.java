@@ -122,9 +122,10 @@ final class SimKernels {
                 }
                 m.put(a.buffer(2), d);
             }),
+            Map.entry("step_count_increment", (m, c, a) -> m.put(a.buffer(0), new float[] {m.floats(a.buffer(0), 1)[0] + 1f})),
             Map.entry("sgd_step", (m, c, a) -> {
                 long n = a.int64(3);
-                float lr = a.float32(4), momentum = a.float32(5), dampening = a.float32(6), wd = a.float32(7);
+                float lr = m.floats(a.buffer(4), 1)[0], momentum = a.float32(5), dampening = a.float32(6), wd = a.float32(7);
                 boolean nesterov = a.int32(8) != 0, first = a.int32(9) != 0;
                 float[] p = m.floats(a.buffer(0), n), g = m.floats(a.buffer(1), n);
                 float[] buf = momentum != 0f ? m.floats(a.buffer(2), n) : null;
@@ -142,9 +143,12 @@ final class SimKernels {
             }),
             Map.entry("adam_step", (m, c, a) -> {
                 long n = a.int64(4);
-                float lr = a.float32(5), b1 = a.float32(6), b2 = a.float32(7), eps = a.float32(8), wd = a.float32(9);
-                float stepSize = a.float32(10), bias2Sqrt = a.float32(11);
-                boolean decoupled = a.int32(12) != 0;
+                float lr = m.floats(a.buffer(5), 1)[0], b1 = a.float32(7), b2 = a.float32(8), eps = a.float32(9), wd = a.float32(10);
+                double t = m.floats(a.buffer(6), 1)[0];
+                // the CPU rule's bias corrections (Adam.update: StrictMath.pow, the division and sqrt in double)
+                double bias1 = 1 - StrictMath.pow(b1, t), bias2 = 1 - StrictMath.pow(b2, t);
+                float stepSize = (float) (lr / bias1), bias2Sqrt = (float) Math.sqrt(bias2);
+                boolean decoupled = a.int32(11) != 0;
                 float[] p = m.floats(a.buffer(0), n), g = m.floats(a.buffer(1), n), mm = m.floats(a.buffer(2), n), v = m.floats(a.buffer(3), n);
                 for (int i = 0; i < n; i++) {
                     float pi = p[i], gi = g[i];
@@ -162,7 +166,7 @@ final class SimKernels {
             }),
             Map.entry("rmsprop_step", (m, c, a) -> {
                 long n = a.int64(5);
-                float lr = a.float32(6), alpha = a.float32(7), eps = a.float32(8), wd = a.float32(9), momentum = a.float32(10);
+                float lr = m.floats(a.buffer(6), 1)[0], alpha = a.float32(7), eps = a.float32(8), wd = a.float32(9), momentum = a.float32(10);
                 boolean centered = a.int32(11) != 0;
                 float[] p = m.floats(a.buffer(0), n), g = m.floats(a.buffer(1), n), v = m.floats(a.buffer(2), n);
                 float[] buf = momentum > 0f ? m.floats(a.buffer(3), n) : null, gAvg = centered ? m.floats(a.buffer(4), n) : null;

@@ -114,17 +114,24 @@ final class SimNormKernels {
                 m.put(a.buffer(7), dx);
             }),
             Map.entry("dropout_forward", (m, c, a) -> {
-                long n = a.int64(3), seed = a.int64(6);
+                long n = a.int64(3);
+                long[] rng = m.longs(a.buffer(6), 2);
+                long seed = rng[0], offset = rng[1];
                 float p = a.float32(4), scale = a.float32(5);
                 float[] x = m.floats(a.buffer(0), n), y = new float[(int) n];
                 byte[] keep = new byte[(int) n];
                 for (int i = 0; i < n; i++) {
-                    boolean k = uniform(seed, i) >= p;
+                    boolean k = uniform(seed, offset + i) >= p;
                     keep[i] = (byte) (k ? 1 : 0);
                     y[i] = x[i] * (k ? scale : 0f);
                 }
                 m.put(a.buffer(1), y);
                 m.putRawBytes(a.buffer(2), keep);
+            }),
+            Map.entry("rng_advance", (m, c, a) -> {
+                long[] rng = m.longs(a.buffer(0), 2);
+                rng[1] += a.int64(1);
+                m.putLongs(a.buffer(0), rng);
             }),
             Map.entry("dropout_backward", (m, c, a) -> {
                 long n = a.int64(3);
@@ -135,7 +142,7 @@ final class SimNormKernels {
                 m.put(a.buffer(2), dx);
             }));
 
-    /** normalization.cu's dropout_uniform: SplitMix64 of counter i + 1 from the seed, its top 24 bits as a float in [0, 1). */
+    /** normalization.cu's dropout_uniform: SplitMix64 of counter i + 1 from the seed, its top 24 bits as a float in [0, 1) (i is offset + element). */
     static float uniform(long seed, long i) {
         long z = seed + (i + 1) * 0x9E3779B97F4A7C15L;
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;

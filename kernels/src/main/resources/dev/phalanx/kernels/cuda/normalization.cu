@@ -118,10 +118,13 @@ extern "C" __global__ void batch_norm_backward_input(const float* __restrict__ g
     }
 }
 
-// ---- dropout: element i is kept when a uniform number in [0, 1) drawn from (seed, i) is >= p, and then scaled by
-// `scale` (1 / (1 - p)). The number is SplitMix64's output for the counter i + 1 from the seed, its top 24 bits as a
-// float (as Generator.nextFloat): one seed per call, drawn from the op's Generator, gives the same mask on every
-// device and every run; it is not the CPU's mask, whose numbers come from the generator one per element.
+// ---- dropout: element i is kept when a uniform number in [0, 1) drawn from (seed, offset + i) is >= p, and then scaled
+// by `scale` (1 / (1 - p)). The number is SplitMix64's output for the counter offset + i + 1 from the seed, its top 24
+// bits as a float (as Generator.nextFloat). The seed and the offset are read from device memory (rng[0], rng[1]: a
+// generator's state on the device, its seed drawn once from the op's Generator) and rng_advance moves the offset past
+// the call's n counters on the device, so a captured step replayed draws a new mask each time, as PyTorch's graph-safe
+// Philox state does; the masks are the same on every device and every run, eager or replayed. They are not the CPU's,
+// whose numbers come from the generator one per element.
 
 __device__ float dropout_uniform(long long seed, long long i) {
     unsigned long long z = (unsigned long long) seed + (unsigned long long) (i + 1) * 0x9E3779B97F4A7C15ULL;
@@ -133,12 +136,18 @@ __device__ float dropout_uniform(long long seed, long long i) {
 
 // y = x * (kept ? scale : 0); keep[i] = 1 where kept, for the backward
 extern "C" __global__ void dropout_forward(const float* __restrict__ x, float* __restrict__ y, unsigned char* __restrict__ keep, long long n,
-                                           float p, float scale, long long seed) {
+                                           float p, float scale, const long long* __restrict__ rng) {
+    long long seed = rng[0], offset = rng[1];
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) blockDim.x * gridDim.x) {
-        bool k = dropout_uniform(seed, i) >= p;
+        bool k = dropout_uniform(seed, offset + i) >= p;
         keep[i] = k ? 1 : 0;
         y[i] = x[i] * (k ? scale : 0.0f);
     }
+}
+
+// the generator's offset past a call's n counters, after the call that drew them (one thread: the draws all read it)
+extern "C" __global__ void rng_advance(long long* __restrict__ rng, long long n) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) rng[1] += n;
 }
 
 // dx = g * (kept ? scale : 0)

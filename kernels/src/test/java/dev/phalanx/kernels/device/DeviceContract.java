@@ -319,25 +319,33 @@ public abstract class DeviceContract {
         assertClose(ey, get(y, bx.length), "batch_norm_apply after batch_norm_stats");
         assertClose(erm, get(drm, ch), "running mean");
         assertClose(erv, get(drv, ch), "running variance (unbiased)");
-        // dropout: element i kept where SplitMix64's output for counter i + 1 from the seed, as a 24-bit float, is >= p
+        // dropout: element i kept where SplitMix64's output for counter offset + i + 1 from the seed, as a 24-bit float, is >= p;
+        // the seed and the offset are read from device memory and the offset moves past the call's counters there
         int count2 = 5000;
         float p = 0.25f;
-        long seed = 0x1234_5678_9abcL;
+        long seed = 0x1234_5678_9abcL, offset = 1000;
         float[] ones2 = new float[count2];
         Arrays.fill(ones2, 1f);
-        DeviceBuffer keep = ops.allocator().allocate(count2, stream), dropped = ops.floats(count2, stream);
-        ops.dropoutForward(stream, count2, p, 1f / (1f - p), seed, put(ones2), dropped, keep);
-        float[] got = get(dropped, count2);
-        java.nio.ByteBuffer kept = getBytes(keep, count2);
-        for (int i = 0; i < count2; i++) {
-            long z = seed + (i + 1L) * 0x9E3779B97F4A7C15L;
-            z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-            z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-            z ^= z >>> 31;
-            boolean k = (z >>> 40) / 16777216.0 >= p;
-            assertEquals(k ? 1 : 0, kept.get(i), "dropout mask " + i);
-            assertEquals(k ? 1f / (1f - p) : 0f, got[i], "dropout output " + i);
+        DeviceBuffer rng = ops.allocator().allocate(16, stream);
+        DeviceTransfers.upload(device, stream, new long[] {seed, offset}, rng);
+        for (int call = 0; call < 2; call++) {
+            DeviceBuffer keep = ops.allocator().allocate(count2, stream), dropped = ops.floats(count2, stream);
+            ops.dropoutForward(stream, count2, p, 1f / (1f - p), rng, put(ones2), dropped, keep);
+            float[] got = get(dropped, count2);
+            java.nio.ByteBuffer kept = getBytes(keep, count2);
+            long first = offset + (long) call * count2;
+            for (int i = 0; i < count2; i++) {
+                long z = seed + (first + i + 1L) * 0x9E3779B97F4A7C15L;
+                z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+                z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+                z ^= z >>> 31;
+                boolean k = (z >>> 40) / 16777216.0 >= p;
+                assertEquals(k ? 1 : 0, kept.get(i), "dropout mask " + i + " of call " + call);
+                assertEquals(k ? 1f / (1f - p) : 0f, got[i], "dropout output " + i + " of call " + call);
+            }
         }
+        assertArrayEquals(new long[] {seed, offset + 2L * count2}, DeviceTransfers.downloadLongs(device, stream, rng, 2),
+                "the seed kept, the offset moved past both calls' counters on the device");
     }
 
     @Test
@@ -410,10 +418,10 @@ public abstract class DeviceContract {
             sgdP[i] -= 0.1f * (d + 0.9f * b);
         }
         DeviceBuffer dp = put(p), dg = put(g), db = put(buf);
-        ops.sgdStep(stream, n, dp, dg, db, 0.1f, 0.9f, 0.1f, 0.01f, true, false);
+        ops.sgdStep(stream, n, dp, dg, db, put(new float[] {0.1f}), 0.9f, 0.1f, 0.01f, true, false);
         assertClose(sgdP, get(dp, n), "sgd parameters");
         assertClose(sgdB, get(db, n), "sgd momentum buffer");
-        // AdamW at step 3
+        // AdamW at step 3: the count (2 before the step) advanced on the device, the bias corrections computed there from it
         float lr = 0.01f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.1f;
         float[] ap = p.clone(), am = buf.clone(), av = v.clone();
         double bias1 = 1 - Math.pow(b1, 3), bias2 = 1 - Math.pow(b2, 3);
@@ -424,8 +432,10 @@ public abstract class DeviceContract {
             av[i] = (float) vi;
             ap[i] = (float) (pi - lr / bias1 * mi / (Math.sqrt(vi) / Math.sqrt(bias2) + eps));
         }
-        DeviceBuffer ap0 = put(p), am0 = put(buf), av0 = put(v);
-        ops.adamStep(stream, n, ap0, dg, am0, av0, lr, b1, b2, eps, wd, 3, true);
+        DeviceBuffer ap0 = put(p), am0 = put(buf), av0 = put(v), step = put(new float[] {2f});
+        ops.stepCountIncrement(stream, step);
+        ops.adamStep(stream, n, ap0, dg, am0, av0, put(new float[] {lr}), step, b1, b2, eps, wd, true);
+        assertEquals(3f, get(step, 1)[0], "the step count advanced on the device");
         assertClose(ap, get(ap0, n), "adamw parameters");
         assertClose(am, get(am0, n), "adamw first moment");
         assertClose(av, get(av0, n), "adamw second moment");
@@ -439,20 +449,20 @@ public abstract class DeviceContract {
             rp[i] -= 0.01f * rb[i];
         }
         DeviceBuffer rp0 = put(p), rv0 = put(v), rb0 = put(buf);
-        ops.rmspropStep(stream, n, rp0, dg, rv0, rb0, null, 0.01f, 0.99f, 1e-8f, 0f, 0.5f);
+        ops.rmspropStep(stream, n, rp0, dg, rv0, rb0, null, put(new float[] {0.01f}), 0.99f, 1e-8f, 0f, 0.5f);
         assertClose(rp, get(rp0, n), "rmsprop parameters");
         assertClose(rv, get(rv0, n), "rmsprop square average");
         // centred RMSprop with weight decay, no momentum (two steps: the second subtracts a non-zero running mean)
         float[] cp = p.clone(), cv = new float[n], ca = new float[n];
-        DeviceBuffer cp0 = put(p), cv0 = put(cv), ca0 = put(ca);
-        for (int step = 0; step < 2; step++) {
+        DeviceBuffer cp0 = put(p), cv0 = put(cv), ca0 = put(ca), centredLr = put(new float[] {0.01f});
+        for (int k = 0; k < 2; k++) {
             for (int i = 0; i < n; i++) {
                 float gi = g[i] + 0.1f * cp[i];
                 cv[i] = cv[i] * 0.9f + (1 - 0.9f) * gi * gi;
                 ca[i] = ca[i] * 0.9f + (1 - 0.9f) * gi;
                 cp[i] -= 0.01f * (gi / ((float) Math.sqrt(cv[i] - ca[i] * ca[i]) + 1e-8f));
             }
-            ops.rmspropStep(stream, n, cp0, dg, cv0, null, ca0, 0.01f, 0.9f, 1e-8f, 0.1f, 0f);
+            ops.rmspropStep(stream, n, cp0, dg, cv0, null, ca0, centredLr, 0.9f, 1e-8f, 0.1f, 0f);
         }
         assertClose(cp, get(cp0, n), "centred rmsprop parameters");
         assertClose(ca, get(ca0, n), "centred rmsprop gradient average");

@@ -19,12 +19,15 @@ class KernelCatalogTest {
     void signaturesAreReadFromTheSources() {
         KernelSignature adam = KernelCatalog.standard().signature("adam_step");
         assertEquals("optimizers.cu", adam.file());
-        assertEquals(13, adam.params().size());
+        assertEquals(12, adam.params().size());
         assertEquals(KernelSignature.Type.POINTER, adam.params().get(0).type());
         assertEquals(KernelSignature.Type.INT64, adam.params().get(4).type());
-        assertEquals(KernelSignature.Type.FLOAT32, adam.params().get(5).type());
-        assertEquals("decoupled", adam.params().get(12).name());
-        assertEquals(KernelSignature.Type.INT32, adam.params().get(12).type());
+        assertEquals("lr_at", adam.params().get(5).name()); // the learning rate and the step count in device memory
+        assertEquals(KernelSignature.Type.POINTER, adam.params().get(5).type());
+        assertEquals(KernelSignature.Type.POINTER, adam.params().get(6).type());
+        assertEquals(KernelSignature.Type.FLOAT32, adam.params().get(7).type());
+        assertEquals("decoupled", adam.params().get(11).name());
+        assertEquals(KernelSignature.Type.INT32, adam.params().get(11).type());
         assertTrue(KernelCatalog.standard().all().size() >= 20);
     }
 

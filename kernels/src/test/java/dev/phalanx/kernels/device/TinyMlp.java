@@ -28,7 +28,7 @@ final class TinyMlp implements AutoCloseable {
     private final class Replica {
         final Stream stream;
         final int rows;
-        final DeviceBuffer p, g, m, x, t, h, a, logits, lp, rowLoss, loss, dlogits, da, dh;
+        final DeviceBuffer p, g, m, lr, x, t, h, a, logits, lp, rowLoss, loss, dlogits, da, dh;
 
         Replica(Stream stream, int rows, float[] init) {
             this.stream = stream;
@@ -38,6 +38,7 @@ final class TinyMlp implements AutoCloseable {
             g = ops.floats(PARAMS, stream);
             m = ops.floats(PARAMS, stream);
             device.fillZero(m, stream);
+            lr = DeviceTransfers.of(ops, stream, new float[] {0.1f}); // sgd_step reads its learning rate in device memory
             x = ops.floats((long) r * IN, stream);
             t = ops.allocator().allocate((long) r * Long.BYTES, stream);
             h = ops.floats((long) r * HIDDEN, stream);
@@ -118,7 +119,7 @@ final class TinyMlp implements AutoCloseable {
         for (Replica rep : replicas) grads.add(rep.g);
         allReduce.allReduceSum(grads, streams);
         boolean first = updates++ == 0;
-        for (Replica rep : replicas) ops.sgdStep(rep.stream, PARAMS, rep.p, rep.g, rep.m, 0.1f, 0.9f, 0f, 0f, false, first);
+        for (Replica rep : replicas) ops.sgdStep(rep.stream, PARAMS, rep.p, rep.g, rep.m, rep.lr, 0.9f, 0f, 0f, false, first);
     }
 
     void step(int step) {
