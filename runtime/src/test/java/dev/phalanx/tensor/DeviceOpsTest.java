@@ -450,6 +450,13 @@ class DeviceOpsTest {
         assertNotEquals(java.util.Arrays.toString(first.data()), java.util.Arrays.toString(other.data()), "another seed, another mask");
         Tensor onSim = DropoutOp.apply(x.to(Device.sim(11)), p, new Generator(7)).to(Device.CPU);
         assertSameBits("the mask depends on the seed only, not on the device", onSim, first);
+        // one generator drawing twice: its state on the device (seed, offset) moved past the first call's elements there
+        Generator shared = new Generator(7);
+        assertSameBits("a generator's first draw on a device", first, DropoutOp.apply(x.to(d), p, shared).to(Device.CPU));
+        Tensor second = DropoutOp.apply(x.to(d), p, shared).to(Device.CPU);
+        assertNotEquals(java.util.Arrays.toString(first.data()), java.util.Arrays.toString(second.data()), "the next draw, another mask");
+        assertArrayEquals(new long[] {new Generator(7).nextLong(), 2L * x.numel()}, shared.deviceState(d).to(Device.CPU).longData(),
+                "the seed is the generator's first number, the offset past both calls");
         float scale = 1f / (1f - p);
         int kept = 0;
         for (int i = 0; i < x.numel(); i++) {
