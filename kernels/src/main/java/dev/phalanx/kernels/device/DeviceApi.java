@@ -103,8 +103,9 @@ public interface DeviceApi extends AutoCloseable {
     Graph endCapture(Stream stream);
 
     /**
-     * Whether {@code stream} is capturing a graph now ({@code cudaStreamIsCapturing}): an op whose
-     * arguments the host draws per call (dropout's seed) asks, since a replay would repeat the draw.
+     * Whether {@code stream} is capturing a graph now ({@code cudaStreamIsCapturing}): an op that
+     * would copy from the host first asks (dropout making its generator's state on the device), since
+     * a capture cannot hold that copy and a replay would not repeat it.
      */
     boolean isCapturing(Stream stream);
 
