@@ -32,4 +32,7 @@ class LocalStepsCaptureGpuTest extends LocalStepsCaptureTest {
 
     @Override
     void theGraphIsOffOnlyForAnOptimizerThatComputesOnTheHostOrWhenAskedAndSaysWhy() { }
+
+    @Override
+    void aFirstDropoutDrawInsideTheCaptureTurnsTheGraphOffWithTheReason() { }
 }

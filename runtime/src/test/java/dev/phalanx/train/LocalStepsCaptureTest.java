@@ -301,4 +301,36 @@ class LocalStepsCaptureTest {
         assertEquals(List.of(), captured.notes());
         assertSameBits(eager, captured);
     }
+
+    /** Dropout only from its second forward on: its generator's first draw on the device falls in the capture. */
+    static final class DropoutFromTheSecondStep extends Module {
+        private final Linear fc;
+        private final Generator gen = new Generator(5);
+        private int calls;
+
+        DropoutFromTheSecondStep() {
+            fc = register("fc", new Linear(3 * 32 * 32, 10, new Generator(7)));
+        }
+
+        @Override
+        public Tensor forward(Tensor x) {
+            Tensor h = F.flatten(x, 1);
+            return fc.forward(++calls >= 2 ? F.dropout(h, 0.5f, isTraining(), gen) : h);
+        }
+    }
+
+    /**
+     * A generator's first draw on the device made during the capture would copy its seed up, which a capture cannot hold:
+     * the capture fails with that reason in one line, and the steps run eagerly, with the eager run's bits.
+     */
+    @Test
+    void aFirstDropoutDrawInsideTheCaptureTurnsTheGraphOffWithTheReason() {
+        Run eager = run(false, new DropoutFromTheSecondStep(), LocalStepsCaptureTest::sgd, -1, 0);
+        Run captured = run(true, new DropoutFromTheSecondStep(), LocalStepsCaptureTest::sgd, -1, 0);
+        assertEquals(0, captured.replays());
+        assertEquals(1, captured.notes().size(), captured.notes().toString());
+        assertTrue(captured.notes().get(0).contains("could not be captured (dropout on " + device() + " draws from a generator with no state "
+                + "on the device yet"), captured.notes().get(0));
+        assertSameBits(eager, captured);
+    }
 }
