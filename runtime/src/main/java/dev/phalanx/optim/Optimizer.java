@@ -108,7 +108,7 @@ public abstract class Optimizer {
         return false;
     }
 
-    /** The learning rate's device memory on {@code context}'s device, for a kernel about to be enqueued on {@code s}. */
+    /** The learning rate's device memory on {@code p}'s device (made there at the first call), for a kernel about to be enqueued on {@code s}. */
     protected final DeviceBuffer lrBuffer(Tensor p, Stream s) {
         Tensor t = deviceLr.get(p.device());
         if (t == null) {
