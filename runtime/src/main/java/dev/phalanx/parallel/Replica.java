@@ -23,6 +23,7 @@ import dev.phalanx.nn.Module;
 import dev.phalanx.optim.Optimizer;
 import dev.phalanx.tensor.Backends;
 import dev.phalanx.tensor.Tensor;
+import dev.phalanx.train.BatchUploads;
 
 /**
  * One model copy on one device, on its own pinned thread, with its own autograd tape, CPU
@@ -32,8 +33,10 @@ import dev.phalanx.tensor.Tensor;
  *
  * <p>On a device ({@code cuda:N}, {@code sim:N}) the model, its gradients and the optimizer state
  * live in device memory and every op of this replica is enqueued on its own stream
- * ({@link DeviceContext#replicaStream}, bound per message as the CPU backend is): the shard's rows
- * are copied up, the buckets are flattened on the device ({@link DeviceBuckets}) and summed there
+ * ({@link DeviceContext#replicaStream}, bound per message as the CPU backend is): a training
+ * shard's rows go up through two pinned slots on the replica's own copy stream
+ * ({@link BatchUploads}, {@link DeviceContext#replicaCopyStream}) while its previous step
+ * computes, the replica's stream waiting for the copy through an event; the buckets are flattened on the device ({@link DeviceBuckets}) and summed there
  * ({@link DeviceGroupAllReduce}) or, where the replicas' devices call for it, through the host
  * all-reduce; only the loss, the outputs, checksums and snapshots come back to the host.
  */
@@ -50,6 +53,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
     private final DeviceContext context; // null on the cpu
     private final Stream stream;         // this replica's stream on its device; null on the cpu
     private DeviceBuckets deviceBuckets; // null on the cpu
+    private BatchUploads uploads;        // a training shard's way up, made at the first one; null on the cpu
     private Module model;
     private Optimizer optimizer;
     private GradientBuckets buckets;
@@ -91,6 +95,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
                 .onMessage(ReplicaCommand.Restore.class, m -> bound(() -> onRestore(m)))
                 .onSignal(PostStop.class, s -> {
                     backend.close();
+                    if (uploads != null) uploads.close(); // waits for its copies in flight, frees its pinned buffers
                     return this;
                 })
                 .build();
@@ -142,8 +147,19 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
                 c.replyTo().tell(new ReplicaReply.ShardComputed(c.step(), index, 0f, null, null, System.nanoTime() - t0));
                 return this;
             }
-            Tensor x = rowsOnDevice(c.inputs(), c.range());
-            Tensor y = rowsOnDevice(c.labels(), c.range());
+            Tensor x, y;
+            Tensor hostRows = c.inputs().narrow(0, c.range().begin(), c.range().rows());
+            Tensor hostLabels = c.labels().narrow(0, c.range().begin(), c.range().rows());
+            boolean pinned = context != null && BatchUploads.fits(hostRows, hostLabels);
+            if (pinned) { // two pinned slots on this replica's copy stream; this stream waits for the copy, the host does not
+                if (uploads == null) uploads = new BatchUploads(context, context.replicaCopyStream(index));
+                BatchUploads.OnDevice on = uploads.upload(hostRows, hostLabels, spec.faults().waitsForShardUpload(index, c.step()));
+                x = on.inputs();
+                y = on.labels();
+            } else {
+                x = rowsOnDevice(c.inputs(), c.range());
+                y = rowsOnDevice(c.labels(), c.range());
+            }
             // reproducible mode (#13): the ops work sample by sample and sum gradients along the sample tree, whose
             // leaves are the samples' indices in the global batch (a cluster node holds a part of it)
             try (var repro = spec.reproducible() ? Reproducible.bind(c.place().offset() + c.range().begin(), c.range().rows(), c.place().batch()) : null) {
@@ -158,13 +174,17 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
                 else if (repro == null) upstream = Tensor.onesLike(loss).mul_(weight);
                 int[] ready = new int[buckets.count()];
                 boolean[] sent = new boolean[buckets.count()];
-                Backward.run(loss, upstream, leaf -> {
-                    int b = buckets.bucketOf(leaf);
-                    if (b >= 0 && ++ready[b] == buckets.params(b).size()) {
-                        offer(c, b, repro);
-                        sent[b] = true;
-                    }
-                });
+                try {
+                    Backward.run(loss, upstream, leaf -> {
+                        int b = buckets.bucketOf(leaf);
+                        if (b >= 0 && ++ready[b] == buckets.params(b).size()) {
+                            offer(c, b, repro);
+                            sent[b] = true;
+                        }
+                    });
+                } finally {
+                    if (pinned) uploads.consumed(); // nothing after backward reads the shard: its slot may be written again
+                }
                 for (int b = 0; b < buckets.count(); b++) {
                     if (!sent[b]) offer(c, b, repro); // parameters the loss did not use
                 }
@@ -173,6 +193,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
                         repro == null ? null : repro.shard().loss(), toHost(out.detach()), System.nanoTime() - t0));
             }
         } catch (Throwable e) {
+            if (uploads != null) uploads.consumed(); // a forward that failed: its enqueued work is all that reads the slot
             allReduce.withdraw(c.step(), index);
             c.replyTo().tell(new ReplicaReply.ShardFailed(c.step(), index, e, true));
         }

@@ -13,6 +13,15 @@ public interface ReplicaFaults {
     /** Before a replica computes its shard of training step {@code step}. */
     default void beforeCompute(int replica, long step) throws Exception { }
 
+    /**
+     * Whether a device replica's stream waits for its shard's copy up in training step
+     * {@code step}: false leaves the wait out on purpose, for the test that shows the step then
+     * computes on the stale shard of the step before last (the copy stream held).
+     */
+    default boolean waitsForShardUpload(int replica, long step) {
+        return true;
+    }
+
     /** After a replica applied the optimizer step {@code step}. */
     default void afterApply(int replica, long step, Module model) { }
 }
