@@ -22,6 +22,15 @@ public interface ReplicaFaults {
         return true;
     }
 
+    /**
+     * Whether replica 0's stream, which captures the replicas' step into one graph, waits for
+     * replica {@code replica}'s join event before the capture ends: false leaves the join out on
+     * purpose, for the test that shows the capture then fails ({@code cudaErrorStreamCaptureUnjoined}).
+     */
+    default boolean joinsCaptureBack(int replica) {
+        return true;
+    }
+
     /** After a replica applied the optimizer step {@code step}. */
     default void afterApply(int replica, long step, Module model) { }
 }
