@@ -174,6 +174,9 @@ public final class DeviceStepGraph implements AutoCloseable {
 
     /** Replica 0: starts serving the replicas' streams from a graph pool, begins the capture on its stream and records the fork. */
     synchronized void begin(Stream origin) {
+        if (traces.size() != replicas) { // a stream without its blocks set aside would allocate from the shared cache inside the graph
+            throw new IllegalStateException(traces.size() + " of " + replicas + " replicas traced their warm-up step's allocations");
+        }
         pool = context.allocator().beginCapture(traces);
         allocatorCapturing = true;
         api.beginCapture(origin);
