@@ -906,9 +906,9 @@ public final class SimulatedDevice implements DeviceApi {
                 laneDone = new SimEvent[laneCount];
                 for (int i = 1; i < laneCount; i++) {
                     ownLanes[i] = (SimStream) newStream();
-                    laneDone[i] = new SimEvent();
+                    laneDone[i] = (SimEvent) newEvent();
                 }
-                start = new SimEvent();
+                start = (SimEvent) newEvent();
             }
             SimStream[] out = ownLanes.clone();
             out[0] = launch;
