@@ -247,6 +247,7 @@ public final class DeviceStepGraph implements AutoCloseable {
 
     /** Replica 0: after every replica's {@code loaded} event, one replay of the step on its stream, then the {@code launched} event. */
     synchronized void launch(Stream origin) {
+        if (graph == null) throw new IllegalStateException("the replicas' CUDA graph was dropped during its step (a state was loaded into a replica)");
         for (int r = 1; r < replicas; r++) api.waitEvent(origin, loaded[r]);
         api.replay(graph, origin);
         api.record(launched, origin);
