@@ -24,6 +24,8 @@ public final class DeviceContext {
     private final Stream copies;
     /** Replicas' streams, by replica index, made on first ask and kept as long as the context (see {@link #replicaStream}). */
     private final java.util.Map<Integer, Stream> replicaStreams = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Replicas' copy streams (their shards go up there while their previous step computes), kept as the replicas' streams are. */
+    private final java.util.Map<Integer, Stream> replicaCopyStreams = new java.util.concurrent.ConcurrentHashMap<>();
     /**
      * The stream this thread's tensor ops enqueue on, when it has bound one ({@link #bind}); else
      * {@link #compute}. Per thread, as CUDA's current stream is per thread and device.
@@ -80,6 +82,16 @@ public final class DeviceContext {
     }
 
     /**
+     * The copy stream of data-parallel replica {@code replica} on this device, made on first ask and
+     * kept as {@link #replicaStream}: each replica's shard is copied up on its own, so that one
+     * replica's upload never queues behind another's (issue #9, item 1).
+     */
+    public Stream replicaCopyStream(int replica) {
+        if (replica < 0) throw new IllegalArgumentException("replica index must be >= 0, got " + replica);
+        return replicaCopyStreams.computeIfAbsent(replica, r -> api.newStream());
+    }
+
+    /**
      * Makes {@code s} this thread's stream for tensor ops on this device until the scope closes
      * ({@code torch.cuda.stream(s)}); scopes nest. A replica binds its stream per message, as it
      * binds its CPU backend.
@@ -108,13 +120,14 @@ public final class DeviceContext {
 
     /**
      * Blocks the host until everything enqueued so far on this device's streams (the compute
-     * stream, the copy stream and every replica's) has run, as {@code torch.cuda.synchronize()};
+     * stream, the copy stream and every replica's, copy streams included) has run, as {@code torch.cuda.synchronize()};
      * rethrows their errors. A benchmark that enqueues steps ahead calls it before reading the clock.
      */
     public void synchronize() {
         api.synchronize(compute);
         api.synchronize(copies);
         for (Stream s : replicaStreams.values()) api.synchronize(s);
+        for (Stream s : replicaCopyStreams.values()) api.synchronize(s);
     }
 
     /** The stream copies to the host run on; each waits for the stream that last wrote what it reads. */

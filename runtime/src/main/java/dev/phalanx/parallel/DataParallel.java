@@ -111,6 +111,16 @@ public final class DataParallel implements AutoCloseable {
         return devices.size();
     }
 
+    /** How many steps were replays of the replicas' captured step (0 without a graph). */
+    int graphReplays() {
+        return allReduce instanceof DeviceGroupAllReduce group && group.stepGraphIfMade() != null ? group.stepGraphIfMade().replays() : 0;
+    }
+
+    /** Whether the replicas' CUDA graph is on, or why not (null when it was never asked for or no step ran yet). */
+    public String graphState() {
+        return allReduce instanceof DeviceGroupAllReduce group && group.stepGraphIfMade() != null ? group.stepGraphIfMade().state() : null;
+    }
+
     /** Where the replicas' gradients are summed, for the start-up line. */
     public String reduction() {
         if (allReduce instanceof DeviceGroupAllReduce group) return group.describe();
@@ -292,6 +302,7 @@ public final class DataParallel implements AutoCloseable {
         private ReplicaFaults faults = ReplicaFaults.NONE;
         private Replica.Snapshot initial;
         private boolean reproducible;
+        private boolean cudaGraph;
 
         private Builder(Supplier<? extends Module> model) {
             this.model = model;
@@ -372,13 +383,25 @@ public final class DataParallel implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Replicas that all share one device capture their whole training step (each replica's
+         * forward and backward on its stream, the device-side sum in replica order, the update)
+         * into one CUDA graph across their streams and replay it for every full batch
+         * ({@link DeviceStepGraph}); off by default. Elsewhere (the cpu, several devices, an optimizer
+         * or model a replay cannot repeat) the steps run eagerly, as without it.
+         */
+        public Builder cudaGraph(boolean on) {
+            this.cudaGraph = on;
+            return this;
+        }
+
         public Builder faults(ReplicaFaults faults) {
             this.faults = faults;
             return this;
         }
 
         public ReplicaSpec spec() {
-            return new ReplicaSpec(model, optimizer, loss, threads, kernels, bucketCapFloats, stepTimeout, faults, reproducible);
+            return new ReplicaSpec(model, optimizer, loss, threads, kernels, bucketCapFloats, stepTimeout, faults, reproducible, cudaGraph);
         }
 
         public Coordinator.Settings settings() {

@@ -40,6 +40,8 @@ public final class DeviceGroupAllReduce implements AllReduce, AutoCloseable {
     private final int replicas;
     private final String what;
     private final Map<Long, Map<Integer, Bucket>> rounds = new HashMap<>();
+    private final boolean oneDevice;
+    private DeviceStepGraph stepGraph;
 
     private final class Bucket {
         final Tensor[] contributions = new Tensor[replicas];
@@ -53,6 +55,21 @@ public final class DeviceGroupAllReduce implements AllReduce, AutoCloseable {
         this.group = group;
         this.replicas = group.size();
         this.what = what;
+        this.oneDevice = group instanceof ReplicaOrderAllReduce;
+    }
+
+    /**
+     * The replicas' shared CUDA graph of their whole step, made on first ask, when they all share
+     * one device ({@code context}'s); null otherwise (NCCL across GPUs: their steps run eagerly).
+     */
+    public synchronized DeviceStepGraph stepGraph(DeviceContext context) {
+        if (!oneDevice) return null;
+        if (stepGraph == null) stepGraph = new DeviceStepGraph(context, replicas);
+        return stepGraph;
+    }
+
+    synchronized DeviceStepGraph stepGraphIfMade() {
+        return stepGraph;
     }
 
     /**
@@ -170,6 +187,7 @@ public final class DeviceGroupAllReduce implements AllReduce, AutoCloseable {
     @Override
     public synchronized void close() {
         rounds.clear();
+        if (stepGraph != null) stepGraph.close();
         group.close();
     }
 }

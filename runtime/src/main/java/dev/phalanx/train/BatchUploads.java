@@ -23,14 +23,19 @@ import dev.phalanx.tensor.Tensor;
  * last copy up has run (a host wait, needed only when the host is two batches ahead of the copy
  * stream). The pinned and device buffers are made at the first batch and kept (again only when a
  * batch is larger, or its samples of another shape).
+ *
+ * <p>One replica of {@link LocalSteps} uses the context's copy stream; each data-parallel replica
+ * on a device ({@code parallel.Replica}) has its own, with its shard's rows copied up there while
+ * its previous step computes on its own stream ({@link DeviceContext#replicaCopyStream}).
  */
-final class BatchUploads implements AutoCloseable {
+public final class BatchUploads implements AutoCloseable {
 
     /** Two slots: one being copied up while the other is computed on. */
     static final int SLOTS = 2;
 
     private final DeviceContext context;
     private final DeviceApi api;
+    private final Stream copies;
     private final Slot[] slots = new Slot[SLOTS];
     private int next;
     private int capacity;
@@ -54,15 +59,22 @@ final class BatchUploads implements AutoCloseable {
     }
 
     /** The batch's inputs and labels on the device, for work on the step's stream. */
-    record OnDevice(Tensor inputs, Tensor labels) { }
+    public record OnDevice(Tensor inputs, Tensor labels) { }
 
+    /** Batches copied up on the context's copy stream. */
     BatchUploads(DeviceContext context) {
+        this(context, context.copyStream());
+    }
+
+    /** Batches copied up on {@code copies}, for work on the stream the calling thread has bound. */
+    public BatchUploads(DeviceContext context, Stream copies) {
         this.context = context;
         this.api = context.api();
+        this.copies = copies;
     }
 
     /** Whether {@link #upload} takes these: float32 inputs and int64 labels of one row each (what the data loaders give). */
-    static boolean fits(Tensor inputs, Tensor labels) {
+    public static boolean fits(Tensor inputs, Tensor labels) {
         return inputs.dtype() == DType.FLOAT32 && labels.dtype() == DType.INT64 && inputs.dim() >= 1 && labels.dim() == 1
                 && inputs.size(0) == labels.size(0) && inputs.size(0) > 0 && inputs.device().isCpu() && labels.device().isCpu();
     }
@@ -72,12 +84,20 @@ final class BatchUploads implements AutoCloseable {
      * The returned tensors are views of the slot's device buffers: valid until the batch after next.
      */
     OnDevice upload(Tensor inputs, Tensor labels) {
+        return upload(inputs, labels, waitForUploads);
+    }
+
+    /**
+     * As {@link #upload(Tensor, Tensor)}; {@code stepWaits} false leaves out the step's wait for
+     * the copy, only for the tests that show a missing wait gives the stale batch.
+     */
+    public OnDevice upload(Tensor inputs, Tensor labels, boolean stepWaits) {
         int rows = inputs.size(0);
         int[] sample = Arrays.copyOfRange(inputs.shape(), 1, inputs.dim());
         if (slots[0] == null || rows > capacity || !Arrays.equals(sample, sampleShape)) allocate(rows, sample);
         Slot slot = slots[next];
         next = (next + 1) % SLOTS;
-        Stream copies = context.copyStream(), step = context.stream();
+        Stream step = context.stream();
         // the pinned buffer is free once its last copy up has run: usually long ago
         if (slot.everUploaded && !api.isComplete(slot.uploaded)) api.synchronize(slot.uploaded);
         long inputBytes = (long) rows * sampleElements() * Float.BYTES, labelBytes = (long) rows * Long.BYTES;
@@ -93,7 +113,7 @@ final class BatchUploads implements AutoCloseable {
         if (labelBytes > 0) api.copyHostToDevice(slot.pinned, labelOffset, y.slice(0, labelBytes), labelBytes, copies);
         api.record(slot.uploaded, copies);
         slot.everUploaded = true;
-        if (waitForUploads) api.waitEvent(step, slot.uploaded); // the step's stream waits for its batch: the host does not
+        if (stepWaits) api.waitEvent(step, slot.uploaded); // the step's stream waits for its batch: the host does not
         current = slot;
         return new OnDevice(slot.inputs.narrow(0, 0, rows), slot.labels.narrow(0, 0, rows));
     }
@@ -101,7 +121,7 @@ final class BatchUploads implements AutoCloseable {
     private Slot current;
 
     /** Marks that everything enqueued on the step's stream so far is all that reads the batch last uploaded. */
-    void consumed() {
+    public void consumed() {
         if (current == null) return;
         api.record(current.consumed, context.stream());
         current.everConsumed = true;
@@ -129,8 +149,8 @@ final class BatchUploads implements AutoCloseable {
             s.labels = DeviceTensors.empty(context, DType.INT64, rows);
             Stream step = context.stream();
             // the copy stream writes these blocks too: the allocator must not hand them out again before its work is done
-            context.allocator().recordStream(DeviceTensors.buffer(s.inputs, step), context.copyStream());
-            context.allocator().recordStream(DeviceTensors.buffer(s.labels, step), context.copyStream());
+            context.allocator().recordStream(DeviceTensors.buffer(s.inputs, step), copies);
+            context.allocator().recordStream(DeviceTensors.buffer(s.labels, step), copies);
             slots[i] = s;
         }
         next = 0;
@@ -140,7 +160,7 @@ final class BatchUploads implements AutoCloseable {
     /** Waits for the copies in flight and frees the pinned buffers (the device buffers go back with their tensors). */
     private void release() {
         if (slots[0] == null) return;
-        api.synchronize(context.copyStream());
+        api.synchronize(copies);
         for (int i = 0; i < SLOTS; i++) {
             api.freeHost(slots[i].pinned);
             slots[i].uploaded.close();

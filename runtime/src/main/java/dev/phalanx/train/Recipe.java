@@ -132,8 +132,8 @@ public record Recipe(String source, Config config,
     }
 
     /**
-     * {@code runtime.cuda-graph}: whether one replica on a device captures its whole training step
-     * into a graph and replays it (default on; the cpu never does).
+     * {@code runtime.cuda-graph}: whether one replica on a device, or the replicas sharing one
+     * device, capture their whole training step into a graph and replay it (default on; the cpu never does).
      */
     public boolean cudaGraph() {
         return config.withFallback(DEFAULTS).resolve().getBoolean("runtime.cuda-graph");

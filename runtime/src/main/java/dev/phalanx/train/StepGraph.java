@@ -38,6 +38,8 @@ public final class StepGraph implements AutoCloseable {
     private CachingAllocator.GraphPool pool;
     private Tensor loss;
     private float lr;
+    /** What the graph writes that outlives it and may be read back: ordered after each replay on the step's stream. */
+    private List<Tensor> written = List.of();
 
     /** Fixed buffers for batches of {@code rows} rows of float32 samples of {@code sample}'s shape, and int64 labels. */
     public StepGraph(DeviceContext context, int rows, int[] sample) {
@@ -111,6 +113,8 @@ public final class StepGraph implements AutoCloseable {
             capturing = false;
             graph = api.endCapture(s);
             loss = l;
+            written = new java.util.ArrayList<>();
+            for (Tensor t : used) written.add(t);
             this.lr = lr;
         } catch (RuntimeException e) {
             if (capturing) api.endCapture(s).close();
@@ -124,7 +128,12 @@ public final class StepGraph implements AutoCloseable {
 
     /** Enqueues the captured step on the step's stream; its batch must be {@linkplain #load loaded} first. */
     public void replay() {
-        api.replay(graph, context.stream());
+        Stream s = context.stream();
+        api.replay(graph, s);
+        // a read-back since the capture (a checkpoint) left these on the copy stream, which the replay does not order:
+        // marked as last used on the step's stream, the next read-back waits for the replay
+        for (Tensor t : written) DeviceTensors.buffer(t, s);
+        DeviceTensors.buffer(loss, s);
     }
 
     /** The loss the last replay wrote (overwritten by the next). */
@@ -155,5 +164,6 @@ public final class StepGraph implements AutoCloseable {
             pool = null;
         }
         loss = null;
+        written = List.of();
     }
 }

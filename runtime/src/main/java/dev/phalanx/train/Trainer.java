@@ -196,7 +196,8 @@ public final class Trainer {
         return DataParallel.builder(() -> spec.build(new Generator(r.seed())))
                 .devices(devices(r)).threadsPerReplica(r.threads()).kernels(r.kernels())
                 .optimizer(p -> optimizer(r, p)).loss(F::crossEntropy)
-                .stepTimeout(r.stepTimeout()).checksumEvery(r.checksumEvery()).reproducible(r.reproducible());
+                .stepTimeout(r.stepTimeout()).checksumEvery(r.checksumEvery()).reproducible(r.reproducible())
+                .cudaGraph(r.cudaGraph()); // replicas sharing one device capture their step together (DeviceStepGraph)
     }
 
     /** Which arithmetic mode runs, for the start-up line. */

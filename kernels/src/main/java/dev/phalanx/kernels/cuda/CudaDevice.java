@@ -589,7 +589,8 @@ public final class CudaDevice implements DeviceApi {
         final cublasContext cublas = new cublasContext();
         final cudnnContext cudnn = new cudnnContext();
         final Pointer cublasWorkspace = new Pointer();
-        volatile int captured = -1;
+        /** The capture this stream began or joined, or null: kept in Java, so {@link #isCapturing} needs no native call. */
+        volatile CudaCapture capture;
 
         CudaStream(int id) {
             this.id = id;
@@ -604,7 +605,8 @@ public final class CudaDevice implements DeviceApi {
         }
 
         void enqueued() {
-            if (captured >= 0) captured++;
+            CudaCapture c = capture;
+            if (c != null) c.operations.incrementAndGet();
         }
 
         @Override
@@ -648,8 +650,27 @@ public final class CudaDevice implements DeviceApi {
         return s;
     }
 
+    /**
+     * One capture, as Java sees it: its origin stream and the streams that joined it by waiting for
+     * an event recorded inside it (CUDA's fork; CUDA itself checks the join back at
+     * {@code cudaStreamEndCapture}, {@code cudaErrorStreamCaptureUnjoined}).
+     */
+    private static final class CudaCapture {
+        final CudaStream origin;
+        final java.util.Set<CudaStream> members = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        final java.util.concurrent.atomic.AtomicInteger operations = new java.util.concurrent.atomic.AtomicInteger();
+        volatile boolean ended;
+
+        CudaCapture(CudaStream origin) {
+            this.origin = origin;
+            members.add(origin);
+        }
+    }
+
     private final class CudaEvent implements Event {
         final CUevent_st event = new CUevent_st();
+        /** The capture it was last recorded in, or null when last recorded eagerly. */
+        volatile CudaCapture recordedIn;
         boolean closed;
 
         CudaEvent() {
@@ -684,7 +705,9 @@ public final class CudaDevice implements DeviceApi {
     public void record(Event event, Stream stream) {
         CudaStream s = stream(stream);
         bind();
-        CudaErrors.runtime(cudaEventRecord(event(event).event, s.stream), "cudaEventRecord", s.toString());
+        CudaEvent e = event(event);
+        CudaErrors.runtime(cudaEventRecord(e.event, s.stream), "cudaEventRecord", s.toString());
+        e.recordedIn = s.capture;
         s.enqueued();
     }
 
@@ -692,7 +715,13 @@ public final class CudaDevice implements DeviceApi {
     public void waitEvent(Stream stream, Event event) {
         CudaStream s = stream(stream);
         bind();
-        CudaErrors.runtime(cudaStreamWaitEvent(s.stream, event(event).event, 0), "cudaStreamWaitEvent", s.toString());
+        CudaEvent e = event(event);
+        CudaErrors.runtime(cudaStreamWaitEvent(s.stream, e.event, 0), "cudaStreamWaitEvent", s.toString());
+        CudaCapture c = e.recordedIn;
+        if (c != null && !c.ended && s.capture == null) { // the fork: CUDA has joined s to the capture
+            c.members.add(s);
+            s.capture = c;
+        }
         s.enqueued();
     }
 
@@ -749,28 +778,48 @@ public final class CudaDevice implements DeviceApi {
         }
     }
 
+    /**
+     * Thread-local mode: only this thread is barred from unsafe calls (cudaMalloc, synchronisation)
+     * while it captures; other threads may enqueue into streams that joined the capture (the
+     * replicas of a data-parallel step, each from its own thread), and the thread that began the
+     * capture ends it, as this mode requires.
+     */
     @Override
     public void beginCapture(Stream stream) {
         CudaStream s = stream(stream);
         bind();
+        if (s.capture != null) throw new IllegalStateException(name + ": " + s + " already captures a graph");
         CudaErrors.runtime(cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture", s.toString());
-        s.captured = 0;
+        s.capture = new CudaCapture(s);
     }
 
-    /** Kept in Java ({@code captured} is -1 outside a capture): no native call, so nothing to bind on CUDA 13.0. */
+    /** Kept in Java (a stream that began or joined a capture): no native call, so nothing to bind on CUDA 13.0. */
     @Override
     public boolean isCapturing(Stream stream) {
-        return stream(stream).captured >= 0;
+        return stream(stream).capture != null;
     }
 
+    /**
+     * Ends the capture on its origin stream; every stream that joined it leaves it too, whether
+     * CUDA accepts the capture or fails it ({@code cudaErrorStreamCaptureUnjoined}: a forked
+     * stream not joined back).
+     */
     @Override
     public Graph endCapture(Stream stream) {
         CudaStream s = stream(stream);
         bind();
+        CudaCapture c = s.capture;
+        if (c == null) throw new IllegalStateException(name + ": endCapture on " + s + ", which does not capture");
+        if (c.origin != s) {
+            throw new IllegalStateException(name + ": endCapture on " + s + ", which joined a capture begun on " + c.origin
+                    + " (cudaErrorStreamCaptureUnmatched); end it on its origin stream");
+        }
         CUgraph_st graph = new CUgraph_st();
-        int ops = s.captured;
-        s.captured = -1;
-        CudaErrors.runtime(cudaStreamEndCapture(s.stream, graph), "cudaStreamEndCapture", s.toString());
+        int ops = c.operations.get();
+        c.ended = true;
+        for (CudaStream m : c.members) m.capture = null;
+        CudaErrors.runtime(cudaStreamEndCapture(s.stream, graph), "cudaStreamEndCapture",
+                s + (c.members.size() > 1 ? " (a capture across " + c.members.size() + " streams)" : ""));
         CUgraphExec_st exec = new CUgraphExec_st();
         CudaErrors.runtime(cudaGraphInstantiate(exec, graph, 0L), "cudaGraphInstantiate", ops + " captured operations on " + s);
         return new CudaGraph(graph, exec, ops);

@@ -27,7 +27,9 @@ import java.util.TreeMap;
  * its graph, since a replay writes them whatever Java holds. A request the pool cannot serve goes
  * to the device's {@code malloc}, which a capture refuses on the simulated device. A free during a
  * capture of a block other streams used is deferred to its end (recording its events on a
- * capturing stream would capture them), as PyTorch defers them.
+ * capturing stream would capture them), as PyTorch defers them. A capture across streams (several
+ * replicas' streams joined to one graph) has one pool with the blocks of each of its streams set
+ * aside from that stream's warm-up requests ({@link #beginCapture(Map)}).
  *
  * <p>Sizes are rounded up to {@value #ROUND} bytes; blocks are not split, and a cached block is
  * taken for a request only when it is at most twice the rounded size, so waste stays bounded.
@@ -50,21 +52,24 @@ public final class CachingAllocator {
     private int deviceMallocs;
     private GraphPool capturing;
     private final List<Block> deferredFrees = new ArrayList<>();
-    private Stream tracing;
-    private List<Long> trace;
+    private final Map<Stream, List<Long>> traces = new HashMap<>();
 
     /**
      * The memory of one captured graph: blocks handed out during its capture, kept for it while it
      * lives (its replays write them), back in the shared cache once closed.
      */
     public final class GraphPool implements AutoCloseable {
-        private final Stream stream;
-        private final TreeMap<Long, ArrayDeque<Block>> free = new TreeMap<>();
+        /** Free blocks per capturing stream: each stream's requests are served from the blocks set aside for it. */
+        private final Map<Stream, TreeMap<Long, ArrayDeque<Block>>> free = new HashMap<>();
         private long bytes;
         private boolean closed;
 
-        private GraphPool(Stream stream) {
-            this.stream = stream;
+        private GraphPool(Set<Stream> streams) {
+            for (Stream s : streams) free.put(s, new TreeMap<>());
+        }
+
+        private TreeMap<Long, ArrayDeque<Block>> freeOf(Stream s) {
+            return free.computeIfAbsent(s, k -> new TreeMap<>());
         }
 
         /** Bytes of device memory the pool holds, in use or free. */
@@ -81,10 +86,12 @@ public final class CachingAllocator {
                 if (closed) return;
                 if (capturing == this) throw new IllegalStateException(device.name() + ": a graph pool closed during its capture; end the capture first");
                 closed = true;
-                for (ArrayDeque<Block> q : free.values()) {
-                    for (Block b : q) {
-                        b.pool = null;
-                        cache(b);
+                for (TreeMap<Long, ArrayDeque<Block>> perStream : free.values()) {
+                    for (ArrayDeque<Block> q : perStream.values()) {
+                        for (Block b : q) {
+                            b.pool = null;
+                            cache(b);
+                        }
                     }
                 }
                 free.clear();
@@ -128,10 +135,11 @@ public final class CachingAllocator {
     public synchronized DeviceBuffer allocate(long bytes, Stream stream) {
         if (bytes < 0) throw new IllegalArgumentException(device.name() + ": cannot allocate " + bytes + " bytes");
         long size = round(bytes);
-        if (tracing == stream) trace.add(size);
+        List<Long> trace = traces.get(stream);
+        if (trace != null) trace.add(size);
         Block b;
-        if (capturing != null && stream == capturing.stream) {
-            b = take(capturing.free, size);
+        if (capturing != null && capturing.free.containsKey(stream)) {
+            b = take(capturing.free.get(stream), size);
             if (b == null) { // not set aside: the device's malloc, refused during a capture on the simulated device
                 b = fresh(size, stream);
                 b.pool = capturing;
@@ -195,7 +203,7 @@ public final class CachingAllocator {
         allocated -= b.size();
         if (b.pool != null && !b.pool.closed) { // a graph's block: its replays use it whatever Java holds
             b.usedOn.clear();
-            b.pool.free.computeIfAbsent(b.size(), k -> new ArrayDeque<>()).add(b);
+            b.pool.freeOf(b.stream).computeIfAbsent(b.size(), k -> new ArrayDeque<>()).add(b);
             return;
         }
         b.pool = null;
@@ -276,15 +284,21 @@ public final class CachingAllocator {
      * step's, from which {@link #beginCapture} sets a graph's blocks aside.
      */
     public synchronized void startTrace(Stream stream) {
-        tracing = stream;
-        trace = new ArrayList<>();
+        traces.put(stream, new ArrayList<>());
     }
 
+    /** Stops every trace; the requests of the stream traced (one stream: {@link #startTrace} once). */
     public synchronized List<Long> stopTrace() {
-        List<Long> out = trace == null ? List.of() : List.copyOf(trace);
-        tracing = null;
-        trace = null;
-        return out;
+        List<Long> out = new ArrayList<>();
+        for (List<Long> t : traces.values()) out.addAll(t);
+        traces.clear();
+        return List.copyOf(out);
+    }
+
+    /** Stops the trace of {@code stream} alone (several replicas' streams are traced at once); its requests. */
+    public synchronized List<Long> stopTrace(Stream stream) {
+        List<Long> t = traces.remove(stream);
+        return t == null ? List.of() : List.copyOf(t);
     }
 
     /**
@@ -293,15 +307,26 @@ public final class CachingAllocator {
      * the stream, else the device), since the device refuses {@code malloc} during a capture.
      */
     public synchronized GraphPool beginCapture(Stream stream, List<Long> expected) {
+        return beginCapture(Map.of(stream, expected));
+    }
+
+    /**
+     * {@link #beginCapture(Stream, List)} for a capture across streams: each stream's requests are
+     * served from the blocks set aside for it from its own expected sizes (its warm-up's trace).
+     */
+    public synchronized GraphPool beginCapture(Map<Stream, List<Long>> expected) {
         if (capturing != null) throw new IllegalStateException(device.name() + ": a capture is under way already");
-        GraphPool pool = new GraphPool(stream);
+        GraphPool pool = new GraphPool(expected.keySet());
         collectPending();
-        for (long size : expected) {
-            Block b = takeCached(stream, size);
-            if (b == null) b = fresh(size, stream);
-            b.pool = pool;
-            pool.bytes += b.size();
-            pool.free.computeIfAbsent(b.size(), k -> new ArrayDeque<>()).add(b);
+        for (Map.Entry<Stream, List<Long>> e : expected.entrySet()) {
+            Stream stream = e.getKey();
+            for (long size : e.getValue()) {
+                Block b = takeCached(stream, size);
+                if (b == null) b = fresh(size, stream);
+                b.pool = pool;
+                pool.bytes += b.size();
+                pool.freeOf(stream).computeIfAbsent(b.size(), k -> new ArrayDeque<>()).add(b);
+            }
         }
         capturing = pool;
         return pool;

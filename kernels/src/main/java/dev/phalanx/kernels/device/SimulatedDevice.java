@@ -27,6 +27,11 @@ import dev.phalanx.kernels.cpu.CpuBackend;
  * <li>{@link #hold(Stream)} stops a stream until {@link #release(Stream)}, so that a test which
  * leaves out one synchronisation on purpose sees the wrong result every time;
  * <li>graph capture records a stream's operations and replay runs them again on the same buffers;
+ * as CUDA's, a capture follows fork/join edges: a stream that waits for an event recorded inside a
+ * capture joins it, and must be joined back (the origin stream waits for an event recorded after
+ * its last captured operation) before the capture ends on the origin, else
+ * {@code cudaErrorStreamCaptureUnjoined}; a replay runs each joined stream's operations on a
+ * stream of the graph's own, ordered only by the captured edges, as a graph's nodes run on a GPU;
  * <li>the arithmetic is the CPU kernels' (GEMM, convolution, pooling) and the Java twins of the
  * {@code .cu} kernels ({@link SimKernels}).
  * </ul>
@@ -395,9 +400,9 @@ public final class SimulatedDevice implements DeviceApi {
 
     private void enqueue(SimStream s, Op op) {
         checkOpen();
-        List<Op> capture = s.capture;
+        SimCapture capture = s.capture;
         if (capture != null) {
-            capture.add(op);
+            capture.add(s, op);
         } else {
             s.submit(op.what(), op.prepare());
         }
@@ -450,11 +455,7 @@ public final class SimulatedDevice implements DeviceApi {
     public void record(Event event, Stream stream) {
         SimEvent e = event(event);
         SimStream on = stream(stream);
-        synchronized (e) {
-            e.recordedOn = on;
-            e.recordedInCapture = on.capture; // null when eager; a replay's record is eager again (prepare below)
-        }
-        enqueue(on, new Op() {
+        Op op = new Op() {
             @Override
             public String what() {
                 return "record event";
@@ -474,15 +475,26 @@ public final class SimulatedDevice implements DeviceApi {
                     }
                 };
             }
-        });
+        };
+        SimCapture capture = on.capture;
+        if (capture != null) {
+            capture.record(on, op, e); // the event then carries what of the capture it follows, for the join check
+            return;
+        }
+        synchronized (e) {
+            e.recordedOn = on;
+            e.recordedInCapture = null; // a replay's record is eager again (prepare above)
+            e.captureClock = null;
+        }
+        enqueue(on, op);
     }
 
     @Override
     public void waitEvent(Stream stream, Event event) {
         SimEvent e = event(event);
         SimStream s = stream(stream);
-        checkCaptureBoundary(s, e);
-        enqueue(s, new Op() {
+        SimCapture into = checkCaptureBoundary(s, e);
+        Op op = new Op() {
             @Override
             public String what() {
                 return "wait for event";
@@ -496,36 +508,37 @@ public final class SimulatedDevice implements DeviceApi {
                 }
                 return () -> e.await(target, name);
             }
-        });
+        };
+        if (into != null) into.await(s, op, e); // joins s to the capture when it is not in it yet (a fork)
+        else enqueue(s, op);
     }
 
     /**
      * A wait may not cross a capture's boundary, as CUDA's may not: a capturing stream waiting for
      * an event recorded outside its capture ({@code cudaErrorStreamCaptureIsolation}: the graph
-     * could not replay that dependency), or a stream outside the capture waiting for an event
-     * recorded inside it (the capture would fork onto that stream, unjoined at its end).
+     * could not replay that dependency), or for one recorded in another capture
+     * ({@code cudaErrorStreamCaptureMerge}). A stream outside any capture waiting for an event
+     * recorded inside one joins that capture (CUDA's fork): the capture is returned, and the wait
+     * is captured there. Null: an eager wait.
      */
-    private void checkCaptureBoundary(SimStream s, SimEvent e) {
-        List<Op> recordedIn;
+    private SimCapture checkCaptureBoundary(SimStream s, SimEvent e) {
+        SimCapture recordedIn;
         boolean everRecorded;
         synchronized (e) {
             recordedIn = e.recordedInCapture;
             everRecorded = e.recordedOn != null;
         }
-        List<Op> capture = s.capture;
-        if (capture != null && everRecorded && recordedIn != capture) {
+        if (recordedIn != null && recordedIn.ended) recordedIn = null; // its capture is over: as an event never recorded eagerly
+        SimCapture capture = s.capture;
+        if (capture != null && recordedIn != null && recordedIn != capture) {
+            throw new IllegalStateException(name + ": stream " + s.id + " captures a graph and was asked to wait for an event recorded in another "
+                    + "capture (CUDA refuses it: cudaErrorStreamCaptureMerge)");
+        }
+        if (capture != null && recordedIn == null && everRecorded) {
             throw new IllegalStateException(name + ": stream " + s.id + " captures a graph and was asked to wait for an event recorded outside "
                     + "the capture (CUDA refuses it: cudaErrorStreamCaptureIsolation); order that work before beginCapture");
         }
-        if (capture == null && recordedIn != null && isCapturing(recordedIn)) {
-            throw new IllegalStateException(name + ": stream " + s.id + " was asked to wait for an event recorded inside another stream's capture "
-                    + "(CUDA would fork the capture onto it, unjoined at endCapture)");
-        }
-    }
-
-    private boolean isCapturing(List<Op> capture) {
-        for (SimStream t : streams) if (t.capture == capture) return true;
-        return false;
+        return recordedIn;
     }
 
     @Override
@@ -561,18 +574,39 @@ public final class SimulatedDevice implements DeviceApi {
     public void beginCapture(Stream stream) {
         SimStream s = stream(stream);
         if (s.capture != null) throw new IllegalStateException(name + ": stream " + s.id + " already captures a graph");
-        s.capture = new ArrayList<>();
+        s.capture = new SimCapture(s);
         capturing.incrementAndGet();
     }
 
+    /**
+     * Ends the capture begun on {@code stream} (its origin), for every stream that joined it. A
+     * joined stream whose last captured operation the origin does not follow (no wait of the
+     * origin for an event recorded on it after that operation, directly or through other streams)
+     * fails the capture, as {@code cudaStreamEndCapture} fails with
+     * {@code cudaErrorStreamCaptureUnjoined}; the capture is over either way.
+     */
     @Override
     public Graph endCapture(Stream stream) {
         SimStream s = stream(stream);
-        if (s.capture == null) throw new IllegalStateException(name + ": endCapture on stream " + s.id + ", which does not capture");
-        List<Op> ops = List.copyOf(s.capture);
-        s.capture = null;
+        SimCapture c = s.capture;
+        if (c == null) throw new IllegalStateException(name + ": endCapture on stream " + s.id + ", which does not capture");
+        if (c.origin != s) {
+            throw new IllegalStateException(name + ": endCapture on stream " + s.id + ", which joined a capture begun on stream " + c.origin.id
+                    + " (CUDA refuses it: cudaErrorStreamCaptureUnmatched); end it on its origin stream");
+        }
+        String unjoined;
+        synchronized (c) {
+            c.ended = true;
+            for (SimStream m : c.members) m.capture = null;
+            unjoined = c.unjoined();
+        }
         capturing.decrementAndGet();
-        return new SimGraph(ops);
+        if (unjoined != null) {
+            throw new IllegalStateException(name + ": the capture begun on stream " + s.id + " ends with " + unjoined + " not joined back "
+                    + "(CUDA refuses it: cudaErrorStreamCaptureUnjoined); record an event on each forked stream after its last work and "
+                    + "make the origin stream wait for it before endCapture");
+        }
+        return new SimGraph(c);
     }
 
     @Override
@@ -580,12 +614,39 @@ public final class SimulatedDevice implements DeviceApi {
         return stream(stream).capture != null;
     }
 
+    /**
+     * Enqueues the graph as a whole on {@code stream}: the origin's operations on {@code stream}
+     * itself, each joined stream's on a stream of the graph's own that starts after the work
+     * enqueued on {@code stream} before the replay, and {@code stream}'s later work after all of
+     * them, as a graph launch orders it. Operations are prepared in the order the host captured
+     * them, so each captured wait waits for the captured record before it.
+     */
     @Override
     public void replay(Graph graph, Stream stream) {
         if (!(graph instanceof SimGraph g) || g.device() != this) throw new IllegalArgumentException("graph " + graph + " does not belong to " + name);
         if (g.closed) throw new IllegalStateException(name + ": replay of a closed graph");
         SimStream s = stream(stream);
-        for (Op op : g.ops) enqueue(s, op);
+        if (s.capture != null) throw new IllegalStateException(name + ": replay of a graph into stream " + s.id + ", which captures (not simulated)");
+        synchronized (g) {
+            SimStream[] lanes = g.lanes(s);
+            if (lanes.length > 1) {
+                SimEvent start = g.start(s);
+                for (int i = 1; i < lanes.length; i++) waitEvent(lanes[i], start); // after the launch stream's earlier work
+            }
+            for (Captured c : g.ops) {
+                SimStream lane = lanes[c.lane()];
+                lane.submit(c.op().what(), c.op().prepare());
+            }
+            for (int i = 1; i < lanes.length; i++) {
+                record(g.laneDone[i], lanes[i]);
+                waitEvent(s, g.laneDone[i]);
+            }
+            if (lanes.length > 1) {
+                enqueue(s, "graph lanes' errors", () -> { // an error on a lane surfaces on the launch stream, as a graph's does
+                    for (int i = 1; i < lanes.length; i++) lanes[i].rethrowError();
+                });
+            }
+        }
     }
 
     @Override
@@ -612,7 +673,7 @@ public final class SimulatedDevice implements DeviceApi {
         final Random delays;
         final java.util.ArrayDeque<Runnable> queue = new java.util.ArrayDeque<>();
         final Thread thread;
-        volatile List<Op> capture;
+        volatile SimCapture capture;
         final AtomicInteger hostWaits = new AtomicInteger();
         boolean held;
         boolean closed;
@@ -696,6 +757,15 @@ public final class SimulatedDevice implements DeviceApi {
             }
         }
 
+        /** Throws the error an operation of this stream raised, once (a graph lane's, on its launch stream). */
+        synchronized void rethrowError() {
+            if (error != null) {
+                RuntimeException e = error;
+                error = null;
+                throw e;
+            }
+        }
+
         @Override
         public void close() {
             synchronized (this) {
@@ -711,12 +781,86 @@ public final class SimulatedDevice implements DeviceApi {
         }
     }
 
+    /** An operation of a capture, and the index of the stream it was captured on (0: the origin). */
+    private record Captured(int lane, Op op) { }
+
+    /**
+     * One capture: its origin stream, the streams that joined it (in the order they did), its
+     * operations in the order the host enqueued them, and per member a vector clock of how many
+     * operations of each member it follows (CUDA's capture dependencies), for the join check.
+     */
+    private final class SimCapture {
+        final SimStream origin;
+        final List<SimStream> members = new ArrayList<>();
+        final List<Captured> ops = new ArrayList<>();
+        final Map<SimStream, Map<SimStream, Integer>> clocks = new java.util.HashMap<>();
+        final Map<SimStream, Integer> counts = new java.util.HashMap<>();
+        volatile boolean ended;
+
+        SimCapture(SimStream origin) {
+            this.origin = origin;
+            join(origin);
+        }
+
+        private void join(SimStream s) {
+            members.add(s);
+            clocks.put(s, new java.util.HashMap<>());
+            counts.put(s, 0);
+            s.capture = this;
+        }
+
+        synchronized void add(SimStream s, Op op) {
+            if (ended || s.capture != this) throw new IllegalStateException(name + ": stream " + s.id + " enqueued into a capture that has ended");
+            ops.add(new Captured(members.indexOf(s), op));
+            int n = counts.merge(s, 1, Integer::sum);
+            clocks.get(s).put(s, n);
+        }
+
+        /** A record inside the capture: the event remembers the capture and what the recording stream follows. */
+        synchronized void record(SimStream s, Op op, SimEvent e) {
+            add(s, op);
+            synchronized (e) {
+                e.recordedOn = s;
+                e.recordedInCapture = this;
+                e.captureClock = Map.copyOf(clocks.get(s));
+            }
+        }
+
+        /** A wait for an event recorded in this capture: {@code s} joins first when it is not in it (a fork). */
+        synchronized void await(SimStream s, Op op, SimEvent e) {
+            if (ended) throw new IllegalStateException(name + ": stream " + s.id + " waits for an event of a capture that has ended");
+            if (s.capture == null) join(s);
+            else if (s.capture != this) {
+                throw new IllegalStateException(name + ": stream " + s.id + " captures another graph (cudaErrorStreamCaptureMerge)");
+            }
+            Map<SimStream, Integer> theirs;
+            synchronized (e) {
+                theirs = e.captureClock;
+            }
+            add(s, op);
+            Map<SimStream, Integer> mine = clocks.get(s);
+            if (theirs != null) theirs.forEach((k, v) -> mine.merge(k, v, Math::max));
+        }
+
+        /** The joined streams whose last operation the origin does not follow, or null. */
+        String unjoined() {
+            Map<SimStream, Integer> o = clocks.get(origin);
+            StringBuilder out = new StringBuilder();
+            for (SimStream m : members) {
+                if (m == origin) continue;
+                if (o.getOrDefault(m, 0) < counts.get(m)) out.append(out.length() > 0 ? ", " : "").append("stream ").append(m.id);
+            }
+            return out.length() == 0 ? null : out.toString();
+        }
+    }
+
     private final class SimEvent implements Event {
         long recorded;
         long reached;
-        /** The stream it was last recorded on, and the capture that recorded it (null when eager). */
+        /** The stream it was last recorded on, and the capture that recorded it (null when eager) with what it follows there. */
         SimStream recordedOn;
-        List<Op> recordedInCapture;
+        SimCapture recordedInCapture;
+        Map<SimStream, Integer> captureClock;
 
         @Override
         public DeviceApi device() {
@@ -742,11 +886,39 @@ public final class SimulatedDevice implements DeviceApi {
     }
 
     private final class SimGraph implements Graph {
-        final List<Op> ops;
+        final List<Captured> ops;
+        final int laneCount;
+        /** The streams a replay runs the joined streams' operations on (made at the first replay), and its events. */
+        SimStream[] ownLanes;
+        SimEvent start;
+        SimEvent[] laneDone;
         boolean closed;
 
-        SimGraph(List<Op> ops) {
-            this.ops = ops;
+        SimGraph(SimCapture c) {
+            this.ops = List.copyOf(c.ops);
+            this.laneCount = c.members.size();
+        }
+
+        /** The launch stream, then the graph's own streams for the joined ones. */
+        SimStream[] lanes(SimStream launch) {
+            if (ownLanes == null) {
+                ownLanes = new SimStream[laneCount];
+                laneDone = new SimEvent[laneCount];
+                for (int i = 1; i < laneCount; i++) {
+                    ownLanes[i] = (SimStream) newStream();
+                    laneDone[i] = (SimEvent) newEvent();
+                }
+                start = (SimEvent) newEvent();
+            }
+            SimStream[] out = ownLanes.clone();
+            out[0] = launch;
+            return out;
+        }
+
+        /** An event recorded on the launch stream now: the joined streams' operations start after it. */
+        SimEvent start(SimStream launch) {
+            record(start, launch);
+            return start;
         }
 
         @Override
@@ -762,6 +934,7 @@ public final class SimulatedDevice implements DeviceApi {
         @Override
         public void close() {
             closed = true;
+            if (ownLanes != null) for (int i = 1; i < ownLanes.length; i++) ownLanes[i].close(); // the caller has synchronised its replays
         }
     }
 }

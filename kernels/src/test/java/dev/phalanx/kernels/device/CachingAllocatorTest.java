@@ -94,6 +94,37 @@ class CachingAllocatorTest {
     }
 
     @Test
+    void aCaptureAcrossStreamsServesEachStreamFromTheBlocksSetAsideForIt() {
+        alloc.startTrace(s0);
+        alloc.startTrace(s1);
+        alloc.free(alloc.allocate(1000, s0));             // two replicas' warm-ups, traced at once, of different sizes
+        alloc.free(alloc.allocate(3000, s1));
+        assertEquals(java.util.List.of(1024L), alloc.stopTrace(s0));
+        assertEquals(java.util.List.of(3072L), alloc.stopTrace(s1));
+        CachingAllocator.GraphPool pool = alloc.beginCapture(java.util.Map.of(s0, java.util.List.of(1024L), s1, java.util.List.of(3072L)));
+        assertEquals(1024 + 3072, pool.bytes());
+        int mallocs = alloc.deviceMallocs();
+        device.beginCapture(s0);
+        Event fork = device.newEvent();
+        device.record(fork, s0);
+        device.waitEvent(s1, fork);                       // s1 joins the capture
+        DeviceBuffer b1 = alloc.allocate(3000, s1), b0 = alloc.allocate(1000, s0);
+        assertEquals(mallocs, alloc.deviceMallocs(), "both requests from the pool, each from its own stream's blocks");
+        alloc.free(b1);
+        assertEquals(b1.handle(), alloc.allocate(2000, s1).handle(), "a block freed during the capture goes back to its stream's part of the pool");
+        assertThrows(IllegalStateException.class, () -> alloc.allocate(2000, s0), "s0's part holds no block of that size: malloc, refused");
+        Event join = device.newEvent();
+        device.record(join, s1);
+        device.waitEvent(s0, join);
+        Graph g = device.endCapture(s0);
+        alloc.endCapture();
+        alloc.free(b0);
+        g.close();
+        pool.close();
+        assertEquals(b0.handle(), alloc.allocate(1000, s0).handle(), "once closed, the pool's blocks are shared again");
+    }
+
+    @Test
     void aFreeDuringACaptureOfABlockAnotherStreamUsedWaitsForTheCaptureToEnd() {
         DeviceBuffer a = alloc.allocate(512, s1);
         alloc.recordStream(a, s0);

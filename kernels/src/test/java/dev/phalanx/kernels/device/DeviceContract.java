@@ -2,6 +2,7 @@ package dev.phalanx.kernels.device;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
@@ -508,6 +509,74 @@ public abstract class DeviceContract {
         }
         assertArrayEquals(expected, captured.parameters(0), "replay of a captured step gives the eager steps' bits");
         step.close();
+    }
+
+    /**
+     * The step of 3 replicas, each on its own stream, captured into one graph across the streams
+     * (fork: the others wait for an event recorded on replica 0's capturing stream and join the
+     * capture; join: replica 0's stream waits for an event recorded on each after its last work)
+     * and replayed on replica 0's stream: every replica's parameters are the eager run's bits.
+     */
+    @Test
+    void aStepOfSeveralReplicasCapturedAcrossTheirStreamsReplaysTheEagerBits() {
+        List<Stream> streams = new ArrayList<>();
+        for (int i = 0; i < 3; i++) streams.add(device.newStream());
+        TinyMlp eager = new TinyMlp(ops, streams, 7, 11);
+        for (int s = 0; s < 4; s++) eager.step(s);
+        float[][] expected = new float[3][];
+        for (int i = 0; i < 3; i++) expected[i] = eager.parameters(i);
+        eager.close();
+        TinyMlp captured = new TinyMlp(ops, streams, 7, 11);
+        captured.step(0);                           // the warm-up, eager
+        Stream origin = streams.get(0);
+        Event fork = device.newEvent(), launched = device.newEvent();
+        List<Event> joins = new ArrayList<>(), loaded = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            joins.add(device.newEvent());
+            loaded.add(device.newEvent());
+        }
+        device.beginCapture(origin);
+        device.record(fork, origin);
+        for (int i = 1; i < 3; i++) device.waitEvent(streams.get(i), fork);
+        for (int i = 1; i < 3; i++) assertTrue(device.isCapturing(streams.get(i)), "replica " + i + "'s stream joined the capture");
+        captured.compute(0);
+        captured.reduceAndUpdate();
+        for (int i = 1; i < 3; i++) {
+            device.record(joins.get(i), streams.get(i));
+            device.waitEvent(origin, joins.get(i));
+        }
+        Graph step = device.endCapture(origin);
+        for (Stream s : streams) assertTrue(!device.isCapturing(s), "the capture is over on every stream");
+        for (int s = 1; s < 4; s++) {
+            captured.loadBatch(s);                  // each replica's rows on its own stream, then one launch for all of them
+            for (int i = 1; i < 3; i++) {
+                device.record(loaded.get(i), streams.get(i));
+                device.waitEvent(origin, loaded.get(i));
+            }
+            device.replay(step, origin);
+            device.record(launched, origin);
+            for (int i = 1; i < 3; i++) device.waitEvent(streams.get(i), launched);
+        }
+        for (int i = 0; i < 3; i++) {
+            assertArrayEquals(expected[i], captured.parameters(i), "replica " + i + ": the replayed multi-stream step gives the eager bits");
+        }
+        step.close();
+        captured.close();
+    }
+
+    @Test
+    void aForkedStreamNotJoinedBackFailsTheCapture() {
+        Stream other = device.newStream();
+        DeviceBuffer x = put(new float[] {1, 2, 3, 4});
+        device.synchronize(stream);
+        Event fork = device.newEvent();
+        device.beginCapture(stream);
+        device.record(fork, stream);
+        device.waitEvent(other, fork);
+        device.launch(other, "scale_f32", LaunchConfig.linear(4), KernelArgs.of().ptr(x).f32(2f).i64(4));
+        RuntimeException e = assertThrows(RuntimeException.class, () -> device.endCapture(stream)); // no join back, on purpose
+        assertTrue(e.getMessage().contains("cudaErrorStreamCaptureUnjoined"), e.getMessage());
+        assertTrue(!device.isCapturing(other) && !device.isCapturing(stream), "the failed capture is over");
     }
 
     @Test

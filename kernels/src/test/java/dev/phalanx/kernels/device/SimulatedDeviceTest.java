@@ -123,14 +123,95 @@ class SimulatedDeviceTest {
         Event inside = device.newEvent();
         device.record(inside, compute);
         device.waitEvent(compute, inside);               // within the capture: fine
-        IllegalStateException out = assertThrows(IllegalStateException.class, () -> device.waitEvent(other, inside));
-        assertTrue(out.getMessage().contains("inside another stream's capture"), out.getMessage());
         Graph g = device.endCapture(compute);
         assertEquals(2, g.operations());
         device.replay(g, compute);                       // a replayed record is an eager one: others may wait for it
         device.waitEvent(other, inside);
         device.synchronize(other);
         g.close();
+        // a capturing stream may not wait for an event of another capture
+        Stream third = device.newStream();
+        Event elsewhere = device.newEvent();
+        device.beginCapture(other);
+        device.record(elsewhere, other);
+        device.beginCapture(compute);
+        IllegalStateException merge = assertThrows(IllegalStateException.class, () -> device.waitEvent(compute, elsewhere));
+        assertTrue(merge.getMessage().contains("cudaErrorStreamCaptureMerge"), merge.getMessage());
+        device.endCapture(compute).close();
+        device.endCapture(other).close();
+        device.synchronize(third);
+    }
+
+    /** Fork: {@code forked} waits for an event recorded on the capturing {@code compute}, joins the capture, and scales x. */
+    private Event fork(Stream forked, DeviceBuffer x) {
+        Event forkPoint = device.newEvent(), done = device.newEvent();
+        device.record(forkPoint, compute);
+        device.waitEvent(forked, forkPoint);
+        device.launch(forked, "scale_f32", LaunchConfig.linear(4), KernelArgs.of().ptr(x).f32(10f).i64(4));
+        device.record(done, forked);
+        return done;
+    }
+
+    @Test
+    void aCaptureFollowsForkAndJoinAcrossStreamsAndItsReplayRunsThemAsAGraph() {
+        Stream forked = device.newStream();
+        float[] a = {1, 2, 3, 4};
+        DeviceBuffer x = upload(a), y = device.malloc(16);
+        device.synchronize(compute);
+        device.beginCapture(compute);
+        Event done = fork(forked, x);
+        assertTrue(device.isCapturing(forked), "a stream that waits for an event recorded in a capture joins it");
+        device.waitEvent(compute, done);                 // the join: compute follows everything forked did
+        device.copyDeviceToDevice(x, y, 16, compute);
+        scaleOnComputeStream(y, 4);
+        Graph step = device.endCapture(compute);
+        assertTrue(!device.isCapturing(forked) && !device.isCapturing(compute), "the capture is over for every stream that joined it");
+        assertEquals(7, step.operations(), "record, wait, scale, record on the fork; wait, copy, scale on the origin");
+        assertArrayEquals(a, DeviceTransfers.download(device, compute, x, 4), "a capture runs nothing");
+        for (int replay = 1; replay <= 5; replay++) {
+            device.hold(compute);                        // the launch stream held: the graph's forked work may not start before it
+            device.replay(step, compute);
+            float[] early = DeviceTransfers.download(device, copies, x, 4);
+            device.release(compute);
+            float[] pow = new float[4], seen = DeviceTransfers.download(device, compute, y, 4);
+            for (int i = 0; i < 4; i++) pow[i] = a[i] * (float) Math.pow(10, replay + 1);
+            assertArrayEquals(pow, seen, "replay " + replay + ": y = 10 x after the forked stream scaled x (the join edge)");
+            for (int i = 0; i < 4; i++) pow[i] = a[i] * (float) Math.pow(10, replay - 1);
+            assertArrayEquals(pow, early, "replay " + replay + ": the forked work waited for the launch stream's point");
+        }
+        step.close();
+    }
+
+    @Test
+    void aForkedStreamNotJoinedBackFailsTheCaptureAsOnAGpu() {
+        Stream forked = device.newStream();
+        DeviceBuffer x = upload(new float[] {1, 2, 3, 4});
+        device.synchronize(compute);
+        device.beginCapture(compute);
+        fork(forked, x);                                 // the wait for `done` left out on purpose
+        IllegalStateException unmatched = assertThrows(IllegalStateException.class, () -> device.endCapture(forked));
+        assertTrue(unmatched.getMessage().contains("cudaErrorStreamCaptureUnmatched"), unmatched.getMessage());
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> device.endCapture(compute));
+        assertTrue(e.getMessage().contains("stream " + forked.id() + " not joined back") && e.getMessage().contains("cudaErrorStreamCaptureUnjoined"),
+                e.getMessage());
+        assertTrue(!device.isCapturing(forked) && !device.isCapturing(compute), "the failed capture is over");
+        device.free(device.malloc(16));                  // allocating is allowed again
+        // joined, then more work on the forked stream after its join: unjoined again
+        device.beginCapture(compute);
+        Event done = fork(forked, x);
+        device.waitEvent(compute, done);
+        device.launch(forked, "scale_f32", LaunchConfig.linear(4), KernelArgs.of().ptr(x).f32(10f).i64(4));
+        IllegalStateException late = assertThrows(IllegalStateException.class, () -> device.endCapture(compute));
+        assertTrue(late.getMessage().contains("cudaErrorStreamCaptureUnjoined"), late.getMessage());
+        // joined through a third stream: the origin follows the forked stream transitively
+        Stream middle = device.newStream();
+        device.beginCapture(compute);
+        Event forkedDone = fork(forked, x), middleDone = device.newEvent();
+        device.waitEvent(middle, forkedDone);
+        device.record(middleDone, middle);
+        device.waitEvent(compute, middleDone);
+        device.endCapture(compute).close();
+        device.synchronize(forked);
     }
 
     @Test
