@@ -96,6 +96,7 @@ final class BenchCommand implements Callable<Integer> {
                 // the host waits for the device every few steps: what is not enqueuing is the device's work (or the host waiting on it)
                 out.printf(Locale.ROOT, "host enqueue: %.3f ms per step of %.3f ms (%.0f %%; the rest the host waits for %s, synchronising every %d steps)%n",
                         r.enqueueMsPerStep(), r.msPerStep(), 100 * r.enqueueMsPerStep() / r.msPerStep(), on, Benchmark.DEVICE_SYNC_EVERY);
+                if (r.deviceSplit() != null) out.println(r.deviceSplit().describe(on.toString(), false));
             } else if (!r.onDevice()) {
                 out.printf(Locale.ROOT, "compute CPU time (this thread and the backend's workers): %.0f images per CPU-second%n", r.imagesPerCpuSecond());
             }
@@ -107,6 +108,7 @@ final class BenchCommand implements Callable<Integer> {
                 out.printf(Locale.ROOT, "CUDA graph (the step captured once, one replay per step): %.3f ms per step, host enqueue %.3f ms per step, "
                         + "%.0f images/s: %.2fx the eager steps' throughput%n", g.msPerStep(), g.enqueueMsPerStep(), g.imagesPerSecond(),
                         g.imagesPerSecond() / r.imagesPerSecond());
+                if (g.deviceSplit() != null) out.println("CUDA graph " + g.deviceSplit().describe(on.toString(), true));
             }
             out.printf(Locale.ROOT, "throughput: %.0f images/s%n", r.imagesPerSecond());
         }

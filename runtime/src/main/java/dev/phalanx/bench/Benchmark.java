@@ -33,13 +33,21 @@ public final class Benchmark {
      * ({@code cuda:N}, {@code sim:N}) the steps are enqueued and the host waits for the device every
      * {@link #DEVICE_SYNC_EVERY} steps: {@code enqueueMsPerStep} is the host's time spent enqueuing a
      * step (the rest of the step it waits for the device; NaN on the cpu), and the CPU time counts the
-     * host's side only.
+     * host's side only. {@code deviceSplit}: where a training step's time goes by the device's clock
+     * (the batch's copy up, the compute), measured with timing events after the timed windows; null
+     * on the cpu, for inference and for several replicas.
      */
-    public record Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs, double imagesPerCpuSecond, double enqueueMsPerStep) {
+    public record Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs, double imagesPerCpuSecond, double enqueueMsPerStep,
+                         DeviceStepSplit deviceSplit) {
 
         /** A run on the cpu: no enqueue time apart from the compute. */
         public Result(double imagesPerSecond, double msPerStep, int steps, double[] splitMs, double imagesPerCpuSecond) {
-            this(imagesPerSecond, msPerStep, steps, splitMs, imagesPerCpuSecond, Double.NaN);
+            this(imagesPerSecond, msPerStep, steps, splitMs, imagesPerCpuSecond, Double.NaN, null);
+        }
+
+        /** The same result with the device's split of a step. */
+        Result withDeviceSplit(DeviceStepSplit split) {
+            return new Result(imagesPerSecond, msPerStep, steps, splitMs, imagesPerCpuSecond, enqueueMsPerStep, split);
         }
 
         /** Whether the steps ran on a device, where {@link #enqueueMsPerStep} says how much of a step the host spent enqueuing it. */
@@ -107,7 +115,7 @@ public final class Benchmark {
         java.util.Arrays.sort(rates);
         double median = rates[windows / 2];
         return new Result(median, 1000.0 * batch / median, total, split, cpu > 0 ? (double) total * batch / (cpu / 1e9) : Double.NaN,
-                sync == null ? Double.NaN : enqueue / 1e6 / total);
+                sync == null ? Double.NaN : enqueue / 1e6 / total, null);
     }
 
     /** What waits for the devices a run's replicas are on; null when they are all on the cpu. */
@@ -199,10 +207,13 @@ public final class Benchmark {
             java.util.List<Tensor> used = new java.util.ArrayList<>(model.stateDict().values());
             for (Tensor p : model.parameters()) if (p.grad() != null) used.add(p.grad());
             graph.capture(step, opt.lr(), used);
-            return timed(batch, seconds, null, () -> {
+            Result r = timed(batch, seconds, null, () -> {
                 graph.replay();
                 return null;
             }, null, null, synchronizer(java.util.List.of(device)));
+            // the replay launches the whole step at once: its compute span is the kernels' time, without launch gaps
+            return r.withDeviceSplit(DeviceStepSplit.measure(dev.phalanx.kernels.DeviceContexts.of(device), hostX, hostY, graph.inputs(),
+                    graph.labels(), graph::replay));
         }
     }
 
@@ -238,10 +249,12 @@ public final class Benchmark {
             }
         };
         try (var scope = Backends.use(backend)) {
-            return timed(batch, seconds, log, () -> {
+            Result r = timed(batch, seconds, log, () -> {
                 step.run();
                 return null;
             }, null, null, synchronizer(java.util.List.of(device)));
+            if (device.isCpu() || mode != Mode.TRAIN) return r;
+            return r.withDeviceSplit(DeviceStepSplit.measure(dev.phalanx.kernels.DeviceContexts.of(device), hostX, hostY, x, y, step));
         }
     }
 }

@@ -22,7 +22,9 @@ import static org.bytedeco.cuda.global.cudart.cudaErrorMemoryAllocation;
 import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
 import static org.bytedeco.cuda.global.cudart.cudaEventCreateWithFlags;
 import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventDefault;
 import static org.bytedeco.cuda.global.cudart.cudaEventDisableTiming;
+import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
 import static org.bytedeco.cuda.global.cudart.cudaEventQuery;
 import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
 import static org.bytedeco.cuda.global.cudart.cudaEventSynchronize;
@@ -671,10 +673,13 @@ public final class CudaDevice implements DeviceApi {
         final CUevent_st event = new CUevent_st();
         /** The capture it was last recorded in, or null when last recorded eagerly. */
         volatile CudaCapture recordedIn;
+        /** Made with timing ({@link #newTimingEvent}): only such events have an elapsed time. */
+        final boolean timing;
         boolean closed;
 
-        CudaEvent() {
-            CudaErrors.runtime(cudaEventCreateWithFlags(event, cudaEventDisableTiming), "cudaEventCreateWithFlags", name);
+        CudaEvent(boolean timing) {
+            this.timing = timing;
+            CudaErrors.runtime(cudaEventCreateWithFlags(event, timing ? cudaEventDefault : cudaEventDisableTiming), "cudaEventCreateWithFlags", name);
         }
 
         @Override
@@ -698,7 +703,25 @@ public final class CudaDevice implements DeviceApi {
     @Override
     public Event newEvent() {
         bind();
-        return new CudaEvent();
+        return new CudaEvent(false);
+    }
+
+    @Override
+    public Event newTimingEvent() {
+        bind();
+        return new CudaEvent(true);
+    }
+
+    @Override
+    public float elapsedMillis(Event start, Event end) {
+        CudaEvent a = event(start), b = event(end);
+        if (!a.timing || !b.timing) {
+            throw new IllegalArgumentException(name + ": elapsedMillis needs two events made by newTimingEvent (an ordering event keeps no time)");
+        }
+        bind();
+        float[] ms = new float[1];
+        CudaErrors.runtime(cudaEventElapsedTime(ms, a.event, b.event), "cudaEventElapsedTime (both events recorded and complete?)", name);
+        return ms[0];
     }
 
     @Override

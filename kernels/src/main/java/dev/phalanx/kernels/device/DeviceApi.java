@@ -94,6 +94,21 @@ public interface DeviceApi extends AutoCloseable {
     /** Whether {@code event}'s recorded point has run (an event never recorded has). */
     boolean isComplete(Event event);
 
+    /**
+     * An event that also keeps the device's clock at its recorded point, for {@link #elapsedMillis}
+     * (CUDA: made without {@code cudaEventDisableTiming}, which {@link #newEvent} sets because
+     * timing costs). For measuring where a step's device time goes, not for ordering work.
+     */
+    Event newTimingEvent();
+
+    /**
+     * Milliseconds of device time from {@code start}'s recorded point to {@code end}'s
+     * ({@code cudaEventElapsedTime}): both made by {@link #newTimingEvent}, recorded, and complete
+     * (an error names which is not). On the simulated device, the time between the two points on its
+     * stream threads' clocks.
+     */
+    float elapsedMillis(Event start, Event end);
+
     // ---- graphs
 
     /** From now on, work enqueued on {@code stream} is recorded instead of run. */

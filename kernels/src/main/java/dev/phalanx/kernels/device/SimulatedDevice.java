@@ -448,7 +448,33 @@ public final class SimulatedDevice implements DeviceApi {
 
     @Override
     public Event newEvent() {
-        return new SimEvent();
+        return new SimEvent(false);
+    }
+
+    @Override
+    public Event newTimingEvent() {
+        return new SimEvent(true);
+    }
+
+    /** The twin of {@code cudaEventElapsedTime}: the time between the two points on the stream threads' clock ({@code System.nanoTime}). */
+    @Override
+    public float elapsedMillis(Event start, Event end) {
+        SimEvent a = event(start), b = event(end);
+        if (!a.timing || !b.timing) {
+            throw new IllegalArgumentException(name + ": elapsedMillis needs two events made by newTimingEvent (an ordering event keeps no time)");
+        }
+        long from, to;
+        synchronized (a) {
+            if (a.recorded == 0 || a.reached < a.recorded) throw new IllegalStateException(name + ": elapsedMillis: the start event is "
+                    + (a.recorded == 0 ? "not recorded" : "not complete (cudaErrorNotReady): synchronise on it first"));
+            from = a.reachedNanos;
+        }
+        synchronized (b) {
+            if (b.recorded == 0 || b.reached < b.recorded) throw new IllegalStateException(name + ": elapsedMillis: the end event is "
+                    + (b.recorded == 0 ? "not recorded" : "not complete (cudaErrorNotReady): synchronise on it first"));
+            to = b.reachedNanos;
+        }
+        return (float) ((to - from) / 1e6);
     }
 
     @Override
@@ -470,6 +496,7 @@ public final class SimulatedDevice implements DeviceApi {
                 }
                 return () -> {
                     synchronized (e) {
+                        if (e.timing && target > e.reached) e.reachedNanos = System.nanoTime(); // the clock of the stream's thread, at this point
                         e.reached = Math.max(e.reached, target);
                         e.notifyAll();
                     }
@@ -855,12 +882,19 @@ public final class SimulatedDevice implements DeviceApi {
     }
 
     private final class SimEvent implements Event {
+        /** Made by {@link #newTimingEvent}: keeps the time its recorded point ran at ({@code reachedNanos}). */
+        final boolean timing;
         long recorded;
         long reached;
+        long reachedNanos;
         /** The stream it was last recorded on, and the capture that recorded it (null when eager) with what it follows there. */
         SimStream recordedOn;
         SimCapture recordedInCapture;
         Map<SimStream, Integer> captureClock;
+
+        SimEvent(boolean timing) {
+            this.timing = timing;
+        }
 
         @Override
         public DeviceApi device() {

@@ -99,7 +99,7 @@ class GpuCheckScriptTest {
         for (String option : new String[] {"--smoke", "--dry-run"}) {
             Run noPack = run(Map.of("OUT", root.resolve("out").toString()), copy.toString(), option);
             assertEquals(2, noPack.exit(), noPack.output());
-            assertTrue(noPack.output().startsWith("gpu-check: .device/env.sh is missing: run bench/gpu-check.sh --pack"), noPack.output());
+            assertTrue(noPack.output().startsWith("gpu-check: .device/travel.tar.xz is missing: run bench/gpu-check.sh --pack"), noPack.output());
         }
     }
 
@@ -123,20 +123,22 @@ class GpuCheckScriptTest {
     }
 
     /**
-     * With a pack made by --pack (only then: it takes a minute), every step of the GPU run from it,
-     * here without a GPU: the pack fits in what travels, the smoke test and every gpu-tagged class
-     * are discovered and skip with the reason, the benchmark runs on sim:0, the summary says so, and
-     * at most 8 files come back. A pack older than the sources can fail here: pack again.
+     * With a pack made by --pack (only then: it takes minutes), every step of the GPU run from it,
+     * here without a GPU: the pack (its archive, with Fashion-MNIST and the CPU's accuracy) fits in
+     * what travels, it unpacks, the smoke test and every gpu-tagged class are discovered and skip with
+     * the reason, the accuracy step trains 20 steps on sim:0 from the packed data, the benchmark's rows
+     * (one with its CUDA graph) run on sim:0 with the device's split of a step, the summary says so,
+     * and at most 8 files come back. A pack older than the sources can fail here: pack again.
      */
     @Test
     void aDryRunFromThePackDiscoversEveryGpuTestAndBenchmarksOnSim(@org.junit.jupiter.api.io.TempDir Path out) throws Exception {
-        assumeTrue(Files.exists(Path.of("../.device/env.sh")) && Files.isDirectory(Path.of("../.device/test-classes/runtime")),
+        assumeTrue(Files.exists(Path.of("../.device/travel.tar.xz")) && Files.exists(Path.of("../.device/fashion-reference.txt")),
                 "no pack from bench/gpu-check.sh --pack here (it runs Maven itself, so mvn test does not make one)");
         long pack;
         try (var files = Files.walk(Path.of("../.device"))) {
             pack = files.filter(Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
         }
-        assertTrue(pack < 60L << 20, "the pack leaves room for the working tree in the 64 MiB that travel: " + (pack >> 20) + " MiB");
+        assertTrue(pack < 58L << 20, "the pack leaves room for the working tree in the 64 MiB that travel: " + (pack >> 20) + " MiB");
         Run r = run(Map.of("OUT", out.toString()), SCRIPT.toString(), "--dry-run");
         String summary = Files.readString(out.resolve("summary.txt"));
         assertEquals(0, r.exit(), r.output());
@@ -144,9 +146,16 @@ class GpuCheckScriptTest {
         assertTrue(summary.contains("\nsmoke: SKIP, as expected without a GPU (") && summary.contains("no CUDA device: "), summary);
         assertTrue(summary.contains("\ngpu tests: SKIP, as expected without a GPU: all " + classes + " tagged classes discovered ("), summary);
         // the simulated device is slow: the dry run's rows are small batches
-        assertTrue(summary.matches("(?s).*\nbench cifar-lenet batch 4: phalanx \\d+ images/s on sim:0 \\(host enqueue [0-9.]+ of [0-9.]+ ms per step \\(\\d+ %\\)\\).*"),
-                summary);
-        assertTrue(summary.contains("\nbench cifar-lenet batch 8: phalanx "), summary);
+        String split = "device per step: copy up [0-9.]+ ms, compute [0-9.]+ ms";
+        assertTrue(summary.matches("(?s).*\nbench cifar-lenet batch 4: phalanx \\d+ images/s on sim:0 \\(host enqueue [0-9.]+ of [0-9.]+ ms per step "
+                + "\\(\\d+ %\\); " + split + "\\)[^\n]*; CUDA graph: \\d+ images/s, [0-9.]+x the eager steps, host enqueue [0-9.]+ ms per step; "
+                + "device per replay: copy up [0-9.]+ ms, compute [0-9.]+ ms.*"), summary);
+        assertTrue(summary.matches("(?s).*\nbench cifar-lenet batch 8: phalanx \\d+ images/s on sim:0 \\(host enqueue [^;]*; " + split + "\\).*"), summary);
+        assertTrue(summary.contains("\nbench cifar-wide batch 2: phalanx "), summary);
+        assertTrue(summary.contains("\npack: unpacked from .device/travel.tar.xz in "), summary);
+        // the accuracy step: the packed data, 20 steps on sim:0, eval's confusion matrix counted; the CPU's figure from the pack
+        assertTrue(summary.matches("(?s).*\naccuracy: DRY \\([0-9.]+ % \\(\\d+/10000\\) after 20 steps on sim:0: 20 steps, not compared; the GPU run "
+                + "compares --epochs 2 --batch-size 64 --lr 0.01 on cuda with the CPU's [0-9]+\\.[0-9]{2} %, within 0.5 points; \\d+ s\\)\n.*"), summary);
         assertTrue(summary.contains("\nbench phalanx's device: sim:0 (the simulated device"), summary);
         try (var files = Files.walk(out)) {
             long n = files.filter(Files::isRegularFile).count();

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -486,6 +487,28 @@ public abstract class DeviceContract {
         assertArrayEquals(expected, DeviceTransfers.download(device, other, dst, a.length));
         assertTrue(device.isComplete(done));
         other.close();
+    }
+
+    @Test
+    void timingEventsMeasureTheWorkBetweenThem() {
+        int n = 256;
+        DeviceBuffer a = put(random(new Random(9), n * n)), c = ops.floats(n * n, stream);
+        Event start = device.newTimingEvent(), mid = device.newTimingEvent(), end = device.newTimingEvent();
+        device.record(start, stream);
+        for (int i = 0; i < 4; i++) device.gemm(stream, false, false, n, n, n, 1f, a, a, 0f, c);
+        device.record(mid, stream);
+        for (int i = 0; i < 4; i++) device.gemm(stream, false, true, n, n, n, 1f, a, a, 0f, c);
+        device.record(end, stream);
+        device.synchronize(end);
+        float first = device.elapsedMillis(start, mid), second = device.elapsedMillis(mid, end), all = device.elapsedMillis(start, end);
+        assertTrue(first > 0 && second > 0, "each half took device time: " + first + " and " + second + " ms");
+        assertEquals(all, first + second, 0.01f + 1e-3f * all, "the halves add up to the whole");
+        Event ordering = device.newEvent();
+        device.record(ordering, stream);
+        device.synchronize(ordering);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> device.elapsedMillis(start, ordering));
+        assertTrue(e.getMessage().contains("newTimingEvent"), e.getMessage());
+        for (Event ev : List.of(start, mid, end, ordering)) ev.close();
     }
 
     @Test

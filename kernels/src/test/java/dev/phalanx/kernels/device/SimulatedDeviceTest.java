@@ -65,6 +65,24 @@ class SimulatedDeviceTest {
     }
 
     @Test
+    void aTimingEventKeepsTheTimeItsPointRanAtOnTheStreamThread() throws InterruptedException {
+        Event start = device.newTimingEvent(), end = device.newTimingEvent();
+        device.record(start, compute);
+        device.synchronize(start);
+        device.hold(compute);
+        device.record(end, compute);
+        IllegalStateException notYet = assertThrows(IllegalStateException.class, () -> device.elapsedMillis(start, end));
+        assertTrue(notYet.getMessage().contains("not complete"), notYet.getMessage());
+        Thread.sleep(50);
+        device.release(compute);
+        device.synchronize(end);
+        float ms = device.elapsedMillis(start, end);
+        assertTrue(ms >= 50, "the end point ran after the stream was released, 50 ms after the start, not when it was enqueued: " + ms + " ms");
+        IllegalStateException never = assertThrows(IllegalStateException.class, () -> device.elapsedMillis(device.newTimingEvent(), end));
+        assertTrue(never.getMessage().contains("not recorded"), never.getMessage());
+    }
+
+    @Test
     void synchronisingAHeldStreamIsAnErrorNotAHang() {
         device.hold(compute);
         scaleOnComputeStream(device.malloc(16), 4);
