@@ -12,10 +12,7 @@ import dev.phalanx.kernels.device.DeviceApi;
 import dev.phalanx.kernels.device.Event;
 import dev.phalanx.kernels.device.Graph;
 import dev.phalanx.kernels.device.Stream;
-import dev.phalanx.nn.Dropout;
-import dev.phalanx.nn.Module;
 import dev.phalanx.optim.Optimizer;
-import dev.phalanx.optim.SGD;
 
 /**
  * The training step of the data-parallel replicas that share one device, captured into one CUDA
@@ -111,24 +108,18 @@ public final class DeviceStepGraph implements AutoCloseable {
     }
 
     /**
-     * Why this model and optimizer cannot be replayed from one capture, or null: what the host
-     * computes per step would be frozen into the graph (the rule of one replica's step graph,
-     * {@code LocalSteps.whyNotCapturable}: an optimizer with its step count on the host, a model
-     * with Dropout, whose seed is drawn on the host).
+     * Why this optimizer cannot be replayed from one capture, or null: the rule of one replica's step
+     * graph ({@code LocalSteps.whyNotCapturable}). SGD, Adam, AdamW and RMSprop keep the learning rate
+     * and their step counts in device memory and advance the counts there, and dropout draws from its
+     * generator's state in device memory (made at the eager warm-up's first draw), so what the host
+     * computes per step is no longer frozen into the graph.
      */
-    static String whyNotCapturable(Module model, Optimizer optimizer) {
-        if (!(optimizer instanceof SGD)) {
-            return "off: " + optimizer.getClass().getSimpleName() + " keeps its step count on the host, and a replay would repeat one step's "
-                    + "values (only SGD is captured)";
+    static String whyNotCapturable(Optimizer optimizer) {
+        if (!optimizer.capturable()) {
+            return "off: " + optimizer.getClass().getSimpleName() + " computes per-step values on the host, and a replay would repeat one "
+                    + "step's (SGD, Adam, AdamW and RMSprop are captured)";
         }
-        if (contains(model, Dropout.class)) return "off: Dropout draws its seed on the host per step, and a replay would repeat one mask";
         return null;
-    }
-
-    private static boolean contains(Module m, Class<? extends Module> kind) {
-        if (kind.isInstance(m)) return true;
-        for (Module c : m.children().values()) if (contains(c, kind)) return true;
-        return false;
     }
 
     /** Replica {@code stream}'s allocator requests during the warm-up step. */

@@ -98,7 +98,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
         deviceBuckets = context == null ? null : new DeviceBuckets(buckets, context);
         if (spec.cudaGraph() && context != null && !spec.reproducible() && allReduce instanceof DeviceGroupAllReduce group) {
             stepGraph = group.stepGraph(context);
-            notCapturable = DeviceStepGraph.whyNotCapturable(model, optimizer);
+            notCapturable = DeviceStepGraph.whyNotCapturable(optimizer);
         }
     }
 
@@ -292,6 +292,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
             // what the captured kernels use that was made before: on this stream now, so the capture waits for nothing outside it
             for (Tensor t : model.stateDict().values()) DeviceTensors.buffer(t, stream);
             for (Tensor p : model.parameters()) if (p.grad() != null) DeviceTensors.buffer(p.grad(), stream);
+            for (Tensor t : optimizer.stateTensors()) DeviceTensors.buffer(t, stream); // the lr, step counts, moments
             stepGraph.arrive(step, DeviceStepGraph.Point.PREPARED, timeout);
             if (index == 0) stepGraph.begin(stream);
             stepGraph.arrive(step, DeviceStepGraph.Point.BEGUN, timeout);
@@ -330,6 +331,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
             DeviceTensors.buffer(graphOut, stream);
             for (Tensor t : model.stateDict().values()) DeviceTensors.buffer(t, stream);
             for (Tensor p : model.parameters()) if (p.grad() != null) DeviceTensors.buffer(p.grad(), stream);
+            for (Tensor t : optimizer.stateTensors()) DeviceTensors.buffer(t, stream); // a checkpoint reads the step counts back
         } catch (Exception | Error e) {
             stepGraph.fail(index, e);
             throw e;

@@ -9,13 +9,21 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
+import java.util.function.Supplier;
 
 import org.junit.jupiter.api.Test;
 
 import dev.phalanx.kernels.Device;
 import dev.phalanx.kernels.DeviceContexts;
 import dev.phalanx.kernels.device.CachingAllocator;
+import dev.phalanx.nn.Dropout;
+import dev.phalanx.nn.F;
+import dev.phalanx.nn.Linear;
+import dev.phalanx.nn.Module;
 import dev.phalanx.nn.models.LeNet;
+import dev.phalanx.optim.Adam;
+import dev.phalanx.optim.Optimizer;
 import dev.phalanx.optim.SGD;
 import dev.phalanx.tensor.Generator;
 import dev.phalanx.tensor.Tensor;
@@ -47,9 +55,14 @@ class DeviceDataParallelCaptureTest {
     }
 
     static DataParallel runtime(Device device, int replicas, boolean graph, ReplicaFaults faults) {
-        return DataParallel.builder(() -> LeNet.cifar(new Generator(7)))
+        return runtime(device, replicas, graph, faults, () -> LeNet.cifar(new Generator(7)), p -> new SGD(p, 0.01f, 0.9f));
+    }
+
+    static DataParallel runtime(Device device, int replicas, boolean graph, ReplicaFaults faults, Supplier<Module> model,
+            Function<List<Tensor>, Optimizer> optimizer) {
+        return DataParallel.builder(model)
                 .devices(Collections.nCopies(replicas, device))
-                .optimizer(p -> new SGD(p, 0.01f, 0.9f))
+                .optimizer(optimizer)
                 .checksumEvery(1)
                 .cudaGraph(graph)
                 .faults(faults)
@@ -59,8 +72,12 @@ class DeviceDataParallelCaptureTest {
     private record Run(List<Float> losses, List<Map<String, Tensor>> states, int replays) { }
 
     private Run run(int replicas, boolean graph) {
+        return run(replicas, graph, () -> LeNet.cifar(new Generator(7)), p -> new SGD(p, 0.01f, 0.9f));
+    }
+
+    private Run run(int replicas, boolean graph, Supplier<Module> model, Function<List<Tensor>, Optimizer> optimizer) {
         List<Float> losses = new ArrayList<>();
-        try (DataParallel dp = runtime(device(), replicas, graph, ReplicaFaults.NONE)) {
+        try (DataParallel dp = runtime(device(), replicas, graph, ReplicaFaults.NONE, model, optimizer)) {
             for (Tensor[] b : batches()) losses.add(dp.step(b[0], b[1]).toCompletableFuture().join());
             assertEquals(graph ? "on" : null, dp.graphState());
             return new Run(losses, dp.replicaStates(), dp.graphReplays());
@@ -84,6 +101,46 @@ class DeviceDataParallelCaptureTest {
                             n + " replicas, replica " + r + ", " + k + ": the eager run's bits");
                 }
             }
+        }
+    }
+
+    /**
+     * Adam (its step count and bias corrections on the device, the lr in device memory) and a model
+     * with Dropout (each replica's mask from its generator's state in device memory, the offset
+     * advanced on the device) are captured too: 2 replicas give the eager run's bits (the eager
+     * run draws a new mask every step, so a replay that repeated one would differ).
+     */
+    @Test
+    void adamAndAModelWithDropoutAreCapturedWithTheEagerRunsBits() {
+        Supplier<Module> dropoutModel = WithDropout::new;
+        Function<List<Tensor>, Optimizer> adam = p -> new Adam(p, 1e-3f);
+        Run eager = run(2, false, dropoutModel, adam), captured = run(2, true, dropoutModel, adam);
+        assertEquals(STEPS - 2, captured.replays());
+        for (int s = 0; s < STEPS; s++) {
+            assertEquals(Float.floatToIntBits(eager.losses().get(s)), Float.floatToIntBits(captured.losses().get(s)), "the loss of step " + s);
+        }
+        for (int r = 0; r < 2; r++) {
+            for (String k : eager.states().get(r).keySet()) {
+                assertArrayEquals(eager.states().get(r).get(k).data(), captured.states().get(r).get(k).data(),
+                        "replica " + r + ", " + k + ": the eager run's bits");
+            }
+        }
+    }
+
+    /** Dropout between two linear layers: its mask from its generator's state in device memory. */
+    static final class WithDropout extends Module {
+        private final Linear fc1, fc2;
+        private final Dropout dropout;
+
+        WithDropout() {
+            fc1 = register("fc1", new Linear(3 * 32 * 32, 64, new Generator(7)));
+            dropout = register("dropout", new Dropout(0.4f, new Generator(5)));
+            fc2 = register("fc2", new Linear(64, 10, new Generator(8)));
+        }
+
+        @Override
+        public Tensor forward(Tensor x) {
+            return fc2.forward(dropout.forward(F.relu(fc1.forward(F.flatten(x, 1)))));
         }
     }
 
