@@ -150,7 +150,9 @@ public final class CudaDevice implements DeviceApi {
     /** cuDNN's find returns at most this many candidates per call. */
     static final int FIND_CANDIDATES = 8;
 
-    private static final KernelBinaryCache BINARIES = new KernelBinaryCache(KernelCatalog.standard(), new NvrtcCompiler(KernelCatalog.standard()));
+    /** Compiled once per architecture per process, and kept on disk between processes ({@link KernelDiskCache}). */
+    private static final KernelBinaryCache BINARIES = new KernelBinaryCache(KernelCatalog.standard(),
+            KernelDiskCache.fromEnvironment(new NvrtcCompiler(KernelCatalog.standard()), NvrtcCompiler::identity));
 
     private final int index;
     private final String name;

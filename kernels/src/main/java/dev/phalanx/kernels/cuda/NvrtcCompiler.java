@@ -42,6 +42,24 @@ final class NvrtcCompiler implements KernelBinaryCache.Compiler {
         return List.of("--gpu-architecture=" + arch, "--std=c++17", "--fmad=true");
     }
 
+    /**
+     * What, beyond the source and the architecture, a binary depends on, for {@link KernelDiskCache}'s
+     * key: the options and the NVRTC library that compiles (its path, size and modification time:
+     * another NVRTC is another key).
+     */
+    static String identity() {
+        Path lib = CudaProbe.probe().libraries().get("NVRTC");
+        String library = "NVRTC not located";
+        if (lib != null) {
+            try {
+                library = lib.toRealPath() + " " + java.nio.file.Files.size(lib) + " " + java.nio.file.Files.getLastModifiedTime(lib).toMillis();
+            } catch (java.io.IOException e) {
+                library = lib.toString();
+            }
+        }
+        return String.join(" ", options("sm_XX")) + "; " + library;
+    }
+
     private static final class Builtins { // once per process: see CudaLibraries.builtinsOfNvrtc
         static final String LOADED = load();
 
