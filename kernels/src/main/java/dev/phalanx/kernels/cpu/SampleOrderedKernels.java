@@ -216,17 +216,31 @@ public final class SampleOrderedKernels {
         int samples = 0;
         for (SampleTree.Block p : pieces) samples += p.size();
         float[][] xRows = rowsOf(x, samples, in);          // indexed from 0, as rowTimes explains
-        List<float[]> sums = newSums(pieces, out * in);
+        List<float[]> sums = pooledSums(be, pieces, out * in); // every element written by sumColumns
         int depth = SampleTree.depth(pieces);
         // column range o: row o of the [out, in] gradient, whose leaves are g[r][o] * x[r]
         int blocks = (out + WEIGHT_ROW_BLOCK - 1) / WEIGHT_ROW_BLOCK;
-        be.parallelFor(blocks, 2L * WEIGHT_ROW_BLOCK * samples * in, blk -> {
-            float[][] scratch = new float[depth][in];       // reused by the block's rows
+        long work = 2L * WEIGHT_ROW_BLOCK * samples * in;
+        float[][][] scratch = new float[be.partsFor(blocks, work)][][]; // one per part, made by its own thread
+        be.parallelForParts(blocks, work, (part, blk) -> {
+            if (scratch[part] == null) scratch[part] = arrays(depth, in);
             for (int o = blk * WEIGHT_ROW_BLOCK; o < Math.min(out, (blk + 1) * WEIGHT_ROW_BLOCK); o++) {
-                SampleTree.sumColumns(pieces, sums, o * in, (o + 1) * in, new OuterProductRow(g, out, o, xRows, firstIndex), scratch);
+                SampleTree.sumColumns(pieces, sums, o * in, (o + 1) * in, new OuterProductRow(g, out, o, xRows, firstIndex), scratch[part]);
             }
         });
         return sums;
+    }
+
+    /**
+     * {@code count} arrays of {@code width} floats, made one by one: a two-dimensional
+     * {@code new float[count][width]} goes through HotSpot's slow path for multi-dimensional
+     * arrays (measured: about 2 % of a batch-4 step in the reproducible mode, for a few dozen
+     * small arrays), a loop of one-dimensional ones through the thread's allocation buffer.
+     */
+    static float[][] arrays(int count, int width) {
+        float[][] a = new float[count][];
+        for (int i = 0; i < count; i++) a[i] = new float[width];
+        return a;
     }
 
     /** Rows of a linear weight gradient summed along the tree by one task, with one scratch. */
@@ -297,8 +311,20 @@ public final class SampleOrderedKernels {
         int ranges = (width + TREE_COLUMNS - 1) / TREE_COLUMNS, depth = SampleTree.depth(pieces);
         be.parallelFor(ranges, 2L * samples * TREE_COLUMNS, c -> {
             int from = c * TREE_COLUMNS, to = Math.min(width, from + TREE_COLUMNS);
-            SampleTree.sumColumns(pieces, sums, from, to, leaves, new float[depth][to - from]);
+            SampleTree.sumColumns(pieces, sums, from, to, leaves, arrays(depth, to - from));
         });
+        return sums;
+    }
+
+    /**
+     * As {@link #newSums}, the arrays from the backend's {@link BufferPool} (contents unspecified:
+     * the caller writes every element). A fresh array of fc1's 48,000 floats cost about 8 us of
+     * zeroing and allocation at batch 4, a third of its weight gradient; the replica that finishes
+     * the tree gives the pieces back ({@code Reproducible.Shard.finishGradients}).
+     */
+    private static List<float[]> pooledSums(CpuBackend be, List<SampleTree.Block> pieces, int width) {
+        List<float[]> sums = new ArrayList<>(pieces.size());
+        for (int k = 0; k < pieces.size(); k++) sums.add(be.buffers().floats(width));
         return sums;
     }
 
@@ -319,8 +345,8 @@ public final class SampleOrderedKernels {
         int patch = g.patch(), plane = g.outPlane(), wsize = g.cout() * patch;
         int group = Math.min(g.n(), CONTRIBUTION_GROUP);
         DnnlConv dnnl = be.dnnlConv();
-        float[][] dw = weight == null && dnnl == null ? null : new float[group][wsize];
-        float[][] db = bias == null && dnnl == null ? null : new float[group][g.cout()];
+        float[][] dw = weight == null && dnnl == null ? null : arrays(group, wsize);
+        float[][] db = bias == null && dnnl == null ? null : arrays(group, g.cout());
         for (int from = 0; from < g.n(); from += CONTRIBUTION_GROUP) {
             int first = from, count = Math.min(g.n() - from, CONTRIBUTION_GROUP);
             if (dnnl != null) {
