@@ -60,8 +60,7 @@ public class ReproKernels {
                 double dwt = time(() -> ConvKernels.backwardWeight(be, cg, x, dout, dw, db), reps);
                 double rf = time(() -> SampleOrderedKernels.convForward(be, cg, x, w, bias, y, 0, b), reps);
                 double rd = data ? time(() -> SampleOrderedKernels.convBackwardData(be, cg, dout, w, dx, 0, b), reps) : 0;
-                double rw = time(() -> SampleOrderedKernels.convWeight(be, cg, x, dout,
-                        new SampleTree.Accumulator(0, b, b, cg.cout() * cg.patch()), new SampleTree.Accumulator(0, b, b, cg.cout()), 0), reps);
+                double rw = time(() -> SampleOrderedKernels.convWeight(be, cg, x, dout, true, true, 0, b), reps);
                 System.out.printf("conv%d: default forward %.0f, backward-data %.0f, weight+bias %.0f | reproducible %.0f, %.0f, %.0f%n",
                         c + 1, df, dd, dwt, rf, rd, rw);
                 totalDefault += df + dd + dwt;

@@ -334,26 +334,40 @@ public final class SampleOrderedKernels {
         return sums;
     }
 
+    /** A convolution's weight and bias gradients summed along the tree: one sum per piece of the shard (null where not asked for). */
+    public record ConvWeightSums(List<float[]> weight, List<float[]> bias) { }
+
     /**
-     * Feeds each image's weight gradient {@code dout[n] x unfold(x[n])^T} and bias gradient
-     * (each channel's pixels summed) to the accumulators (either may be null), in global order.
-     * Each image alone: through the backend's one-image oneDNN primitive where it has oneDNN,
-     * otherwise one GEMM of the same shape per image (bias: each channel's pixels in order).
+     * The sums along the tree, over the pieces of the shard that holds images {@code [first,
+     * first + g.n())} of a batch of {@code batch}, of each image's weight gradient {@code dout[n]
+     * x unfold(x[n])^T} and bias gradient (each channel's pixels summed). Each image alone:
+     * through the backend's one-image oneDNN primitive where it has oneDNN, otherwise one GEMM
+     * of the same shape per image (bias: each channel's pixels in order).
+     *
+     * <p>With oneDNN, the images' weight gradients are summed in the primitive's own layout
+     * (blocked, perhaps padded: {@link DnnlConv#rawWeightFloats}) and each piece's sum is
+     * reordered to oihw once, instead of every image's gradient: a reorder moves values and the
+     * tree adds elementwise, so every element gets the same additions of the same values, the
+     * same bits (tested against the image-by-image reorders, {@code SampleOrderedConvTest}).
      */
-    public static void convWeight(CpuBackend be, ConvGeometry g, float[] x, float[] dout,
-                                  SampleTree.Accumulator weight, SampleTree.Accumulator bias, int firstIndex) {
+    public static ConvWeightSums convWeight(CpuBackend be, ConvGeometry g, float[] x, float[] dout,
+                                            boolean wantWeight, boolean wantBias, int first, int batch) {
+        if (!wantWeight && !wantBias) return new ConvWeightSums(null, null);
         int patch = g.patch(), plane = g.outPlane(), wsize = g.cout() * patch;
         int group = Math.min(g.n(), CONTRIBUTION_GROUP);
         DnnlConv dnnl = be.dnnlConv();
-        float[][] dw = weight == null && dnnl == null ? null : arrays(group, wsize);
+        int rawSize = dnnl != null ? dnnl.rawWeightFloats(g) : wsize;   // the width the images' gradients are summed in
+        SampleTree.Accumulator weight = wantWeight ? new SampleTree.Accumulator(first, first + g.n(), batch, rawSize) : null;
+        SampleTree.Accumulator bias = wantBias ? new SampleTree.Accumulator(first, first + g.n(), batch, g.cout()) : null;
+        float[][] dw = weight == null && dnnl == null ? null : arrays(group, rawSize);
         float[][] db = bias == null && dnnl == null ? null : arrays(group, g.cout());
         for (int from = 0; from < g.n(); from += CONTRIBUTION_GROUP) {
-            int first = from, count = Math.min(g.n() - from, CONTRIBUTION_GROUP);
+            int start = from, count = Math.min(g.n() - from, CONTRIBUTION_GROUP);
             if (dnnl != null) {
-                dnnl.backwardWeightsEachImage(g, x, dout, first, count, dw, db);
+                dnnl.backwardWeightsEachImage(g, x, dout, start, count, dw, db, true);
             } else {
                 be.parallelFor(count, 2L * wsize * plane, j -> {
-                    int img = first + j;
+                    int img = start + j;
                     if (dw != null) {
                         float[] col = new float[patch * plane];
                         ConvKernels.unfold(g, x, img * g.inImage(), col, 0, plane);
@@ -370,10 +384,21 @@ public final class SampleOrderedKernels {
                 });
             }
             for (int j = 0; j < count; j++) {
-                if (weight != null) weight.add(firstIndex + first + j, dw[j]);
-                if (bias != null) bias.add(firstIndex + first + j, db[j]);
+                if (weight != null) weight.add(first + start + j, dw[j]);
+                if (bias != null) bias.add(first + start + j, db[j]);
             }
         }
+        List<float[]> weightSums = weight == null ? null : weight.sums();
+        if (weightSums != null && dnnl != null) {
+            List<float[]> plain = new ArrayList<>(weightSums.size());
+            for (float[] raw : weightSums) {
+                float[] p = new float[wsize];
+                dnnl.weightsToPlain(g, raw, p);
+                plain.add(p);
+            }
+            weightSums = plain;
+        }
+        return new ConvWeightSums(weightSums, bias == null ? null : bias.sums());
     }
 
     /** Images per oneDNN call in the reproducible mode's convolution forward and backward-data, at most. */
