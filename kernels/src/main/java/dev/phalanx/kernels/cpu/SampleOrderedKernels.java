@@ -357,10 +357,16 @@ public final class SampleOrderedKernels {
         int group = Math.min(g.n(), CONTRIBUTION_GROUP);
         DnnlConv dnnl = be.dnnlConv();
         int rawSize = dnnl != null ? dnnl.rawWeightFloats(g) : wsize;   // the width the images' gradients are summed in
-        SampleTree.Accumulator weight = wantWeight ? new SampleTree.Accumulator(first, first + g.n(), batch, rawSize) : null;
+        BufferPool pool = be.buffers();                                 // every array taken from it is written whole before it is read
+        SampleTree.Accumulator weight = wantWeight ? new SampleTree.Accumulator(first, first + g.n(), batch, rawSize, pool::floats) : null;
         SampleTree.Accumulator bias = wantBias ? new SampleTree.Accumulator(first, first + g.n(), batch, g.cout()) : null;
-        float[][] dw = weight == null && dnnl == null ? null : arrays(group, rawSize);
+        float[][] dw = null;
+        if (weight != null || dnnl != null) {
+            dw = new float[group][];
+            for (int j = 0; j < group; j++) dw[j] = pool.floats(rawSize);
+        }
         float[][] db = bias == null && dnnl == null ? null : arrays(group, g.cout());
+        float[][] dwImages = dw;
         for (int from = 0; from < g.n(); from += CONTRIBUTION_GROUP) {
             int start = from, count = Math.min(g.n() - from, CONTRIBUTION_GROUP);
             if (dnnl != null) {
@@ -368,10 +374,10 @@ public final class SampleOrderedKernels {
             } else {
                 be.parallelFor(count, 2L * wsize * plane, j -> {
                     int img = start + j;
-                    if (dw != null) {
+                    if (dwImages != null) {
                         float[] col = new float[patch * plane];
                         ConvKernels.unfold(g, x, img * g.inImage(), col, 0, plane);
-                        be.gemm().sgemm(false, true, g.cout(), patch, plane, dout, img * g.outImage(), col, 0, dw[j], 0, false);
+                        be.gemm().sgemm(false, true, g.cout(), patch, plane, dout, img * g.outImage(), col, 0, dwImages[j], 0, false);
                     }
                     if (db != null) {
                         for (int co = 0; co < g.cout(); co++) {
@@ -388,16 +394,20 @@ public final class SampleOrderedKernels {
                 if (bias != null) bias.add(first + start + j, db[j]);
             }
         }
+        if (dw != null) for (float[] a : dw) pool.recycle(a);
         List<float[]> weightSums = weight == null ? null : weight.sums();
+        if (weight != null) weight.releaseBuffers(pool::recycle);
         if (weightSums != null && dnnl != null) {
             List<float[]> plain = new ArrayList<>(weightSums.size());
             for (float[] raw : weightSums) {
-                float[] p = new float[wsize];
+                float[] p = pool.floats(wsize);
                 dnnl.weightsToPlain(g, raw, p);
                 plain.add(p);
+                pool.recycle(raw);
             }
             weightSums = plain;
         }
+        // the pieces' sums are pool arrays too: 1 replica's finishGradients gives them back
         return new ConvWeightSums(weightSums, bias == null ? null : bias.sums());
     }
 
