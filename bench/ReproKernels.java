@@ -17,7 +17,9 @@ import dev.phalanx.kernels.reduce.SampleTree;
  * mode's (issue #13) for each, one CPU thread, a batch as one shard: CPU time per call in
  * microseconds, the median of seven runs of many calls. Run with a heap touched in advance
  * (-XX:+AlwaysPreTouch -Xms2g -Xmx2g): fresh heap pages fault on first touch, a cost that a long
- * run does not pay and that would otherwise land on whichever kernel allocates first.
+ * run does not pay and that would otherwise land on whichever kernel allocates first. The
+ * reproducible weight gradients' pieces go back to the backend's pool after each call, as a
+ * 1-replica step's {@code finishGradients} gives them back.
  *   javac -cp launcher/target/phalanx.jar -d /tmp/reprokernels bench/ReproKernels.java
  *   java -XX:+AlwaysPreTouch -Xms2g -Xmx2g -cp /tmp/reprokernels:launcher/target/phalanx.jar dev.phalanx.bench.ReproKernels BATCH
  */
@@ -41,7 +43,7 @@ public class ReproKernels {
                 double dwt = time(() -> be.gemm().sgemm(true, false, out, in, b, g, 0, x, 0, dw, 0, false), reps);
                 double rf = time(() -> SampleOrderedKernels.linearForward(be, b, in, out, x, w, 1, bias, y), reps);
                 double rd = time(() -> SampleOrderedKernels.linearBackwardData(be, b, in, out, g, w, 1, dx), reps);
-                double rw = time(() -> SampleOrderedKernels.linearWeight(be, in, out, g, x, pieces, 0), reps);
+                double rw = time(() -> recycle(be, SampleOrderedKernels.linearWeight(be, in, out, g, x, pieces, 0)), reps);
                 double rb = time(() -> SampleOrderedKernels.linearBias(be, out, g, pieces, 0), reps);
                 System.out.printf("linear %d->%d: default forward %.0f, backward-data %.0f, weight %.0f | reproducible %.0f, %.0f, %.0f, bias %.0f%n",
                         in, out, df, dd, dwt, rf, rd, rw, rb);
@@ -60,8 +62,7 @@ public class ReproKernels {
                 double dwt = time(() -> ConvKernels.backwardWeight(be, cg, x, dout, dw, db), reps);
                 double rf = time(() -> SampleOrderedKernels.convForward(be, cg, x, w, bias, y, 0, b), reps);
                 double rd = data ? time(() -> SampleOrderedKernels.convBackwardData(be, cg, dout, w, dx, 0, b), reps) : 0;
-                double rw = time(() -> SampleOrderedKernels.convWeight(be, cg, x, dout,
-                        new SampleTree.Accumulator(0, b, b, cg.cout() * cg.patch()), new SampleTree.Accumulator(0, b, b, cg.cout()), 0), reps);
+                double rw = time(() -> recycle(be, SampleOrderedKernels.convWeight(be, cg, x, dout, true, true, 0, b).weight()), reps);
                 System.out.printf("conv%d: default forward %.0f, backward-data %.0f, weight+bias %.0f | reproducible %.0f, %.0f, %.0f%n",
                         c + 1, df, dd, dwt, rf, rd, rw);
                 totalDefault += df + dd + dwt;
@@ -69,6 +70,11 @@ public class ReproKernels {
             }
         }
         System.out.printf("all: default %.0f, reproducible %.0f us (%.2fx)%n", totalDefault, totalRepro, totalRepro / totalDefault);
+    }
+
+    /** Gives a weight gradient's tree pieces back to the backend's pool, as 1 replica's {@code finishGradients} does every step. */
+    private static void recycle(CpuBackend be, List<float[]> pieces) {
+        for (float[] p : pieces) be.buffers().recycle(p);
     }
 
     private static float[] random(Random r, int n) {

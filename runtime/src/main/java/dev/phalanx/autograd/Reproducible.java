@@ -4,7 +4,9 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
+import dev.phalanx.kernels.cpu.BufferPool;
 import dev.phalanx.kernels.reduce.SampleTree;
+import dev.phalanx.tensor.Backends;
 import dev.phalanx.tensor.Tensor;
 
 /**
@@ -115,7 +117,11 @@ public final class Reproducible {
 
         /**
          * Where this shard is the whole batch (1 replica): sets each parameter's gradient to the
-         * tree finished from its pieces, the very bits N replicas' all-reduce gives them.
+         * tree finished from its pieces, the very bits N replicas' all-reduce gives them. The
+         * pieces (and a combined sum) then go back to the backend's buffer pool: nothing else
+         * holds them (the gradients handed to autograd were copied or added into {@code .grad}
+         * during backward), and this shard forgets them, so the next step's pieces reuse their
+         * arrays instead of zeroing fresh ones (fc1's 48,000 floats: about 8 us a step).
          */
         public void finishGradients(List<Tensor> params) {
             if (rows != batch) throw new IllegalStateException("rows " + offset + ".." + (offset + rows) + " are not the whole batch of " + batch);
@@ -136,7 +142,11 @@ public final class Reproducible {
                     g = SampleTree.combine(batch, byBlock);
                 }
                 System.arraycopy(g, 0, p.grad().data(), 0, g.length);
+                BufferPool pool = Backends.cpu().buffers();
+                if (g != sums.get(0)) pool.recycle(g);
+                for (float[] piece : sums) pool.recycle(piece);
             }
+            pieces.clear();
         }
 
         /**

@@ -120,10 +120,10 @@ final class SampleOrdered {
                 SampleOrderedKernels.convBackwardData(Backends.cpu(), g, gd, w.contiguousFloats(), dx, shard.offset(), shard.batch());
                 gx = Tensor.pooledGradient(dx, x.shape());
             }
-            SampleTree.Accumulator aw = needsGrad(1) ? shard.accumulator(w.numel()) : null;
-            SampleTree.Accumulator ab = needsGrad(2) ? shard.accumulator(g.cout()) : null;
-            if (aw != null || ab != null) SampleOrderedKernels.convWeight(Backends.cpu(), g, x.contiguousFloats(), gd, aw, ab, shard.offset());
-            return new Tensor[] {gx, recorded(shard, w, aw), recorded(shard, bias, ab)};
+            SampleOrderedKernels.ConvWeightSums sums = needsGrad(1) || needsGrad(2)
+                    ? SampleOrderedKernels.convWeight(Backends.cpu(), g, x.contiguousFloats(), gd, needsGrad(1), needsGrad(2), shard.offset(), shard.batch())
+                    : new SampleOrderedKernels.ConvWeightSums(null, null);
+            return new Tensor[] {gx, recordedSums(shard, w, sums.weight()), recordedSums(shard, bias, sums.bias())};
         }
     }
 
@@ -248,9 +248,9 @@ final class SampleOrdered {
         return shard;
     }
 
-    /** Records the accumulator's pieces for {@code param} and returns the shard's own sum as its gradient. */
-    private static Tensor recorded(Reproducible.Shard shard, Tensor param, SampleTree.Accumulator acc) {
-        return acc == null ? null : recorded(shard, param, acc.sums());
+    /** As {@link #recorded(Reproducible.Shard, Tensor, List)}; none where {@code sums} is null (no gradient asked for). */
+    private static Tensor recordedSums(Reproducible.Shard shard, Tensor param, List<float[]> sums) {
+        return sums == null ? null : recorded(shard, param, sums);
     }
 
     /** Records the sums of the shard's pieces for {@code param} and returns the shard's own sum as its gradient. */

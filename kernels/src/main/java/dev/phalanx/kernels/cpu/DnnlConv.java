@@ -204,6 +204,30 @@ final class DnnlConv implements AutoCloseable {
      * through the one-image primitive: image {@code from + j}'s into {@code dw[j]} and {@code db[j]}.
      */
     synchronized void backwardWeightsEachImage(ConvGeometry g, float[] x, float[] dout, int from, int count, float[][] dw, float[][] db) {
+        backwardWeightsEachImage(g, x, dout, from, count, dw, db, false);
+    }
+
+    /** The floats of one image's weight gradient in the one-image primitive's layout ({@link DnnlConvPlan#rawWeightFloats}). */
+    synchronized int rawWeightFloats(ConvGeometry g) {
+        dnnl.oneThreadHere();
+        DnnlConvPlan one = imagePlan(g);
+        one.prepareBackwardWeights(1);
+        return one.rawWeightFloats();
+    }
+
+    /** A weight gradient in the one-image primitive's layout made plain (oihw): {@link DnnlConvPlan#weightsToPlain}. */
+    synchronized void weightsToPlain(ConvGeometry g, float[] raw, float[] plain) {
+        dnnl.oneThreadHere();
+        DnnlConvPlan one = imagePlan(g);
+        one.prepareBackwardWeights(1);
+        one.weightsToPlain(0, streams[0], raw, plain);
+    }
+
+    /**
+     * As above; with {@code raw}, the weight gradients stay in the primitive's layout
+     * ({@link #rawWeightFloats} floats each; {@link #weightsToPlain} makes a sum of them plain).
+     */
+    synchronized void backwardWeightsEachImage(ConvGeometry g, float[] x, float[] dout, int from, int count, float[][] dw, float[][] db, boolean raw) {
         dnnl.oneThreadHere();
         DnnlConvPlan one = imagePlan(g);
         one.prepareBackwardWeights(backend.partsFor(count, forwardWork(g)));
@@ -213,7 +237,7 @@ final class DnnlConv implements AutoCloseable {
             int a = p * per, n = Math.min(count, a + per) - a;
             if (n <= 0) return;
             float[][] dwPart = java.util.Arrays.copyOfRange(dw, a, a + n), dbPart = java.util.Arrays.copyOfRange(db, a, a + n);
-            one.backwardWeightsEach(lane, streams[lane], x, dout, from + a, n, dwPart, dbPart);
+            one.backwardWeightsEach(lane, streams[lane], x, dout, from + a, n, dwPart, dbPart, raw);
         });
     }
 

@@ -259,6 +259,16 @@ final class DnnlConvPlan implements AutoCloseable {
      * primitive as a pointer into it, instead of a copy and a reorder per image.
      */
     void backwardWeightsEach(int lane, stream s, float[] x, float[] dout, int from, int count, float[][] dw, float[][] db) {
+        backwardWeightsEach(lane, s, x, dout, from, count, dw, db, false);
+    }
+
+    /**
+     * As above; with {@code raw}, each image's weight gradient is left in the primitive's layout
+     * ({@link #rawWeightFloats} floats per image, {@link DnnlEdge#outRaw}): one reorder per image
+     * fewer, for callers that only add the images' gradients elementwise and then make each sum
+     * plain with {@link #weightsToPlain}.
+     */
+    void backwardWeightsEach(int lane, stream s, float[] x, float[] dout, int from, int count, float[][] dw, float[][] db, boolean raw) {
         if (g.n() != 1 || count > WEIGHT_GROUP) {
             throw new IllegalStateException("backwardWeightsEach: a one-image plan and at most " + WEIGHT_GROUP + " images, got " + g.n() + " and " + count);
         }
@@ -273,13 +283,23 @@ final class DnnlConvPlan implements AutoCloseable {
                 if (diffDstGroup != null) l.diffDst.prim.set_data_handle(diffDstGroup.image(j));
                 else l.diffDst.in(s, dout, (from + j) * g.outImage());
                 bwdWeights.execute(s, l.args);
-                l.diffWeights.out(s, dw[j], 0);
+                if (raw) l.diffWeights.outRaw(s, dw[j]); else l.diffWeights.out(s, dw[j], 0);
                 l.diffBiasData.position(0).get(db[j], 0, g.cout());
             }
         } finally {
             if (srcGroup != null) l.src.prim.set_data_handle(l.srcHandle);
             if (diffDstGroup != null) l.diffDst.prim.set_data_handle(l.diffDstHandle);
         }
+    }
+
+    /** The floats of one weight gradient in the primitive's layout (padded where its blocks are); after {@link #prepareBackwardWeights}. */
+    int rawWeightFloats() {
+        return weightLanes.get(0).diffWeights.primFloats();
+    }
+
+    /** {@code plain} (cout x patch, oihw) = {@code raw} (the primitive's layout) reordered: the same values, moved. */
+    void weightsToPlain(int lane, stream s, float[] raw, float[] plain) {
+        weightLanes.get(lane).diffWeights.toPlain(s, raw, plain);
     }
 
     /**

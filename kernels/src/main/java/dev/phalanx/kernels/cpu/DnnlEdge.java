@@ -20,6 +20,8 @@ final class DnnlEdge implements AutoCloseable {
     private final FloatPointer userData;
     private final reorder reorder; // null when the primitive takes the plain layout as it is
     private final int floats;
+    private final FloatPointer primData;               // the primitive's memory as floats (userData where it is the same memory)
+    private final int primFloats;
 
     /**
      * @param input true when data flows from Java into the primitive, false for results
@@ -35,6 +37,8 @@ final class DnnlEdge implements AutoCloseable {
             prim = new memory(chosen, e);
             reorder = input ? new reorder(user, prim) : new reorder(prim, user);
         }
+        primFloats = Math.toIntExact(chosen.get_size() / Float.BYTES);
+        primData = prim == user ? userData : new FloatPointer(prim.get_data_handle()).capacity(primFloats);
     }
 
     int floats() {
@@ -71,6 +75,39 @@ final class DnnlEdge implements AutoCloseable {
         userData.position(0);
     }
 
+    /** How many floats the primitive's memory holds (its layout's size: blocked layouts may pad). */
+    int primFloats() {
+        return primFloats;
+    }
+
+    /**
+     * Copies the primitive's result to {@code a[0 .. primFloats())} as it lies, in the primitive's
+     * layout, without the reorder ({@link #toPlain} makes it plain later): results that are only
+     * added to each other elementwise before they are read can be summed in that layout and
+     * reordered once.
+     */
+    void outRaw(stream s, float[] a) {
+        s._wait();
+        primData.position(0).get(a, 0, primFloats);
+    }
+
+    /**
+     * Reorders {@code raw} (the primitive's layout, as {@link #outRaw} gives it) to the plain
+     * layout into {@code plain[0 .. floats())}: a reorder only moves values, so every value keeps
+     * its bits. Uses the primitive's memory as scratch.
+     */
+    void toPlain(stream s, float[] raw, float[] plain) {
+        if (reorder == null) {
+            System.arraycopy(raw, 0, plain, 0, floats);
+            return;
+        }
+        primData.position(0).put(raw, 0, primFloats);
+        primData.position(0);
+        reorder.execute(s, prim, user);
+        s._wait();
+        userData.position(0).get(plain, 0, floats);
+    }
+
     /** Reorders the primitive's result to the plain layout and copies it to {@code a[off..]}. */
     void out(stream s, float[] a, int off) {
         if (reorder != null) reorder.execute(s, prim, user);
@@ -82,6 +119,7 @@ final class DnnlEdge implements AutoCloseable {
     public void close() {
         if (reorder != null) {
             reorder.close();
+            primData.close();
             prim.close();
         }
         userData.close();

@@ -216,17 +216,31 @@ public final class SampleOrderedKernels {
         int samples = 0;
         for (SampleTree.Block p : pieces) samples += p.size();
         float[][] xRows = rowsOf(x, samples, in);          // indexed from 0, as rowTimes explains
-        List<float[]> sums = newSums(pieces, out * in);
+        List<float[]> sums = pooledSums(be, pieces, out * in); // every element written by sumColumns
         int depth = SampleTree.depth(pieces);
         // column range o: row o of the [out, in] gradient, whose leaves are g[r][o] * x[r]
         int blocks = (out + WEIGHT_ROW_BLOCK - 1) / WEIGHT_ROW_BLOCK;
-        be.parallelFor(blocks, 2L * WEIGHT_ROW_BLOCK * samples * in, blk -> {
-            float[][] scratch = new float[depth][in];       // reused by the block's rows
+        long work = 2L * WEIGHT_ROW_BLOCK * samples * in;
+        float[][][] scratch = new float[be.partsFor(blocks, work)][][]; // one per part, made by its own thread
+        be.parallelForParts(blocks, work, (part, blk) -> {
+            if (scratch[part] == null) scratch[part] = arrays(depth, in);
             for (int o = blk * WEIGHT_ROW_BLOCK; o < Math.min(out, (blk + 1) * WEIGHT_ROW_BLOCK); o++) {
-                SampleTree.sumColumns(pieces, sums, o * in, (o + 1) * in, new OuterProductRow(g, out, o, xRows, firstIndex), scratch);
+                SampleTree.sumColumns(pieces, sums, o * in, (o + 1) * in, new OuterProductRow(g, out, o, xRows, firstIndex), scratch[part]);
             }
         });
         return sums;
+    }
+
+    /**
+     * {@code count} arrays of {@code width} floats, made one by one: a two-dimensional
+     * {@code new float[count][width]} goes through HotSpot's slow path for multi-dimensional
+     * arrays (measured: about 2 % of a batch-4 step in the reproducible mode, for a few dozen
+     * small arrays), a loop of one-dimensional ones through the thread's allocation buffer.
+     */
+    static float[][] arrays(int count, int width) {
+        float[][] a = new float[count][];
+        for (int i = 0; i < count; i++) a[i] = new float[width];
+        return a;
     }
 
     /** Rows of a linear weight gradient summed along the tree by one task, with one scratch. */
@@ -297,8 +311,20 @@ public final class SampleOrderedKernels {
         int ranges = (width + TREE_COLUMNS - 1) / TREE_COLUMNS, depth = SampleTree.depth(pieces);
         be.parallelFor(ranges, 2L * samples * TREE_COLUMNS, c -> {
             int from = c * TREE_COLUMNS, to = Math.min(width, from + TREE_COLUMNS);
-            SampleTree.sumColumns(pieces, sums, from, to, leaves, new float[depth][to - from]);
+            SampleTree.sumColumns(pieces, sums, from, to, leaves, arrays(depth, to - from));
         });
+        return sums;
+    }
+
+    /**
+     * As {@link #newSums}, the arrays from the backend's {@link BufferPool} (contents unspecified:
+     * the caller writes every element). A fresh array of fc1's 48,000 floats cost about 8 us of
+     * zeroing and allocation at batch 4, a third of its weight gradient; the replica that finishes
+     * the tree gives the pieces back ({@code Reproducible.Shard.finishGradients}).
+     */
+    private static List<float[]> pooledSums(CpuBackend be, List<SampleTree.Block> pieces, int width) {
+        List<float[]> sums = new ArrayList<>(pieces.size());
+        for (int k = 0; k < pieces.size(); k++) sums.add(be.buffers().floats(width));
         return sums;
     }
 
@@ -308,30 +334,50 @@ public final class SampleOrderedKernels {
         return sums;
     }
 
+    /** A convolution's weight and bias gradients summed along the tree: one sum per piece of the shard (null where not asked for). */
+    public record ConvWeightSums(List<float[]> weight, List<float[]> bias) { }
+
     /**
-     * Feeds each image's weight gradient {@code dout[n] x unfold(x[n])^T} and bias gradient
-     * (each channel's pixels summed) to the accumulators (either may be null), in global order.
-     * Each image alone: through the backend's one-image oneDNN primitive where it has oneDNN,
-     * otherwise one GEMM of the same shape per image (bias: each channel's pixels in order).
+     * The sums along the tree, over the pieces of the shard that holds images {@code [first,
+     * first + g.n())} of a batch of {@code batch}, of each image's weight gradient {@code dout[n]
+     * x unfold(x[n])^T} and bias gradient (each channel's pixels summed). Each image alone:
+     * through the backend's one-image oneDNN primitive where it has oneDNN, otherwise one GEMM
+     * of the same shape per image (bias: each channel's pixels in order).
+     *
+     * <p>With oneDNN, the images' weight gradients are summed in the primitive's own layout
+     * (blocked, perhaps padded: {@link DnnlConv#rawWeightFloats}) and each piece's sum is
+     * reordered to oihw once, instead of every image's gradient: a reorder moves values and the
+     * tree adds elementwise, so every element gets the same additions of the same values, the
+     * same bits (tested against the image-by-image reorders, {@code SampleOrderedConvTest}).
      */
-    public static void convWeight(CpuBackend be, ConvGeometry g, float[] x, float[] dout,
-                                  SampleTree.Accumulator weight, SampleTree.Accumulator bias, int firstIndex) {
+    public static ConvWeightSums convWeight(CpuBackend be, ConvGeometry g, float[] x, float[] dout,
+                                            boolean wantWeight, boolean wantBias, int first, int batch) {
+        if (!wantWeight && !wantBias) return new ConvWeightSums(null, null);
         int patch = g.patch(), plane = g.outPlane(), wsize = g.cout() * patch;
         int group = Math.min(g.n(), CONTRIBUTION_GROUP);
         DnnlConv dnnl = be.dnnlConv();
-        float[][] dw = weight == null && dnnl == null ? null : new float[group][wsize];
-        float[][] db = bias == null && dnnl == null ? null : new float[group][g.cout()];
+        int rawSize = dnnl != null ? dnnl.rawWeightFloats(g) : wsize;   // the width the images' gradients are summed in
+        BufferPool pool = be.buffers();                                 // every array taken from it is written whole before it is read
+        SampleTree.Accumulator weight = wantWeight ? new SampleTree.Accumulator(first, first + g.n(), batch, rawSize, pool::floats) : null;
+        SampleTree.Accumulator bias = wantBias ? new SampleTree.Accumulator(first, first + g.n(), batch, g.cout()) : null;
+        float[][] dw = null;
+        if (weight != null || dnnl != null) {
+            dw = new float[group][];
+            for (int j = 0; j < group; j++) dw[j] = pool.floats(rawSize);
+        }
+        float[][] db = bias == null && dnnl == null ? null : arrays(group, g.cout());
+        float[][] dwImages = dw;
         for (int from = 0; from < g.n(); from += CONTRIBUTION_GROUP) {
-            int first = from, count = Math.min(g.n() - from, CONTRIBUTION_GROUP);
+            int start = from, count = Math.min(g.n() - from, CONTRIBUTION_GROUP);
             if (dnnl != null) {
-                dnnl.backwardWeightsEachImage(g, x, dout, first, count, dw, db);
+                dnnl.backwardWeightsEachImage(g, x, dout, start, count, dw, db, true);
             } else {
                 be.parallelFor(count, 2L * wsize * plane, j -> {
-                    int img = first + j;
-                    if (dw != null) {
+                    int img = start + j;
+                    if (dwImages != null) {
                         float[] col = new float[patch * plane];
                         ConvKernels.unfold(g, x, img * g.inImage(), col, 0, plane);
-                        be.gemm().sgemm(false, true, g.cout(), patch, plane, dout, img * g.outImage(), col, 0, dw[j], 0, false);
+                        be.gemm().sgemm(false, true, g.cout(), patch, plane, dout, img * g.outImage(), col, 0, dwImages[j], 0, false);
                     }
                     if (db != null) {
                         for (int co = 0; co < g.cout(); co++) {
@@ -344,10 +390,25 @@ public final class SampleOrderedKernels {
                 });
             }
             for (int j = 0; j < count; j++) {
-                if (weight != null) weight.add(firstIndex + first + j, dw[j]);
-                if (bias != null) bias.add(firstIndex + first + j, db[j]);
+                if (weight != null) weight.add(first + start + j, dw[j]);
+                if (bias != null) bias.add(first + start + j, db[j]);
             }
         }
+        if (dw != null) for (float[] a : dw) pool.recycle(a);
+        List<float[]> weightSums = weight == null ? null : weight.sums();
+        if (weight != null) weight.releaseBuffers(pool::recycle);
+        if (weightSums != null && dnnl != null) {
+            List<float[]> plain = new ArrayList<>(weightSums.size());
+            for (float[] raw : weightSums) {
+                float[] p = pool.floats(wsize);
+                dnnl.weightsToPlain(g, raw, p);
+                plain.add(p);
+                pool.recycle(raw);
+            }
+            weightSums = plain;
+        }
+        // the pieces' sums are pool arrays too: 1 replica's finishGradients gives them back
+        return new ConvWeightSums(weightSums, bias == null ? null : bias.sums());
     }
 
     /** Images per oneDNN call in the reproducible mode's convolution forward and backward-data, at most. */

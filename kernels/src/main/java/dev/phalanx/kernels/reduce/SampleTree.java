@@ -4,6 +4,8 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
+import java.util.function.IntFunction;
 
 /**
  * The one fixed pairwise summation tree over a batch's global sample indices {@code [0, B)}
@@ -204,6 +206,7 @@ public final class SampleTree {
     public static final class Accumulator {
         private final int width;
         private final List<Block> pieces;
+        private final IntFunction<float[]> arrays;
         private final List<float[]> done = new ArrayList<>();
         private final List<float[]> stack = new ArrayList<>();
         private final List<Integer> levels = new ArrayList<>();
@@ -211,22 +214,42 @@ public final class SampleTree {
         private int piece, next;
 
         public Accumulator(int a, int b, int batch, int width) {
+            this(a, b, batch, width, float[]::new);
+        }
+
+        /**
+         * As above, its buffers (and so the pieces' sums) made by {@code arrays}, which may hand
+         * out a used array of the length asked for: every element is written before it is read.
+         */
+        public Accumulator(int a, int b, int batch, int width, IntFunction<float[]> arrays) {
             this.pieces = pieces(a, b, batch);
             this.width = width;
+            this.arrays = arrays;
             this.next = a;
         }
 
-        /** Adds sample {@code index}'s contribution (copied); samples must come in order. */
+        /**
+         * Adds sample {@code index}'s contribution, its first {@code width} values (read during
+         * the call only); samples must come in order.
+         */
         public void add(int index, float[] contribution) {
             if (piece >= pieces.size() || index != next) {
                 throw new IllegalStateException("sample " + index + " out of order: expected " + (piece >= pieces.size() ? "none" : next));
             }
-            if (contribution.length != width) throw new IllegalArgumentException("a contribution of " + contribution.length + " elements, expected " + width);
-            float[] leaf = free.isEmpty() ? new float[width] : free.pop();
-            System.arraycopy(contribution, 0, leaf, 0, width);
-            stack.add(leaf);
-            levels.add(0);
+            if (contribution.length < width) throw new IllegalArgumentException("a contribution of " + contribution.length + " elements, expected " + width);
             next++;
+            Block current = pieces.get(piece);
+            int top = levels.size() - 1;
+            if (top >= 0 && levels.get(top) == 0) {
+                // a right leaf whose left sibling waits on the stack: their node, left + right, without copying the leaf first
+                SampleTree.addRange(stack.get(top), contribution, width);
+                levels.set(top, 1);
+            } else {
+                float[] leaf = free.isEmpty() ? arrays.apply(width) : free.pop();
+                System.arraycopy(contribution, 0, leaf, 0, width);
+                stack.add(leaf);
+                levels.add(0);
+            }
             // siblings: two sums of the same level whose left one is aligned to twice that level
             while (levels.size() >= 2 && levels.get(levels.size() - 1).equals(levels.get(levels.size() - 2))) {
                 float[] right = stack.remove(stack.size() - 1);
@@ -235,7 +258,6 @@ public final class SampleTree {
                 free.push(right);
                 levels.set(levels.size() - 1, level + 1);
             }
-            Block current = pieces.get(piece);
             if (next == current.end()) {
                 float[] acc = stack.remove(stack.size() - 1);
                 while (!stack.isEmpty()) {                  // fold the leftover right-nested nodes
@@ -259,6 +281,12 @@ public final class SampleTree {
         public List<float[]> sums() {
             if (piece != pieces.size()) throw new IllegalStateException("samples up to " + next + " added, the range is not complete");
             return done;
+        }
+
+        /** Hands the buffers it no longer needs (not the pieces' sums) to {@code taker}, once the range is complete. */
+        public void releaseBuffers(Consumer<float[]> taker) {
+            sums();
+            while (!free.isEmpty()) taker.accept(free.pop());
         }
     }
 }

@@ -35,6 +35,13 @@ class SampleOrderedConvTest {
         return new ConvGeometry(n, g.cin(), g.h(), g.w(), g.cout(), g.kh(), g.kw(), g.sh(), g.sw(), g.ph(), g.pw());
     }
 
+    /** The values' bit patterns, so that +0 and -0 (equal as floats) count as different. */
+    private static int[] bits(float[] a) {
+        int[] b = new int[a.length];
+        for (int i = 0; i < a.length; i++) b[i] = Float.floatToRawIntBits(a[i]);
+        return b;
+    }
+
     private static float[] random(Random r, int n) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) r.nextGaussian();
@@ -99,30 +106,68 @@ class SampleOrderedConvTest {
                     ConvGeometry all = withImages(shape, batch);
                     int wsize = all.cout() * all.patch();
                     float[] x = random(r, batch * all.inImage()), dout = random(r, batch * all.outImage());
-                    SampleTree.Accumulator wantW = new SampleTree.Accumulator(0, batch, batch, wsize), wantB = new SampleTree.Accumulator(0, batch, batch, all.cout());
-                    SampleOrderedKernels.convWeight(be, all, x, dout, wantW, wantB, 0);
+                    SampleOrderedKernels.ConvWeightSums want = SampleOrderedKernels.convWeight(be, all, x, dout, true, true, 0, batch);
                     for (int[] cut : CUTS) {
                         Map<SampleTree.Block, float[]> w = new HashMap<>(), b = new HashMap<>();
                         for (int s = 0; s + 1 < cut.length; s++) {
                             int a = cut[s], n = cut[s + 1] - a;
                             if (n == 0) continue;
                             ConvGeometry g = withImages(shape, n);
-                            SampleTree.Accumulator aw = new SampleTree.Accumulator(a, a + n, batch, wsize), ab = new SampleTree.Accumulator(a, a + n, batch, g.cout());
-                            SampleOrderedKernels.convWeight(be, g, Arrays.copyOfRange(x, a * g.inImage(), (a + n) * g.inImage()),
-                                    Arrays.copyOfRange(dout, a * g.outImage(), (a + n) * g.outImage()), aw, ab, a);
-                            for (int k = 0; k < aw.blocks().size(); k++) {
-                                w.put(aw.blocks().get(k), aw.sums().get(k));
-                                b.put(ab.blocks().get(k), ab.sums().get(k));
+                            SampleOrderedKernels.ConvWeightSums got = SampleOrderedKernels.convWeight(be, g, Arrays.copyOfRange(x, a * g.inImage(), (a + n) * g.inImage()),
+                                    Arrays.copyOfRange(dout, a * g.outImage(), (a + n) * g.outImage()), true, true, a, batch);
+                            List<SampleTree.Block> blocks = SampleTree.pieces(a, a + n, batch);
+                            for (int k = 0; k < blocks.size(); k++) {
+                                w.put(blocks.get(k), got.weight().get(k));
+                                b.put(blocks.get(k), got.bias().get(k));
                             }
                         }
                         String where = shape + " cut at " + Arrays.toString(cut) + ", " + threads + " threads";
-                        assertArrayEquals(wantW.sums().get(0), SampleTree.combine(batch, w), 0f, "weight gradient, " + where);
-                        assertArrayEquals(wantB.sums().get(0), SampleTree.combine(batch, b), 0f, "bias gradient, " + where);
+                        assertArrayEquals(want.weight().get(0), SampleTree.combine(batch, w), 0f, "weight gradient, " + where);
+                        assertArrayEquals(want.bias().get(0), SampleTree.combine(batch, b), 0f, "bias gradient, " + where);
                     }
                     float[] dw = new float[wsize], db = new float[all.cout()];
                     ConvKernels.backwardWeight(be, all, x, dout, dw, db);
-                    assertClose(dw, wantW.sums().get(0), "weight gradient of " + shape);
-                    assertClose(db, wantB.sums().get(0), "bias gradient of " + shape);
+                    assertClose(dw, want.weight().get(0), "weight gradient of " + shape);
+                    assertClose(db, want.bias().get(0), "bias gradient of " + shape);
+                }
+            }
+        }
+    }
+
+    /**
+     * The weight gradients summed in the primitive's own layout and reordered once per piece
+     * (what {@code convWeight} does) have the bits of every image's gradient reordered to oihw
+     * and summed along the tree (what it did before): a reorder only moves values. Checked for
+     * several shards of a batch of 70 (pieces of 1 to 64 images, groups of 32 and a rest), on 1
+     * and 2 threads, conv1's padded blocks (6 output channels in blocks of 16 on AVX-512) included.
+     */
+    @Test
+    void weightSumsInThePrimitivesLayoutHaveTheBitsOfPlainOnes() {
+        for (int threads : new int[] {1, 2}) {
+            try (CpuBackend be = CpuBackend.create(threads, CpuBackend.Kernels.AUTO)) {
+                DnnlConvTest.assumeOneDnn(be);
+                int batch = 70;
+                Random r = new Random(37);
+                for (ConvGeometry shape : SHAPES) {
+                    int wsize = shape.cout() * shape.patch();
+                    for (int[] shard : new int[][] {{0, 70}, {0, 4}, {3, 70}, {5, 41}}) {
+                        int a = shard[0], n = shard[1] - a;
+                        ConvGeometry g = withImages(shape, n);
+                        float[] x = random(r, n * g.inImage()), dout = random(r, n * g.outImage());
+                        SampleTree.Accumulator plain = new SampleTree.Accumulator(a, a + n, batch, wsize);
+                        for (int from = 0; from < n; from += DnnlConvPlan.WEIGHT_GROUP) {
+                            int count = Math.min(n - from, DnnlConvPlan.WEIGHT_GROUP);
+                            float[][] dw = new float[count][wsize], db = new float[count][g.cout()];
+                            be.dnnlConv().backwardWeightsEachImage(g, x, dout, from, count, dw, db);
+                            for (int j = 0; j < count; j++) plain.add(a + from + j, dw[j]);
+                        }
+                        List<float[]> got = SampleOrderedKernels.convWeight(be, g, x, dout, true, false, a, batch).weight();
+                        assertEquals(plain.sums().size(), got.size());
+                        for (int k = 0; k < got.size(); k++) {
+                            assertArrayEquals(bits(plain.sums().get(k)), bits(got.get(k)),
+                                    "piece " + plain.blocks().get(k) + " of " + shape + ", images " + a + ".." + (a + n) + ", " + threads + " threads");
+                        }
+                    }
                 }
             }
         }

@@ -122,6 +122,45 @@ class SampleTreeTest {
         }
     }
 
+    /**
+     * An accumulator whose buffers come from a pool (used arrays, here full of NaN, handed out
+     * again and taken back through {@code releaseBuffers}) gives the bits of the reference tree,
+     * for every shard of several cuts, and takes contributions longer than its width (their
+     * first {@code width} values): every buffer element is written before it is read.
+     */
+    @Test
+    void anAccumulatorOnUsedBuffersGivesTheTreesBits() {
+        java.util.ArrayDeque<float[]> pool = new java.util.ArrayDeque<>();
+        int width = 33;
+        java.util.function.IntFunction<float[]> take = n -> {
+            float[] a = pool.isEmpty() ? new float[n] : pool.pop();
+            java.util.Arrays.fill(a, Float.NaN);
+            return a;
+        };
+        for (int batch : new int[] {4, 30, 64}) {
+            float[][] samples = samples(batch, width + 3, batch * 7L);
+            int root = Integer.highestOneBit(batch) == batch ? batch : Integer.highestOneBit(batch) * 2;
+            float[][] narrow = new float[batch][];
+            for (int i = 0; i < batch; i++) narrow[i] = java.util.Arrays.copyOf(samples[i], width);
+            float[] expected = reference(narrow, 0, root);
+            for (int[] cut : new int[][] {{0, batch}, {0, 1, batch}, {0, 3, batch / 2 + 1, batch}}) {
+                Map<Block, float[]> all = new HashMap<>();
+                for (int s = 0; s + 1 < cut.length; s++) {
+                    SampleTree.Accumulator acc = new SampleTree.Accumulator(cut[s], cut[s + 1], batch, width, take);
+                    for (int i = cut[s]; i < cut[s + 1]; i++) acc.add(i, samples[i]);
+                    for (int k = 0; k < acc.blocks().size(); k++) all.put(acc.blocks().get(k), acc.sums().get(k));
+                    acc.releaseBuffers(pool::push);
+                }
+                float[] got = SampleTree.combine(batch, all);
+                for (int i = 0; i < width; i++) {
+                    assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(got[i]),
+                            "element " + i + ", batch " + batch + " cut at " + java.util.Arrays.toString(cut));
+                }
+                for (float[] piece : all.values()) pool.push(piece);  // used again, dirty, by the next cut
+            }
+        }
+    }
+
     @Test
     void aLeftToRightSumWouldDifferSoTheTreeMatters() {
         float[][] samples = samples(30, 64, 5);
