@@ -24,7 +24,7 @@
 #   bench/gpu-check.sh --help
 #
 # Writes summary.txt and at most 7 more files (env.log with the symbol check, smoke.log, smoke-junit.xml,
-# gpu-tests.log, gpu-junit.xml, accuracy.log, bench.log) under $OUT, or ./gpu-check-out when OUT is unset. Stops after
+# gpu-tests.log, gpu-tests-junit.xml, accuracy.log, bench.log) under $OUT, or ./gpu-check-out when OUT is unset. Stops after
 # the smoke test when it fails. The whole script stays under 5 minutes (a time limit per step).
 # Exit status: 0 all passed, 1 a check failed, 2 bad usage or no .device/ pack.
 set -uo pipefail
@@ -421,7 +421,7 @@ run_tests() {
   local name=$1 limit=$2 reports rc
   shift 2
   reports=$(mktemp -d)
-  OUT=$reports timeout "$limit" bash -c 'device-tests --details=tree --disable-ansi-colors "$@"' _ "$@" > "$out/$name.log" 2>&1
+  OUT=$reports timeout -k 10 "$limit" bash -c 'device-tests --details=tree --disable-ansi-colors "$@"' _ "$@" > "$out/$name.log" 2>&1
   rc=$?
   cp "$reports"/junit/TEST-junit-jupiter.xml "$out/$name-junit.xml" 2>/dev/null
   rm -rf "$reports"
@@ -526,7 +526,7 @@ train_limit=$((left - EVAL_LIMIT))
 (( train_limit < 10 )) && train_limit=10
 {
   echo "== phalanx train conf/fashion-lenet.conf --device $bench_device ${acc_args[*]} (limit $train_limit s)"
-  timeout "$train_limit" java -cp "$CLASSPATH" dev.phalanx.launcher.Main train conf/fashion-lenet.conf --device "$bench_device" "${acc_args[@]}" \
+  timeout -k 10 "$train_limit" java -cp "$CLASSPATH" dev.phalanx.launcher.Main train conf/fashion-lenet.conf --device "$bench_device" "${acc_args[@]}" \
     --data "$PACK/data/fashion-mnist" --out "$acc_run/run" --log-every 500 2>&1
   trc=$?
   echo "== exit $trc after $((SECONDS - acc_started)) s"
@@ -534,7 +534,7 @@ train_limit=$((left - EVAL_LIMIT))
   if [[ $trc == 0 ]]; then
     eval_started=$SECONDS
     echo "== phalanx eval (the run) --device $bench_device (limit $EVAL_LIMIT s)"
-    timeout "$EVAL_LIMIT" java -cp "$CLASSPATH" dev.phalanx.launcher.Main eval "$acc_run/run" --device "$bench_device" --data "$PACK/data/fashion-mnist" 2>&1
+    timeout -k 10 "$EVAL_LIMIT" java -cp "$CLASSPATH" dev.phalanx.launcher.Main eval "$acc_run/run" --device "$bench_device" --data "$PACK/data/fashion-mnist" 2>&1
     erc=$?
     echo "== exit $erc after $((SECONDS - eval_started)) s"
   fi
@@ -580,13 +580,13 @@ for row in $BENCH_ROWS; do
   if (( left < 15 )); then note "bench $model batch $batch: SKIP (the script's $TOTAL_LIMIT s are spent)"; continue; fi
   graph_args=()
   [[ $graph == graph ]] && graph_args=(--cuda-graph on)
-  p=$(timeout $((left / 2)) java -cp "$CLASSPATH" dev.phalanx.launcher.Main bench --device "$bench_device" --model "$model" \
+  p=$(timeout -k 10 $((left / 2)) java -cp "$CLASSPATH" dev.phalanx.launcher.Main bench --device "$bench_device" --model "$model" \
         --batch-size "$batch" --seconds "$BENCH_SECONDS" "${graph_args[@]}" 2>&1)
   prc=$?
   { echo "== phalanx bench --device $bench_device --model $model --batch-size $batch ${graph_args[*]} (exit $prc)"; echo "$p"; } >> "$out/bench.log"
   pt="" trc=""
   if [[ $torch_ok == 1 ]]; then
-    t=$(timeout $((left / 2)) python3 bench/pytorch_bench.py --device "$torch_device" --model "$model" --batch-size "$batch" \
+    t=$(timeout -k 10 $((left / 2)) python3 bench/pytorch_bench.py --device "$torch_device" --model "$model" --batch-size "$batch" \
           --seconds "$BENCH_SECONDS" 2>&1)
     trc=$?
     { echo "== python3 bench/pytorch_bench.py --device $torch_device --model $model --batch-size $batch (exit $trc)"; echo "$t"; } >> "$out/bench.log"

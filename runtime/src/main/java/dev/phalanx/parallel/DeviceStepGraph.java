@@ -122,6 +122,26 @@ public final class DeviceStepGraph implements AutoCloseable {
         return null;
     }
 
+    /**
+     * A replica's part of a capture failed (its own error, or another replica's, met at a meeting
+     * point). Nothing captured has run, so no replica's state changed: the coordinator's step run
+     * computes the step again on every replica, eagerly, as the graph is off from then on
+     * ({@code StepRun}), rather than treat it as a replica to restart.
+     */
+    static final class CaptureFailedException extends IllegalStateException {
+        CaptureFailedException(int replica, Throwable cause) {
+            super("replica " + replica + ": the replicas' step could not be captured into a CUDA graph (" + cause.getMessage()
+                    + "); the step runs again eagerly and the graph stays off (runtime.cuda-graph = off, --cuda-graph off, turns it off "
+                    + "from the start)", cause);
+        }
+
+        /** Whether {@code error} or one of its causes is a failed capture. */
+        static boolean in(Throwable error) {
+            for (Throwable t = error; t != null; t = t.getCause()) if (t instanceof CaptureFailedException) return true;
+            return false;
+        }
+    }
+
     /** Replica {@code stream}'s allocator requests during the warm-up step. */
     synchronized void putTrace(Stream stream, List<Long> sizes) {
         traces.put(stream, sizes);
@@ -251,14 +271,17 @@ public final class DeviceStepGraph implements AutoCloseable {
      * up and capture anew.
      */
     synchronized void invalidate(Stream origin) {
+        // the warm-up's traces and count go too, whether or not a graph was captured yet: a replica rebuilt
+        // between the warm-up and the capture has a new optimizer (its lr made at its first step) and new
+        // generators, which only an eager warm-up makes outside a capture
+        fullSteps = 0;
+        traces.clear();
         if (graph == null) return;
         api.synchronize(origin);
         graph.close();
         graph = null;
         if (pool != null) pool.close();
         pool = null;
-        fullSteps = 0;
-        traces.clear();
     }
 
     /** How many steps were replays. */

@@ -290,9 +290,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
         boolean joined = false;
         try {
             // what the captured kernels use that was made before: on this stream now, so the capture waits for nothing outside it
-            for (Tensor t : model.stateDict().values()) DeviceTensors.buffer(t, stream);
-            for (Tensor p : model.parameters()) if (p.grad() != null) DeviceTensors.buffer(p.grad(), stream);
-            for (Tensor t : optimizer.stateTensors()) DeviceTensors.buffer(t, stream); // the lr, step counts, moments
+            orderGraphTensorsOnStream();
             stepGraph.arrive(step, DeviceStepGraph.Point.PREPARED, timeout);
             if (index == 0) stepGraph.begin(stream);
             stepGraph.arrive(step, DeviceStepGraph.Point.BEGUN, timeout);
@@ -312,7 +310,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
             if (index == 0) stepGraph.abort(step, stream, timeout);
             graphLoss = null;
             graphOut = null;
-            throw e;
+            throw new DeviceStepGraph.CaptureFailedException(index, e);
         }
     }
 
@@ -320,6 +318,9 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
     private void replayStep(ReplicaCommand.Compute c) throws Exception {
         long step = c.step();
         try {
+            // what the graph reads and writes, ordered on this stream first (a read-back on the copy stream since the last
+            // replay, an lr written from elsewhere): the origin waits for this stream's loaded event before it replays
+            orderGraphTensorsOnStream();
             if (index != 0) context.api().record(stepGraph.loaded(index), stream);
             stepGraph.arrive(step, DeviceStepGraph.Point.LOADED, spec.reduceTimeout());
             if (index == 0) stepGraph.launch(stream);
@@ -329,13 +330,18 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
             // the replay does not order): the next read-back or eager op then waits for the replay
             DeviceTensors.buffer(graphLoss, stream);
             DeviceTensors.buffer(graphOut, stream);
-            for (Tensor t : model.stateDict().values()) DeviceTensors.buffer(t, stream);
-            for (Tensor p : model.parameters()) if (p.grad() != null) DeviceTensors.buffer(p.grad(), stream);
-            for (Tensor t : optimizer.stateTensors()) DeviceTensors.buffer(t, stream); // a checkpoint reads the step counts back
+            orderGraphTensorsOnStream(); // a checkpoint reads the step counts back too
         } catch (Exception | Error e) {
             stepGraph.fail(index, e);
             throw e;
         }
+    }
+
+    /** The model's state, its gradients and the optimizer's device state (lr, step counts, moments), ordered on (and marked as last used on) this replica's stream. */
+    private void orderGraphTensorsOnStream() {
+        for (Tensor t : model.stateDict().values()) DeviceTensors.buffer(t, stream);
+        for (Tensor p : model.parameters()) if (p.grad() != null) DeviceTensors.buffer(p.grad(), stream);
+        for (Tensor t : optimizer.stateTensors()) DeviceTensors.buffer(t, stream);
     }
 
     /** Waits until each bucket's sum is enqueued, writes it back as the gradients on this stream, and steps the optimizer. */
@@ -408,6 +414,10 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
         try {
             // new optimizer state tensors: a graph captured before would update the old ones; it is captured anew
             if (stepGraph != null) stepGraph.invalidate(context.replicaStream(0));
+            if (tracing) { // a warm-up that failed before its Apply: its trace is dropped, the next full batch warms up again
+                tracing = false;
+                context.allocator().stopTrace(stream);
+            }
             if (r.restart()) build();
             model.loadStateDict(r.snapshot().model());
             optimizer.loadStateDict(r.snapshot().optimizer());

@@ -60,6 +60,8 @@ final class StepRun {
     private final Tensor[] outputs;
     private final boolean[] computed, applied;
     private final int[] failures;
+    private final boolean[] captureFailures;
+    private boolean captureRetried;
     private final long[] checksums;
     private final long started = System.nanoTime();
     private long computeNanos, optimizerNanos, waitNanos;
@@ -89,6 +91,7 @@ final class StepRun {
         computed = new boolean[n];
         applied = new boolean[n];
         failures = new int[n];
+        captureFailures = new boolean[n];
         checksums = new long[n];
     }
 
@@ -127,7 +130,8 @@ final class StepRun {
                     for (ActorRef<ReplicaCommand> r : replicas) r.tell(new ReplicaCommand.Apply(plan.id(), checksum, ctx.getSelf()));
                     return applying(-1, null);
                 })
-                .onMessage(ReplicaReply.ShardFailed.class, this::ours, this::computeFailed)
+                .onMessage(ReplicaReply.ShardFailed.class, this::ours,
+                        m -> DeviceStepGraph.CaptureFailedException.in(m.error()) ? captureFailed(m) : computeFailed(m))
                 .onMessage(ReplicaReply.DeadlinePassed.class, m -> timedOut(r -> !computed[r], -1))
                 .onMessage(ReplicaReply.class, m -> Behaviors.same()) // a stale answer
                 .build();
@@ -184,6 +188,26 @@ final class StepRun {
                 .onMessage(ReplicaReply.DeadlinePassed.class, m -> timedOut(r -> !computed[r], failed))
                 .onMessage(ReplicaReply.class, m -> Behaviors.same())
                 .build();
+    }
+
+    /**
+     * The replicas' CUDA graph could not be captured: every replica fails the step so (they meet on
+     * the host during a capture), and nothing captured ran, so no state changed. Once all have
+     * answered, each computes the step again, eagerly (the graph is off from then on), once; a
+     * second failure, or a replica that computed meanwhile, is an ordinary failure.
+     */
+    private Behavior<ReplicaReply> captureFailed(ReplicaReply.ShardFailed m) {
+        if (captureRetried) return computeFailed(m);
+        captureFailures[m.replica()] = true;
+        for (int r = 0; r < participants(); r++) if (!captureFailures[r]) return computed[r] ? computeFailed(m) : Behaviors.same();
+        captureRetried = true;
+        ctx.getLog().warn("step {}: the replicas' CUDA graph could not be captured ({}); computing the step again eagerly", plan.id(),
+                m.error().getMessage());
+        for (int r = 0; r < participants(); r++) {
+            captureFailures[r] = false;
+            compute(r);
+        }
+        return Behaviors.same();
     }
 
     private Behavior<ReplicaReply> computeFailed(ReplicaReply.ShardFailed m) {

@@ -129,6 +129,9 @@ public final class StepGraph implements AutoCloseable {
     /** Enqueues the captured step on the step's stream; its batch must be {@linkplain #load loaded} first. */
     public void replay() {
         Stream s = context.stream();
+        // and before: what was written or read elsewhere since (a checkpoint's read-back on the copy stream, setLr's fill
+        // from another stream) is finished before the replay reads or overwrites it
+        for (Tensor t : written) DeviceTensors.buffer(t, s);
         api.replay(graph, s);
         // a read-back since the capture (a checkpoint) left these on the copy stream, which the replay does not order:
         // marked as last used on the step's stream, the next read-back waits for the replay

@@ -63,7 +63,11 @@ final class KernelDiskCache implements KernelBinaryCache.Compiler {
     public byte[] compile(String arch, String source) {
         Path file = dir.resolve(key(arch, source, compilerIdentity.get()) + "." + arch + ".cubin");
         try {
-            if (Files.isRegularFile(file)) return Files.readAllBytes(file);
+            if (Files.isRegularFile(file)) {
+                byte[] cached = Files.readAllBytes(file);
+                if (isElf(cached)) return cached;
+                // not a cubin (damaged outside this class: it only moves whole files into place): compiled again and replaced below
+            }
         } catch (IOException e) {
             // unreadable: compile instead, and try to replace it below
         }
@@ -85,6 +89,11 @@ final class KernelDiskCache implements KernelBinaryCache.Compiler {
             // a folder that cannot be written costs the next process a compile, nothing more
         }
         return image;
+    }
+
+    /** A cubin is an ELF image: anything else under a cache name was damaged, and is compiled again. */
+    static boolean isElf(byte[] image) {
+        return image.length > 4 && image[0] == 0x7f && image[1] == 'E' && image[2] == 'L' && image[3] == 'F';
     }
 
     /** The SHA-256, in hex, of the architecture, the compiler's identity and the source. */

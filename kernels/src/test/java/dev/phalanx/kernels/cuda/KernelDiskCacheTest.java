@@ -27,9 +27,27 @@ class KernelDiskCacheTest {
 
     private final AtomicInteger compiles = new AtomicInteger();
 
+    /** A stand-in cubin: an ELF magic, then the inputs. */
     private byte[] compile(String arch, String source) {
         compiles.incrementAndGet();
-        return (arch + ":" + source).getBytes(StandardCharsets.UTF_8);
+        return elf(arch + ":" + source);
+    }
+
+    private static byte[] elf(String body) {
+        return ("\u007fELF" + body).getBytes(StandardCharsets.ISO_8859_1);
+    }
+
+    @Test
+    void aDamagedFileIsCompiledAgainAndReplaced() throws IOException {
+        new KernelDiskCache(dir, this::compile, () -> "nvrtc").compile("sm_90", "k");
+        Path file;
+        try (Stream<Path> files = Files.list(dir)) {
+            file = files.findFirst().orElseThrow();
+        }
+        Files.write(file, new byte[] {0, 0, 0, 0, 0, 0}); // not a cubin
+        assertArrayEquals(elf("sm_90:k"), new KernelDiskCache(dir, this::compile, () -> "nvrtc").compile("sm_90", "k"));
+        assertEquals(2, compiles.get());
+        assertArrayEquals(elf("sm_90:k"), Files.readAllBytes(file), "replaced by the new binary");
     }
 
     @Test
@@ -68,8 +86,8 @@ class KernelDiskCacheTest {
         }
         Path notAFolder = Files.writeString(dir.resolve("file"), "x");
         KernelDiskCache unwritable = new KernelDiskCache(notAFolder.resolve("kernels"), this::compile, () -> "nvrtc");
-        assertArrayEquals("sm_90:k".getBytes(StandardCharsets.UTF_8), unwritable.compile("sm_90", "k"));
-        assertArrayEquals("sm_90:k".getBytes(StandardCharsets.UTF_8), unwritable.compile("sm_90", "k"));
+        assertArrayEquals(elf("sm_90:k"), unwritable.compile("sm_90", "k"));
+        assertArrayEquals(elf("sm_90:k"), unwritable.compile("sm_90", "k"));
         assertEquals(2, compiles.get());
     }
 
