@@ -246,14 +246,7 @@ public final class DeviceStepGraph implements AutoCloseable {
             context.allocator().endCapture();
             allocatorCapturing = false;
         }
-        if (graph != null) {
-            graph.close();
-            graph = null;
-        }
-        if (pool != null) {
-            pool.close();
-            pool = null;
-        }
+        dropGraph();
     }
 
     /** Replica 0: after every replica's {@code loaded} event, one replay of the step on its stream, then the {@code launched} event. */
@@ -278,10 +271,19 @@ public final class DeviceStepGraph implements AutoCloseable {
         traces.clear();
         if (graph == null) return;
         api.synchronize(origin);
-        graph.close();
-        graph = null;
-        if (pool != null) pool.close();
-        pool = null;
+        dropGraph();
+    }
+
+    /** Closes the graph, if any, and gives its pool back to the shared cache. */
+    private void dropGraph() {
+        if (graph != null) {
+            graph.close();
+            graph = null;
+        }
+        if (pool != null) {
+            pool.close();
+            pool = null;
+        }
     }
 
     /** How many steps were replays. */
@@ -297,14 +299,7 @@ public final class DeviceStepGraph implements AutoCloseable {
     /** Closes the graph and its pool, after the caller has synchronised the replicas' streams. */
     @Override
     public synchronized void close() {
-        if (graph != null) {
-            graph.close();
-            graph = null;
-        }
-        if (pool != null) {
-            pool.close();
-            pool = null;
-        }
+        dropGraph();
         fork.close();
         launched.close();
         for (int r = 0; r < replicas; r++) {
