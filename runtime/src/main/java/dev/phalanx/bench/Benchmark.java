@@ -207,7 +207,7 @@ public final class Benchmark {
             java.util.List<Tensor> used = new java.util.ArrayList<>(model.stateDict().values());
             for (Tensor p : model.parameters()) if (p.grad() != null) used.add(p.grad());
             used.addAll(opt.stateTensors()); // the lr and any optimizer state made by the warm-up: on the step's stream before the capture
-            graph.capture(step, opt.lr(), used);
+            graph.capture(step, used);
             Result r = timed(batch, seconds, null, () -> {
                 graph.replay();
                 return null;

@@ -12,7 +12,6 @@ import dev.phalanx.kernels.device.DeviceApi;
 import dev.phalanx.kernels.device.Event;
 import dev.phalanx.kernels.device.Graph;
 import dev.phalanx.kernels.device.Stream;
-import dev.phalanx.optim.Optimizer;
 
 /**
  * The training step of the data-parallel replicas that share one device, captured into one CUDA
@@ -105,21 +104,6 @@ public final class DeviceStepGraph implements AutoCloseable {
             arrivals.keySet().removeIf(k -> k < step - 2);
         }
         return off != null && m != Mode.EAGER && m != Mode.WARM_UP ? Mode.EAGER : m; // a retry after the graph turned off
-    }
-
-    /**
-     * Why this optimizer cannot be replayed from one capture, or null: the rule of one replica's step
-     * graph ({@code LocalSteps.whyNotCapturable}). SGD, Adam, AdamW and RMSprop keep the learning rate
-     * and their step counts in device memory and advance the counts there, and dropout draws from its
-     * generator's state in device memory (made at the eager warm-up's first draw), so what the host
-     * computes per step is no longer frozen into the graph.
-     */
-    static String whyNotCapturable(Optimizer optimizer) {
-        if (!optimizer.capturable()) {
-            return "off: " + optimizer.getClass().getSimpleName() + " computes per-step values on the host, and a replay would repeat one "
-                    + "step's (SGD, Adam, AdamW and RMSprop are captured)";
-        }
-        return null;
     }
 
     /**

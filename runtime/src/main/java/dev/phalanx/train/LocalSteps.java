@@ -71,21 +71,7 @@ final class LocalSteps implements StepRunner {
         this.loss = loss;
         this.backend = backend;
         this.notes = notes;
-        this.graphOff = device.isCpu() ? "the cpu" : !cudaGraph ? "off (--cuda-graph off)" : whyNotCapturable(model, this.optimizer);
-    }
-
-    /**
-     * Why this model and optimizer cannot be replayed from one capture, or null: what the host
-     * computes per step would be frozen into the graph. SGD, Adam, AdamW and RMSprop read the
-     * learning rate and their step counts in device memory and advance the counts there, and
-     * dropout draws from its generator's state in device memory, so none of them is a reason.
-     */
-    static String whyNotCapturable(Module model, Optimizer optimizer) {
-        if (!optimizer.capturable()) {
-            return "off: " + optimizer.getClass().getSimpleName() + " computes per-step values on the host, and a replay would repeat one "
-                    + "step's (SGD, Adam, AdamW and RMSprop are captured)";
-        }
-        return null;
+        this.graphOff = device.isCpu() ? "the cpu" : !cudaGraph ? "off (--cuda-graph off)" : StepGraph.whyNotCapturable(this.optimizer);
     }
 
     @Override
@@ -110,7 +96,7 @@ final class LocalSteps implements StepRunner {
         if (!graph.warmedUp()) return graph.warmUp(() -> eager(graph.inputs(), graph.labels()));
         if (!graph.captured()) {
             try {
-                graph.capture(() -> enqueue(graph.inputs(), graph.labels())[0], optimizer.lr(), used());
+                graph.capture(() -> enqueue(graph.inputs(), graph.labels())[0], used());
             } catch (RuntimeException e) {
                 Tensor x = graph.inputs(), y = graph.labels(); // this batch, loaded there; they outlive the graph's close
                 turnGraphOff("off: the step could not be captured (" + e.getMessage() + ")");

@@ -8,6 +8,7 @@ import dev.phalanx.kernels.device.CachingAllocator;
 import dev.phalanx.kernels.device.DeviceApi;
 import dev.phalanx.kernels.device.Graph;
 import dev.phalanx.kernels.device.Stream;
+import dev.phalanx.optim.Optimizer;
 import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.DeviceTensors;
 import dev.phalanx.tensor.Tensor;
@@ -37,9 +38,23 @@ public final class StepGraph implements AutoCloseable {
     private Graph graph;
     private CachingAllocator.GraphPool pool;
     private Tensor loss;
-    private float lr;
     /** What the graph writes that outlives it and may be read back: ordered after each replay on the step's stream. */
     private List<Tensor> written = List.of();
+
+    /**
+     * Why a step with this optimizer cannot be replayed from one capture, or null: what the host
+     * computes per step would be frozen into the graph. SGD, Adam, AdamW and RMSprop read the
+     * learning rate and their step counts in device memory and advance the counts there, and
+     * dropout draws from its generator's state in device memory, so none of them is a reason. The
+     * rule of one replica's graph ({@code LocalSteps}) and of the replicas' ({@code DeviceStepGraph}).
+     */
+    public static String whyNotCapturable(Optimizer optimizer) {
+        if (!optimizer.capturable()) {
+            return "off: " + optimizer.getClass().getSimpleName() + " computes per-step values on the host, and a replay would repeat one "
+                    + "step's (SGD, Adam, AdamW and RMSprop are captured)";
+        }
+        return null;
+    }
 
     /** Fixed buffers for batches of {@code rows} rows of float32 samples of {@code sample}'s shape, and int64 labels. */
     public StepGraph(DeviceContext context, int rows, int[] sample) {
@@ -96,11 +111,11 @@ public final class StepGraph implements AutoCloseable {
 
     /**
      * Captures {@code step} (which enqueues one whole step on the current stream and returns its
-     * loss) with learning rate {@code lr}. Everything in {@code used} is ordered on the step's
+     * loss). Everything in {@code used} is ordered on the step's
      * stream first, so that the capture waits for nothing outside it. On failure nothing is
      * captured, the pool is given back, and the error is rethrown.
      */
-    public void capture(Supplier<Tensor> step, float lr, Iterable<Tensor> used) {
+    public void capture(Supplier<Tensor> step, Iterable<Tensor> used) {
         Stream s = context.stream();
         for (Tensor t : used) DeviceTensors.buffer(t, s); // a read-back on the copy stream left some there: back on s, eagerly
         CachingAllocator allocator = context.allocator();
@@ -115,7 +130,6 @@ public final class StepGraph implements AutoCloseable {
             loss = l;
             written = new java.util.ArrayList<>();
             for (Tensor t : used) written.add(t);
-            this.lr = lr;
         } catch (RuntimeException e) {
             if (capturing) api.endCapture(s).close();
             allocator.endCapture();
@@ -142,11 +156,6 @@ public final class StepGraph implements AutoCloseable {
     /** The loss the last replay wrote (overwritten by the next). */
     public Tensor loss() {
         return loss;
-    }
-
-    /** The learning rate when the graph was captured (for a log line; a replay reads the current one in device memory). */
-    public float lr() {
-        return lr;
     }
 
     /** Bytes of the graph's private pool. */
