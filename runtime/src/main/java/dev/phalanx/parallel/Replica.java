@@ -26,6 +26,7 @@ import dev.phalanx.tensor.Tensor;
 import dev.phalanx.tensor.DType;
 import dev.phalanx.tensor.DeviceTensors;
 import dev.phalanx.train.BatchUploads;
+import dev.phalanx.train.StepGraph;
 
 /**
  * One model copy on one device, on its own pinned thread, with its own autograd tape, CPU
@@ -98,7 +99,7 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
         deviceBuckets = context == null ? null : new DeviceBuckets(buckets, context);
         if (spec.cudaGraph() && context != null && !spec.reproducible() && allReduce instanceof DeviceGroupAllReduce group) {
             stepGraph = group.stepGraph(context);
-            notCapturable = DeviceStepGraph.whyNotCapturable(optimizer);
+            notCapturable = StepGraph.whyNotCapturable(optimizer); // the rule of one replica's graph
         }
     }
 
@@ -153,20 +154,19 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
                 return this;
             }
             spec.faults().beforeCompute(index, c.step());
-            if (stepGraph != null && c.range().rows() > 0) {
-                Tensor hostRows = c.inputs().narrow(0, c.range().begin(), c.range().rows());
-                Tensor hostLabels = c.labels().narrow(0, c.range().begin(), c.range().rows());
-                if (BatchUploads.fits(hostRows, hostLabels)) {
-                    DeviceStepGraph.Mode mode = stepGraph.mode(c.step(), c.batch(), notCapturable);
-                    if (mode != DeviceStepGraph.Mode.EAGER) {
-                        graphCompute(c, mode, hostRows, hostLabels, t0);
-                        return this;
-                    }
+            boolean rows = c.range().rows() > 0;
+            Tensor hostRows = rows ? c.inputs().narrow(0, c.range().begin(), c.range().rows()) : null;
+            Tensor hostLabels = rows ? c.labels().narrow(0, c.range().begin(), c.range().rows()) : null;
+            if (stepGraph != null && rows && BatchUploads.fits(hostRows, hostLabels)) {
+                DeviceStepGraph.Mode mode = stepGraph.mode(c.step(), c.batch(), notCapturable);
+                if (mode != DeviceStepGraph.Mode.EAGER) {
+                    graphCompute(c, mode, hostRows, hostLabels, t0);
+                    return this;
                 }
             }
             model.train();
             model.zeroGrad();
-            if (c.range().rows() == 0) { // more replicas than shards: contribute zeros, still step
+            if (!rows) { // more replicas than shards: contribute zeros, still step
                 for (int b = 0; b < buckets.count(); b++) {
                     if (spec.reproducible()) allReduce.contributePieces(c.step(), index, b, c.place().batch(), List.of(), List.of()); // no rows, no pieces
                     else if (deviceBuckets != null) offer(c, b, null); // the gradients zeroed above
@@ -176,8 +176,6 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
                 return this;
             }
             Tensor x, y;
-            Tensor hostRows = c.inputs().narrow(0, c.range().begin(), c.range().rows());
-            Tensor hostLabels = c.labels().narrow(0, c.range().begin(), c.range().rows());
             boolean pinned = context != null && BatchUploads.fits(hostRows, hostLabels);
             if (pinned) { // two pinned slots on this replica's copy stream; this stream waits for the copy, the host does not
                 if (uploads == null) uploads = new BatchUploads(context, context.replicaCopyStream(index));
@@ -368,29 +366,26 @@ public final class Replica extends AbstractBehavior<ReplicaCommand> {
 
     private Behavior<ReplicaCommand> onApply(ReplicaCommand.Apply a) {
         try {
-            if (graphStep) { // the graph updated the parameters within the step: report
+            long t0 = System.nanoTime(), t1 = t0, t2 = t0;
+            if (graphStep) { // the graph updated the parameters within the step: only report
                 graphStep = false;
-                spec.faults().afterApply(index, a.step(), model);
-                long checksum = a.checksum() ? ParameterChecksum.of(model.parameters()) : 0L;
-                a.replyTo().tell(new ReplicaReply.Applied(a.step(), index, checksum, 0L, 0L));
-                return this;
-            }
-            long t0 = System.nanoTime();
-            for (int b = 0; b < buckets.count(); b++) {
-                if (deviceBuckets == null) {
-                    buckets.unflatten(b, allReduce.result(a.step(), b, spec.reduceTimeout()));
-                    continue;
+            } else {
+                for (int b = 0; b < buckets.count(); b++) {
+                    if (deviceBuckets == null) {
+                        buckets.unflatten(b, allReduce.result(a.step(), b, spec.reduceTimeout()));
+                        continue;
+                    }
+                    if (allReduce instanceof DeviceGroupAllReduce group) group.awaitReduced(a.step(), b, spec.reduceTimeout());
+                    else deviceBuckets.upload(b, allReduce.result(a.step(), b, spec.reduceTimeout()));
+                    deviceBuckets.unflatten(b);
                 }
-                if (allReduce instanceof DeviceGroupAllReduce group) group.awaitReduced(a.step(), b, spec.reduceTimeout());
-                else deviceBuckets.upload(b, allReduce.result(a.step(), b, spec.reduceTimeout()));
-                deviceBuckets.unflatten(b);
-            }
-            long t1 = System.nanoTime();
-            optimizer.step();
-            long t2 = System.nanoTime();
-            if (tracing) { // the warm-up's requests, the update's included: the graph's pool sets a block aside for each
-                tracing = false;
-                stepGraph.putTrace(stream, context.allocator().stopTrace(stream));
+                t1 = System.nanoTime();
+                optimizer.step();
+                t2 = System.nanoTime();
+                if (tracing) { // the warm-up's requests, the update's included: the graph's pool sets a block aside for each
+                    tracing = false;
+                    stepGraph.putTrace(stream, context.allocator().stopTrace(stream));
+                }
             }
             spec.faults().afterApply(index, a.step(), model);
             long checksum = a.checksum() ? ParameterChecksum.of(model.parameters()) : 0L;
