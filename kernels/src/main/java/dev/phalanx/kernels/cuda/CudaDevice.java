@@ -717,9 +717,7 @@ public final class CudaDevice implements DeviceApi {
     @Override
     public float elapsedMillis(Event start, Event end) {
         CudaEvent a = event(start), b = event(end);
-        if (!a.timing || !b.timing) {
-            throw new IllegalArgumentException(name + ": elapsedMillis needs two events made by newTimingEvent (an ordering event keeps no time)");
-        }
+        DeviceApi.requireTimingEvents(name, a.timing, b.timing);
         bind();
         float[] ms = new float[1];
         CudaErrors.runtime(cudaEventElapsedTime(ms, a.event, b.event), "cudaEventElapsedTime (both events recorded and complete?)", name);

@@ -109,6 +109,13 @@ public interface DeviceApi extends AutoCloseable {
      */
     float elapsedMillis(Event start, Event end);
 
+    /** {@link #elapsedMillis}'s first check, in each implementation: both events made by {@link #newTimingEvent}. */
+    static void requireTimingEvents(String device, boolean startTimes, boolean endTimes) {
+        if (!startTimes || !endTimes) {
+            throw new IllegalArgumentException(device + ": elapsedMillis needs two events made by newTimingEvent (an ordering event keeps no time)");
+        }
+    }
+
     // ---- graphs
 
     /** From now on, work enqueued on {@code stream} is recorded instead of run. */

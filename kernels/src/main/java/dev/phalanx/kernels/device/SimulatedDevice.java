@@ -460,9 +460,7 @@ public final class SimulatedDevice implements DeviceApi {
     @Override
     public float elapsedMillis(Event start, Event end) {
         SimEvent a = event(start), b = event(end);
-        if (!a.timing || !b.timing) {
-            throw new IllegalArgumentException(name + ": elapsedMillis needs two events made by newTimingEvent (an ordering event keeps no time)");
-        }
+        DeviceApi.requireTimingEvents(name, a.timing, b.timing);
         long from, to;
         synchronized (a) {
             if (a.recorded == 0 || a.reached < a.recorded) throw new IllegalStateException(name + ": elapsedMillis: the start event is "
